@@ -1,0 +1,222 @@
+"""Real servers on free loopback ports in temporary directories, for tests and benchmarks.
+
+Mosquitto and a private PostgreSQL cluster with TimescaleDB preloaded. Nothing is mocked: these are the
+Debian binaries. A missing binary is an error that names the install command, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+INSTALL_HINT = "run `bash scripts/install.sh` (or `make test`), which installs it"
+PG_BIN = Path(os.environ.get("PATROLI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class MissingServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def _require(binary: str | Path, package: str) -> str:
+    path = shutil.which(str(binary)) if not Path(binary).is_absolute() else str(binary)
+    if not path or not Path(path).exists():
+        raise MissingServerError(f"{binary} not found (Debian package {package}): {INSTALL_HINT}")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ Mosquitto
+@dataclass
+class Mosquitto:
+    port: int
+    workdir: Path
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def url_for(self, username: str, password: str) -> str:
+        return f"mqtt://{username}:{password}@127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_mosquitto(workdir: Path | None = None, *, extra_config: str = "", port: int | None = None) -> Mosquitto:
+    """Start Mosquitto 2 with the in-flight and queue limits sized as in the shipped config."""
+    binary = _require("mosquitto", "mosquitto") if not Path("/usr/sbin/mosquitto").exists() else "/usr/sbin/mosquitto"
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="patroli-mosquitto-"))
+    port = port or free_port()
+    conf = workdir / "mosquitto.conf"
+    log_path = workdir / "mosquitto.log"
+    default_auth = "" if "password_file" in extra_config else "allow_anonymous true\n"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"{default_auth}"
+        "persistence false\n"
+        # Acks are held until commit: the window must hold a whole batch or throughput collapses.
+        "max_inflight_messages 0\n"
+        "max_queued_messages 1000000\n"
+        "max_queued_bytes 0\n"
+        "persistent_client_expiration 1d\n"
+        "log_dest stderr\n"
+        "log_type error\nlog_type warning\nlog_type notice\n"
+        # Run as whoever started us (root in CI): no privilege drop, so the temp files stay readable.
+        f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
+        f"{extra_config}\n"
+    )
+    log_file = log_path.open("ab")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc=proc)
+    except Exception as exc:
+        proc.kill()
+        raise RuntimeError(f"mosquitto did not start: {log_path.read_text()[-2000:]}") from exc
+    return Mosquitto(port, workdir, proc, log_path)
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+@dataclass
+class Postgres:
+    port: int
+    datadir: Path
+    run_as: list[str] = field(default_factory=list)
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, dbname: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        return self.url(dbname)
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+def start_postgres(*, port: int | None = None, settings: dict[str, str] | None = None) -> Postgres:
+    """initdb + pg_ctl a throwaway cluster with `shared_preload_libraries = 'timescaledb'`.
+
+    PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` system user.
+    """
+    for tool in ("initdb", "pg_ctl", "postgres"):
+        _require(PG_BIN / tool, "postgresql-15")
+    pkglib = subprocess.run(
+        [str(PG_BIN / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=False
+    ).stdout.strip() if (PG_BIN / "pg_config").exists() else "/usr/lib/postgresql/15/lib"
+    if not (Path(pkglib) / "timescaledb.so").exists():
+        raise MissingServerError(f"timescaledb.so not found in {pkglib}: {INSTALL_HINT}")
+
+    root = Path(tempfile.mkdtemp(prefix="patroli-pg-"))  # directly under /tmp: traversable by postgres
+    datadir = root / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres", "postgres")
+    port = port or free_port()
+    subprocess.run(
+        [*run_as, str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
+         "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    conf = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(port),
+        "unix_socket_directories": f"'{root}'",
+        "shared_preload_libraries": "'timescaledb'",
+        "timescaledb.telemetry_level": "off",
+        "max_connections": "200",
+        "fsync": "off",  # throwaway clusters: durability is the broker-ack protocol's job here
+        "full_page_writes": "off",
+        "shared_buffers": "256MB",
+        "log_min_messages": "warning",
+    }
+    conf.update(settings or {})
+    with (datadir / "postgresql.conf").open("a") as fh:
+        for key, value in conf.items():
+            fh.write(f"{key} = {value}\n")
+    result = subprocess.run(
+        [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(root / "postgres.log"), "-w", "-t", "60",
+         "start"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        log_text = (root / "postgres.log").read_text() if (root / "postgres.log").exists() else ""
+        raise RuntimeError(f"postgres did not start: {result.stderr}\n{log_text[-2000:]}")
+    return Postgres(port, datadir, run_as)
+
+
+@contextlib.contextmanager
+def running_mosquitto(**kwargs: object) -> Iterator[Mosquitto]:
+    broker = start_mosquitto(**kwargs)  # type: ignore[arg-type]
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def running_postgres(**kwargs: object) -> Iterator[Postgres]:
+    pg = start_postgres(**kwargs)  # type: ignore[arg-type]
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+def terminate(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    """Stop a child process; SIGKILL when it does not exit in time. Returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)

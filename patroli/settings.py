@@ -1,0 +1,92 @@
+"""Configuration, read from the environment (prefix `PATROLI_`) and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttTarget(BaseModel):
+    """A parsed `PATROLI_MQTT_URL` (mqtt://user:pass@host:port)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PATROLI_", env_file=".env", extra="ignore")
+
+    # --- shared by every part ---
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="Broker URL, mqtt://user:pass@host:port (mqtts:// for TLS). "
+        "`patroli demo` starts an embedded broker at this address.",
+    )
+    database_url: str = Field(
+        "sqlite:///data/patroli.db",
+        description="postgresql://… for TimescaleDB, sqlite:///path for the embedded default.",
+    )
+    data_dir: Path = Field(Path("data"), description="Local state: the SQLite file, caches, demo credentials.")
+    log_level: str = "INFO"
+    log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
+
+    # --- tracker ---
+    tracker_client_id: str = "patroli-tracker"
+    tracker_shared_group: str | None = Field(
+        None, description="MQTT 5 shared-subscription group: several trackers split fleet/+/nmea."
+    )
+    tracker_batch_rows: int = Field(2000, ge=1, description="Flush a batch at this many fixes…")
+    tracker_flush_ms: int = Field(100, ge=1, description="…or after this many milliseconds.")
+    tracker_receive_maximum: int = Field(
+        2000, ge=1, le=65535, description="MQTT 5 Receive Maximum: QoS 1 messages in flight, unacked."
+    )
+    tracker_max_payload_bytes: int = Field(65536, ge=64)
+    tracker_max_future_s: float = Field(60.0, description="Refuse fixes this far ahead of receive time.")
+    tracker_max_age_s: float = Field(
+        30 * 86400.0, description="Refuse fixes older than this (store-and-forward backlog is younger)."
+    )
+    tracker_max_speed_kmh: float = Field(300.0, description="Refuse an implied jump faster than this.")
+    tracker_enforce_registration: bool = Field(
+        False, description="Refuse fixes from unregistered units (the demo auto-registers)."
+    )
+    tracker_refusals_keep: int = Field(100_000, ge=100, description="Rows kept in the refusals table.")
+    metrics_port: int | None = Field(
+        None, description="Serve Prometheus /metrics of a standalone tracker or dispatcher on this port."
+    )
+
+    # --- web ---
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        scheme = urlsplit(v).scheme
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(f"unsupported database URL scheme {scheme!r}: use postgresql:// or sqlite:///")
+        return v
+
+    def mqtt(self) -> MqttTarget:
+        parts = urlsplit(self.mqtt_url)
+        if parts.scheme not in {"mqtt", "mqtts", "tcp"}:
+            raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r}: use mqtt:// or mqtts://")
+        tls = parts.scheme == "mqtts"
+        return MqttTarget(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

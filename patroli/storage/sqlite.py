@@ -1,0 +1,225 @@
+"""SQLite backend for the embedded default: the same contract as TimescaleDB, for one machine.
+
+WAL mode with one connection per thread: the demo's tracker writes while the web app reads.
+Times are stored as integer microseconds since the epoch (UTC), so they sort and bucket as numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from patroli import migrations
+from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
+from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
+
+log = logging.getLogger(__name__)
+
+_COLS = ", ".join(POSITION_COLUMNS)
+_PLACEHOLDERS = ", ".join("?" for _ in POSITION_COLUMNS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise ValueError("naive datetime: times must be timezone-aware UTC")
+    delta = t - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
+
+
+def _fix_to_row(f: Fix) -> tuple:
+    return (
+        f.unit_id, to_us(f.fix_time), to_us(f.received_at), f.lat, f.lon, f.speed_mps, f.course_deg,
+        f.altitude_m, f.hdop, f.satellites, f.quality, f.faa_mode, int(f.valid), f.h3_r9, f.h3_r7, f.raw,
+    )  # fmt: skip
+
+
+def _row_to_fix(r: sqlite3.Row | tuple) -> Fix:
+    return Fix(
+        unit_id=r[0], fix_time=from_us(r[1]), received_at=from_us(r[2]), lat=r[3], lon=r[4], speed_mps=r[5],
+        course_deg=r[6], altitude_m=r[7], hdop=r[8], satellites=r[9], quality=r[10], faa_mode=r[11],
+        valid=bool(r[12]), h3_r9=r[13], h3_r7=r[14], raw=r[15],
+    )  # fmt: skip
+
+
+class SqliteStore:
+    def __init__(self, url: str, *, refusals_keep: int = 100_000) -> None:
+        parts = urlsplit(url)
+        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
+        raw_path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not raw_path or raw_path == ":memory:":
+            raise ValueError("the SQLite backend needs a file path (sqlite:///data/patroli.db)")
+        self.path = Path(raw_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._refusals_keep = refusals_keep
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def migrate(self) -> list[int]:
+        conn = self._conn()
+        applied: list[int] = []
+        conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for mig in migrations.load("sqlite"):
+                if mig.version in done:
+                    continue
+                for statement in _split_sql(mig.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (mig.version, mig.name, to_us(datetime.now(UTC))),
+                )
+                log.info("migration applied", extra={"version": mig.version, "migration": mig.name})
+                applied.append(mig.version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return applied
+
+    def info(self) -> StoreInfo:
+        row = self._conn().execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        return StoreInfo("sqlite", int(row[0]), False, {"path": str(self.path)})
+
+    # --- positions ---
+    def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:
+        conn = self._conn()
+        inserted: list[Fix] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for f in fixes:
+                row = _fix_to_row(f)
+                cur = conn.execute(
+                    f"INSERT INTO positions ({_COLS}) VALUES ({_PLACEHOLDERS}) ON CONFLICT DO NOTHING", row
+                )
+                if cur.rowcount != 1:
+                    continue
+                inserted.append(f)
+                conn.execute(
+                    f"INSERT INTO last_positions ({_COLS}) VALUES ({_PLACEHOLDERS}) "
+                    "ON CONFLICT (unit_id) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in POSITION_COLUMNS[1:])
+                    + " WHERE excluded.fix_time > last_positions.fix_time",
+                    row,
+                )
+            if refusals:
+                conn.executemany(
+                    "INSERT INTO refusals (received_at, unit_id, topic, reason, detail, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(to_us(r.received_at), r.unit_id, r.topic, str(r.reason), r.detail, r.raw) for r in refusals],
+                )
+                conn.execute(
+                    "DELETE FROM refusals WHERE id <= (SELECT max(id) FROM refusals) - ?", (self._refusals_keep,)
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def last_positions(self) -> list[Fix]:
+        rows = self._conn().execute(f"SELECT {_COLS} FROM last_positions ORDER BY unit_id").fetchall()
+        return [_row_to_fix(r) for r in rows]
+
+    def last_position(self, unit_id: str) -> Fix | None:
+        row = self._conn().execute(f"SELECT {_COLS} FROM last_positions WHERE unit_id = ?", (unit_id,)).fetchone()
+        return _row_to_fix(row) if row else None
+
+    def track(self, query: TrackQuery) -> list[Fix]:
+        args: tuple = (query.unit_id, to_us(query.start), to_us(query.end))
+        if query.bucket_seconds:
+            bucket = int(query.bucket_seconds) * 1_000_000
+            # The last fix of each bucket: SQLite's bare-column rule with max() picks that row's columns.
+            sql = (
+                f"SELECT {_COLS} FROM (SELECT {_COLS}, max(fix_time) AS _last FROM positions "
+                "WHERE unit_id = ? AND fix_time >= ? AND fix_time < ? "
+                f"GROUP BY fix_time / {bucket}) ORDER BY fix_time LIMIT ?"
+            )
+        else:
+            sql = (
+                f"SELECT {_COLS} FROM positions WHERE unit_id = ? AND fix_time >= ? AND fix_time < ? "
+                "ORDER BY fix_time LIMIT ?"
+            )
+        rows = self._conn().execute(sql, (*args, query.limit)).fetchall()
+        return [_row_to_fix(r) for r in rows]
+
+    def count_positions(self, unit_id: str | None = None) -> int:
+        if unit_id is None:
+            row = self._conn().execute("SELECT count(*) FROM positions").fetchone()
+        else:
+            row = self._conn().execute("SELECT count(*) FROM positions WHERE unit_id = ?", (unit_id,)).fetchone()
+        return int(row[0])
+
+    # --- refusals ---
+    def recent_refusals(self, limit: int = 100) -> list[Refusal]:
+        rows = self._conn().execute(
+            "SELECT reason, detail, raw, received_at, unit_id, topic FROM refusals ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [Refusal(RefusalReason(r[0]), r[1], bytes(r[2]), from_us(r[3]), r[4], r[5]) for r in rows]
+
+    def count_refusals(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM refusals").fetchone()[0])
+
+    # --- units ---
+    def add_unit(self, unit: Unit) -> Unit:
+        now = datetime.now(UTC)
+        try:
+            self._conn().execute(
+                "INSERT INTO units (unit_id, kind, polres_code, name, registered_at) VALUES (?, ?, ?, ?, ?)",
+                (unit.unit_id, str(unit.kind), unit.polres_code, unit.name, to_us(now)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise UnitExistsError(f"unit {unit.unit_id!r} is already registered") from exc
+        return Unit(unit.unit_id, unit.kind, unit.polres_code, unit.name, from_us(to_us(now)))
+
+    def get_unit(self, unit_id: str) -> Unit | None:
+        row = self._conn().execute(
+            "SELECT unit_id, kind, polres_code, name, registered_at FROM units WHERE unit_id = ?", (unit_id,)
+        ).fetchone()
+        return Unit(row[0], UnitKind(row[1]), row[2], row[3], from_us(row[4])) if row else None
+
+    def list_units(self) -> list[Unit]:
+        rows = self._conn().execute(
+            "SELECT unit_id, kind, polres_code, name, registered_at FROM units ORDER BY unit_id"
+        ).fetchall()
+        return [Unit(r[0], UnitKind(r[1]), r[2], r[3], from_us(r[4])) for r in rows]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration file (no semicolons inside our SQLite statements)."""
+    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,52 @@
+"""MQTT topic names: the bus contract between radios, tracker, dispatcher and dashboards."""
+
+from __future__ import annotations
+
+import re
+
+UNIT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+_UNIT_ID = re.compile(rf"^{UNIT_ID_PATTERN}$")
+_NMEA_TOPIC = re.compile(rf"^fleet/({UNIT_ID_PATTERN})/nmea$")
+
+NMEA_SUBSCRIPTION = "fleet/+/nmea"
+POSITION_SUBSCRIPTION = "fleet/+/position"
+INCIDENTS_NEW = "incidents/new"
+
+
+def is_valid_unit_id(unit_id: str) -> bool:
+    return bool(_UNIT_ID.match(unit_id))
+
+
+def unit_from_nmea_topic(topic: str) -> str | None:
+    """The unit id of a `fleet/<unit_id>/nmea` topic, or None when the topic is not one."""
+    m = _NMEA_TOPIC.match(topic)
+    return m.group(1) if m else None
+
+
+def nmea(unit_id: str) -> str:
+    return f"fleet/{unit_id}/nmea"
+
+
+def position(unit_id: str) -> str:
+    return f"fleet/{unit_id}/position"
+
+
+def status(unit_id: str) -> str:
+    return f"fleet/{unit_id}/status"
+
+
+def online(unit_id: str) -> str:
+    return f"fleet/{unit_id}/online"
+
+
+def dispatch(unit_id: str) -> str:
+    return f"fleet/{unit_id}/dispatch"
+
+
+def ack(unit_id: str) -> str:
+    return f"fleet/{unit_id}/ack"
+
+
+def shared(subscription: str, group: str | None) -> str:
+    """An MQTT 5 shared subscription (`$share/<group>/…`) when a group is set, else the plain filter."""
+    return f"$share/{group}/{subscription}" if group else subscription

@@ -1,0 +1,64 @@
+"""Session-wide real servers: Mosquitto and PostgreSQL with TimescaleDB, on free loopback ports."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from patroli.localservers import Mosquitto, Postgres, start_mosquitto, start_postgres
+from patroli.storage import Store, open_store
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("PATROLI_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (or $PATROLI_SHARED_DATA): public captures and boundaries, never copied into the repo."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set PATROLI_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    pg = start_postgres()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: Postgres) -> str:
+    """A fresh, empty database for one test."""
+    return postgres.create_database(f"t{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'patroli.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The storage contract's two implementations, migrated and empty."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'patroli.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = open_store(url, refusals_keep=100)
+    s.migrate()
+    yield s
+    s.close()
