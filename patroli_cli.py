@@ -1,9 +1,173 @@
-"""The `patroli` command: the composition root, the only module that imports every package."""
+"""The `patroli` command: the composition root, the only module that imports every package.
+
+Nothing imports this module, so the packages below it stay free of cycles: tracker, dispatch, firmware_sim
+and dashboards each depend only on the shared `patroli` package.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from patroli.logs import configure_logging
+from patroli.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+units_app = typer.Typer(no_args_is_help=True, help="Patrol units (radios).")
+users_app = typer.Typer(no_args_is_help=True, help="People who use the dashboards.")
+app.add_typer(db_app, name="db")
+app.add_typer(units_app, name="units")
+app.add_typer(users_app, name="users")
+
+
+def _settings() -> Settings:
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
+    return s
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations (TimescaleDB hypertables when the extension is present)."""
+    from patroli.storage import open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    applied = store.migrate()
+    info = store.info()
+    store.close()
+    typer.echo(
+        f"schema version {info.schema_version} ({info.backend}, hypertable={info.hypertable}); "
+        f"applied now: {applied or 'nothing'}"
+    )
+
+
+@units_app.command("add")
+def units_add(
+    unit_id: str,
+    kind: Annotated[str, typer.Option(help="car, motorbike or handheld")] = "car",
+    polres: Annotated[str | None, typer.Option(help="home Polres (regency code, e.g. 31.71)")] = None,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    password_file: Annotated[
+        Path, typer.Option(help="Mosquitto password file to write the radio's credentials to")
+    ] = Path("deploy/mosquitto/passwd"),
+) -> None:
+    """Register a unit and write its MQTT credentials (the password is printed once)."""
+    from patroli import credentials, topics
+    from patroli.models import Unit, UnitKind
+    from patroli.storage import UnitExistsError, open_store
+
+    if not topics.is_valid_unit_id(unit_id):
+        raise typer.BadParameter("unit ids are 1 to 64 of A-Z a-z 0-9 _ -", param_hint="UNIT_ID")
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    try:
+        store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
+    except UnitExistsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="UNIT_ID") from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    password = credentials.new_password()
+    credentials.set_password(password_file, unit_id, password)
+    typer.echo(f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})")
+
+
+@units_app.command("list")
+def units_list() -> None:
+    """List registered units with their last position."""
+    from patroli.storage import open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    last = {f.unit_id: f for f in store.last_positions()}
+    for u in store.list_units():
+        f = last.get(u.unit_id)
+        where = f"{f.lat:.6f},{f.lon:.6f} at {f.fix_time.isoformat()}" if f else "no position yet"
+        typer.echo(f"{u.unit_id}\t{u.kind}\t{u.polres_code or '-'}\t{where}")
+    store.close()
+
+
+@app.command("tracker")
+def tracker_cmd() -> None:
+    """Run the tracker: NMEA over MQTT into the store, until SIGINT or SIGTERM."""
+    from prometheus_client import start_http_server
+
+    from patroli.storage import open_store
+    from tracker.service import Tracker
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    if s.metrics_port:
+        start_http_server(s.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped by Prometheus in the stack
+    tracker = Tracker(s, store)
+    tracker.start()
+    _wait_for_signal()
+    tracker.stop()
+    store.close()
+
+
+@app.command("web")
+def web_cmd() -> None:
+    """Serve the dashboards (map, REST API, /metrics) with uvicorn."""
+    import uvicorn
+
+    from dashboards.app import create_app
+    from patroli.storage import open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    uvicorn.run(create_app(s, store), host=s.web_host, port=s.web_port, log_level=s.log_level.lower())
+
+
+@app.command("dispatch")
+def dispatch_cmd() -> None:
+    """Run the dispatcher (not built yet: issue #5)."""
+    typer.echo("the dispatcher is not built yet (issue #5)", err=True)
+    raise typer.Exit(2)
+
+
+@users_app.command("add")
+def users_add(username: str) -> None:
+    """Add a dashboard user (not built yet: issue #6)."""
+    typer.echo("dashboard users are not built yet (issue #6)", err=True)
+    raise typer.Exit(2)
+
+
+@app.command("demo")
+def demo_cmd(
+    units: Annotated[int, typer.Option(help="simulated radios")] = 25,
+    port: Annotated[int, typer.Option(help="port of the map")] = 8000,
+    mqtt_port: Annotated[int, typer.Option(help="port of the embedded MQTT broker")] = 1883,
+    data_dir: Annotated[Path, typer.Option(help="where the SQLite file lives")] = Path("data"),
+) -> None:
+    """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
+    from demo import run_demo
+
+    configure_logging(get_settings().log_level, get_settings().log_json)
+    run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

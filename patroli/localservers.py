@@ -76,9 +76,15 @@ class Mosquitto:
                 self.proc.wait()
 
 
-def start_mosquitto(workdir: Path | None = None, *, extra_config: str = "", port: int | None = None) -> Mosquitto:
+def start_mosquitto(
+    workdir: Path | None = None, *, extra_config: str = "", port: int | None = None
+) -> Mosquitto:
     """Start Mosquitto 2 with the in-flight and queue limits sized as in the shipped config."""
-    binary = _require("mosquitto", "mosquitto") if not Path("/usr/sbin/mosquitto").exists() else "/usr/sbin/mosquitto"
+    binary = (
+        _require("mosquitto", "mosquitto")
+        if not Path("/usr/sbin/mosquitto").exists()
+        else "/usr/sbin/mosquitto"
+    )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="patroli-mosquitto-"))
     port = port or free_port()
     conf = workdir / "mosquitto.conf"
@@ -131,6 +137,22 @@ class Postgres:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         return self.url(dbname)
 
+    def halt(self) -> None:
+        """Stop the server but keep its data: an outage, for tests of what clients do meanwhile."""
+        subprocess.run(
+            [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            check=True,
+        )
+
+    def resume(self) -> None:
+        log_file = self.datadir.parent / "postgres.log"
+        subprocess.run(
+            [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(log_file), "-w", "start"],
+            capture_output=True,
+            check=True,
+        )
+
     def stop(self) -> None:
         subprocess.run(
             [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
@@ -147,9 +169,13 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
     """
     for tool in ("initdb", "pg_ctl", "postgres"):
         _require(PG_BIN / tool, "postgresql-15")
-    pkglib = subprocess.run(
-        [str(PG_BIN / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=False
-    ).stdout.strip() if (PG_BIN / "pg_config").exists() else "/usr/lib/postgresql/15/lib"
+    pkglib = (
+        subprocess.run(
+            [str(PG_BIN / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if (PG_BIN / "pg_config").exists()
+        else "/usr/lib/postgresql/15/lib"
+    )
     if not (Path(pkglib) / "timescaledb.so").exists():
         raise MissingServerError(f"timescaledb.so not found in {pkglib}: {INSTALL_HINT}")
 

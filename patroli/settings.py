@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -29,11 +30,17 @@ class Settings(BaseSettings):
         description="Broker URL, mqtt://user:pass@host:port (mqtts:// for TLS). "
         "`patroli demo` starts an embedded broker at this address.",
     )
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        "5",
+        description="MQTT protocol version; 3.1.1 for brokers without MQTT 5 (the demo's embedded amqtt).",
+    )
     database_url: str = Field(
         "sqlite:///data/patroli.db",
         description="postgresql://… for TimescaleDB, sqlite:///path for the embedded default.",
     )
-    data_dir: Path = Field(Path("data"), description="Local state: the SQLite file, caches, demo credentials.")
+    data_dir: Path = Field(
+        Path("data"), description="Local state: the SQLite file, caches, demo credentials."
+    )
     log_level: str = "INFO"
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
 

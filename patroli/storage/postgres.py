@@ -110,7 +110,9 @@ class PostgresStore:
                     "WHERE hypertable_name = 'positions'"
                 ).fetchone()
                 is_hyper = bool(row and row[0])
-                ver = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+                ver = conn.execute(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+                ).fetchone()
                 extra["timescaledb"] = str(ver[0]) if ver else ""
         return StoreInfo("postgres", int(version[0]) if version else 0, is_hyper, extra)
 
@@ -166,7 +168,9 @@ class PostgresStore:
 
     def last_position(self, unit_id: str) -> Fix | None:
         with self._pool.connection() as conn:
-            row = conn.execute(f"SELECT {_COLS} FROM last_positions WHERE unit_id = %s", (unit_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_COLS} FROM last_positions WHERE unit_id = %s", (unit_id,)
+            ).fetchone()
         return _row_to_fix(row) if row else None
 
     def track(self, query: TrackQuery) -> list[Fix]:
@@ -194,7 +198,9 @@ class PostgresStore:
 
     def _has_timescaledb(self) -> bool:
         with self._pool.connection() as conn:
-            row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+            ).fetchone()
         return bool(row and row[0])
 
     def count_positions(self, unit_id: str | None = None) -> int:
@@ -235,7 +241,8 @@ class PostgresStore:
     def get_unit(self, unit_id: str) -> Unit | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT unit_id, kind, polres_code, name, registered_at FROM units WHERE unit_id = %s", (unit_id,)
+                "SELECT unit_id, kind, polres_code, name, registered_at FROM units WHERE unit_id = %s",
+                (unit_id,),
             ).fetchone()
         return Unit(row[0], UnitKind(row[1]), row[2], row[3], row[4]) if row else None
 

@@ -139,10 +139,14 @@ class SqliteStore:
             if refusals:
                 conn.executemany(
                     "INSERT INTO refusals (received_at, unit_id, topic, reason, detail, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(to_us(r.received_at), r.unit_id, r.topic, str(r.reason), r.detail, r.raw) for r in refusals],
+                    [
+                        (to_us(r.received_at), r.unit_id, r.topic, str(r.reason), r.detail, r.raw)
+                        for r in refusals
+                    ],
                 )
                 conn.execute(
-                    "DELETE FROM refusals WHERE id <= (SELECT max(id) FROM refusals) - ?", (self._refusals_keep,)
+                    "DELETE FROM refusals WHERE id <= (SELECT max(id) FROM refusals) - ?",
+                    (self._refusals_keep,),
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -155,7 +159,11 @@ class SqliteStore:
         return [_row_to_fix(r) for r in rows]
 
     def last_position(self, unit_id: str) -> Fix | None:
-        row = self._conn().execute(f"SELECT {_COLS} FROM last_positions WHERE unit_id = ?", (unit_id,)).fetchone()
+        row = (
+            self._conn()
+            .execute(f"SELECT {_COLS} FROM last_positions WHERE unit_id = ?", (unit_id,))
+            .fetchone()
+        )
         return _row_to_fix(row) if row else None
 
     def track(self, query: TrackQuery) -> list[Fix]:
@@ -180,15 +188,23 @@ class SqliteStore:
         if unit_id is None:
             row = self._conn().execute("SELECT count(*) FROM positions").fetchone()
         else:
-            row = self._conn().execute("SELECT count(*) FROM positions WHERE unit_id = ?", (unit_id,)).fetchone()
+            row = (
+                self._conn()
+                .execute("SELECT count(*) FROM positions WHERE unit_id = ?", (unit_id,))
+                .fetchone()
+            )
         return int(row[0])
 
     # --- refusals ---
     def recent_refusals(self, limit: int = 100) -> list[Refusal]:
-        rows = self._conn().execute(
-            "SELECT reason, detail, raw, received_at, unit_id, topic FROM refusals ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT reason, detail, raw, received_at, unit_id, topic FROM refusals ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
         return [Refusal(RefusalReason(r[0]), r[1], bytes(r[2]), from_us(r[3]), r[4], r[5]) for r in rows]
 
     def count_refusals(self) -> int:
@@ -207,15 +223,22 @@ class SqliteStore:
         return Unit(unit.unit_id, unit.kind, unit.polres_code, unit.name, from_us(to_us(now)))
 
     def get_unit(self, unit_id: str) -> Unit | None:
-        row = self._conn().execute(
-            "SELECT unit_id, kind, polres_code, name, registered_at FROM units WHERE unit_id = ?", (unit_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT unit_id, kind, polres_code, name, registered_at FROM units WHERE unit_id = ?",
+                (unit_id,),
+            )
+            .fetchone()
+        )
         return Unit(row[0], UnitKind(row[1]), row[2], row[3], from_us(row[4])) if row else None
 
     def list_units(self) -> list[Unit]:
-        rows = self._conn().execute(
-            "SELECT unit_id, kind, polres_code, name, registered_at FROM units ORDER BY unit_id"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT unit_id, kind, polres_code, name, registered_at FROM units ORDER BY unit_id")
+            .fetchall()
+        )
         return [Unit(r[0], UnitKind(r[1]), r[2], r[3], from_us(r[4])) for r in rows]
 
 

@@ -47,6 +47,8 @@ def test_rows_go_through_a_timescaledb_hypertable(pg_url: str) -> None:
             "INSERT INTO m SELECT g, 1 FROM generate_series(TIMESTAMPTZ '2026-01-01', '2026-01-03 23:00', '1 hour') g"
         )
         chunks = conn.execute("SELECT count(*) FROM show_chunks('m')").fetchone()
-        buckets = conn.execute("SELECT count(*) FROM (SELECT time_bucket('1 day', t) FROM m GROUP BY 1) b").fetchone()
+        buckets = conn.execute(
+            "SELECT count(*) FROM (SELECT time_bucket('1 day', t) FROM m GROUP BY 1) b"
+        ).fetchone()
     assert chunks == (3,)  # three days, one-day chunks
     assert buckets == (3,)

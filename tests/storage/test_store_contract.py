@@ -14,8 +14,17 @@ T0 = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)
 
 def fix(unit: str, seconds: float, lat: float = -6.2, lon: float = 106.8, **kw: object) -> Fix:
     t = T0 + timedelta(seconds=seconds)
-    return Fix(unit_id=unit, fix_time=t, lat=lat, lon=lon, received_at=t + timedelta(seconds=1),
-               h3_r9=617700169958293503, h3_r7=608692970703552511, raw=f"$GPRMC,{seconds}", **kw)  # type: ignore[arg-type]
+    return Fix(
+        unit_id=unit,
+        fix_time=t,
+        lat=lat,
+        lon=lon,
+        received_at=t + timedelta(seconds=1),
+        h3_r9=617700169958293503,
+        h3_r7=608692970703552511,
+        raw=f"$GPRMC,{seconds}",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_migrate_is_versioned_and_idempotent(store: Store) -> None:
@@ -26,8 +35,19 @@ def test_migrate_is_versioned_and_idempotent(store: Store) -> None:
 
 
 def test_fix_round_trips_every_field(store: Store) -> None:
-    f = fix("P1", 0.25, lat=-6.175392, lon=106.827153, speed_mps=12.5, course_deg=270.0, altitude_m=7.5,
-            hdop=0.9, satellites=11, quality=1, faa_mode="A")
+    f = fix(
+        "P1",
+        0.25,
+        lat=-6.175392,
+        lon=106.827153,
+        speed_mps=12.5,
+        course_deg=270.0,
+        altitude_m=7.5,
+        hdop=0.9,
+        satellites=11,
+        quality=1,
+        faa_mode="A",
+    )
     assert store.write_batch([f]) == [f]
     (got,) = store.track(TrackQuery("P1", T0, T0 + timedelta(hours=1)))
     assert got.fix_time == f.fix_time and got.fix_time.tzinfo is not None
@@ -90,7 +110,11 @@ def test_units_register_once(store: Store) -> None:
     with pytest.raises(UnitExistsError):
         store.add_unit(Unit("PJ-01"))
     got = store.get_unit("PJ-01")
-    assert got is not None and (got.kind, got.polres_code, got.name) == (UnitKind.MOTORBIKE, "31.71", "Patroli Jakpus 1")
+    assert got is not None and (got.kind, got.polres_code, got.name) == (
+        UnitKind.MOTORBIKE,
+        "31.71",
+        "Patroli Jakpus 1",
+    )
     assert store.get_unit("nope") is None
     assert [x.unit_id for x in store.list_units()] == ["PJ-01"]
 

@@ -1,0 +1,280 @@
+"""The tracker process: MQTT in, batches committed to the store, acks and position publishes out.
+
+Three threads, one direction:
+  paho network thread  → inbox (received messages, unacked)
+  processing thread    → decode, rules, H3; cuts batches every `flush_ms` or `batch_rows` fixes
+  writer thread        → one transaction per batch; after COMMIT: PUBACK each message, publish positions
+
+Nothing is acknowledged to the broker before its fix is committed, so a tracker killed at any point loses
+nothing: the broker redelivers what was not acked, and the store drops what it already has.
+While the store is down the writer retries with backoff; the bounded hand-off to it fills, processing stops,
+acks stop, and the broker stops sending once Receive Maximum messages are in flight: consumption pauses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
+
+from patroli import topics
+from patroli.models import Fix, Refusal, RefusalReason, Unit
+from patroli.mqtt import SessionOptions, make_client
+from patroli.settings import Settings
+from patroli.storage import Store, UnitExistsError
+from tracker import metrics
+from tracker.pipeline import Ingest
+from tracker.rules import RuleLimits
+
+log = logging.getLogger("patroli.tracker")
+
+
+@dataclass(slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int  # connection the message came on: a mid is only valid on its own connection
+    received_at: datetime
+    received_mono: float
+
+
+@dataclass(slots=True)
+class Batch:
+    fixes: list[Fix] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (generation, mid, qos), in receive order
+    first_mono: float = 0.0
+
+
+def position_json(f: Fix) -> bytes:
+    """The compact position message on fleet/<unit>/position (see patroli.messages.PositionMessage)."""
+    return json.dumps(
+        {"unit_id": f.unit_id, "t": f.fix_time.isoformat(), "lat": f.lat, "lon": f.lon,
+         "speed_mps": f.speed_mps, "course_deg": f.course_deg, "valid": f.valid},
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+
+
+class RefusalLog:
+    """Logs refusals with their reason, at most once per (unit, reason) every `interval` s, with a count."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._last: dict[tuple[str | None, str], tuple[float, int]] = {}
+
+    def __call__(self, r: Refusal) -> None:
+        key = (r.unit_id, str(r.reason))
+        now = time.monotonic()
+        last, suppressed = self._last.get(key, (0.0, 0))
+        if now - last < self.interval:
+            self._last[key] = (last, suppressed + 1)
+            return
+        self._last[key] = (now, 0)
+        log.warning(
+            "refused input",
+            extra={"unit_id": r.unit_id, "reason": str(r.reason), "detail": r.detail, "topic": r.topic,
+                   "raw": r.raw[:120].decode("ascii", "backslashreplace"), "suppressed_since_last": suppressed},
+        )  # fmt: skip
+
+
+class Tracker:
+    def __init__(self, settings: Settings, store: Store, *, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.client_id = client_id or settings.tracker_client_id
+        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._stopping = threading.Event()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._known_units: set[str] = set()
+        self._log_refusal = RefusalLog()
+        self.ingest = Ingest(
+            RuleLimits(
+                settings.tracker_max_future_s, settings.tracker_max_age_s, settings.tracker_max_speed_kmh
+            ),
+            max_payload_bytes=settings.tracker_max_payload_bytes,
+            unit_allowed=self._unit_allowed,
+        )
+        if settings.tracker_shared_group and settings.mqtt_protocol != "5":
+            raise ValueError(
+                "shared subscriptions (PATROLI_TRACKER_SHARED_GROUP) need PATROLI_MQTT_PROTOCOL=5"
+            )
+        self.client, self._connect_args = make_client(
+            settings, self.client_id,
+            SessionOptions(persistent=True, receive_maximum=settings.tracker_receive_maximum), manual_ack=True,
+        )  # fmt: skip
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._known_units = {u.unit_id for u in self.store.list_units()}
+        self.ingest.seed(self.store.last_positions())
+        self._threads = [
+            threading.Thread(target=self._process_loop, name="tracker-process", daemon=True),
+            threading.Thread(target=self._write_loop, name="tracker-write", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self.client.connect_async(**self._connect_args)
+        self.client.loop_start()
+        log.info("tracker started", extra={"broker": f"{self._connect_args['host']}:{self._connect_args['port']}",
+                                           "client_id": self.client_id, "subscription": self._subscription(),
+                                           "mqtt_protocol": self.settings.mqtt_protocol})  # fmt: skip
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit and ack it, then disconnect. Unprocessed messages stay unacked."""
+        self._stopping.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self.client.disconnect()
+        self.client.loop_stop()
+        log.info("tracker stopped")
+
+    # ------------------------------------------------------------------------------------------ MQTT
+    def _subscription(self) -> str:
+        return topics.shared(topics.NMEA_SUBSCRIPTION, self.settings.tracker_shared_group)
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: object, _p: object
+    ) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("broker refused connection", extra={"reason": str(rc)})
+            return
+        self._generation += 1
+        client.subscribe(self._subscription(), qos=1)
+        self._connected.set()
+        log.info("connected to broker", extra={"session_present": flags.session_present,
+                                               "generation": self._generation})  # fmt: skip
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning("disconnected from broker; reconnecting", extra={"reason": str(rc)})
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = "<invalid utf-8>"
+        self._inbox.put(Inbound(topic, msg.payload, msg.mid, msg.qos, self._generation,
+                                datetime.now(UTC), time.monotonic()))  # fmt: skip
+        metrics.MESSAGES.inc()
+
+    # ------------------------------------------------------------------------------------------ registration
+    def _unit_allowed(self, unit_id: str) -> bool:
+        if unit_id in self._known_units:
+            return True
+        if self.settings.tracker_enforce_registration:
+            # Registered since start-up? (`patroli units add` writes to the store, not to us.)
+            if self.store.get_unit(unit_id) is not None:
+                self._known_units.add(unit_id)
+                return True
+            return False
+        try:  # the demo's open mode: a new radio registers itself on its first message
+            self.store.add_unit(Unit(unit_id))
+            log.info("unit auto-registered", extra={"unit_id": unit_id})
+        except UnitExistsError:
+            pass
+        self._known_units.add(unit_id)
+        return True
+
+    # ------------------------------------------------------------------------------------------ processing
+    def _process_loop(self) -> None:
+        flush_s = self.settings.tracker_flush_ms / 1000
+        max_rows = self.settings.tracker_batch_rows
+        batch = Batch()
+        while True:
+            stopping = self._stopping.is_set()
+            timeout = flush_s if not batch.acks else max(0.0, batch.first_mono + flush_s - time.monotonic())
+            try:
+                item = None if stopping else self._inbox.get(timeout=max(timeout, 0.001))
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._handle(item, batch)
+                metrics.INBOX.set(self._inbox.qsize())
+            due = batch.acks and (
+                len(batch.fixes) >= max_rows or time.monotonic() - batch.first_mono >= flush_s or stopping
+            )
+            if due:
+                self._to_writer.put(batch)
+                batch = Batch()
+            if stopping:
+                self._to_writer.put(None)
+                return
+
+    def _handle(self, item: Inbound, batch: Batch) -> None:
+        try:
+            out = self.ingest.process(item.topic, item.payload, item.received_at)
+        except Exception:  # a decoder bug must not stop the tracker; the message is recorded as refused
+            log.exception("unexpected error processing a message", extra={"topic": item.topic})
+            out_refusal = Refusal(RefusalReason.UNPARSEABLE, "internal error while decoding", item.payload[:1024],
+                                  item.received_at, topics.unit_from_nmea_topic(item.topic), item.topic)  # fmt: skip
+            batch.refusals.append(out_refusal)
+        else:
+            batch.fixes.extend(out.fixes)
+            batch.refusals.extend(out.refusals)
+            if out.skipped:
+                metrics.SKIPPED.inc(out.skipped)
+            if out.fixes:
+                metrics.FIXES_ACCEPTED.inc(len(out.fixes))
+            for r in out.refusals:
+                metrics.REFUSED.labels(str(r.reason)).inc()
+                self._log_refusal(r)
+        if not batch.acks:
+            batch.first_mono = item.received_mono
+        batch.acks.append((item.generation, item.mid, item.qos))
+
+    # ------------------------------------------------------------------------------------------ writing
+    def _write_loop(self) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=stop_when_event_set(self._stopping),
+            before_sleep=lambda rs: (metrics.STORE_ERRORS.inc(), log.warning(
+                "store write failed; retrying", extra={"attempt": rs.attempt_number,
+                                                       "error": repr(rs.outcome.exception() if rs.outcome else None)},
+            )),
+            reraise=True,
+        )  # fmt: skip
+        while True:
+            batch = self._to_writer.get()
+            if batch is None:
+                return
+            t0 = time.monotonic()
+            try:
+                new = retrying(self.store.write_batch, batch.fixes, batch.refusals)
+            except Exception:
+                # Only when stopping during an outage: nothing acked, the broker redelivers it all.
+                log.error(
+                    "batch not stored at shutdown; it will be redelivered", extra={"fixes": len(batch.fixes)}
+                )
+                continue
+            done = time.monotonic()
+            metrics.COMMIT_SECONDS.observe(done - t0)
+            metrics.BATCH_SIZE.observe(len(batch.fixes))
+            metrics.FIXES_STORED.inc(len(new))
+            metrics.LAG_SECONDS.observe(done - batch.first_mono)
+            generation = self._generation
+            for gen, mid, qos in batch.acks:
+                if qos and gen == generation:  # older connections' messages come again; they are acked then
+                    self.client.ack(mid, qos)
+            for f in new:
+                self.client.publish(topics.position(f.unit_id), position_json(f), qos=0)
