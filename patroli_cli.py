@@ -9,20 +9,25 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from patroli.logs import configure_logging
 from patroli.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from firmware_sim.demo import DemoFleet
+
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+services_app = typer.Typer(no_args_is_help=True, help="The services' own MQTT accounts.")
 units_app = typer.Typer(no_args_is_help=True, help="Patrol units (radios).")
 users_app = typer.Typer(no_args_is_help=True, help="People who use the dashboards.")
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
+app.add_typer(services_app, name="services")
 
 
 def _settings() -> Settings:
@@ -84,7 +89,35 @@ def units_add(
         store.close()
     password = credentials.new_password()
     credentials.set_password(password_file, unit_id, password)
-    typer.echo(f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})")
+    typer.echo(
+        f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})"
+    )
+
+
+@services_app.command("credentials")
+def services_credentials(
+    password_file: Annotated[Path, typer.Option(help="Mosquitto password file")] = Path(
+        "deploy/mosquitto/passwd"
+    ),
+    env_file: Annotated[Path, typer.Option(help="compose's .env, receives the passwords")] = Path(".env"),
+) -> None:
+    """Create MQTT accounts for the services and a database password, for compose.yaml (idempotent)."""
+    from patroli import credentials
+
+    existing = dict(
+        line.split("=", 1)
+        for line in (env_file.read_text().splitlines() if env_file.exists() else [])
+        if "=" in line
+    )
+    wanted = {"DB_PASSWORD": None, **{f"{u.removeprefix('patroli-').upper()}_MQTT_PASSWORD": u
+                                      for u in credentials.SERVICE_USERS}}  # fmt: skip
+    for key, user in wanted.items():
+        existing.setdefault(key, credentials.new_password())
+        if user:
+            credentials.set_password(password_file, user, existing[key])
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
+    env_file.chmod(0o600)
+    typer.echo(f"service accounts in {password_file}; passwords in {env_file}")
 
 
 @units_app.command("list")
@@ -115,7 +148,7 @@ def tracker_cmd() -> None:
     store = open_store(s.database_url)
     store.migrate()
     if s.metrics_port:
-        start_http_server(s.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped by Prometheus in the stack
+        start_http_server(s.metrics_port, addr="0.0.0.0")  # scraped by Prometheus in the stack
     tracker = Tracker(s, store)
     tracker.start()
     _wait_for_signal()
@@ -159,10 +192,56 @@ def demo_cmd(
     data_dir: Annotated[Path, typer.Option(help="where the SQLite file lives")] = Path("data"),
 ) -> None:
     """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
-    from demo import run_demo
-
-    configure_logging(get_settings().log_level, get_settings().log_json)
+    _settings()
     run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir)
+
+
+def run_demo(*, units: int, web_port: int, mqtt_port: int, data_dir: Path) -> None:
+    """Embedded broker and SQLite unless PATROLI_MQTT_URL / PATROLI_DATABASE_URL point elsewhere."""
+    import os
+
+    import uvicorn
+
+    from dashboards.app import create_app
+    from patroli.embedded_broker import EmbeddedBroker
+    from patroli.storage import open_store
+    from tracker.service import Tracker
+
+    overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir}
+    broker = None
+    if "PATROLI_MQTT_URL" not in os.environ:
+        broker = EmbeddedBroker("127.0.0.1", mqtt_port)
+        broker.start()
+        overrides |= {"mqtt_url": f"mqtt://127.0.0.1:{mqtt_port}", "mqtt_protocol": "3.1.1"}
+    if "PATROLI_DATABASE_URL" not in os.environ:
+        overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    store = open_store(settings.database_url)
+    store.migrate()
+    tracker = Tracker(settings, store, client_id="patroli-demo-tracker")
+    fleet = None
+    try:
+        tracker.start()
+        tracker.wait_connected(10)
+        fleet = _start_demo_fleet(settings, units)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.web_host, port=web_port,
+                                               log_level="warning"))  # fmt: skip
+        typer.echo(f"Patroli 110 demo: the map is at http://{settings.web_host}:{web_port}  (Ctrl-C stops)")
+        server.run()  # returns on SIGINT/SIGTERM
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        tracker.stop()
+        store.close()
+        if broker is not None:
+            broker.stop()
+        typer.echo("demo stopped")
+
+
+def _start_demo_fleet(settings: Settings, units: int) -> DemoFleet:
+    from firmware_sim.demo import start_demo_fleet
+
+    return start_demo_fleet(settings, units)
 
 
 def main() -> None:

@@ -3,7 +3,10 @@
 # apt packages, TimescaleDB for PostgreSQL 15 (built from Debian's source package when missing),
 # a virtual environment with the project installed for development.
 # Running it a second time finds everything in place and changes nothing.
+#   --venv-only   only the virtual environment (what `make demo` needs: no servers, no root)
 set -euo pipefail
+VENV_ONLY=0
+[ "${1:-}" = "--venv-only" ] && VENV_ONLY=1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${PATROLI_VENV:-$ROOT/.venv}"
@@ -15,6 +18,7 @@ SUDO=""
 
 log() { printf '[install] %s\n' "$*"; }
 
+if [ "$VENV_ONLY" -eq 0 ]; then
 # ---- 1. Debian packages -------------------------------------------------------------------
 APT_PACKAGES=(
   mosquitto mosquitto-clients                       # the real broker the tests start
@@ -63,6 +67,8 @@ else
   rm -rf "$work"
   [ -f "$PKGLIBDIR/timescaledb.so" ] || { echo "timescaledb build failed" >&2; exit 1; }
   log "timescaledb: installed into $PKGLIBDIR"
+fi
+
 fi
 
 # ---- 3. Python virtual environment with the project ----------------------------------------

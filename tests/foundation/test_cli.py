@@ -1,0 +1,78 @@
+"""The `patroli` command, run as a newcomer runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from tracker_helpers import wait_until
+
+from patroli.localservers import start_mosquitto
+from patroli.storage import open_store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def patroli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "patroli_cli", *args], cwd=cwd, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_help_lists_every_subcommand() -> None:
+    out = patroli("--help").stdout
+    for cmd in ("demo", "tracker", "dispatch", "web", "sim", "db", "units", "users"):
+        assert cmd in out
+
+
+def test_db_upgrade_on_timescaledb_and_sqlite(pg_url: str, tmp_path: Path) -> None:
+    first = patroli("db", "upgrade", env={"PATROLI_DATABASE_URL": pg_url})
+    assert first.returncode == 0, first.stderr
+    assert "hypertable=True" in first.stdout and "applied now: [1" in first.stdout
+    again = patroli("db", "upgrade", env={"PATROLI_DATABASE_URL": pg_url})
+    assert "applied now: nothing" in again.stdout
+    lite = patroli("db", "upgrade", env={"PATROLI_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert lite.returncode == 0 and "sqlite" in lite.stdout
+
+
+def test_units_add_registers_and_its_credentials_open_the_real_broker(pg_url: str, tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    out = patroli("units", "add", "PJ-77", "--kind", "motorbike", "--polres", "31.71", "--password-file",
+                  str(passwd), env={"PATROLI_DATABASE_URL": pg_url})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    password = out.stdout.split("password ")[1].split()[0]
+    store = open_store(pg_url)
+    unit = store.get_unit("PJ-77")
+    store.close()
+    assert unit is not None and unit.polres_code == "31.71"
+    dup = patroli(
+        "units", "add", "PJ-77", "--password-file", str(passwd), env={"PATROLI_DATABASE_URL": pg_url}
+    )
+    assert dup.returncode != 0 and "already registered" in dup.stderr
+    bad = patroli("units", "add", "no/slashes", env={"PATROLI_DATABASE_URL": pg_url})
+    assert bad.returncode != 0
+
+    broker = start_mosquitto(tmp_path, extra_config=f"allow_anonymous false\npassword_file {passwd}\n")
+    try:
+        results = []
+        for pw in (password, "wrong"):
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            c.username_pw_set("PJ-77", pw)
+            c.on_connect = lambda _c, _u, _f, rc, _p: results.append(rc)
+            c.connect("127.0.0.1", broker.port)
+            c.loop_start()
+            wait_until(lambda n=len(results): len(results) > n)
+            c.loop_stop()
+            c.disconnect()
+        assert not results[0].is_failure and results[1].is_failure
+    finally:
+        broker.stop()
+
+
+def test_a_bad_setting_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    out = patroli("db", "upgrade", env={"PATROLI_DATABASE_URL": "mysql://x"})
+    assert out.returncode != 0 and "unsupported database URL scheme" in (out.stderr + out.stdout)

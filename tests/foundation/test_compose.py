@@ -1,0 +1,70 @@
+"""compose.yaml stays in step with the code: no docker engine here, so it is parsed and checked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from typer.main import get_command
+
+import patroli_cli
+from patroli.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+OFFICIAL_IMAGES = ("timescale/timescaledb:", "eclipse-mosquitto:")
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "compose.yaml").read_text())
+
+
+def test_every_patroli_variable_in_compose_is_a_setting_the_code_reads() -> None:
+    fields = {f"PATROLI_{name.upper()}" for name in Settings.model_fields}
+    seen = set()
+    for name, service in compose()["services"].items():
+        for var in service.get("environment", {}):
+            if var.startswith("PATROLI_"):
+                assert var in fields, f"service {name} sets {var}, which no setting reads"
+                seen.add(var)
+    assert {"PATROLI_MQTT_URL", "PATROLI_DATABASE_URL"} <= seen
+
+
+def test_settings_accept_the_values_compose_gives_them(monkeypatch) -> None:
+    for name, service in compose()["services"].items():
+        env = {k: re.sub(r"\$\{[^}]+\}", "secret", str(v)) for k, v in service.get("environment", {}).items()}
+        for var, value in env.items():
+            if var.startswith("PATROLI_"):
+                monkeypatch.setenv(var, value)
+        s = Settings()
+        if "PATROLI_MQTT_URL" in env:
+            assert s.mqtt().host == "mosquitto", name
+        if "PATROLI_DATABASE_URL" in env:
+            assert s.database_url.startswith("postgresql://"), name
+        for var in env:
+            monkeypatch.delenv(var, raising=False)
+
+
+def test_images_are_official_and_services_run_real_commands() -> None:
+    cli = get_command(patroli_cli.app)
+    services = compose()["services"]
+    for name, service in services.items():
+        if "image" in service and "build" not in service:
+            assert service["image"].startswith(OFFICIAL_IMAGES), f"{name}: {service['image']}"
+        if "build" in service:
+            words = service["command"]
+            group = cli.commands[words[0]]  # type: ignore[attr-defined]
+            if len(words) > 1:
+                assert words[1] in group.commands, f"{name}: patroli {' '.join(words)}"  # type: ignore[attr-defined]
+
+
+def test_mounted_broker_config_exists_and_limits_radios(tmp_path) -> None:
+    mounts = compose()["services"]["mosquitto"]["volumes"]
+    for mount in mounts:
+        source = mount.split(":")[0]
+        if source.startswith("./") and not source.endswith("passwd"):  # passwd is generated per deployment
+            assert (REPO / source).is_file(), source
+    acl = (REPO / "deploy" / "mosquitto" / "acl").read_text()
+    assert "pattern write fleet/%u/nmea" in acl and "pattern read fleet/%u/dispatch" in acl
+    conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    assert "allow_anonymous false" in conf and "max_inflight_messages" in conf
