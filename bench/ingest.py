@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from firmware_sim.load import run_load
 
 from bench.common import sample, write_results
+from firmware_sim.load import run_load
 from patroli.localservers import start_mosquitto, start_postgres, terminate
 from patroli.storage import open_store
 

@@ -55,7 +55,7 @@ class Ingest:
     def seed(self, last_fixes: list[Fix]) -> None:
         """Resume per-unit state (last RMC date, last accepted position) from the store after a restart."""
         for f in last_fixes:
-            self.decoder.seed_date(f.unit_id, f.fix_time.date())
+            self.decoder.seed_date(f.unit_id, f.fix_time)  # with time of day: detects midnight
             self.rule_state.seed(f)
 
     def process(self, topic: str, payload: bytes, received_at: datetime) -> Outcome:

@@ -65,7 +65,8 @@ def test_units_add_registers_and_its_credentials_open_the_real_broker(pg_url: st
             c.on_connect = lambda _c, _u, _f, rc, _p: results.append(rc)
             c.connect("127.0.0.1", broker.port)
             c.loop_start()
-            wait_until(lambda n=len(results): len(results) > n)
+            seen = len(results)
+            wait_until(lambda seen=seen: len(results) > seen)
             c.loop_stop()
             c.disconnect()
         assert not results[0].is_failure and results[1].is_failure

@@ -6,6 +6,7 @@ decoder: the valid fixes (RMC status A) and the length of the track they draw.
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def length_km(points: list[tuple[float, float]]) -> float:
-    return sum(haversine_km(a, b) for a, b in zip(points, points[1:], strict=False))
+    return sum(haversine_km(a, b) for a, b in itertools.pairwise(points))
 
 
 def what_the_trace_holds(path: Path) -> tuple[list[datetime], list[tuple[float, float]]]:
