@@ -56,12 +56,18 @@ class Batch:
 
 
 def position_json(f: Fix) -> bytes:
-    """The compact position message on fleet/<unit>/position (see patroli.messages.PositionMessage)."""
-    return json.dumps(
-        {"unit_id": f.unit_id, "t": f.fix_time.isoformat(), "lat": f.lat, "lon": f.lon,
-         "speed_mps": f.speed_mps, "course_deg": f.course_deg, "valid": f.valid},
-        separators=(",", ":"),
-    ).encode()  # fmt: skip
+    """The compact message on fleet/<unit>/position, as patroli.messages.PositionMessage defines it.
+
+    Built by hand, not through the pydantic model: this runs once per stored fix on the hot path.
+    """
+    doc: dict[str, object] = {"u": f.unit_id, "t": f.fix_time.isoformat().replace("+00:00", "Z"),
+                              "lat": f.lat, "lon": f.lon}  # fmt: skip
+    if f.speed_mps is not None:
+        doc["v"] = f.speed_mps
+    if f.course_deg is not None:
+        doc["c"] = f.course_deg
+    doc["ok"] = f.valid
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 class RefusalLog:

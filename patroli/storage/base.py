@@ -7,9 +7,11 @@ plain `def` routes in its thread pool; one API serves both without an async twin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from patroli.models import Fix, Refusal, StoreInfo, TrackQuery, Unit
+from patroli.storage.tx import Tx
 
 # Column order shared by both backends' positions and last_positions tables.
 POSITION_COLUMNS: tuple[str, ...] = (
@@ -44,6 +46,10 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One transaction for the dispatch repository (patroli.storage.dispatch_repo); commits on success."""
+        ...
 
     # --- positions (tracker writes, everyone reads) ---
     def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:

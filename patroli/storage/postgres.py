@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -22,6 +26,32 @@ _COPY_TYPES = [
     "int2", "int2", "text", "bool", "int8", "int8", "text",
 ]  # fmt: skip
 _MIGRATION_LOCK = 0x5A7_0110  # advisory lock: two processes starting together migrate once
+_AUDIT_LOCK = 0x5A7_0A0D  # advisory lock held while appending to the audit chain
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    """`:name` → `%(name)s` (leaving `::type` casts alone)."""
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+class _PgTx:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(_pyformat(sql), params or {})
+        return cur.fetchall() if cur.description else []
+
+    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        return self._conn.execute(_pyformat(sql), params or {}).rowcount
+
+    def time(self, value: Any) -> datetime | None:
+        return value
+
+    def lock_audit(self) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
 
 
 def _row_to_fix(r: tuple) -> Fix:
@@ -115,6 +145,11 @@ class PostgresStore:
                 ).fetchone()
                 extra["timescaledb"] = str(ver[0]) if ver else ""
         return StoreInfo("postgres", int(version[0]) if version else 0, is_hyper, extra)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[_PgTx]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield _PgTx(conn)
 
     # --- positions ---
     def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:

@@ -6,12 +6,14 @@ Times are stored as integer microseconds since the epoch (UTC), so they sort and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from patroli import migrations
@@ -49,6 +51,31 @@ def _row_to_fix(r: sqlite3.Row | tuple) -> Fix:
         course_deg=r[6], altitude_m=r[7], hdop=r[8], satellites=r[9], quality=r[10], faa_mode=r[11],
         valid=bool(r[12]), h3_r9=r[13], h3_r7=r[14], raw=r[15],
     )  # fmt: skip
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_us(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, {k: _param(v) for k, v in (params or {}).items()}).fetchall()
+
+    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        return self._conn.execute(sql, {k: _param(v) for k, v in (params or {}).items()}).rowcount
+
+    def time(self, value: Any) -> datetime | None:
+        return None if value is None else from_us(int(value))
+
+    def lock_audit(self) -> None:
+        pass  # BEGIN IMMEDIATE already serialises every writer
 
 
 class SqliteStore:
@@ -114,6 +141,17 @@ class SqliteStore:
     def info(self) -> StoreInfo:
         row = self._conn().execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         return StoreInfo("sqlite", int(row[0]), False, {"path": str(self.path)})
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[_SqliteTx]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # --- positions ---
     def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:
@@ -215,8 +253,9 @@ class SqliteStore:
         now = datetime.now(UTC)
         try:
             self._conn().execute(
-                "INSERT INTO units (unit_id, kind, polres_code, name, registered_at) VALUES (?, ?, ?, ?, ?)",
-                (unit.unit_id, str(unit.kind), unit.polres_code, unit.name, to_us(now)),
+                "INSERT INTO units (unit_id, kind, polres_code, name, registered_at, status_since) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (unit.unit_id, str(unit.kind), unit.polres_code, unit.name, to_us(now), to_us(now)),
             )
         except sqlite3.IntegrityError as exc:
             raise UnitExistsError(f"unit {unit.unit_id!r} is already registered") from exc

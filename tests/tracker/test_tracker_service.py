@@ -8,6 +8,7 @@ import h3
 from nmea_builders import epoch, gga, rmc
 from tracker_helpers import Bus, make_bus, wait_until
 
+from patroli.messages import PositionMessage
 from patroli.models import RefusalReason, TrackQuery
 from tracker import metrics
 
@@ -34,8 +35,10 @@ def test_fix_is_stored_indexed_and_published_after_commit(start_tracker, bus: Bu
     assert stored.h3_r7 == h3.str_to_int(h3.latlng_to_cell(*JAKARTA, 7))
     assert "RMC" in stored.raw and "GGA" in stored.raw  # the sentences are kept as evidence
     (pos,) = bus.positions()
-    assert pos["unit_id"] == "PJ-01" and abs(pos["lat"] - JAKARTA[0]) < 1e-6
+    assert pos["u"] == "PJ-01" and abs(pos["lat"] - JAKARTA[0]) < 1e-6
     assert datetime.fromisoformat(pos["t"]) == t
+    msg = PositionMessage.decode(bus.heard[0][1])  # the bus contract the map and the dispatcher read
+    assert (msg.unit_id, msg.t, msg.valid) == ("PJ-01", t, True) and abs(msg.speed_mps - 20 * 0.514444) < 0.01
     assert store.last_position("PJ-01").fix_time == t
     assert store.get_unit("PJ-01") is not None  # auto-registered (registration not enforced)
 
@@ -115,7 +118,7 @@ def test_sqlite_backend_keeps_the_same_contract(start_tracker, bus: Bus, sqlite_
         bus.publish("fleet/PJ-20/nmea", epoch(t + timedelta(seconds=s), JAKARTA[0] + s * 1e-5, JAKARTA[1]))
     bus.publish("fleet/PJ-20/nmea", epoch(t, *JAKARTA))  # duplicate
     wait_until(lambda: store.count_positions("PJ-20") == 5)
-    wait_until(lambda: len([p for p in bus.positions() if p["unit_id"] == "PJ-20"]) == 5)
+    wait_until(lambda: len([p for p in bus.positions() if p["u"] == "PJ-20"]) == 5)
 
 
 def test_a_radio_cannot_publish_as_another_nor_forge_positions(tmp_path, pg_url: str) -> None:

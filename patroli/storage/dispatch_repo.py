@@ -1,0 +1,235 @@
+"""Dispatch persistence, written once over `Tx`: incidents, unit status, offers, and the audit chain.
+
+Every state change is a compare-and-set (`UPDATE … WHERE <expected state> RETURNING`): of two dispatcher
+processes racing for the same escalation or the same unit, exactly one sees a row come back. That works the
+same in PostgreSQL (the second UPDATE waits for the first to commit, then re-checks its WHERE) and SQLite
+(writers are serialised), with no row locks held across a round trip to the broker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from patroli.incidents import AuditEntry, Incident, UnitStatus
+from patroli.storage.tx import Tx
+
+INCIDENT_COLUMNS = (
+    "incident_id", "received_at", "channel", "category", "incident_type", "priority", "caller_id", "lat", "lon",
+    "accuracy_m", "address", "description", "needs_unit", "polres_code", "station_code", "level",
+    "station_deadline", "acked_at", "acked_by", "state", "unit_id", "offer_deadline", "accepted_at", "arrived_at",
+    "closed_at", "disposition",
+)  # fmt: skip
+_TIME_COLUMNS = {"received_at", "station_deadline", "acked_at", "offer_deadline", "accepted_at", "arrived_at", "closed_at"}
+_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
+GENESIS_HASH = "0" * 64
+
+
+def _incident(tx: Tx, row: tuple[Any, ...]) -> Incident:
+    values = dict(zip(INCIDENT_COLUMNS, row, strict=True))
+    for col in _TIME_COLUMNS:
+        values[col] = tx.time(values[col])
+    values["caller"] = values.pop("caller_id")
+    values["needs_unit"] = bool(values["needs_unit"])
+    return Incident(**values)
+
+
+# ---------------------------------------------------------------------------------------------- incidents
+def insert_incident(tx: Tx, inc: Incident) -> None:
+    values = {c: getattr(inc, "caller" if c == "caller_id" else c) for c in INCIDENT_COLUMNS}
+    values["needs_unit"] = int(inc.needs_unit)
+    tx.run(
+        f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in INCIDENT_COLUMNS)})",
+        values,
+    )
+
+
+def get_incident(tx: Tx, incident_id: str) -> Incident | None:
+    rows = tx.rows(f"{_SELECT} WHERE incident_id = :id", {"id": incident_id})
+    return _incident(tx, rows[0]) if rows else None
+
+
+def list_incidents(
+    tx: Tx, *, open_only: bool = True, station_code: str | None = None, caller: str | None = None, limit: int = 500
+) -> list[Incident]:
+    where, params = ["1 = 1"], {"limit": limit}
+    if open_only:
+        where.append("closed_at IS NULL")
+    if station_code:
+        where.append("station_code = :station")
+        params["station"] = station_code
+    if caller:
+        where.append("caller_id = :caller")
+        params["caller"] = caller
+    rows = tx.rows(f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC LIMIT :limit", params)
+    return [_incident(tx, r) for r in rows]
+
+
+def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
+    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL)."""
+    for col in (*expect, *changes):
+        if col not in INCIDENT_COLUMNS:
+            raise ValueError(f"unknown incident column {col!r}")
+    params: dict[str, Any] = {"id": incident_id}
+    conditions = ["incident_id = :id"]
+    for col, value in expect.items():
+        if value is None:
+            conditions.append(f"{col} IS NULL")
+        else:
+            conditions.append(f"{col} = :x_{col}")
+            params[f"x_{col}"] = value
+    sets = []
+    for col, value in changes.items():
+        sets.append(f"{col} = :s_{col}")
+        params[f"s_{col}"] = value
+    return tx.run(f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params) == 1
+
+
+def due_escalations(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
+    rows = tx.rows(
+        f"{_SELECT} WHERE station_deadline IS NOT NULL AND station_deadline <= :now AND acked_at IS NULL "
+        "AND closed_at IS NULL ORDER BY station_deadline LIMIT :limit",
+        {"now": now, "limit": limit},
+    )
+    return [_incident(tx, r) for r in rows]
+
+
+def due_offers(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
+    rows = tx.rows(
+        f"{_SELECT} WHERE offer_deadline IS NOT NULL AND offer_deadline <= :now AND state = 'offered' "
+        "ORDER BY offer_deadline LIMIT :limit",
+        {"now": now, "limit": limit},
+    )
+    return [_incident(tx, r) for r in rows]
+
+
+def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
+    rows = tx.rows(f"{_SELECT} WHERE state = 'awaiting_unit' ORDER BY priority, received_at LIMIT :limit",
+                   {"limit": limit})  # fmt: skip
+    return [_incident(tx, r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- offers
+def record_offer(tx: Tx, incident_id: str, unit_id: str, now: datetime, deadline: datetime) -> None:
+    tx.run(
+        "INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES (:i, :u, :now, :deadline)",
+        {"i": incident_id, "u": unit_id, "now": now, "deadline": deadline},
+    )
+
+
+def answer_offer(tx: Tx, incident_id: str, unit_id: str, answer: str, now: datetime) -> bool:
+    """The first answer to an offer wins (an accept racing a timeout: exactly one of them)."""
+    return (
+        tx.run(
+            "UPDATE incident_offers SET answer = :answer, answered_at = :now "
+            "WHERE incident_id = :i AND unit_id = :u AND answer IS NULL",
+            {"answer": answer, "now": now, "i": incident_id, "u": unit_id},
+        )
+        == 1
+    )
+
+
+def tried_units(tx: Tx, incident_id: str) -> set[str]:
+    return {r[0] for r in tx.rows("SELECT unit_id FROM incident_offers WHERE incident_id = :i", {"i": incident_id})}
+
+
+# ---------------------------------------------------------------------------------------------- units
+def set_unit_status(
+    tx: Tx, unit_id: str, to: UnitStatus, now: datetime, *, expect: Iterable[UnitStatus],
+    incident_id: str | None = None,
+) -> UnitStatus | None:  # fmt: skip
+    """Compare-and-set a unit's status; returns the status it had, or None when it was not in `expect`."""
+    expected = [str(s) for s in expect]
+    params: dict[str, Any] = {"u": unit_id, "to": str(to), "now": now, "incident": incident_id}
+    placeholders = []
+    for i, status in enumerate(expected):
+        params[f"e{i}"] = status
+        placeholders.append(f":e{i}")
+    # The old status is read in the same statement's snapshot; RETURNING gives the new row, so read it first.
+    rows = tx.rows(
+        f"SELECT status FROM units WHERE unit_id = :u AND status IN ({', '.join(placeholders)})", params
+    )
+    if not rows:
+        return None
+    changed = tx.run(
+        f"UPDATE units SET status = :to, status_since = :now, incident_id = :incident "
+        f"WHERE unit_id = :u AND status IN ({', '.join(placeholders)})",
+        params,
+    )
+    return UnitStatus(rows[0][0]) if changed == 1 else None
+
+
+@dataclass(slots=True, frozen=True)
+class UnitState:
+    unit_id: str
+    status: UnitStatus
+    status_since: datetime | None
+    incident_id: str | None
+    polres_code: str | None
+    kind: str
+
+
+def unit_states(tx: Tx) -> dict[str, UnitState]:
+    rows = tx.rows("SELECT unit_id, status, status_since, incident_id, polres_code, kind FROM units")
+    return {r[0]: UnitState(r[0], UnitStatus(r[1]), tx.time(r[2]), r[3], r[4], r[5]) for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------- audit chain
+def _chain_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, incident_id: str | None,
+                unit_id: str | None, details: str) -> str:  # fmt: skip
+    canonical = json.dumps([seq, at.isoformat(), actor, action, incident_id, unit_id, details], separators=(",", ":"))
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def append_audit(
+    tx: Tx, at: datetime, actor: str, action: str, *, incident_id: str | None = None, unit_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:  # fmt: skip
+    """Append to the hash chain, in the caller's transaction: the entry commits with the change it records."""
+    tx.lock_audit()
+    last = tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS_HASH)
+    text = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
+    digest = _chain_hash(prev, seq, at, actor, action, incident_id, unit_id, text)
+    tx.run(
+        "INSERT INTO audit_log (seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash) "
+        "VALUES (:seq, :at, :actor, :action, :incident, :unit, :details, :prev, :hash)",
+        {"seq": seq, "at": at, "actor": actor, "action": action, "incident": incident_id, "unit": unit_id,
+         "details": text, "prev": prev, "hash": digest},
+    )  # fmt: skip
+    return AuditEntry(seq, at, actor, action, incident_id, unit_id, text, prev, digest)
+
+
+def audit_entries(
+    tx: Tx, *, incident_id: str | None = None, after_seq: int = 0, limit: int = 1000
+) -> list[AuditEntry]:
+    sql = "SELECT seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash FROM audit_log WHERE seq > :after"
+    params: dict[str, Any] = {"after": after_seq, "limit": limit}
+    if incident_id:
+        sql += " AND incident_id = :incident"
+        params["incident"] = incident_id
+    rows = tx.rows(sql + " ORDER BY seq LIMIT :limit", params)
+    return [AuditEntry(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]  # type: ignore[arg-type]
+
+
+def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
+    """Walk the whole chain; every problem found (an edited, inserted or deleted row) as a sentence."""
+    problems: list[str] = []
+    prev_hash, expected_seq, after = GENESIS_HASH, 1, 0
+    while True:
+        entries = audit_entries(tx, after_seq=after, limit=batch)
+        if not entries:
+            return problems
+        for e in entries:
+            if e.seq != expected_seq:
+                problems.append(f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
+            if e.prev_hash != prev_hash:
+                problems.append(f"seq {e.seq}: prev_hash does not match the hash of the row before it")
+            recomputed = _chain_hash(e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details)
+            if recomputed != e.hash:
+                problems.append(f"seq {e.seq}: content does not match its hash (row edited)")
+            prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq

@@ -1,0 +1,29 @@
+"""A transaction as the dispatch repository sees it: SQL with `:name` parameters, whatever the backend.
+
+Lets the dispatch queries be written once: PostgreSQL and SQLite agree on the SQL used there (RETURNING,
+partial indexes, CAS updates); they differ only in parameter style and in how times are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class Tx(Protocol):
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a statement; its result rows (none for a statement without RETURNING)."""
+        ...
+
+    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def time(self, value: Any) -> datetime | None:
+        """A time column as read back from this backend, as an aware UTC datetime."""
+        ...
+
+    def lock_audit(self) -> None:
+        """Serialise audit-chain appends until the transaction ends."""
+        ...
