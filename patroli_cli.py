@@ -17,17 +17,21 @@ from patroli.logs import configure_logging
 from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from dispatch.service import Dispatcher, Publisher
     from firmware_sim.demo import DemoFleet
+    from patroli.storage import Store
 
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 services_app = typer.Typer(no_args_is_help=True, help="The services' own MQTT accounts.")
 units_app = typer.Typer(no_args_is_help=True, help="Patrol units (radios).")
 users_app = typer.Typer(no_args_is_help=True, help="People who use the dashboards.")
+audit_app = typer.Typer(no_args_is_help=True, help="The append-only, hash-chained audit log.")
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -170,11 +174,55 @@ def web_cmd() -> None:
     uvicorn.run(create_app(s, store), host=s.web_host, port=s.web_port, log_level=s.log_level.lower())
 
 
+def build_dispatcher(settings: Settings, store: Store, publisher: Publisher, actor: str = "dispatcher") -> Dispatcher:
+    from dispatch.jurisdiction import Jurisdiction
+    from dispatch.service import DispatchConfig, Dispatcher
+    from dispatch.stations import StationDirectory
+
+    stations = StationDirectory.load()
+    jurisdiction = Jurisdiction(stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache")
+    config = DispatchConfig(
+        ack_deadline_s=(settings.dispatch_ack_polres_s, settings.dispatch_ack_polda_s, None),
+        offer_deadline_s=settings.dispatch_offer_s,
+        fresh_within_s=settings.dispatch_fresh_s,
+    )
+    return Dispatcher(store, stations, jurisdiction, publisher, config=config, actor=actor)
+
+
 @app.command("dispatch")
 def dispatch_cmd() -> None:
-    """Run the dispatcher (not built yet: issue #5)."""
-    typer.echo("the dispatcher is not built yet (issue #5)", err=True)
-    raise typer.Exit(2)
+    """Run the dispatcher: incidents to stations and units, escalation timers, until SIGINT or SIGTERM."""
+    from dispatch.runner import DispatchRunner, MqttPublisher
+    from patroli.storage import open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    client, connect_args = DispatchRunner.client_for(s)
+    runner = DispatchRunner(s, client, connect_args, build_dispatcher(s, store, MqttPublisher(client)))
+    runner.start()
+    _wait_for_signal()
+    runner.stop()
+    store.close()
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 1 and name every edited, inserted or deleted row."""
+    from patroli.storage import dispatch_repo, open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    with store.transaction() as tx:
+        problems = dispatch_repo.verify_audit(tx)
+        count = len(dispatch_repo.audit_entries(tx, limit=10_000_000))
+    store.close()
+    if problems:
+        for p in problems:
+            typer.echo(f"TAMPERED: {p}")
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {count} entries")
 
 
 @users_app.command("add")

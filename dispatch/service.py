@@ -1,0 +1,512 @@
+"""The dispatcher: routes each 110 incident to its station and the closest available unit, and makes sure
+somebody answers.
+
+Two ladders run side by side for an incident:
+- the station ladder: queued at the Polres with jurisdiction, which must acknowledge before its deadline, else
+  it climbs to the Polda, then to Mabes Polri (deadlines per level, stored, so a restarted dispatcher fires a
+  passed deadline on start, once);
+- the unit ladder: offered to the nearest available unit with a fresh position; no answer or a decline, and the
+  next nearest is asked.
+
+Every change is one store transaction holding the state change and its audit-chain entry; MQTT messages (offers
+to radios, events for the dashboards) go out after the commit. All state lives in the store; the unit index
+and the status cache are rebuilt from it on start. Two dispatchers may run at once: every transition is a
+compare-and-set in the store (see patroli.storage.dispatch_repo), so each escalation fires once and each unit
+gets one offer at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from dispatch.jurisdiction import Jurisdiction
+from dispatch.stations import StationDirectory
+from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
+from patroli import topics
+from patroli.incidents import Disposition, Incident, IncidentIntake, UnitStatus
+from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
+from patroli.storage import Store
+from patroli.storage import dispatch_repo as repo
+from patroli.storage.tx import Tx
+
+log = logging.getLogger("patroli.dispatch")
+
+EVENTS_TOPIC = "patroli/events/incident"
+UNIT_EVENTS_TOPIC = "patroli/events/unit"
+LEVEL_NAMES = ("polres", "polda", "mabes")
+REPEAT_FALSE_REPORTS = 2  # from this many false reports on, intake flags the caller (never refuses)
+
+# What a radio may say about itself on fleet/<unit>/status, from which statuses. Dispatch-driven statuses
+# (offered, dispatched, on_scene) change only through the offer flow.
+RADIO_STATUS_FROM: dict[UnitStatus, tuple[UnitStatus, ...]] = {
+    UnitStatus.AVAILABLE: (UnitStatus.BUSY, UnitStatus.OFF_DUTY, UnitStatus.OFFLINE),
+    UnitStatus.BUSY: (UnitStatus.AVAILABLE, UnitStatus.ON_SCENE),
+    UnitStatus.OFF_DUTY: (UnitStatus.AVAILABLE, UnitStatus.BUSY, UnitStatus.OFFLINE),
+}
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes, qos: int) -> None: ...
+
+
+TravelTime = Callable[[Candidate, float, float], float]  # candidate, incident lat, lon → seconds
+
+
+def straight_line_travel_s(c: Candidate, _lat: float, _lon: float, kmh: float = 30.0) -> float:
+    """The default hook: great-circle distance at city speed. A road-network estimate plugs in here."""
+    return c.distance_km / kmh * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    ack_deadline_s: tuple[float | None, float | None, float | None] = (10.0, 10.0, None)  # Polres, Polda, Mabes
+    offer_deadline_s: float = 30.0
+    fresh_within_s: float = 120.0
+    search_max_km: float = 50.0
+    candidates: int = 5
+
+
+class DispatchError(Exception):
+    """A request the dispatcher refuses; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True)
+class CallerHistory:
+    caller: str
+    incidents: int
+    false_reports: int
+    flagged: bool
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    incident: Incident
+    caller: CallerHistory
+    routed_by: str  # "cell", "polygon", "nearest" or "given"
+
+
+@dataclass(slots=True)
+class ResponseFigures:
+    polres_code: str
+    incidents: int
+    acknowledged: int
+    ack_within_target: int
+    median_ack_s: float | None
+    accepted: int
+    median_accept_s: float | None
+    arrived: int
+    arrive_within_target: int
+    median_arrive_s: float | None
+    targets: dict[str, float] = field(default_factory=dict)
+
+
+class _Abort(Exception):
+    """Roll back a transaction whose compare-and-set lost a race."""
+
+
+class Dispatcher:
+    def __init__(self, store: Store, stations: StationDirectory, jurisdiction: Jurisdiction, publisher: Publisher,
+                 *, clock: Clock | None = None, config: DispatchConfig | None = None,
+                 travel_time: TravelTime = straight_line_travel_s, actor: str = "dispatcher") -> None:  # fmt: skip
+        self.store = store
+        self.stations = stations
+        self.jurisdiction = jurisdiction
+        self.publisher = publisher
+        self.clock = clock or SystemClock()
+        self.config = config or DispatchConfig()
+        self.travel_time = travel_time
+        self.actor = actor
+        self.index = UnitIndex()
+        self._status: dict[str, UnitStatus] = {}
+        self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
+
+    # ------------------------------------------------------------------------------------------ start-up
+    def load(self) -> None:
+        """Rebuild the caches from the store: last positions and unit statuses."""
+        with self._lock:
+            for f in self.store.last_positions():
+                if f.valid:
+                    self.index.update(f.unit_id, f.lat, f.lon, f.fix_time)
+            self._refresh_statuses()
+
+    def _refresh_statuses(self) -> None:
+        with self.store.transaction() as tx:
+            self._status = {u: s.status for u, s in repo.unit_states(tx).items()}
+
+    # ------------------------------------------------------------------------------------------ intake
+    def intake(self, intake: IncidentIntake, actor: str = "intake") -> IntakeResult:
+        with self._lock:
+            now = self.clock.now()
+            if intake.location is not None:
+                found = self.jurisdiction.lookup(intake.location.lat, intake.location.lon)
+                polres, routed_by = found.polres, found.method
+            else:
+                assert intake.polres_code is not None  # the intake model requires one of the two
+                if intake.polres_code not in self.stations or str(self.stations.get(intake.polres_code).level) != "polres":
+                    raise DispatchError(f"unknown polres_code {intake.polres_code!r}", 422)
+                polres, routed_by = self.stations.get(intake.polres_code), "given"
+            deadline_s = self.config.ack_deadline_s[0]
+            inc = Incident(
+                incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}", received_at=now, channel=str(intake.channel),
+                category=str(intake.category), incident_type=str(intake.incident_type), priority=intake.priority,
+                caller=intake.caller, lat=intake.location.lat if intake.location else None,
+                lon=intake.location.lon if intake.location else None,
+                accuracy_m=intake.location.accuracy_m if intake.location else None, address=intake.address,
+                description=intake.description, needs_unit=intake.needs_unit, polres_code=polres.code,
+                station_code=polres.code, level=0,
+                station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
+                acked_at=None, acked_by=None, state="awaiting_unit" if intake.needs_unit else "open", unit_id=None,
+                offer_deadline=None, accepted_at=None, arrived_at=None, closed_at=None, disposition=None,
+            )  # fmt: skip
+            with self.store.transaction() as tx:
+                history = self._caller_history(tx, intake.caller)
+                repo.insert_incident(tx, inc)
+                repo.append_audit(tx, now, actor, "received", incident_id=inc.incident_id, details={
+                    "channel": inc.channel, "category": inc.category, "type": inc.incident_type,
+                    "caller": inc.caller, "caller_false_reports": history.false_reports, "flagged": history.flagged,
+                })  # fmt: skip
+                repo.append_audit(tx, now, self.actor, "routed", incident_id=inc.incident_id, details={
+                    "station": polres.code, "station_name": polres.name, "by": routed_by,
+                    "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                })  # fmt: skip
+            log.info("incident received", extra={"incident_id": inc.incident_id, "station": polres.code,
+                                                 "routed_by": routed_by, "flagged_caller": history.flagged})  # fmt: skip
+            self._event(inc, "received")
+            if inc.needs_unit:
+                self._offer_next(inc.incident_id)
+            return IntakeResult(self.get(inc.incident_id), history, routed_by)
+
+    # ------------------------------------------------------------------------------------------ stations
+    def acknowledge(self, incident_id: str, station_code: str, actor: str) -> Incident:
+        """A station takes the incident: escalation stops. The station it is queued at, or one above, may."""
+        with self._lock:
+            now = self.clock.now()
+            inc = self.get(incident_id)
+            ladder = [s.code for s in self.stations.chain(inc.polres_code)]
+            if station_code not in ladder[inc.level :]:
+                raise DispatchError(
+                    f"incident {incident_id} is queued at {inc.station_code}; station {station_code} cannot "
+                    "acknowledge it", 403,
+                )  # fmt: skip
+            with self.store.transaction() as tx:
+                if not repo.update_incident(tx, incident_id, {"acked_at": None, "closed_at": None},
+                                            {"acked_at": now, "acked_by": actor, "station_deadline": None}):  # fmt: skip
+                    raise DispatchError(f"incident {incident_id} is already acknowledged or closed", 409)
+                repo.append_audit(tx, now, actor, "acknowledged", incident_id=incident_id, details={
+                    "station": station_code, "level": LEVEL_NAMES[inc.level],
+                    "seconds": round((now - inc.received_at).total_seconds(), 3),
+                })  # fmt: skip
+            updated = self.get(incident_id)
+            self._event(updated, "acknowledged")
+            return updated
+
+    def close(self, incident_id: str, disposition: Disposition, actor: str, note: str = "") -> Incident:
+        with self._lock:
+            now = self.clock.now()
+            inc = self.get(incident_id)
+            with self.store.transaction() as tx:
+                if not repo.update_incident(tx, incident_id, {"closed_at": None}, {
+                    "closed_at": now, "disposition": str(disposition), "state": "closed",
+                    "station_deadline": None, "offer_deadline": None,
+                }):  # fmt: skip
+                    raise DispatchError(f"incident {incident_id} is already closed", 409)
+                if inc.unit_id and inc.state in ("offered", "dispatched", "on_scene"):
+                    # The unit is released: the job it was on no longer exists.
+                    repo.set_unit_status(tx, inc.unit_id, UnitStatus.AVAILABLE, now, expect=[
+                        UnitStatus.OFFERED, UnitStatus.DISPATCHED, UnitStatus.ON_SCENE])  # fmt: skip
+                repo.append_audit(tx, now, actor, "closed", incident_id=incident_id, details={
+                    "disposition": str(disposition), "note": note, "caller": inc.caller})  # fmt: skip
+            self._refresh_statuses()
+            updated = self.get(incident_id)
+            self._event(updated, "closed")
+            return updated
+
+    # ------------------------------------------------------------------------------------------ timers
+    def tick(self) -> None:
+        """Fire what is due: station escalations, unanswered offers; retry incidents waiting for a unit."""
+        with self._lock:
+            now = self.clock.now()
+            with self.store.transaction() as tx:
+                due_escalations = repo.due_escalations(tx, now)
+                due_offers = repo.due_offers(tx, now)
+            for inc in due_escalations:
+                self._escalate(inc, now)
+            for inc in due_offers:
+                self._offer_timed_out(inc, now)
+            with self.store.transaction() as tx:
+                waiting = repo.awaiting_unit(tx)
+            for inc in waiting:
+                self._offer_next(inc.incident_id)
+
+    def _escalate(self, inc: Incident, now: datetime) -> None:
+        ladder = self.stations.chain(inc.polres_code)
+        nxt = inc.level + 1
+        if nxt >= len(ladder):
+            return
+        seconds = self.config.ack_deadline_s[nxt]
+        deadline = now + timedelta(seconds=seconds) if seconds is not None else None
+        try:
+            with self.store.transaction() as tx:
+                if not repo.update_incident(
+                    tx, inc.incident_id, {"level": inc.level, "acked_at": None, "closed_at": None},
+                    {"level": nxt, "station_code": ladder[nxt].code, "station_deadline": deadline},
+                ):  # another dispatcher fired it first
+                    raise _Abort
+                repo.append_audit(tx, now, self.actor, "escalated", incident_id=inc.incident_id, details={
+                    "from": inc.station_code, "to": ladder[nxt].code, "level": LEVEL_NAMES[nxt],
+                    "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                    "deadline": deadline.isoformat() if deadline else None,
+                })  # fmt: skip
+        except _Abort:
+            return
+        log.warning("incident escalated: station did not acknowledge in time", extra={
+            "incident_id": inc.incident_id, "from": inc.station_code, "to": ladder[nxt].code})  # fmt: skip
+        self._event(self.get(inc.incident_id), "escalated")
+
+    # ------------------------------------------------------------------------------------------ units
+    def _is_candidate(self, unit_id: str, pos: UnitPosition, now: datetime, tried: set[str]) -> bool:
+        return (
+            unit_id not in tried
+            and self._status.get(unit_id) is UnitStatus.AVAILABLE
+            and (now - pos.fix_time).total_seconds() <= self.config.fresh_within_s
+        )
+
+    def _offer_next(self, incident_id: str) -> bool:
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            inc = repo.get_incident(tx, incident_id)
+            if inc is None or inc.state != "awaiting_unit" or inc.lat is None or inc.lon is None:
+                return False
+            tried = repo.tried_units(tx, incident_id)
+        lat, lon = inc.lat, inc.lon
+        candidates = self.index.nearest(lat, lon, k=self.config.candidates, max_km=self.config.search_max_km,
+                                        accept=lambda u, p: self._is_candidate(u, p, now, tried))  # fmt: skip
+        candidates.sort(key=lambda c: self.travel_time(c, lat, lon))
+        deadline = now + timedelta(seconds=self.config.offer_deadline_s)
+        for c in candidates:
+            try:
+                with self.store.transaction() as tx:
+                    if not repo.set_unit_status(tx, c.unit_id, UnitStatus.OFFERED, now,
+                                                expect=[UnitStatus.AVAILABLE], incident_id=incident_id):  # fmt: skip
+                        raise _Abort  # taken meanwhile (by another dispatcher): try the next one
+                    if not repo.update_incident(tx, incident_id, {"state": "awaiting_unit"}, {
+                            "state": "offered", "unit_id": c.unit_id, "offer_deadline": deadline}):  # fmt: skip
+                        raise _Abort
+                    repo.record_offer(tx, incident_id, c.unit_id, now, deadline)
+                    repo.append_audit(tx, now, self.actor, "offered", incident_id=incident_id, unit_id=c.unit_id,
+                                      details={"distance_km": round(c.distance_km, 3),
+                                               "deadline": deadline.isoformat()})  # fmt: skip
+            except _Abort:
+                self._refresh_statuses()
+                continue
+            self._status[c.unit_id] = UnitStatus.OFFERED
+            offer = DispatchOffer(
+                incident_id=incident_id, lat=lat, lon=lon, category=inc.category, incident_type=inc.incident_type,
+                priority=inc.priority, address=inc.address, deadline_s=self.config.offer_deadline_s, offered_at=now,
+            )  # fmt: skip
+            self.publisher.publish(topics.dispatch(c.unit_id), offer.encode(), 1)
+            log.info("incident offered", extra={"incident_id": incident_id, "unit_id": c.unit_id,
+                                                "distance_km": round(c.distance_km, 3)})  # fmt: skip
+            self._event(self.get(incident_id), "offered")
+            return True
+        return False
+
+    def _release_offer(self, inc: Incident, unit_id: str, answer: str, now: datetime) -> bool:
+        """A decline or a timeout: the unit is free again, the incident waits for the next one."""
+        try:
+            with self.store.transaction() as tx:
+                if not repo.answer_offer(tx, inc.incident_id, unit_id, answer, now):
+                    raise _Abort  # already answered (an accept won the race)
+                repo.update_incident(tx, inc.incident_id, {"state": "offered", "unit_id": unit_id},
+                                     {"state": "awaiting_unit", "unit_id": None, "offer_deadline": None})  # fmt: skip
+                repo.set_unit_status(tx, unit_id, UnitStatus.AVAILABLE, now, expect=[UnitStatus.OFFERED])
+                repo.append_audit(tx, now, unit_id if answer == "decline" else self.actor,
+                                  "declined" if answer == "decline" else "timed_out",
+                                  incident_id=inc.incident_id, unit_id=unit_id)  # fmt: skip
+        except _Abort:
+            return False
+        self._status[unit_id] = UnitStatus.AVAILABLE
+        self._event(self.get(inc.incident_id), "declined" if answer == "decline" else "timed_out")
+        return True
+
+    def _offer_timed_out(self, inc: Incident, now: datetime) -> None:
+        if inc.unit_id and self._release_offer(inc, inc.unit_id, "timeout", now):
+            log.warning("offer not answered in time; asking the next unit",
+                        extra={"incident_id": inc.incident_id, "unit_id": inc.unit_id})  # fmt: skip
+            self._offer_next(inc.incident_id)
+
+    # ------------------------------------------------------------------------------------------ the bus
+    def on_position(self, msg: PositionMessage) -> None:
+        if msg.valid:
+            with self._lock:
+                self.index.update(msg.unit_id, msg.lat, msg.lon, msg.t)
+                if msg.unit_id not in self._status:
+                    self._refresh_statuses()
+
+    def on_answer(self, unit_id: str, ans: UnitAnswer) -> None:
+        with self._lock:
+            now = self.clock.now()
+            inc = self.store_incident(ans.incident_id)
+            if inc is None or inc.unit_id != unit_id:
+                log.warning("answer refused: no such offer to this unit", extra={
+                    "unit_id": unit_id, "incident_id": ans.incident_id, "answer": ans.answer})  # fmt: skip
+                return
+            if ans.answer == "decline":
+                if self._release_offer(inc, unit_id, "decline", now):
+                    self._offer_next(inc.incident_id)
+                return
+            steps = {
+                # answer: (incident state before, after, unit status before, after, timestamp column, audit action)
+                "accept": ("offered", "dispatched", UnitStatus.OFFERED, UnitStatus.DISPATCHED, "accepted_at", "accepted"),
+                "on_scene": ("dispatched", "on_scene", UnitStatus.DISPATCHED, UnitStatus.ON_SCENE, "arrived_at", "on_scene"),
+                "clear": (None, "cleared", None, UnitStatus.AVAILABLE, None, "cleared"),
+                "en_route": ("dispatched", "dispatched", UnitStatus.DISPATCHED, UnitStatus.DISPATCHED, None, "en_route"),
+            }  # fmt: skip
+            before, after, unit_before, unit_after, stamp, action = steps[ans.answer]
+            try:
+                with self.store.transaction() as tx:
+                    if ans.answer == "accept" and not repo.answer_offer(tx, inc.incident_id, unit_id, "accept", now):
+                        raise _Abort  # the offer had already timed out
+                    expect: dict[str, object] = {"unit_id": unit_id}
+                    if before:
+                        expect["state"] = before
+                    else:
+                        expect["closed_at"] = None
+                    changes: dict[str, object] = {"state": after}
+                    if ans.answer == "accept":
+                        changes["offer_deadline"] = None
+                    if stamp:
+                        changes[stamp] = now
+                    if not repo.update_incident(tx, inc.incident_id, expect, changes):
+                        raise _Abort
+                    if unit_after != unit_before:
+                        unit_from = [unit_before] if unit_before else [UnitStatus.DISPATCHED, UnitStatus.ON_SCENE]
+                        if not repo.set_unit_status(tx, unit_id, unit_after, now, expect=unit_from,
+                                                    incident_id=None if unit_after is UnitStatus.AVAILABLE
+                                                    else inc.incident_id):  # fmt: skip
+                            raise _Abort
+                    repo.append_audit(tx, now, unit_id, action, incident_id=inc.incident_id, unit_id=unit_id,
+                                      details={"radio_time": ans.at.isoformat()})  # fmt: skip
+            except _Abort:
+                log.warning("answer refused: not valid in the incident's current state", extra={
+                    "unit_id": unit_id, "incident_id": inc.incident_id, "answer": ans.answer, "state": inc.state})  # fmt: skip
+                return
+            self._status[unit_id] = unit_after
+            self._event(self.get(inc.incident_id), action)
+
+    def on_status(self, unit_id: str, report: UnitStatusReport) -> None:
+        target = UnitStatus(report.status)
+        self._set_status_from_radio(unit_id, target, RADIO_STATUS_FROM[target], "status_report")
+
+    def on_online(self, unit_id: str, online: bool) -> None:
+        if online:
+            self._set_status_from_radio(unit_id, UnitStatus.AVAILABLE, (UnitStatus.OFFLINE,), "online")
+        else:
+            others = tuple(s for s in UnitStatus if s is not UnitStatus.OFFLINE)
+            self._set_status_from_radio(unit_id, UnitStatus.OFFLINE, others, "offline")
+
+    def _set_status_from_radio(self, unit_id: str, to: UnitStatus, allowed_from: tuple[UnitStatus, ...],
+                               action: str) -> None:  # fmt: skip
+        with self._lock:
+            now = self.clock.now()
+            with self.store.transaction() as tx:
+                prev = repo.set_unit_status(tx, unit_id, to, now, expect=allowed_from)
+                if prev is not None:
+                    repo.append_audit(tx, now, unit_id, "unit_status", unit_id=unit_id,
+                                      details={"from": str(prev), "to": str(to), "via": action})  # fmt: skip
+            if prev is None:
+                log.info("unit status change refused", extra={
+                    "unit_id": unit_id, "to": str(to), "current": str(self._status.get(unit_id))})  # fmt: skip
+                return
+            self._status[unit_id] = to
+            self.publisher.publish(UNIT_EVENTS_TOPIC, json.dumps(
+                {"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(), 0)  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------ queries
+    def get(self, incident_id: str) -> Incident:
+        inc = self.store_incident(incident_id)
+        if inc is None:
+            raise DispatchError(f"no incident {incident_id!r}", 404)
+        return inc
+
+    def store_incident(self, incident_id: str) -> Incident | None:
+        with self.store.transaction() as tx:
+            return repo.get_incident(tx, incident_id)
+
+    def caller_history(self, caller: str) -> CallerHistory:
+        with self.store.transaction() as tx:
+            return self._caller_history(tx, caller)
+
+    @staticmethod
+    def _caller_history(tx: Tx, caller: str) -> CallerHistory:
+        past = repo.list_incidents(tx, open_only=False, caller=caller, limit=10_000)
+        false = sum(1 for i in past if i.disposition == Disposition.FALSE_REPORT)
+        return CallerHistory(caller, len(past), false, false >= REPEAT_FALSE_REPORTS)
+
+    def response_times(self) -> list[ResponseFigures]:
+        """Per Polres: time to acknowledge (target 10 s), to accept, to arrive (10 min; 15 beyond 5 km from the
+        station, 25 beyond 10 km), from all incidents in the store."""
+        with self.store.transaction() as tx:
+            incidents = repo.list_incidents(tx, open_only=False, limit=1_000_000)
+        by_polres: dict[str, list[Incident]] = {}
+        for inc in incidents:
+            by_polres.setdefault(inc.polres_code, []).append(inc)
+        figures = []
+        for code, items in sorted(by_polres.items()):
+            ack = [(i.acked_at - i.received_at).total_seconds() for i in items if i.acked_at]
+            accept = [(i.accepted_at - i.received_at).total_seconds() for i in items if i.accepted_at]
+            arrive_within = 0
+            arrive = []
+            for i in items:
+                if i.arrived_at is None:
+                    continue
+                seconds = (i.arrived_at - i.received_at).total_seconds()
+                arrive.append(seconds)
+                arrive_within += seconds <= self.arrival_target_s(i)
+            figures.append(ResponseFigures(
+                code, len(items), len(ack), sum(s <= 10 for s in ack), _median(ack), len(accept), _median(accept),
+                len(arrive), arrive_within, _median(arrive), {"ack_s": 10.0},
+            ))  # fmt: skip
+        return figures
+
+    def arrival_target_s(self, inc: Incident) -> float:
+        if inc.polres_code not in self.stations or inc.lat is None or inc.lon is None:
+            return 600.0
+        station = self.stations.get(inc.polres_code)
+        km = haversine_km(station.lat, station.lon, inc.lat, inc.lon)
+        return 1500.0 if km > 10 else 900.0 if km > 5 else 600.0
+
+    def _event(self, inc: Incident, action: str) -> None:
+        self.publisher.publish(EVENTS_TOPIC, json.dumps({
+            "incident_id": inc.incident_id, "action": action, "state": inc.state, "station": inc.station_code,
+            "level": LEVEL_NAMES[inc.level], "unit_id": inc.unit_id, "lat": inc.lat, "lon": inc.lon,
+            "station_deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
+        }).encode(), 0)  # fmt: skip
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
