@@ -62,7 +62,9 @@ class DispatchRunner:
         client.on_message = lambda _c, _u, m: self._inbox.put(_Inbound(m.topic, m.payload))
 
     @staticmethod
-    def client_for(settings: Settings, client_id: str = "patroli-dispatch") -> tuple[mqtt.Client, dict[str, object]]:
+    def client_for(
+        settings: Settings, client_id: str = "patroli-dispatch"
+    ) -> tuple[mqtt.Client, dict[str, object]]:
         return make_client(settings, client_id, SessionOptions(persistent=True))
 
     def start(self) -> None:
@@ -95,23 +97,40 @@ class DispatchRunner:
                 item = None
             try:
                 if item is not None:
-                    self._apply(item)
-                    while True:  # drain what is there before the next tick
+                    batch = [item]
+                    while len(batch) < 500:  # drain what is there before the next tick
                         try:
-                            self._apply(self._inbox.get_nowait())
+                            batch.append(self._inbox.get_nowait())
                         except queue.Empty:
                             break
+                    self._apply_batch(batch)
                 self.dispatcher.tick()
             except Exception:  # one bad message or a store hiccup must not stop dispatching
                 log.exception("dispatch worker error; going on")
 
+    def _apply_batch(self, batch: list[_Inbound]) -> None:
+        """Bus messages in arrival order, except that a burst of new incidents is taken in one transaction."""
+        intakes: list[IncidentIntake] = []
+        for item in batch:
+            if item.topic != topics.INCIDENTS_NEW:
+                self._apply(item)
+                continue
+            try:
+                intake = IncidentIntake.model_validate_json(item.payload)
+                self.dispatcher.route(intake)  # an unroutable one is refused alone, not with the burst
+            except (ValidationError, DispatchError, ValueError) as exc:
+                log.warning("incident refused", extra={"topic": item.topic, "reason": str(exc)[:300],
+                                                       "payload": item.payload[:200].decode("utf-8", "replace")})  # fmt: skip
+                continue
+            intakes.append(intake)
+        if intakes:
+            for result in self.dispatcher.intake_many(intakes, actor="gateway"):
+                log.info("incident from gateway", extra={"incident_id": result.incident.incident_id})
+
     def _apply(self, item: _Inbound) -> None:
         parts = item.topic.split("/")
         try:
-            if item.topic == topics.INCIDENTS_NEW:
-                result = self.dispatcher.intake(IncidentIntake.model_validate_json(item.payload), actor="gateway")
-                log.info("incident from gateway", extra={"incident_id": result.incident.incident_id})
-            elif len(parts) == 3 and parts[0] == "fleet" and topics.is_valid_unit_id(parts[1]):
+            if len(parts) == 3 and parts[0] == "fleet" and topics.is_valid_unit_id(parts[1]):
                 unit_id, kind = parts[1], parts[2]
                 if kind == "position":
                     self.dispatcher.on_position(PositionMessage.decode(item.payload))

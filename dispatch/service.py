@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from dispatch.jurisdiction import Jurisdiction
-from dispatch.stations import StationDirectory
+from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
 from patroli.incidents import Disposition, Incident, IncidentIntake, UnitStatus
@@ -75,7 +75,11 @@ def straight_line_travel_s(c: Candidate, _lat: float, _lon: float, kmh: float = 
 
 @dataclass(frozen=True, slots=True)
 class DispatchConfig:
-    ack_deadline_s: tuple[float | None, float | None, float | None] = (10.0, 10.0, None)  # Polres, Polda, Mabes
+    ack_deadline_s: tuple[float | None, float | None, float | None] = (
+        10.0,
+        10.0,
+        None,
+    )  # Polres, Polda, Mabes
     offer_deadline_s: float = 30.0
     fresh_within_s: float = 120.0
     search_max_km: float = 50.0
@@ -155,46 +159,77 @@ class Dispatcher:
 
     # ------------------------------------------------------------------------------------------ intake
     def intake(self, intake: IncidentIntake, actor: str = "intake") -> IntakeResult:
+        """One 110 contact: routed, queued at its station, offered to a unit, all in one transaction."""
+        return self.intake_many([intake], actor)[0]
+
+    def intake_many(self, intakes: list[IncidentIntake], actor: str = "intake") -> list[IntakeResult]:
+        """Several contacts (a gateway's burst) in one transaction: one commit instead of one each.
+
+        Every incident still gets its own routing, offer and audit entries; an invalid one raises before
+        anything is written, so nothing is half-stored.
+        """
         with self._lock:
             now = self.clock.now()
-            if intake.location is not None:
-                found = self.jurisdiction.lookup(intake.location.lat, intake.location.lon)
-                polres, routed_by = found.polres, found.method
-            else:
-                assert intake.polres_code is not None  # the intake model requires one of the two
-                if intake.polres_code not in self.stations or str(self.stations.get(intake.polres_code).level) != "polres":
-                    raise DispatchError(f"unknown polres_code {intake.polres_code!r}", 422)
-                polres, routed_by = self.stations.get(intake.polres_code), "given"
-            deadline_s = self.config.ack_deadline_s[0]
-            inc = Incident(
-                incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}", received_at=now, channel=str(intake.channel),
-                category=str(intake.category), incident_type=str(intake.incident_type), priority=intake.priority,
-                caller=intake.caller, lat=intake.location.lat if intake.location else None,
-                lon=intake.location.lon if intake.location else None,
-                accuracy_m=intake.location.accuracy_m if intake.location else None, address=intake.address,
-                description=intake.description, needs_unit=intake.needs_unit, polres_code=polres.code,
-                station_code=polres.code, level=0,
-                station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
-                acked_at=None, acked_by=None, state="awaiting_unit" if intake.needs_unit else "open", unit_id=None,
-                offer_deadline=None, accepted_at=None, arrived_at=None, closed_at=None, disposition=None,
-            )  # fmt: skip
+            routed = [self.route(x) for x in intakes]  # may raise DispatchError: nothing written yet
+            results: list[IntakeResult] = []
+            offers: list[tuple[Incident, DispatchOffer]] = []
             with self.store.transaction() as tx:
-                history = self._caller_history(tx, intake.caller)
-                repo.insert_incident(tx, inc)
-                repo.append_audit(tx, now, actor, "received", incident_id=inc.incident_id, details={
-                    "channel": inc.channel, "category": inc.category, "type": inc.incident_type,
-                    "caller": inc.caller, "caller_false_reports": history.false_reports, "flagged": history.flagged,
-                })  # fmt: skip
-                repo.append_audit(tx, now, self.actor, "routed", incident_id=inc.incident_id, details={
-                    "station": polres.code, "station_name": polres.name, "by": routed_by,
-                    "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
-                })  # fmt: skip
-            log.info("incident received", extra={"incident_id": inc.incident_id, "station": polres.code,
-                                                 "routed_by": routed_by, "flagged_caller": history.flagged})  # fmt: skip
-            self._event(inc, "received")
-            if inc.needs_unit:
-                self._offer_next(inc.incident_id)
-            return IntakeResult(self.get(inc.incident_id), history, routed_by)
+                counts = repo.caller_counts(tx, [x.caller for x in intakes])
+                for intake, (polres, routed_by) in zip(intakes, routed, strict=True):
+                    inc = self._new_incident(intake, polres.code, now)
+                    total, false = counts[intake.caller]
+                    counts[intake.caller] = (total + 1, false)  # the next one in this burst sees this one
+                    history = CallerHistory(intake.caller, total, false, false >= REPEAT_FALSE_REPORTS)
+                    # Claim the unit first, so the incident is written once, in its final state.
+                    unit = self._claim_unit(tx, inc, now, tried=set()) if inc.needs_unit else None
+                    if unit is not None:
+                        inc.state, inc.unit_id = "offered", unit.unit_id
+                        inc.offer_deadline = now + timedelta(seconds=self.config.offer_deadline_s)
+                    repo.insert_incident(tx, inc)
+                    repo.append_audit(tx, now, actor, "received", incident_id=inc.incident_id, details={
+                        "channel": inc.channel, "category": inc.category, "type": inc.incident_type,
+                        "caller": inc.caller, "caller_false_reports": history.false_reports,
+                        "flagged": history.flagged,
+                    })  # fmt: skip
+                    repo.append_audit(tx, now, self.actor, "routed", incident_id=inc.incident_id, details={
+                        "station": polres.code, "station_name": polres.name, "by": routed_by,
+                        "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                    })  # fmt: skip
+                    if unit is not None:
+                        offers.append((inc, self._record_offer(tx, inc, unit, now)))
+                    results.append(IntakeResult(inc, history, routed_by))
+            for r in results:  # after the commit: what the bus says is already true in the store
+                log.info("incident received", extra={"incident_id": r.incident.incident_id, "routed_by": r.routed_by,
+                                                     "station": r.incident.station_code,
+                                                     "flagged_caller": r.caller.flagged})  # fmt: skip
+                self._event(r.incident, "received")
+            for inc, offer in offers:
+                self._announce_offer(inc, offer)
+            return results
+
+    def route(self, intake: IncidentIntake) -> tuple[Station, str]:
+        """The Polres with jurisdiction, and how it was found (cell, polygon, nearest, or given)."""
+        if intake.location is not None:
+            found = self.jurisdiction.lookup(intake.location.lat, intake.location.lon)
+            return found.polres, found.method
+        code = intake.polres_code or ""
+        if code not in self.stations or self.stations.get(code).level is not StationLevel.POLRES:
+            raise DispatchError(f"unknown polres_code {code!r}", 422)
+        return self.stations.get(code), "given"
+
+    def _new_incident(self, intake: IncidentIntake, polres_code: str, now: datetime) -> Incident:
+        deadline_s = self.config.ack_deadline_s[0]
+        loc = intake.location
+        return Incident(
+            incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}", received_at=now, channel=str(intake.channel),
+            category=str(intake.category), incident_type=str(intake.incident_type), priority=intake.priority,
+            caller=intake.caller, lat=loc.lat if loc else None, lon=loc.lon if loc else None,
+            accuracy_m=loc.accuracy_m if loc else None, address=intake.address, description=intake.description,
+            needs_unit=intake.needs_unit, polres_code=polres_code, station_code=polres_code, level=0,
+            station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
+            acked_at=None, acked_by=None, state="awaiting_unit" if intake.needs_unit else "open", unit_id=None,
+            offer_deadline=None, accepted_at=None, arrived_at=None, closed_at=None, disposition=None,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ stations
     def acknowledge(self, incident_id: str, station_code: str, actor: str) -> Incident:
@@ -268,7 +303,9 @@ class Dispatcher:
         try:
             with self.store.transaction() as tx:
                 if not repo.update_incident(
-                    tx, inc.incident_id, {"level": inc.level, "acked_at": None, "closed_at": None},
+                    tx,
+                    inc.incident_id,
+                    {"level": inc.level, "acked_at": None, "closed_at": None},
                     {"level": nxt, "station_code": ladder[nxt].code, "station_deadline": deadline},
                 ):  # another dispatcher fired it first
                     raise _Abort
@@ -292,44 +329,66 @@ class Dispatcher:
         )
 
     def _offer_next(self, incident_id: str) -> bool:
+        """Offer a waiting incident to the nearest available unit not yet asked; False when there is none."""
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            inc = repo.get_incident(tx, incident_id)
-            if inc is None or inc.state != "awaiting_unit" or inc.lat is None or inc.lon is None:
-                return False
-            tried = repo.tried_units(tx, incident_id)
+        try:
+            with self.store.transaction() as tx:
+                inc = repo.get_incident(tx, incident_id)
+                if inc is None or inc.state != "awaiting_unit":
+                    return False
+                offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
+        except DispatchError:  # another dispatcher moved the incident on first; nothing to do here
+            return False
+        if offer is None:
+            return False
+        self._announce_offer(inc, offer)
+        return True
+
+    def _offer_in_tx(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> DispatchOffer | None:
+        """Within the caller's transaction: offer a stored, waiting incident to the nearest free unit."""
+        unit = self._claim_unit(tx, inc, now, tried)
+        if unit is None:
+            return None
+        deadline = now + timedelta(seconds=self.config.offer_deadline_s)
+        if not repo.update_incident(tx, inc.incident_id, {"state": "awaiting_unit"},
+                                    {"state": "offered", "unit_id": unit.unit_id, "offer_deadline": deadline}):  # fmt: skip
+            raise DispatchError(f"incident {inc.incident_id} changed while offering it", 409)
+        inc.state, inc.unit_id, inc.offer_deadline = "offered", unit.unit_id, deadline
+        return self._record_offer(tx, inc, unit, now)
+
+    def _claim_unit(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> Candidate | None:
+        """The nearest available, fresh unit not yet asked, taken available → offered by compare-and-set."""
+        if inc.lat is None or inc.lon is None:
+            return None
         lat, lon = inc.lat, inc.lon
         candidates = self.index.nearest(lat, lon, k=self.config.candidates, max_km=self.config.search_max_km,
                                         accept=lambda u, p: self._is_candidate(u, p, now, tried))  # fmt: skip
         candidates.sort(key=lambda c: self.travel_time(c, lat, lon))
-        deadline = now + timedelta(seconds=self.config.offer_deadline_s)
         for c in candidates:
-            try:
-                with self.store.transaction() as tx:
-                    if not repo.set_unit_status(tx, c.unit_id, UnitStatus.OFFERED, now,
-                                                expect=[UnitStatus.AVAILABLE], incident_id=incident_id):  # fmt: skip
-                        raise _Abort  # taken meanwhile (by another dispatcher): try the next one
-                    if not repo.update_incident(tx, incident_id, {"state": "awaiting_unit"}, {
-                            "state": "offered", "unit_id": c.unit_id, "offer_deadline": deadline}):  # fmt: skip
-                        raise _Abort
-                    repo.record_offer(tx, incident_id, c.unit_id, now, deadline)
-                    repo.append_audit(tx, now, self.actor, "offered", incident_id=incident_id, unit_id=c.unit_id,
-                                      details={"distance_km": round(c.distance_km, 3),
-                                               "deadline": deadline.isoformat()})  # fmt: skip
-            except _Abort:
-                self._refresh_statuses()
-                continue
-            self._status[c.unit_id] = UnitStatus.OFFERED
-            offer = DispatchOffer(
-                incident_id=incident_id, lat=lat, lon=lon, category=inc.category, incident_type=inc.incident_type,
-                priority=inc.priority, address=inc.address, deadline_s=self.config.offer_deadline_s, offered_at=now,
-            )  # fmt: skip
-            self.publisher.publish(topics.dispatch(c.unit_id), offer.encode(), 1)
-            log.info("incident offered", extra={"incident_id": incident_id, "unit_id": c.unit_id,
-                                                "distance_km": round(c.distance_km, 3)})  # fmt: skip
-            self._event(self.get(incident_id), "offered")
-            return True
-        return False
+            if repo.set_unit_status(tx, c.unit_id, UnitStatus.OFFERED, now, expect=[UnitStatus.AVAILABLE],
+                                    incident_id=inc.incident_id):  # fmt: skip
+                self._status[c.unit_id] = UnitStatus.OFFERED
+                return c
+            self._status.pop(c.unit_id, None)  # taken meanwhile (another dispatcher); re-read on its next fix
+        return None
+
+    def _record_offer(self, tx: Tx, inc: Incident, unit: Candidate, now: datetime) -> DispatchOffer:
+        assert inc.offer_deadline is not None and inc.lat is not None and inc.lon is not None
+        repo.record_offer(tx, inc.incident_id, unit.unit_id, now, inc.offer_deadline)
+        repo.append_audit(tx, now, self.actor, "offered", incident_id=inc.incident_id, unit_id=unit.unit_id,
+                          details={"distance_km": round(unit.distance_km, 3),
+                                   "deadline": inc.offer_deadline.isoformat()})  # fmt: skip
+        return DispatchOffer(
+            incident_id=inc.incident_id, lat=inc.lat, lon=inc.lon, category=inc.category,
+            incident_type=inc.incident_type, priority=inc.priority, address=inc.address,
+            deadline_s=self.config.offer_deadline_s, offered_at=now,
+        )  # fmt: skip
+
+    def _announce_offer(self, inc: Incident, offer: DispatchOffer) -> None:
+        assert inc.unit_id is not None
+        self.publisher.publish(topics.dispatch(inc.unit_id), offer.encode(), 1)
+        log.info("incident offered", extra={"incident_id": inc.incident_id, "unit_id": inc.unit_id})
+        self._event(inc, "offered")
 
     def _release_offer(self, inc: Incident, unit_id: str, answer: str, now: datetime) -> bool:
         """A decline or a timeout: the unit is free again, the incident waits for the next one."""
@@ -385,7 +444,9 @@ class Dispatcher:
             before, after, unit_before, unit_after, stamp, action = steps[ans.answer]
             try:
                 with self.store.transaction() as tx:
-                    if ans.answer == "accept" and not repo.answer_offer(tx, inc.incident_id, unit_id, "accept", now):
+                    if ans.answer == "accept" and not repo.answer_offer(
+                        tx, inc.incident_id, unit_id, "accept", now
+                    ):
                         raise _Abort  # the offer had already timed out
                     expect: dict[str, object] = {"unit_id": unit_id}
                     if before:
@@ -400,7 +461,9 @@ class Dispatcher:
                     if not repo.update_incident(tx, inc.incident_id, expect, changes):
                         raise _Abort
                     if unit_after != unit_before:
-                        unit_from = [unit_before] if unit_before else [UnitStatus.DISPATCHED, UnitStatus.ON_SCENE]
+                        unit_from = (
+                            [unit_before] if unit_before else [UnitStatus.DISPATCHED, UnitStatus.ON_SCENE]
+                        )
                         if not repo.set_unit_status(tx, unit_id, unit_after, now, expect=unit_from,
                                                     incident_id=None if unit_after is UnitStatus.AVAILABLE
                                                     else inc.incident_id):  # fmt: skip
@@ -459,9 +522,8 @@ class Dispatcher:
 
     @staticmethod
     def _caller_history(tx: Tx, caller: str) -> CallerHistory:
-        past = repo.list_incidents(tx, open_only=False, caller=caller, limit=10_000)
-        false = sum(1 for i in past if i.disposition == Disposition.FALSE_REPORT)
-        return CallerHistory(caller, len(past), false, false >= REPEAT_FALSE_REPORTS)
+        total, false = repo.caller_counts(tx, [caller])[caller]
+        return CallerHistory(caller, total, false, false >= REPEAT_FALSE_REPORTS)
 
     def response_times(self) -> list[ResponseFigures]:
         """Per Polres: time to acknowledge (target 10 s), to accept, to arrive (10 min; 15 beyond 5 km from the

@@ -22,7 +22,9 @@ class UnitStatus(enum.StrEnum):
 
 # Which status changes are legal. Anything else is refused (and logged), whoever asks.
 UNIT_TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
-    UnitStatus.AVAILABLE: frozenset({UnitStatus.OFFERED, UnitStatus.BUSY, UnitStatus.OFF_DUTY, UnitStatus.OFFLINE}),
+    UnitStatus.AVAILABLE: frozenset(
+        {UnitStatus.OFFERED, UnitStatus.BUSY, UnitStatus.OFF_DUTY, UnitStatus.OFFLINE}
+    ),
     UnitStatus.OFFERED: frozenset({UnitStatus.DISPATCHED, UnitStatus.AVAILABLE, UnitStatus.OFFLINE}),
     UnitStatus.DISPATCHED: frozenset({UnitStatus.ON_SCENE, UnitStatus.AVAILABLE, UnitStatus.OFFLINE}),
     UnitStatus.ON_SCENE: frozenset({UnitStatus.AVAILABLE, UnitStatus.BUSY, UnitStatus.OFFLINE}),
@@ -59,9 +61,17 @@ class IncidentType(enum.StrEnum):
 
 TYPES_BY_CATEGORY: dict[Category, frozenset[IncidentType]] = {
     Category.INFORMATION: frozenset({IncidentType.OTHER}),
-    Category.REPORT: frozenset({IncidentType.ACCIDENT, IncidentType.DISASTER, IncidentType.RIOT, IncidentType.OTHER}),
+    Category.REPORT: frozenset(
+        {IncidentType.ACCIDENT, IncidentType.DISASTER, IncidentType.RIOT, IncidentType.OTHER}
+    ),
     Category.COMPLAINT: frozenset(
-        {IncidentType.INSULT, IncidentType.THREAT, IncidentType.CRIME, IncidentType.VIOLENCE, IncidentType.OTHER}
+        {
+            IncidentType.INSULT,
+            IncidentType.THREAT,
+            IncidentType.CRIME,
+            IncidentType.VIOLENCE,
+            IncidentType.OTHER,
+        }
     ),
 }
 
@@ -91,7 +101,9 @@ class IncidentIntake(BaseModel):
     category: Category
     incident_type: IncidentType = IncidentType.OTHER
     priority: int = Field(3, ge=1, le=5, description="1 is the most urgent")
-    caller: str = Field(min_length=1, max_length=200, description="phone number, e-mail address or social handle")
+    caller: str = Field(
+        min_length=1, max_length=200, description="phone number, e-mail address or social handle"
+    )
     location: Location | None = None
     address: str | None = Field(None, max_length=500)
     polres_code: str | None = Field(
@@ -103,9 +115,13 @@ class IncidentIntake(BaseModel):
     def _consistent(self) -> Self:
         if self.incident_type not in TYPES_BY_CATEGORY[self.category]:
             allowed = ", ".join(sorted(TYPES_BY_CATEGORY[self.category]))
-            raise ValueError(f"a {self.category} cannot be of type {self.incident_type}; use one of: {allowed}")
+            raise ValueError(
+                f"a {self.category} cannot be of type {self.incident_type}; use one of: {allowed}"
+            )
         if self.location is None and self.polres_code is None:
-            raise ValueError("give a location (lat/lon), or the polres_code of the address when only text is known")
+            raise ValueError(
+                "give a location (lat/lon), or the polres_code of the address when only text is known"
+            )
         return self
 
     @property

@@ -148,7 +148,16 @@ class Postgres:
     def resume(self) -> None:
         log_file = self.datadir.parent / "postgres.log"
         subprocess.run(
-            [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(log_file), "-w", "start"],
+            [
+                *self.run_as,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(log_file),
+                "-w",
+                "start",
+            ],
             capture_output=True,
             check=True,
         )

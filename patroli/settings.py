@@ -70,12 +70,21 @@ class Settings(BaseSettings):
 
     # --- dispatch ---
     jurisdiction_geojson: Path | None = Field(
-        None, description="Regency boundaries (GeoJSON) for jurisdiction; without it, the nearest Polres point."
+        None,
+        description="Regency boundaries (GeoJSON) for jurisdiction; without it, the nearest Polres point.",
     )
-    dispatch_ack_polres_s: float = Field(10.0, gt=0, description="A Polres acknowledges within this, or → Polda.")
-    dispatch_ack_polda_s: float = Field(10.0, gt=0, description="A Polda acknowledges within this, or → Mabes.")
-    dispatch_offer_s: float = Field(30.0, gt=0, description="A unit answers an offer within this, or → next unit.")
-    dispatch_fresh_s: float = Field(120.0, gt=0, description="Only units seen this recently are offered incidents.")
+    dispatch_ack_polres_s: float = Field(
+        10.0, gt=0, description="A Polres acknowledges within this, or → Polda."
+    )
+    dispatch_ack_polda_s: float = Field(
+        10.0, gt=0, description="A Polda acknowledges within this, or → Mabes."
+    )
+    dispatch_offer_s: float = Field(
+        30.0, gt=0, description="A unit answers an offer within this, or → next unit."
+    )
+    dispatch_fresh_s: float = Field(
+        120.0, gt=0, description="Only units seen this recently are offered incidents."
+    )
 
     # --- web ---
     web_host: str = "127.0.0.1"

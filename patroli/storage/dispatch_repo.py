@@ -24,7 +24,15 @@ INCIDENT_COLUMNS = (
     "station_deadline", "acked_at", "acked_by", "state", "unit_id", "offer_deadline", "accepted_at", "arrived_at",
     "closed_at", "disposition",
 )  # fmt: skip
-_TIME_COLUMNS = {"received_at", "station_deadline", "acked_at", "offer_deadline", "accepted_at", "arrived_at", "closed_at"}
+_TIME_COLUMNS = {
+    "received_at",
+    "station_deadline",
+    "acked_at",
+    "offer_deadline",
+    "accepted_at",
+    "arrived_at",
+    "closed_at",
+}
 _SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
 GENESIS_HASH = "0" * 64
 
@@ -42,7 +50,7 @@ def _incident(tx: Tx, row: tuple[Any, ...]) -> Incident:
 def insert_incident(tx: Tx, inc: Incident) -> None:
     values = {c: getattr(inc, "caller" if c == "caller_id" else c) for c in INCIDENT_COLUMNS}
     values["needs_unit"] = int(inc.needs_unit)
-    tx.run(
+    tx.send(
         f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in INCIDENT_COLUMNS)})",
         values,
     )
@@ -54,7 +62,12 @@ def get_incident(tx: Tx, incident_id: str) -> Incident | None:
 
 
 def list_incidents(
-    tx: Tx, *, open_only: bool = True, station_code: str | None = None, caller: str | None = None, limit: int = 500
+    tx: Tx,
+    *,
+    open_only: bool = True,
+    station_code: str | None = None,
+    caller: str | None = None,
+    limit: int = 500,
 ) -> list[Incident]:
     where, params = ["1 = 1"], {"limit": limit}
     if open_only:
@@ -67,6 +80,20 @@ def list_incidents(
         params["caller"] = caller
     rows = tx.rows(f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC LIMIT :limit", params)
     return [_incident(tx, r) for r in rows]
+
+
+def caller_counts(tx: Tx, callers: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(incidents, of which closed as false reports) per caller identity, in one query."""
+    params = {f"c{i}": c for i, c in enumerate(dict.fromkeys(callers))}
+    if not params:
+        return {}
+    rows = tx.rows(
+        "SELECT caller_id, count(*), coalesce(sum(CASE WHEN disposition = 'false_report' THEN 1 ELSE 0 END), 0) "
+        f"FROM incidents WHERE caller_id IN ({', '.join(':' + k for k in params)}) GROUP BY caller_id",
+        params,
+    )
+    found = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+    return {c: found.get(c, (0, 0)) for c in params.values()}
 
 
 def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
@@ -115,7 +142,7 @@ def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
 
 # ---------------------------------------------------------------------------------------------- offers
 def record_offer(tx: Tx, incident_id: str, unit_id: str, now: datetime, deadline: datetime) -> None:
-    tx.run(
+    tx.send(
         "INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES (:i, :u, :now, :deadline)",
         {"i": incident_id, "u": unit_id, "now": now, "deadline": deadline},
     )
@@ -134,7 +161,10 @@ def answer_offer(tx: Tx, incident_id: str, unit_id: str, answer: str, now: datet
 
 
 def tried_units(tx: Tx, incident_id: str) -> set[str]:
-    return {r[0] for r in tx.rows("SELECT unit_id FROM incident_offers WHERE incident_id = :i", {"i": incident_id})}
+    return {
+        r[0]
+        for r in tx.rows("SELECT unit_id FROM incident_offers WHERE incident_id = :i", {"i": incident_id})
+    }
 
 
 # ---------------------------------------------------------------------------------------------- units
@@ -143,24 +173,26 @@ def set_unit_status(
     incident_id: str | None = None,
 ) -> UnitStatus | None:  # fmt: skip
     """Compare-and-set a unit's status; returns the status it had, or None when it was not in `expect`."""
-    expected = [str(s) for s in expect]
+    expected = [UnitStatus(s) for s in expect]
     params: dict[str, Any] = {"u": unit_id, "to": str(to), "now": now, "incident": incident_id}
     placeholders = []
     for i, status in enumerate(expected):
-        params[f"e{i}"] = status
+        params[f"e{i}"] = str(status)
         placeholders.append(f":e{i}")
-    # The old status is read in the same statement's snapshot; RETURNING gives the new row, so read it first.
-    rows = tx.rows(
-        f"SELECT status FROM units WHERE unit_id = :u AND status IN ({', '.join(placeholders)})", params
-    )
-    if not rows:
-        return None
+    previous: UnitStatus | None = expected[0] if len(expected) == 1 else None
+    if previous is None:  # RETURNING gives the new row, so with a choice of old statuses read it first
+        rows = tx.rows(
+            f"SELECT status FROM units WHERE unit_id = :u AND status IN ({', '.join(placeholders)})", params
+        )
+        if not rows:
+            return None
+        previous = UnitStatus(rows[0][0])
     changed = tx.run(
         f"UPDATE units SET status = :to, status_since = :now, incident_id = :incident "
         f"WHERE unit_id = :u AND status IN ({', '.join(placeholders)})",
         params,
     )
-    return UnitStatus(rows[0][0]) if changed == 1 else None
+    return previous if changed == 1 else None
 
 
 @dataclass(slots=True, frozen=True)
@@ -181,7 +213,9 @@ def unit_states(tx: Tx) -> dict[str, UnitState]:
 # ---------------------------------------------------------------------------------------------- audit chain
 def _chain_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, incident_id: str | None,
                 unit_id: str | None, details: str) -> str:  # fmt: skip
-    canonical = json.dumps([seq, at.isoformat(), actor, action, incident_id, unit_id, details], separators=(",", ":"))
+    canonical = json.dumps(
+        [seq, at.isoformat(), actor, action, incident_id, unit_id, details], separators=(",", ":")
+    )
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
@@ -190,17 +224,21 @@ def append_audit(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:  # fmt: skip
     """Append to the hash chain, in the caller's transaction: the entry commits with the change it records."""
-    tx.lock_audit()
-    last = tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-    seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS_HASH)
+    head = tx.audit_head
+    if head is None:  # first append of this transaction: take the chain, read its head once
+        tx.lock_audit()
+        last = tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        head = (last[0][0], last[0][1]) if last else (0, GENESIS_HASH)
+    seq, prev = head[0] + 1, head[1]
     text = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
     digest = _chain_hash(prev, seq, at, actor, action, incident_id, unit_id, text)
-    tx.run(
+    tx.send(
         "INSERT INTO audit_log (seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash) "
         "VALUES (:seq, :at, :actor, :action, :incident, :unit, :details, :prev, :hash)",
         {"seq": seq, "at": at, "actor": actor, "action": action, "incident": incident_id, "unit": unit_id,
          "details": text, "prev": prev, "hash": digest},
     )  # fmt: skip
+    tx.audit_head = (seq, digest)
     return AuditEntry(seq, at, actor, action, incident_id, unit_id, text, prev, digest)
 
 
@@ -229,7 +267,9 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
                 problems.append(f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
             if e.prev_hash != prev_hash:
                 problems.append(f"seq {e.seq}: prev_hash does not match the hash of the row before it")
-            recomputed = _chain_hash(e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details)
+            recomputed = _chain_hash(
+                e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details
+            )
             if recomputed != e.hash:
                 problems.append(f"seq {e.seq}: content does not match its hash (row edited)")
             prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq

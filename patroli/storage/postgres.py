@@ -37,21 +37,31 @@ def _pyformat(sql: str) -> str:
 
 
 class _PgTx:
-    def __init__(self, conn: psycopg.Connection) -> None:
+    """A transaction in pipeline mode: statements are sent without waiting, until one needs its answer."""
+
+    def __init__(self, conn: psycopg.Connection, pipeline: psycopg.Pipeline) -> None:
         self._conn = conn
+        self._pipeline = pipeline
+        self.audit_head: tuple[int, str] | None = None
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self._conn.execute(_pyformat(sql), params or {})
+        self._pipeline.sync()
         return cur.fetchall() if cur.description else []
 
     def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        return self._conn.execute(_pyformat(sql), params or {}).rowcount
+        cur = self._conn.execute(_pyformat(sql), params or {})
+        self._pipeline.sync()  # the row count is only known once the server answered
+        return cur.rowcount
+
+    def send(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._conn.execute(_pyformat(sql), params or {})
 
     def time(self, value: Any) -> datetime | None:
         return value
 
     def lock_audit(self) -> None:
-        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))  # answered with the next read
 
 
 def _row_to_fix(r: tuple) -> Fix:
@@ -148,8 +158,8 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[_PgTx]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield _PgTx(conn)
+        with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+            yield _PgTx(conn, pipeline)
 
     # --- positions ---
     def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:

@@ -64,12 +64,16 @@ def _param(value: Any) -> Any:
 class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.audit_head: tuple[int, str] | None = None
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._conn.execute(sql, {k: _param(v) for k, v in (params or {}).items()}).fetchall()
 
     def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         return self._conn.execute(sql, {k: _param(v) for k, v in (params or {}).items()}).rowcount
+
+    def send(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.run(sql, params)
 
     def time(self, value: Any) -> datetime | None:
         return None if value is None else from_us(int(value))

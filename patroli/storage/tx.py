@@ -12,12 +12,21 @@ from typing import Any, Protocol
 
 
 class Tx(Protocol):
+    audit_head: (
+        tuple[int, str] | None
+    )  # (seq, hash) of the chain's last entry, once this transaction holds it
+
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a statement; its result rows (none for a statement without RETURNING)."""
         ...
 
     def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement; the number of rows it changed."""
+        ...
+
+    def send(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement whose result nobody reads: it may travel with the next one that needs an answer
+        (PostgreSQL pipeline mode). An error in it still aborts the transaction, by its end at the latest."""
         ...
 
     def time(self, value: Any) -> datetime | None:

@@ -1,0 +1,266 @@
+"""Read-side queries for the dashboards, written once over `Tx` (see patroli.storage.dispatch_repo).
+
+Paging is by keyset (the last row's sort key), never OFFSET: a page costs the same at row 10 million as at row 1,
+and rows arriving meanwhile do not shift the pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from patroli.incidents import AuditEntry, Incident
+from patroli.storage.dispatch_repo import INCIDENT_COLUMNS
+from patroli.storage.tx import Tx
+
+BBox = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
+_INCIDENT_TIMES = ("received_at", "station_deadline", "acked_at", "offer_deadline", "accepted_at", "arrived_at",
+                   "closed_at")  # fmt: skip
+_INCIDENT_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
+
+
+def _in(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    """`:name0, :name1, …` for an IN list, with the values added to params."""
+    keys = []
+    for i, v in enumerate(values):
+        params[f"{name}{i}"] = v
+        keys.append(f":{name}{i}")
+    return ", ".join(keys)
+
+
+def _bbox_sql(bbox: BBox, params: dict[str, Any]) -> str:
+    params.update(b_x0=bbox[0], b_y0=bbox[1], b_x1=bbox[2], b_y1=bbox[3])
+    return "lat >= :b_y0 AND lat <= :b_y1 AND lon >= :b_x0 AND lon <= :b_x1"
+
+
+# ---------------------------------------------------------------------------------------------- units
+@dataclass(slots=True, frozen=True)
+class UnitRow:
+    unit_id: str
+    kind: str
+    polres_code: str | None
+    name: str
+    status: str
+    status_since: datetime | None
+    incident_id: str | None
+    lat: float | None
+    lon: float | None
+    fix_time: datetime | None
+    speed_mps: float | None
+    course_deg: float | None
+    valid: bool | None
+
+
+def units_overview(tx: Tx, unit_id: str | None = None) -> list[UnitRow]:
+    """Every registered unit (or one) with its status and last position, if it has sent one."""
+    sql = (
+        "SELECT u.unit_id, u.kind, u.polres_code, u.name, u.status, u.status_since, u.incident_id, "
+        "p.lat, p.lon, p.fix_time, p.speed_mps, p.course_deg, p.valid "
+        "FROM units u LEFT JOIN last_positions p ON p.unit_id = u.unit_id"
+    )
+    params: dict[str, Any] = {}
+    if unit_id is not None:
+        sql += " WHERE u.unit_id = :u"
+        params["u"] = unit_id
+    rows = tx.rows(sql + " ORDER BY u.unit_id", params)
+    return [
+        UnitRow(r[0], r[1], r[2], r[3], r[4], tx.time(r[5]), r[6], r[7], r[8], tx.time(r[9]), r[10], r[11],
+                None if r[12] is None else bool(r[12]))
+        for r in rows
+    ]  # fmt: skip
+
+
+def unit_statuses(tx: Tx) -> dict[str, str]:
+    return {r[0]: r[1] for r in tx.rows("SELECT unit_id, status FROM units")}
+
+
+# ---------------------------------------------------------------------------------------------- positions
+@dataclass(slots=True, frozen=True)
+class PositionRow:
+    unit_id: str
+    fix_time: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+    course_deg: float | None
+    altitude_m: float | None
+    hdop: float | None
+    satellites: int | None
+    valid: bool
+    h3_r9: int
+
+
+_POSITION_SELECT = (
+    "SELECT unit_id, fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid, h3_r9 "
+    "FROM positions"
+)
+PositionOrder = Literal["time", "unit"]
+
+
+def positions_in_area(
+    tx: Tx, *, start: datetime, end: datetime, bbox: BBox | None = None, cells_r9: Sequence[int] = (),
+    cells_r7: Sequence[int] = (), units: Sequence[str] = (), order: PositionOrder = "time",
+    after: tuple[str, datetime] | None = None, limit: int = 10_000,
+) -> list[PositionRow]:  # fmt: skip
+    """Fixes in [start, end) inside a bounding box and/or a set of H3 cells, by time (or by unit, then time).
+
+    `after` is the (unit_id, fix_time) of the previous page's last row.
+    """
+    params: dict[str, Any] = {"start": start, "end": end, "limit": limit}
+    where = ["fix_time >= :start", "fix_time < :end"]
+    if bbox is not None:
+        where.append(_bbox_sql(bbox, params))
+    cell_terms = []
+    if cells_r9:
+        cell_terms.append(f"h3_r9 IN ({_in('c9_', cells_r9, params)})")
+    if cells_r7:
+        cell_terms.append(f"h3_r7 IN ({_in('c7_', cells_r7, params)})")
+    if cell_terms:
+        where.append(f"({' OR '.join(cell_terms)})")
+    if units:
+        where.append(f"unit_id IN ({_in('u_', units, params)})")
+    if after is not None:
+        params["a_u"], params["a_t"] = after
+        where.append(
+            "(fix_time > :a_t OR (fix_time = :a_t AND unit_id > :a_u))"
+            if order == "time"
+            else "(unit_id > :a_u OR (unit_id = :a_u AND fix_time > :a_t))"
+        )
+    order_by = "fix_time, unit_id" if order == "time" else "unit_id, fix_time"
+    rows = tx.rows(f"{_POSITION_SELECT} WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT :limit", params)
+    return [
+        PositionRow(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]), r[10])  # type: ignore[arg-type]
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- incidents
+def _incident(tx: Tx, row: tuple[Any, ...]) -> Incident:
+    values = dict(zip(INCIDENT_COLUMNS, row, strict=True))
+    for col in _INCIDENT_TIMES:
+        values[col] = tx.time(values[col])
+    values["caller"] = values.pop("caller_id")
+    values["needs_unit"] = bool(values["needs_unit"])
+    return Incident(**values)
+
+
+def incidents(
+    tx: Tx, *, open_only: bool = False, states: Sequence[str] = (), scope: Sequence[str] = (),
+    station_code: str | None = None, polres_code: str | None = None, unit_id: str | None = None,
+    caller: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    max_priority: int | None = None, bbox: BBox | None = None, before: tuple[datetime, str] | None = None,
+    limit: int = 100,
+) -> list[Incident]:  # fmt: skip
+    """Incidents matching every filter given, newest first. `scope`: queued at, or in the jurisdiction of, one
+    of these stations. `before`: the (received_at, incident_id) of the previous page's last row."""
+    params: dict[str, Any] = {"limit": limit}
+    where = ["1 = 1"]
+    if open_only:
+        where.append("closed_at IS NULL")
+    if states:
+        where.append(f"state IN ({_in('st_', states, params)})")
+    if scope:
+        codes = _in("sc_", scope, params)
+        where.append(f"(station_code IN ({codes}) OR polres_code IN ({codes}))")
+    for col, value in (("station_code", station_code), ("polres_code", polres_code), ("unit_id", unit_id),
+                       ("caller_id", caller)):  # fmt: skip
+        if value is not None:
+            where.append(f"{col} = :f_{col}")
+            params[f"f_{col}"] = value
+    if since is not None:
+        where.append("received_at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("received_at < :until")
+        params["until"] = until
+    if max_priority is not None:
+        where.append("priority <= :maxp")
+        params["maxp"] = max_priority
+    if bbox is not None:
+        where.append(_bbox_sql(bbox, params))
+    if before is not None:
+        params["b_t"], params["b_i"] = before
+        where.append("(received_at < :b_t OR (received_at = :b_t AND incident_id < :b_i))")
+    rows = tx.rows(
+        f"{_INCIDENT_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC, incident_id DESC LIMIT :limit",
+        params,
+    )
+    return [_incident(tx, r) for r in rows]
+
+
+def open_incidents_in_view(
+    tx: Tx, bbox: BBox | None, scope: Sequence[str] = (), limit: int = 2000
+) -> list[Incident]:
+    """What a live map shows: open incidents inside the box, without a location, or within the viewer's scope."""
+    params: dict[str, Any] = {"limit": limit}
+    any_of = ["lat IS NULL"]
+    if bbox is None:
+        any_of.append("1 = 1")
+    else:
+        any_of.append(f"({_bbox_sql(bbox, params)})")
+    if scope:
+        codes = _in("sc_", scope, params)
+        any_of.append(f"station_code IN ({codes}) OR polres_code IN ({codes})")
+    rows = tx.rows(
+        f"{_INCIDENT_SELECT} WHERE closed_at IS NULL AND ({' OR '.join(any_of)}) "
+        "ORDER BY received_at DESC LIMIT :limit",
+        params,
+    )
+    return [_incident(tx, r) for r in rows]
+
+
+@dataclass(slots=True, frozen=True)
+class OfferRow:
+    unit_id: str
+    offered_at: datetime
+    deadline: datetime
+    answer: str | None
+    answered_at: datetime | None
+
+
+def offers(tx: Tx, incident_id: str) -> list[OfferRow]:
+    rows = tx.rows(
+        "SELECT unit_id, offered_at, deadline, answer, answered_at FROM incident_offers "
+        "WHERE incident_id = :i ORDER BY offered_at, unit_id",
+        {"i": incident_id},
+    )
+    return [OfferRow(r[0], tx.time(r[1]), tx.time(r[2]), r[3], tx.time(r[4])) for r in rows]  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- audit
+def audit_query(
+    tx: Tx, *, incident_id: str | None = None, unit_id: str | None = None, actor: str | None = None,
+    action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    after_seq: int | None = None, before_seq: int | None = None, newest_first: bool = False, limit: int = 200,
+) -> list[AuditEntry]:  # fmt: skip
+    params: dict[str, Any] = {"limit": limit}
+    where = ["1 = 1"]
+    for col, value in (
+        ("incident_id", incident_id),
+        ("unit_id", unit_id),
+        ("actor", actor),
+        ("action", action),
+    ):
+        if value is not None:
+            where.append(f"{col} = :f_{col}")
+            params[f"f_{col}"] = value
+    if since is not None:
+        where.append("at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("at < :until")
+        params["until"] = until
+    if after_seq is not None:
+        where.append("seq > :after")
+        params["after"] = after_seq
+    if before_seq is not None:
+        where.append("seq < :before")
+        params["before"] = before_seq
+    rows = tx.rows(
+        "SELECT seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash FROM audit_log "
+        f"WHERE {' AND '.join(where)} ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT :limit",
+        params,
+    )
+    return [AuditEntry(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]  # type: ignore[arg-type]
