@@ -6,6 +6,7 @@ and dashboards each depend only on the shared `patroli` package.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
 from patroli.settings import Settings, get_settings
 
@@ -32,6 +34,9 @@ app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
+app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
+    sim_command
+)
 
 
 def _settings() -> Settings:
@@ -174,13 +179,17 @@ def web_cmd() -> None:
     uvicorn.run(create_app(s, store), host=s.web_host, port=s.web_port, log_level=s.log_level.lower())
 
 
-def build_dispatcher(settings: Settings, store: Store, publisher: Publisher, actor: str = "dispatcher") -> Dispatcher:
+def build_dispatcher(
+    settings: Settings, store: Store, publisher: Publisher, actor: str = "dispatcher"
+) -> Dispatcher:
     from dispatch.jurisdiction import Jurisdiction
     from dispatch.service import DispatchConfig, Dispatcher
     from dispatch.stations import StationDirectory
 
     stations = StationDirectory.load()
-    jurisdiction = Jurisdiction(stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache")
+    jurisdiction = Jurisdiction(
+        stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache"
+    )
     config = DispatchConfig(
         ack_deadline_s=(settings.dispatch_ack_polres_s, settings.dispatch_ack_polda_s, None),
         offer_deadline_s=settings.dispatch_offer_s,
@@ -251,6 +260,8 @@ def run_demo(*, units: int, web_port: int, mqtt_port: int, data_dir: Path) -> No
     import uvicorn
 
     from dashboards.app import create_app
+    from dispatch.runner import DispatchRunner, MqttPublisher
+    from firmware_sim.gateway import IncidentGateway
     from patroli.embedded_broker import EmbeddedBroker
     from patroli.storage import open_store
     from tracker.service import Tracker
@@ -267,23 +278,42 @@ def run_demo(*, units: int, web_port: int, mqtt_port: int, data_dir: Path) -> No
     store = open_store(settings.database_url)
     store.migrate()
     tracker = Tracker(settings, store, client_id="patroli-demo-tracker")
-    fleet = None
+    client, connect_args = DispatchRunner.client_for(settings, "patroli-demo-dispatch")
+    dispatcher = DispatchRunner(
+        settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
+    )
+    fleet = gateway = None
     try:
         tracker.start()
         tracker.wait_connected(10)
+        dispatcher.start()
         fleet = _start_demo_fleet(settings, units)
+        target = settings.mqtt()
+        gateway = IncidentGateway(target.host, target.port, interval_s=15.0)
+        gateway.start()
         server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.web_host, port=web_port,
                                                log_level="warning"))  # fmt: skip
         typer.echo(f"Patroli 110 demo: the map is at http://{settings.web_host}:{web_port}  (Ctrl-C stops)")
-        server.run()  # returns on SIGINT/SIGTERM
+        # uvicorn handles SIGINT/SIGTERM, shuts down, then re-raises the signal to its previous handler: make
+        # that handler a KeyboardInterrupt for both, so a requested stop always runs the cleanup below.
+        signal.signal(signal.SIGTERM, _interrupt)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     finally:
+        if gateway is not None:
+            gateway.stop()
         if fleet is not None:
             fleet.stop()
+        dispatcher.stop()
         tracker.stop()
         store.close()
         if broker is not None:
             broker.stop()
         typer.echo("demo stopped")
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _start_demo_fleet(settings: Settings, units: int) -> DemoFleet:

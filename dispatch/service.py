@@ -498,8 +498,9 @@ class Dispatcher:
                     repo.append_audit(tx, now, unit_id, "unit_status", unit_id=unit_id,
                                       details={"from": str(prev), "to": str(to), "via": action})  # fmt: skip
             if prev is None:
-                log.info("unit status change refused", extra={
-                    "unit_id": unit_id, "to": str(to), "current": str(self._status.get(unit_id))})  # fmt: skip
+                if unit_id in self._status:  # an unregistered radio's status is not ours to track
+                    log.info("unit status change refused", extra={
+                        "unit_id": unit_id, "to": str(to), "current": str(self._status[unit_id])})  # fmt: skip
                 return
             self._status[unit_id] = to
             self.publisher.publish(UNIT_EVENTS_TOPIC, json.dumps(

@@ -1,0 +1,52 @@
+"""Small-area geodesy: distances, bearings and a local metric frame around a city centre."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
+M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial true bearing from point 1 to point 2, in [0, 360)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x)) % 360.0
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFrame:
+    """Equirectangular east/north metres around (lat0, lon0).
+
+    Within the ~40 km of a city the scale error is below 1e-4 (a few metres at the edge), far under GNSS
+    noise, and it keeps the movement model in plain metres.
+    """
+
+    lat0: float
+    lon0: float
+
+    @property
+    def m_per_deg_lon(self) -> float:
+        return M_PER_DEG_LAT * math.cos(math.radians(self.lat0))
+
+    def to_xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return (lon - self.lon0) * self.m_per_deg_lon, (lat - self.lat0) * M_PER_DEG_LAT
+
+    def to_latlon(self, x: float, y: float) -> tuple[float, float]:
+        return self.lat0 + y / M_PER_DEG_LAT, self.lon0 + x / self.m_per_deg_lon
+
+
+def heading_deg(dx: float, dy: float) -> float:
+    """True heading of an east/north displacement, in [0, 360)."""
+    return math.degrees(math.atan2(dx, dy)) % 360.0
