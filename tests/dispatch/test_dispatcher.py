@@ -25,7 +25,9 @@ MONAS = (-6.175392, 106.827153)  # Jakarta Pusat
 KM = 1 / 111.0  # about one km of latitude, in degrees
 
 
-def intake(lat: float = MONAS[0], lon: float = MONAS[1], caller: str = "+628111", **kw: object) -> IncidentIntake:
+def intake(
+    lat: float = MONAS[0], lon: float = MONAS[1], caller: str = "+628111", **kw: object
+) -> IncidentIntake:
     doc = {"channel": "phone", "category": "report", "incident_type": "accident", "caller": caller,
            "location": {"lat": lat, "lon": lon, "accuracy_m": 20}, "description": "tabrakan beruntun", **kw}  # fmt: skip
     return IncidentIntake.model_validate(doc)
@@ -37,7 +39,9 @@ def place(d: Dispatcher, store: Store, unit_id: str, lat: float, lon: float, age
         store.add_unit(Unit(unit_id, polres_code="31.71"))
     with store.transaction() as tx:
         tx.run("UPDATE units SET status = :s WHERE unit_id = :u", {"s": str(status), "u": unit_id})
-    d.on_position(PositionMessage(unit_id=unit_id, t=d.clock.now() - timedelta(seconds=age_s), lat=lat, lon=lon))
+    d.on_position(
+        PositionMessage(unit_id=unit_id, t=d.clock.now() - timedelta(seconds=age_s), lat=lat, lon=lon)
+    )
     d.load()
 
 
@@ -50,7 +54,9 @@ def audit_actions(store: Store, incident_id: str) -> list[str]:
         return [e.action for e in repo.audit_entries(tx, incident_id=incident_id)]
 
 
-def test_closest_available_unit_wins_not_a_closer_busy_or_stale_one(make_dispatcher, dstore, listener) -> None:
+def test_closest_available_unit_wins_not_a_closer_busy_or_stale_one(
+    make_dispatcher, dstore, listener
+) -> None:
     d = make_dispatcher()
     place(d, dstore, "BUSY-1", MONAS[0] + 0.1 * KM, MONAS[1], status=UnitStatus.BUSY)  # 100 m, busy
     place(d, dstore, "STALE-1", MONAS[0] + 0.2 * KM, MONAS[1], age_s=600)  # 200 m, last seen 10 min ago
@@ -61,7 +67,7 @@ def test_closest_available_unit_wins_not_a_closer_busy_or_stale_one(make_dispatc
     assert inc.polres_code == "31.71" and inc.station_code == "31.71" and inc.state == "offered"
     assert inc.unit_id == "NEAR-1"
     wait_until(lambda: offers(listener))
-    (unit, offer), = offers(listener)
+    ((unit, offer),) = offers(listener)
     assert unit == "NEAR-1" and offer.incident_id == inc.incident_id and offer.deadline_s == 30
     with dstore.transaction() as tx:
         assert repo.unit_states(tx)["NEAR-1"].status is UnitStatus.OFFERED
@@ -93,7 +99,16 @@ def test_decline_and_silence_pass_the_offer_on(make_dispatcher, dstore, clock, l
     assert [states[u].status for u in ("U0", "U1", "U2")] == [UnitStatus.AVAILABLE, UnitStatus.AVAILABLE,
                                                               UnitStatus.DISPATCHED]  # fmt: skip
     assert audit_actions(dstore, inc.incident_id) == [
-        "received", "routed", "offered", "acknowledged", "declined", "offered", "timed_out", "offered", "accepted"]
+        "received",
+        "routed",
+        "offered",
+        "acknowledged",
+        "declined",
+        "offered",
+        "timed_out",
+        "offered",
+        "accepted",
+    ]
     wait_until(lambda: len(offers(listener)) == 3)
     assert [u for u, _ in offers(listener)] == ["U0", "U1", "U2"]
 
@@ -115,10 +130,14 @@ def test_unit_goes_on_scene_and_clears(make_dispatcher, dstore, clock) -> None:
     assert fig.arrived == 1 and fig.arrive_within_target == 1 and fig.median_accept_s == 60
 
 
-def test_silent_polres_escalates_to_polda_then_mabes_at_the_right_times(make_dispatcher, dstore, clock) -> None:
+def test_silent_polres_escalates_to_polda_then_mabes_at_the_right_times(
+    make_dispatcher, dstore, clock
+) -> None:
     d = make_dispatcher()
     inc = d.intake(intake(category="information", incident_type="other")).incident
-    assert inc.state == "open" and inc.level == 0 and inc.station_deadline == clock.now() + timedelta(seconds=10)
+    assert (
+        inc.state == "open" and inc.level == 0 and inc.station_deadline == clock.now() + timedelta(seconds=10)
+    )
     clock.advance(9.9)
     d.tick()
     assert d.get(inc.incident_id).level == 0
@@ -139,7 +158,13 @@ def test_silent_polres_escalates_to_polda_then_mabes_at_the_right_times(make_dis
     assert d.get(inc.incident_id).level == 2  # the top of the ladder
     acked = d.acknowledge(inc.incident_id, "0", actor="officer-mabes")
     assert acked.acked_by == "officer-mabes"
-    assert audit_actions(dstore, inc.incident_id) == ["received", "routed", "escalated", "escalated", "acknowledged"]
+    assert audit_actions(dstore, inc.incident_id) == [
+        "received",
+        "routed",
+        "escalated",
+        "escalated",
+        "acknowledged",
+    ]
 
 
 def test_acknowledged_in_time_does_not_escalate(make_dispatcher, clock) -> None:
@@ -157,23 +182,32 @@ def test_acknowledged_in_time_does_not_escalate(make_dispatcher, clock) -> None:
 
 def test_restart_fires_each_passed_deadline_once(make_dispatcher, dstore, clock) -> None:
     first = make_dispatcher()
-    ids = [first.intake(intake(category="information", incident_type="other")).incident.incident_id for _ in range(5)]
+    ids = [
+        first.intake(intake(category="information", incident_type="other")).incident.incident_id
+        for _ in range(5)
+    ]
     clock.advance(3600)  # the dispatcher was down for an hour
     restarted = make_dispatcher()
     restarted.tick()
     restarted.tick()
     for iid in ids:
-        assert audit_actions(dstore, iid).count("escalated") == 1  # once: to the Polda, not straight on to Mabes
+        assert (
+            audit_actions(dstore, iid).count("escalated") == 1
+        )  # once: to the Polda, not straight on to Mabes
         assert restarted.get(iid).level == 1
 
 
-def test_two_dispatchers_race_without_double_offers_or_double_escalations(make_dispatcher, dstore, clock) -> None:
+def test_two_dispatchers_race_without_double_offers_or_double_escalations(
+    make_dispatcher, dstore, clock
+) -> None:
     a, b = make_dispatcher(), make_dispatcher()
     for i in range(6):
         place(a, dstore, f"R{i}", MONAS[0] + (0.2 + 0.3 * i) * KM, MONAS[1])
     b.load()
     for i in range(6):
-        b.on_position(PositionMessage(unit_id=f"R{i}", t=clock.now(), lat=MONAS[0] + (0.2 + 0.3 * i) * KM, lon=MONAS[1]))
+        b.on_position(
+            PositionMessage(unit_id=f"R{i}", t=clock.now(), lat=MONAS[0] + (0.2 + 0.3 * i) * KM, lon=MONAS[1])
+        )
     results: list[str] = []
 
     def take_calls(d: Dispatcher, n: int) -> None:
@@ -209,7 +243,10 @@ def test_false_reports_are_traced_to_the_caller_and_flagged(make_dispatcher) -> 
         d.close(inc.incident_id, Disposition.FALSE_REPORT, actor="operator-1")
     again = d.intake(intake(caller="+62899"))
     assert again.caller.false_reports == 2 and again.caller.flagged and again.caller.incidents == 2
-    assert again.incident.state in ("offered", "awaiting_unit")  # still served: nobody is refused automatically
+    assert again.incident.state in (
+        "offered",
+        "awaiting_unit",
+    )  # still served: nobody is refused automatically
     assert not d.intake(intake(caller="+62100")).caller.flagged
 
 
@@ -249,7 +286,10 @@ def test_radio_status_changes_follow_the_rules(make_dispatcher, dstore, clock) -
         assert repo.unit_states(tx)["S1"].status is UnitStatus.OFFERED
         changes = [json.loads(e.details) for e in repo.audit_entries(tx) if e.action == "unit_status"]
     assert [(c["from"], c["to"]) for c in changes] == [
-        ("available", "busy"), ("busy", "offline"), ("offline", "available")]  # "available" again: no change
+        ("available", "busy"),
+        ("busy", "offline"),
+        ("offline", "available"),
+    ]  # "available" again: no change
 
 
 def test_audit_verify_command_detects_a_tampered_row(make_dispatcher, dstore, pg_url: str) -> None:

@@ -33,9 +33,14 @@ def test_incident_round_trip_and_escalation_cas(store: Store) -> None:
         assert got == incident()
         assert repo.due_escalations(tx, T0 + timedelta(seconds=9)) == []
         (due,) = repo.due_escalations(tx, T0 + timedelta(seconds=10))
+        assert due.incident_id == "INC-1"
         # Two escalators saw it due; only the first compare-and-set succeeds.
-        first = repo.update_incident(tx, "INC-1", {"level": 0, "acked_at": None}, {"level": 1, "station_code": "31"})
-        second = repo.update_incident(tx, "INC-1", {"level": 0, "acked_at": None}, {"level": 1, "station_code": "31"})
+        first = repo.update_incident(
+            tx, "INC-1", {"level": 0, "acked_at": None}, {"level": 1, "station_code": "31"}
+        )
+        second = repo.update_incident(
+            tx, "INC-1", {"level": 0, "acked_at": None}, {"level": 1, "station_code": "31"}
+        )
     assert (first, second) == (True, False)
     with store.transaction() as tx:
         assert repo.get_incident(tx, "INC-1").station_code == "31"
@@ -45,9 +50,13 @@ def test_unit_status_compare_and_set(store: Store) -> None:
     store.add_unit(Unit("U1"))
     with store.transaction() as tx:
         assert repo.unit_states(tx)["U1"].status is UnitStatus.AVAILABLE
-        prev = repo.set_unit_status(tx, "U1", UnitStatus.OFFERED, T0, expect=[UnitStatus.AVAILABLE], incident_id="I")
+        prev = repo.set_unit_status(
+            tx, "U1", UnitStatus.OFFERED, T0, expect=[UnitStatus.AVAILABLE], incident_id="I"
+        )
         assert prev is UnitStatus.AVAILABLE
-        again = repo.set_unit_status(tx, "U1", UnitStatus.OFFERED, T0, expect=[UnitStatus.AVAILABLE], incident_id="J")
+        again = repo.set_unit_status(
+            tx, "U1", UnitStatus.OFFERED, T0, expect=[UnitStatus.AVAILABLE], incident_id="J"
+        )
         assert again is None  # a unit is offered one incident at a time
         state = repo.unit_states(tx)["U1"]
     assert (state.status, state.incident_id, state.status_since) == (UnitStatus.OFFERED, "I", T0)
@@ -59,7 +68,9 @@ def test_concurrent_offers_of_one_unit_give_it_to_one_incident(store: Store) -> 
 
     def offer(iid: str) -> None:
         with store.transaction() as tx:
-            if repo.set_unit_status(tx, "U1", UnitStatus.OFFERED, T0, expect=[UnitStatus.AVAILABLE], incident_id=iid):
+            if repo.set_unit_status(
+                tx, "U1", UnitStatus.OFFERED, T0, expect=[UnitStatus.AVAILABLE], incident_id=iid
+            ):
                 winners.append(iid)
 
     threads = [threading.Thread(target=offer, args=(f"I{i}",)) for i in range(8)]
