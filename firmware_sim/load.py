@@ -237,9 +237,11 @@ def run_load(
     drain_timeout_s: float = 30.0,
     stop_event: threading.Event | None = None,
     progress: Callable[[LoadProgress], None] | None = None,
+    max_messages: int | None = None,
 ) -> LoadSummary:
     """Publish NMEA for `units` units at `rate_per_s` messages/s (<= 0 or inf: as fast as possible) for
-    `duration_s` seconds, then wait up to `drain_timeout_s` for the PUBACKs. Blocks; returns the summary."""
+    `duration_s` seconds (or until `max_messages` are sent), then wait up to `drain_timeout_s` for the PUBACKs.
+    Blocks; returns the summary."""
     if units < 1 or connections < 1 or duration_s <= 0:
         raise ValueError("units, connections and duration_s must be positive")
     if qos not in (0, 1, 2):
@@ -247,7 +249,11 @@ def run_load(
     connections = min(connections, units)
     throttled = 0 < rate_per_s < math.inf
     total = round(rate_per_s * duration_s) if throttled else None
+    if max_messages is not None:
+        total = min(total, max_messages) if total is not None else max_messages
     rounds = math.ceil(total / units) if total is not None else UNTHROTTLED_BACKDATE_S
+    if not throttled and rounds > UNTHROTTLED_BACKDATE_S:
+        raise ValueError(f"at most {UNTHROTTLED_BACKDATE_S * units} unthrottled messages for {units} units")
 
     ids = unit_ids(units, unit_prefix)
     unit_topics = [topics.nmea(u) for u in ids]

@@ -25,15 +25,16 @@ import paho.mqtt.client as mqtt
 from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
 
 from patroli import topics
-from patroli.models import Fix, Refusal, RefusalReason, Unit
+from patroli.models import Fix, Refusal, RefusalReason
 from patroli.mqtt import SessionOptions, make_client
 from patroli.settings import Settings
-from patroli.storage import Store, UnitExistsError
+from patroli.storage import Store
 from tracker import metrics
 from tracker.pipeline import Ingest
 from tracker.rules import RuleLimits
 
 log = logging.getLogger("patroli.tracker")
+UNKNOWN_UNIT_RECHECK_S = 10.0
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class Batch:
     fixes: list[Fix] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     acks: list[tuple[int, int, int]] = field(default_factory=list)  # (generation, mid, qos), in receive order
+    new_units: list[str] = field(default_factory=list)  # first seen now: registered with this batch
     first_mono: float = 0.0
 
 
@@ -103,6 +105,10 @@ class Tracker:
         self._generation = 0
         self._connected = threading.Event()
         self._known_units: set[str] = set()
+        self._unknown_until: dict[
+            str, float
+        ] = {}  # refused unregistered units, not looked up again until then
+        self._new_units: list[str] = []
         self._log_refusal = RefusalLog()
         self.ingest = Ingest(
             RuleLimits(
@@ -188,17 +194,22 @@ class Tracker:
         if unit_id in self._known_units:
             return True
         if self.settings.tracker_enforce_registration:
-            # Registered since start-up? (`patroli units add` writes to the store, not to us.)
+            # Registered since start-up? (`patroli units add` writes to the store, not to us.) A refused id is
+            # not looked up again for a while: a flood of made-up ids must not turn into a flood of queries.
+            now = time.monotonic()
+            if self._unknown_until.get(unit_id, 0.0) > now:
+                return False
             if self.store.get_unit(unit_id) is not None:
                 self._known_units.add(unit_id)
                 return True
+            if len(self._unknown_until) > 100_000:
+                self._unknown_until.clear()
+            self._unknown_until[unit_id] = now + UNKNOWN_UNIT_RECHECK_S
             return False
-        try:  # the demo's open mode: a new radio registers itself on its first message
-            self.store.add_unit(Unit(unit_id))
-            log.info("unit auto-registered", extra={"unit_id": unit_id})
-        except UnitExistsError:
-            pass
+        # The demo's open mode: a new radio registers itself, in the transaction that stores its first fix.
         self._known_units.add(unit_id)
+        self._new_units.append(unit_id)
+        log.info("unit auto-registered", extra={"unit_id": unit_id})
         return True
 
     # ------------------------------------------------------------------------------------------ processing
@@ -244,6 +255,9 @@ class Tracker:
             for r in out.refusals:
                 metrics.REFUSED.labels(str(r.reason)).inc()
                 self._log_refusal(r)
+        if self._new_units:
+            batch.new_units.extend(self._new_units)
+            self._new_units.clear()
         if not batch.acks:
             batch.first_mono = item.received_mono
         batch.acks.append((item.generation, item.mid, item.qos))
@@ -266,7 +280,7 @@ class Tracker:
                 return
             t0 = time.monotonic()
             try:
-                new = retrying(self.store.write_batch, batch.fixes, batch.refusals)
+                new = retrying(self.store.write_batch, batch.fixes, batch.refusals, batch.new_units)
             except Exception:
                 # Only when stopping during an outage: nothing acked, the broker redelivers it all.
                 log.error(

@@ -52,8 +52,11 @@ class Store(Protocol):
         ...
 
     # --- positions (tracker writes, everyone reads) ---
-    def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:
-        """Store fixes and refusals in one transaction, committed on return.
+    def write_batch(
+        self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = (), new_units: Sequence[str] = ()
+    ) -> list[Fix]:
+        """Store fixes and refusals in one transaction, committed on return; `new_units` are registered in it
+        (already registered ones are left as they are).
 
         Duplicates (same unit and fix time as a stored fix) are ignored; the last position of a unit only moves
         forward in time. Returns the fixes that were new, in input order.

@@ -162,9 +162,16 @@ class PostgresStore:
             yield _PgTx(conn, pipeline)
 
     # --- positions ---
-    def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:
+    def write_batch(
+        self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = (), new_units: Sequence[str] = ()
+    ) -> list[Fix]:
         inserted_keys: set[tuple[str, datetime]] = set()
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if new_units:
+                cur.executemany(
+                    "INSERT INTO units (unit_id, kind) VALUES (%s, 'car') ON CONFLICT (unit_id) DO NOTHING",
+                    [(u,) for u in new_units],
+                )
             if fixes:
                 # Per-session staging table; ON COMMIT DELETE ROWS, so a failed batch leaves nothing behind.
                 cur.execute(

@@ -158,11 +158,20 @@ class SqliteStore:
         conn.execute("COMMIT")
 
     # --- positions ---
-    def write_batch(self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = ()) -> list[Fix]:
+    def write_batch(
+        self, fixes: Sequence[Fix], refusals: Sequence[Refusal] = (), new_units: Sequence[str] = ()
+    ) -> list[Fix]:
         conn = self._conn()
         inserted: list[Fix] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if new_units:
+                now = to_us(datetime.now(UTC))
+                conn.executemany(
+                    "INSERT INTO units (unit_id, kind, registered_at, status_since) VALUES (?, 'car', ?, ?) "
+                    "ON CONFLICT (unit_id) DO NOTHING",
+                    [(u, now, now) for u in new_units],
+                )
             for f in fixes:
                 row = _fix_to_row(f)
                 cur = conn.execute(

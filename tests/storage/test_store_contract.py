@@ -127,3 +127,11 @@ def test_failed_batch_leaves_nothing_behind(store: Store) -> None:
         store.write_batch([good, bad])
     assert store.count_positions() == 0
     assert store.write_batch([good]) == [good]
+
+
+def test_new_units_register_with_their_first_batch(store: Store) -> None:
+    store.add_unit(Unit("OLD", UnitKind.HANDHELD, "31.71"))
+    store.write_batch([fix("NEW", 0)], [], new_units=["NEW", "OLD"])
+    assert store.get_unit("NEW") is not None
+    old = store.get_unit("OLD")
+    assert old is not None and (old.kind, old.polres_code) == (UnitKind.HANDHELD, "31.71")  # left as it was
