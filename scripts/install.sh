@@ -81,8 +81,11 @@ fi
 stamp="$VENV/.patroli-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   log "venv: installing the project with its dev extras"
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q -e "$ROOT[dev]"
+  pip_log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/pip" install -q --upgrade pip && "$VENV/bin/pip" install -q -e "$ROOT[dev]"; } >"$pip_log" 2>&1; then
+    cat "$pip_log" >&2
+    exit 1
+  fi
   touch "$stamp"
 else
   log "venv: up to date"
