@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dashboards.users_cli import users_add
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
 from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from dispatch.service import Dispatcher, Publisher
     from firmware_sim.demo import DemoFleet
-    from patroli.storage import Store
 
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -34,6 +33,9 @@ app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
+users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
+    users_add
+)
 app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
     sim_command
 )
@@ -167,41 +169,17 @@ def tracker_cmd() -> None:
 
 @app.command("web")
 def web_cmd() -> None:
-    """Serve the dashboards (map, REST API, /metrics) with uvicorn."""
-    import uvicorn
+    """Serve the dashboards: the map, REST under /api/v1, the live websocket, /metrics."""
+    from dashboards.server import main as serve
 
-    from dashboards.app import create_app
-    from patroli.storage import open_store
-
-    s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    uvicorn.run(create_app(s, store), host=s.web_host, port=s.web_port, log_level=s.log_level.lower())
-
-
-def build_dispatcher(
-    settings: Settings, store: Store, publisher: Publisher, actor: str = "dispatcher"
-) -> Dispatcher:
-    from dispatch.jurisdiction import Jurisdiction
-    from dispatch.service import DispatchConfig, Dispatcher
-    from dispatch.stations import StationDirectory
-
-    stations = StationDirectory.load()
-    jurisdiction = Jurisdiction(
-        stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache"
-    )
-    config = DispatchConfig(
-        ack_deadline_s=(settings.dispatch_ack_polres_s, settings.dispatch_ack_polda_s, None),
-        offer_deadline_s=settings.dispatch_offer_s,
-        fresh_within_s=settings.dispatch_fresh_s,
-    )
-    return Dispatcher(store, stations, jurisdiction, publisher, config=config, actor=actor)
+    serve()
 
 
 @app.command("dispatch")
 def dispatch_cmd() -> None:
     """Run the dispatcher: incidents to stations and units, escalation timers, until SIGINT or SIGTERM."""
     from dispatch.runner import DispatchRunner, MqttPublisher
+    from dispatch.service import build_dispatcher
     from patroli.storage import open_store
 
     s = _settings()
@@ -234,33 +212,34 @@ def audit_verify() -> None:
     typer.echo(f"audit chain intact: {count} entries")
 
 
-@users_app.command("add")
-def users_add(username: str) -> None:
-    """Add a dashboard user (not built yet: issue #6)."""
-    typer.echo("dashboard users are not built yet (issue #6)", err=True)
-    raise typer.Exit(2)
-
-
 @app.command("demo")
 def demo_cmd(
     units: Annotated[int, typer.Option(help="simulated radios")] = 25,
     port: Annotated[int, typer.Option(help="port of the map")] = 8000,
     mqtt_port: Annotated[int, typer.Option(help="port of the embedded MQTT broker")] = 1883,
     data_dir: Annotated[Path, typer.Option(help="where the SQLite file lives")] = Path("data"),
+    password: Annotated[
+        str | None, typer.Option(help="one password for all the demo's users (default: random ones, printed)")
+    ] = None,
 ) -> None:
     """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
     _settings()
-    run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir)
+    run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir, demo_password=password)
 
 
-def run_demo(*, units: int, web_port: int, mqtt_port: int, data_dir: Path) -> None:
+def run_demo(
+    *, units: int, web_port: int, mqtt_port: int, data_dir: Path, demo_password: str | None = None
+) -> None:
     """Embedded broker and SQLite unless PATROLI_MQTT_URL / PATROLI_DATABASE_URL point elsewhere."""
     import os
 
     import uvicorn
 
     from dashboards.app import create_app
+    from dashboards.server import uvicorn_config
+    from dashboards.users_cli import ensure_demo_users
     from dispatch.runner import DispatchRunner, MqttPublisher
+    from dispatch.service import build_dispatcher
     from firmware_sim.gateway import IncidentGateway
     from patroli.embedded_broker import EmbeddedBroker
     from patroli.storage import open_store
@@ -282,6 +261,7 @@ def run_demo(*, units: int, web_port: int, mqtt_port: int, data_dir: Path) -> No
     dispatcher = DispatchRunner(
         settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
     )
+    logins = ensure_demo_users(store, demo_password)
     fleet = gateway = None
     try:
         tracker.start()
@@ -291,9 +271,13 @@ def run_demo(*, units: int, web_port: int, mqtt_port: int, data_dir: Path) -> No
         target = settings.mqtt()
         gateway = IncidentGateway(target.host, target.port, interval_s=15.0)
         gateway.start()
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.web_host, port=web_port,
-                                               log_level="warning"))  # fmt: skip
+        app = create_app(settings, store, dispatcher=dispatcher.dispatcher)  # one dispatcher for bus and API
+        server = uvicorn.Server(
+            uvicorn_config(app, host=settings.web_host, port=web_port, log_level="warning")
+        )
         typer.echo(f"Patroli 110 demo: the map is at http://{settings.web_host}:{web_port}  (Ctrl-C stops)")
+        for username, password in logins.items():
+            typer.echo(f"  log in as {username:<12} password {password}")
         # uvicorn handles SIGINT/SIGTERM, shuts down, then re-raises the signal to its previous handler: make
         # that handler a KeyboardInterrupt for both, so a requested stop always runs the cleanup below.
         signal.signal(signal.SIGTERM, _interrupt)

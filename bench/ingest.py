@@ -67,8 +67,13 @@ class Subscriber:
         self.client.loop_start()
         self._ready.wait(10)
 
-    def disconnect(self) -> None:
-        self.client.disconnect()
+    def disconnect(self, *, end_session: bool = False) -> None:
+        """Leave; the broker keeps queueing for the session unless it is ended (expiry 0)."""
+        props = None
+        if end_session:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -98,7 +103,7 @@ def wait_count(read: object, target: int, timeout: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixes", type=int, default=450_000, help="fixes in the drained backlog")
+    parser.add_argument("--fixes", type=int, default=150_000, help="fixes in the drained backlog")
     parser.add_argument("--live-rate", type=float, default=5_000, help="offered fixes/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=30, help="duration of the latency phase")
     args = parser.parse_args()
@@ -161,7 +166,7 @@ def main() -> None:
             k = (fix_time - live.start_time).total_seconds()
             due = live.started_at + timedelta(seconds=(k * live_units + int(unit[5:]) - 1) / args.live_rate)
             latencies_ms.append((heard - due).total_seconds() * 1000)
-        positions.disconnect()
+        positions.disconnect(end_session=True)
         terminate(proc)
         lost = load.sent + live.sent - store.count_positions()
         store.close()

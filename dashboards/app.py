@@ -1,82 +1,188 @@
-"""The FastAPI application: REST under /api/v1, Prometheus /metrics, and the map page.
+"""The FastAPI application: REST under /api/v1 (OpenAPI at /docs), the live feed at /ws/live, Prometheus
+/metrics, and the map page.
 
-Routes are plain `def` functions: FastAPI runs them in its thread pool, next to the synchronous store.
+Routes are plain `def` functions: FastAPI runs them in its thread pool, next to the synchronous store. Only the
+live feed is async. Open without a token: `/` and `/static/*` (the page and its code, no data), `/healthz`,
+`/metrics`, `/docs` and `/openapi.json`; everything under /api/v1 (but login) and /ws/live needs one.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
-from pydantic import BaseModel
 
-from patroli.models import Fix
+from dashboards import api_auth, api_incidents, api_units
+from dashboards.auth import Auth, AuthError
+from dashboards.bus import WebBus
+from dashboards.config import WebSettings
+from dashboards.context import AppContext
+from dashboards.geo import Outlines
+from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
+from dashboards.schemas import Health
+from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
+from dispatch.stations import StationDirectory
+from patroli.messages import PositionMessage
 from patroli.settings import Settings
 from patroli.storage import Store
 
-
-class UnitView(BaseModel):
-    unit_id: str
-    kind: str
-    polres_code: str | None
-    lat: float | None = None
-    lon: float | None = None
-    fix_time: datetime | None = None
-    speed_mps: float | None = None
-    course_deg: float | None = None
-    age_s: float | None = None
-    stale: bool = True
+log = logging.getLogger("patroli.web")
 
 
-class Health(BaseModel):
-    status: str
-    backend: str
-    schema_version: int
-    hypertable: bool
+class _LocalPublisher:
+    """Without a broker (mqtt=False): the Dispatcher's events go straight to the live feed; offers go nowhere."""
+
+    def __init__(self, hub: LiveHub) -> None:
+        self.hub = hub
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        self.hub.feed(topic, payload)
 
 
-STALE_AFTER_S = 120.0
+class _DeferredPublisher:
+    """The Dispatcher is built before the bus it publishes on; this hands its messages on once both exist."""
+
+    def __init__(self) -> None:
+        self.target: Publisher | None = None
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        if self.target is not None:
+            self.target.publish(topic, payload, qos)
 
 
-def _view(unit_id: str, kind: str, polres: str | None, f: Fix | None, now: datetime) -> UnitView:
-    if f is None:
-        return UnitView(unit_id=unit_id, kind=kind, polres_code=polres)
-    age = (now - f.fix_time).total_seconds()
-    return UnitView(
-        unit_id=unit_id, kind=kind, polres_code=polres, lat=f.lat, lon=f.lon, fix_time=f.fix_time,
-        speed_mps=f.speed_mps, course_deg=f.course_deg, age_s=round(age, 1), stale=age > STALE_AFTER_S,
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(
+    settings: Settings, store: Store, *, dispatcher: Dispatcher | None = None, mqtt: bool = True,
+    web: WebSettings | None = None, stations: StationDirectory | None = None, auth: Auth | None = None,
+) -> FastAPI:  # fmt: skip
+    """`dispatcher`: share one (e.g. the demo's); by default the app builds its own, fed from its bus client.
+    `mqtt=False`: no broker (the live feed then carries only this process's own dispatch events)."""
+    web = web or WebSettings()
+    stations = stations or (dispatcher.stations if dispatcher is not None else StationDirectory.load())
+    own_dispatcher = dispatcher is None
+    deferred = _DeferredPublisher()
+    if dispatcher is None:
+        dispatcher = build_dispatcher(settings, store, deferred, stations=stations)
+    d = dispatcher
+
+    def feed_dispatcher(msgs: list[PositionMessage]) -> None:
+        for m in msgs:
+            d.on_position(m)
+
+    hub = LiveHub(store, web, stations, position_sink=feed_dispatcher if own_dispatcher else None,
+                  refresh_sink=d.load if own_dispatcher else None)  # fmt: skip
+    bus = WebBus(settings, hub, web.web_mqtt_client_id) if mqtt else None
+    deferred.target = bus if bus is not None else _LocalPublisher(hub)
+    ctx = AppContext(
+        settings=settings, web=web, store=store, auth=auth or Auth(store, token_ttl_s=web.web_token_ttl_s),
+        dispatcher=dispatcher, stations=stations, hub=hub, outlines=Outlines(settings.jurisdiction_geojson, stations),
+        bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
     )  # fmt: skip
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if own_dispatcher:
+            await asyncio.to_thread(d.load)
+        await hub.start()
+        if bus is not None:
+            bus.start()
+        log.info("dashboards ready", extra={"mqtt": bus is not None, "batch_ms": web.web_batch_ms})
+        try:
+            yield
+        finally:
+            if bus is not None:
+                bus.stop()
+            await hub.stop()
 
-def create_app(settings: Settings, store: Store) -> FastAPI:
-    app = FastAPI(title="Patroli 110", version="0.1.0")
+    app = FastAPI(title="Patroli 110", version="0.2.0", lifespan=lifespan,
+                  description="GPS tracking and 110 dispatch: live map, incidents, history, audit.")  # fmt: skip
+    app.state.ctx = ctx
+    app.state.bus = bus
     app.mount("/metrics", make_asgi_app())
+    app.mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static")
+    app.include_router(api_auth.router)
+    app.include_router(api_units.router)
+    app.include_router(api_incidents.router)
 
-    @app.get("/healthz")
+    @app.exception_handler(DispatchError)
+    def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(AuthError)
+    def auth_error(_r: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        # One sentence a person can act on, and the details for programs.
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+
+    @app.get("/healthz", tags=["operations"])
     def health() -> Health:
         info = store.info()
-        return Health(status="ok", backend=info.backend, schema_version=info.schema_version, hypertable=info.hypertable)
+        return Health(status="ok", backend=info.backend, schema_version=info.schema_version,
+                      hypertable=info.hypertable, live_clients=len(hub.clients), mqtt_connected=ctx.bus_connected())  # fmt: skip
 
-    @app.get("/api/v1/units")
-    def units() -> list[UnitView]:
-        now = datetime.now(UTC)
-        last = {f.unit_id: f for f in store.last_positions()}
-        return [_view(u.unit_id, str(u.kind), u.polres_code, last.get(u.unit_id), now) for u in store.list_units()]
-
-    @app.get("/api/v1/units/{unit_id}")
-    def unit(unit_id: str) -> UnitView:
-        u = store.get_unit(unit_id)
-        if u is None:
-            raise HTTPException(404, f"no unit {unit_id!r}")
-        return _view(u.unit_id, str(u.kind), u.polres_code, store.last_position(unit_id), datetime.now(UTC))
+    @app.websocket("/ws/live")
+    async def live(ws: WebSocket) -> None:
+        """The live feed (see dashboards.live). Authenticate with `Authorization: Bearer <token>`, or from a
+        browser with the subprotocols ["patroli.v1", "bearer.<token>"]."""
+        token = _ws_token(ws)
+        user = await asyncio.to_thread(ctx.auth.authenticate, token) if token else None
+        if user is None:
+            await _deny(ws, "log in first: a valid token in Authorization or the bearer.<token> subprotocol")
+            return
+        try:
+            raw = ws.query_params.get("bbox")
+            bbox = parse_bbox(raw.split(",")) if raw else None
+        except ValueError as exc:
+            await _deny(ws, f"bbox: {exc}", 400)
+            return
+        offered = ws.scope.get("subprotocols") or []
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        await hub.serve(ws, user, bbox)
 
     page = resources.files("dashboards").joinpath("static/map.html").read_text(encoding="utf-8")
 
-    @app.get("/", response_class=HTMLResponse)
-    def map_page() -> str:
-        return page
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def map_page() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _ws_token(ws: WebSocket) -> str | None:
+    header = ws.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    for proto in ws.scope.get("subprotocols") or []:
+        if proto.startswith("bearer."):
+            return str(proto[7:])
+    return None
+
+
+async def _deny(ws: WebSocket, message: str, status: int = 401) -> None:
+    """An HTTP error on the handshake where the server supports denial responses (uvicorn does); else a close
+    code of 4000 + status."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    try:
+        await ws.send_denial_response(PlainTextResponse(message, status_code=status, headers=headers))
+    except RuntimeError:
+        await ws.close(code=4000 + status, reason=message[:100])

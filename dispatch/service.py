@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
 from patroli.incidents import Disposition, Incident, IncidentIntake, UnitStatus
 from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
+from patroli.settings import Settings
 from patroli.storage import Store
 from patroli.storage import dispatch_repo as repo
 from patroli.storage.tx import Tx
@@ -143,6 +145,7 @@ class Dispatcher:
         self.index = UnitIndex()
         self._status: dict[str, UnitStatus] = {}
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
+        self._next_status_refresh = 0.0
 
     # ------------------------------------------------------------------------------------------ start-up
     def load(self) -> None:
@@ -419,7 +422,10 @@ class Dispatcher:
         if msg.valid:
             with self._lock:
                 self.index.update(msg.unit_id, msg.lat, msg.lon, msg.t)
-                if msg.unit_id not in self._status:
+                # A unit we have no status for (registered since start): re-read statuses, at most every 5 s,
+                # so that a fleet of unregistered radios does not cost a query per fix.
+                if msg.unit_id not in self._status and time.monotonic() >= self._next_status_refresh:
+                    self._next_status_refresh = time.monotonic() + 5.0
                     self._refresh_statuses()
 
     def on_answer(self, unit_id: str, ans: UnitAnswer) -> None:
@@ -565,6 +571,21 @@ class Dispatcher:
             "level": LEVEL_NAMES[inc.level], "unit_id": inc.unit_id, "lat": inc.lat, "lon": inc.lon,
             "station_deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
         }).encode(), 0)  # fmt: skip
+
+
+def build_dispatcher(settings: Settings, store: Store, publisher: Publisher, *,
+                     stations: StationDirectory | None = None, actor: str = "dispatcher") -> Dispatcher:  # fmt: skip
+    """A Dispatcher configured from the settings: stations, jurisdiction (polygons when configured), deadlines."""
+    stations = stations or StationDirectory.load()
+    jurisdiction = Jurisdiction(
+        stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache"
+    )
+    config = DispatchConfig(
+        ack_deadline_s=(settings.dispatch_ack_polres_s, settings.dispatch_ack_polda_s, None),
+        offer_deadline_s=settings.dispatch_offer_s,
+        fresh_within_s=settings.dispatch_fresh_s,
+    )
+    return Dispatcher(store, stations, jurisdiction, publisher, config=config, actor=actor)
 
 
 def _median(values: list[float]) -> float | None:

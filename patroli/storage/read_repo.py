@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from patroli.incidents import AuditEntry, Incident
 from patroli.storage.dispatch_repo import INCIDENT_COLUMNS
@@ -90,6 +90,35 @@ class PositionRow:
     satellites: int | None
     valid: bool
     h3_r9: int
+
+
+class TrackRow(NamedTuple):
+    """A fix as a track shows it: no raw NMEA, no H3 cells (what makes a full-resolution day cheap to read)."""
+
+    fix_time: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+    course_deg: float | None
+    altitude_m: float | None
+    hdop: float | None
+    satellites: int | None
+    valid: bool
+
+
+def track_rows(
+    tx: Tx, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
+) -> list[TrackRow]:
+    """A unit's fixes in [start, end), oldest first, at full resolution (the primary key's range scan)."""
+    rows = tx.rows(
+        "SELECT fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid FROM positions "
+        "WHERE unit_id = :u AND fix_time >= :start AND fix_time < :end ORDER BY fix_time LIMIT :limit",
+        {"u": unit_id, "start": start, "end": end, "limit": limit},
+    )
+    if rows and isinstance(rows[0][0], datetime) and isinstance(rows[0][8], bool):
+        return list(map(TrackRow._make, rows))  # the driver typed them already (PostgreSQL): 1 µs a row saved
+    t = tx.time
+    return [TrackRow(t(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows]  # type: ignore[arg-type]
 
 
 _POSITION_SELECT = (

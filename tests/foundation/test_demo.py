@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -16,9 +17,18 @@ from patroli.localservers import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-def get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=5) as resp:
         return resp.status, resp.read()
+
+
+def login(base: str, username: str, password: str) -> str:
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(f"{base}/api/v1/auth/login", data=body,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())["token"]
 
 
 def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path: Path) -> None:
@@ -26,7 +36,7 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}  # the embedded default
     proc = subprocess.Popen(
         [sys.executable, "-m", "patroli_cli", "demo", "--units", "8", "--port", str(web), "--mqtt-port", str(broker),
-         "--data-dir", str(tmp_path / "data")],
+         "--data-dir", str(tmp_path / "data"), "--password", "demo-password-110"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -39,11 +49,16 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
             except OSError:
                 time.sleep(0.3)
         assert page is not None and page[0] == 200, "the map did not answer within 30 s"
+        base = f"http://127.0.0.1:{web}"
+        try:
+            get(f"{base}/api/v1/units")
+            raise AssertionError("the API answered without a login")
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 401
+        token = login(base, "dispatcher", "demo-password-110")
 
         def live_units() -> list[dict]:
-            return [
-                u for u in json.loads(get(f"http://127.0.0.1:{web}/api/v1/units")[1]) if u["lat"] is not None
-            ]
+            return [u for u in json.loads(get(f"{base}/api/v1/units", token)[1]) if u.get("lat") is not None]
 
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and len(live_units()) < 8:
@@ -54,6 +69,13 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
         later = {u["unit_id"]: (u["lat"], u["lon"], u["fix_time"]) for u in live_units()}
         assert sum(later[u][2] > first[u][2] for u in first) >= 6, "positions keep arriving"
         assert (tmp_path / "data" / "patroli.db").is_file(), "SQLite in the data folder"
+        # The simulated gateway's 110 contacts reach the dispatcher and are offered to radios.
+        deadline = time.monotonic() + 40
+        incidents: list[dict] = []
+        while time.monotonic() < deadline and not incidents:
+            incidents = json.loads(get(f"{base}/api/v1/incidents", token)[1])
+            time.sleep(1)
+        assert incidents, "no incident arrived from the simulated gateway within 40 s"
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)

@@ -1,0 +1,170 @@
+"""History benchmark (issue #6): a 24-hour, 1 Hz track of one unit from a hypertable of at least 10 million rows.
+
+Run ``python -m bench.history [--units 40] [--days 3] [--queries 100]``. Writes ``bench/results/history.json`` with
+rows (in the positions hypertable), track_points (fixes in one 24-hour track), p50_ms / p99_ms (a random unit's
+random 24-hour window read at full resolution into Python through the API's read path,
+`read_repo.track_rows`), db_p50_ms / db_p99_ms (the same query inside PostgreSQL: EXPLAIN ANALYZE's execution
+time), bucket_* (the store's `track()` with `time_bucket`, one point a minute: what a map draws for a day),
+api_bucket_* (that through HTTP with a token) and api_page_* (the first page of 5,000 full-resolution points
+through HTTP).
+
+The rows are made in PostgreSQL itself (INSERT … SELECT over generate_series, a day per statement), with the
+columns the tracker writes, raw NMEA included, so the pages read are as wide as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+import uvicorn
+
+from bench.common import write_results
+from patroli.localservers import free_port, start_postgres, wait_for_port
+from patroli.models import TrackQuery
+from patroli.settings import Settings
+from patroli.storage import Store, open_store, read_repo
+
+RAW = "$GPRMC,081519.00,A,0610.5000,S,10649.6000,E,22.4,84.4,291126,,,A*6A\n$GPGGA,081519.00,0610.5000,S,10649.6000,E,1,09,0.9,8.0,M,,M,,*4F"
+PASSWORD = "bench password 110"
+
+
+def _load(store: Store, units: int, days: int, start: datetime) -> int:
+    """units × days × 86,400 rows at 1 Hz, a random walk per unit around Jakarta, one day per statement."""
+    with store.transaction() as tx:
+        tx.run("INSERT INTO units (unit_id, kind, polres_code) "
+               "SELECT 'H' || lpad(u::text, 4, '0'), 'car', '31.71' FROM generate_series(0, :n - 1) u", {"n": units})  # fmt: skip
+    for day in range(days):
+        t0 = time.perf_counter()
+        with store.transaction() as tx:
+            tx.run("SET LOCAL synchronous_commit = off")
+            tx.run(
+                "INSERT INTO positions (unit_id, fix_time, received_at, lat, lon, speed_mps, course_deg, altitude_m, "
+                "hdop, satellites, quality, faa_mode, valid, h3_r9, h3_r7, raw) "
+                "SELECT 'H' || lpad(u::text, 4, '0'), t, t + interval '300 milliseconds', "
+                "-6.2 + 0.05 * sin(u + s / 5000.0), 106.83 + 0.05 * cos(u * 1.3 + s / 7000.0), "
+                "8.3, mod(s, 360)::real, 9.5, 0.9, 9, 1, 'A', true, "
+                "617700000000000000 + (u * 1000 + s / 600)::bigint, 608700000000000000 + u::bigint, :raw "
+                "FROM generate_series(0, :units - 1) u, "
+                "LATERAL generate_series(0, 86399) s, "
+                "LATERAL (SELECT :day_start + s * interval '1 second' AS t) ts",
+                {"units": units, "raw": RAW, "day_start": start + timedelta(days=day)},
+            )
+        print(
+            f"day {day + 1}/{days}: {units * 86_400:,} rows in {time.perf_counter() - t0:.1f} s", flush=True
+        )
+    with store.transaction() as tx:
+        tx.run("ANALYZE positions")
+        return int(tx.rows("SELECT count(*) FROM positions")[0][0])
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    a = np.array(samples)
+    return round(float(np.percentile(a, 50)), 1), round(float(np.percentile(a, 99)), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=40)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=100)
+    args = parser.parse_args()
+
+    pg = start_postgres()
+    try:
+        url = pg.create_database("bench_history")
+        store = open_store(url)
+        store.migrate()
+        start = (datetime.now(UTC) - timedelta(days=args.days)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        rows = _load(store, args.units, args.days, start)
+        rng = random.Random(5)
+
+        def window() -> tuple[str, datetime, datetime]:
+            unit = f"H{rng.randrange(args.units):04d}"
+            t0 = start + timedelta(
+                minutes=rng.randrange(0, (args.days - 1) * 1440)
+            )  # across a chunk boundary
+            return unit, t0, t0 + timedelta(hours=24)
+
+        def read(unit: str, t0: datetime, t1: datetime) -> int:
+            with store.transaction() as tx:
+                return len(read_repo.track_rows(tx, unit, t0, t1, limit=200_000))
+
+        for _ in range(5):  # warm the cache the way a running system is warm
+            read(*window())
+        full, db, bucketed, points = [], [], [], 0
+        for _ in range(args.queries):
+            unit, t0, t1 = window()
+            t = time.perf_counter()
+            points = read(unit, t0, t1)
+            full.append((time.perf_counter() - t) * 1000)
+            with store.transaction() as tx:
+                plan = tx.rows(
+                    "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) SELECT fix_time, lat, lon, speed_mps, course_deg, "
+                    "altitude_m, hdop, satellites, valid FROM positions WHERE unit_id = :u AND fix_time >= :a "
+                    "AND fix_time < :b ORDER BY fix_time", {"u": unit, "a": t0, "b": t1})  # fmt: skip
+            doc = plan[0][0] if isinstance(plan[0][0], list) else json.loads(plan[0][0])
+            db.append(float(doc[0]["Execution Time"]))
+            t = time.perf_counter()
+            store.track(TrackQuery(unit, t0, t1, limit=200_000, bucket_seconds=60))
+            bucketed.append((time.perf_counter() - t) * 1000)
+
+        # The same through HTTP, as the map asks: one point a minute over 24 hours, with a token.
+        from dashboards.app import create_app
+        from dashboards.server import uvicorn_config
+        from dashboards.users_cli import create_user
+
+        create_user(store, "bench", "auditor", PASSWORD)
+        app = create_app(Settings(database_url=url), store, mqtt=False)
+        port = free_port()
+        server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        wait_for_port(port)
+        api, page = [], []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            token = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}).json()[
+                "token"
+            ]
+            http.headers["Authorization"] = f"Bearer {token}"
+            for _ in range(args.queries):
+                unit, t0, t1 = window()
+                t = time.perf_counter()
+                r = http.get(f"/api/v1/units/{unit}/track",
+                             params={"start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": 60})  # fmt: skip
+                api.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and len(r.json()["points"]) == 1440, r.text[:200]
+                t = time.perf_counter()
+                r = http.get(
+                    f"/api/v1/units/{unit}/track", params={"start": t0.isoformat(), "end": t1.isoformat()}
+                )
+                page.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and len(r.json()["points"]) == 5000, r.text[:200]
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+        p50, p99 = _percentiles(full)
+        d50, d99 = _percentiles(db)
+        g50, g99 = _percentiles(page)
+        b50, b99 = _percentiles(bucketed)
+        a50, a99 = _percentiles(api)
+        write_results("history", {
+            "rows": rows, "track_points": points, "p50_ms": p50, "p99_ms": p99, "db_p50_ms": d50, "db_p99_ms": d99,
+            "bucket_s": 60, "bucket_points": 1440, "bucket_p50_ms": b50, "bucket_p99_ms": b99,
+            "api_bucket_p50_ms": a50, "api_bucket_p99_ms": a99, "api_page_points": 5000, "api_page_p50_ms": g50,
+            "api_page_p99_ms": g99, "queries": args.queries,
+        })  # fmt: skip
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()

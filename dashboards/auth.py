@@ -1,0 +1,164 @@
+"""People and roles: argon2id password hashes, opaque bearer tokens stored as SHA-256, role checks.
+
+A token is 256 random bits, so one round of SHA-256 is enough to store it (no slow hash needed: it cannot be
+guessed, only stolen, and the database holds only its digest). Passwords get argon2id.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from patroli.storage import Store, dispatch_repo, users_repo
+from patroli.storage.users_repo import UserRecord
+
+log = logging.getLogger("patroli.web.auth")
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
+MIN_PASSWORD_LEN = 10
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    DISPATCHER = "dispatcher"
+    STATION_OFFICER = "station_officer"
+    AUDITOR = "auditor"
+
+
+# Who may change what. An auditor is read-only everywhere; reading history is allowed and itself audited.
+INTAKE_ROLES = (Role.ADMIN, Role.DISPATCHER)
+ACK_ROLES = (Role.ADMIN, Role.STATION_OFFICER)
+CLOSE_ROLES = (Role.ADMIN, Role.DISPATCHER, Role.STATION_OFFICER)
+AUDIT_ROLES = (Role.ADMIN, Role.AUDITOR)
+ADMIN_ROLES = (Role.ADMIN,)
+ALL_ROLES = tuple(Role)
+
+
+@dataclass(slots=True, frozen=True)
+class User:
+    username: str
+    role: Role
+    station_code: str | None
+    display_name: str = ""
+    token_hash: str = ""  # the token this request came with (for logout)
+    token_expires_at: datetime | None = None
+
+
+class AuthError(Exception):
+    """Bad credentials or input; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Auth:
+    def __init__(
+        self, store: Store, *, token_ttl_s: float = 12 * 3600.0, hasher: PasswordHasher | None = None
+    ) -> None:
+        self.store = store
+        self.token_ttl = timedelta(seconds=token_ttl_s)
+        self.hasher = hasher or PasswordHasher()  # argon2id, the library's current recommended parameters
+        # Verifying against this when the user does not exist keeps the answer time the same: no user probing.
+        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+
+    # ------------------------------------------------------------------------------------------ users
+    def create_user(self, username: str, role: Role | str, password: str, *, station_code: str | None = None,
+                    display_name: str = "", actor: str = "admin") -> UserRecord:  # fmt: skip
+        if not _USERNAME.match(username):
+            raise AuthError("usernames are 1 to 64 of A-Z a-z 0-9 _ . @ -", 422)
+        try:
+            role = Role(role)
+        except ValueError:
+            raise AuthError(
+                f"unknown role {role!r}: use one of {', '.join(r.value for r in Role)}", 422
+            ) from None
+        if role is Role.STATION_OFFICER and not station_code:
+            raise AuthError("a station officer needs the station they belong to (station_code)", 422)
+        if role is not Role.STATION_OFFICER and station_code:
+            raise AuthError(f"only station officers are scoped to a station, not a {role.value}", 422)
+        if len(password) < MIN_PASSWORD_LEN:
+            raise AuthError(f"passwords have at least {MIN_PASSWORD_LEN} characters", 422)
+        now = datetime.now(UTC)
+        record = UserRecord(
+            username, self.hasher.hash(password), role.value, station_code, display_name, now, None
+        )
+        with self.store.transaction() as tx:
+            try:
+                users_repo.insert_user(tx, record)
+            except users_repo.UserExistsError as exc:
+                raise AuthError(str(exc), 409) from exc
+            dispatch_repo.append_audit(tx, now, actor, "user_created",
+                                       details={"username": username, "role": role.value, "station": station_code})  # fmt: skip
+        log.info("user created", extra={"username": username, "role": role.value, "station": station_code})
+        return record
+
+    def disable_user(self, username: str, actor: str) -> None:
+        now = datetime.now(UTC)
+        with self.store.transaction() as tx:
+            if not users_repo.disable_user(tx, username, now):
+                raise AuthError(f"no active user {username!r}", 404)
+            dispatch_repo.append_audit(tx, now, actor, "user_disabled", details={"username": username})
+
+    # ------------------------------------------------------------------------------------------ sessions
+    def login(self, username: str, password: str) -> tuple[str, User]:
+        """A new token for good credentials; AuthError(401) otherwise, the same for a wrong name or password."""
+        with self.store.transaction() as tx:
+            record = users_repo.get_user(tx, username)
+        stored = record.password_hash if record is not None and record.active else self._dummy_hash
+        try:
+            self.hasher.verify(stored, password)
+            ok = record is not None and record.active
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        if not ok or record is None:
+            log.warning("login refused", extra={"username": username[:64]})
+            raise AuthError("wrong username or password", 401)
+        token = secrets.token_urlsafe(32)
+        # Parameters raised since the password was set: store a fresh hash now that we know the password.
+        rehash = self.hasher.hash(password) if self.hasher.check_needs_rehash(record.password_hash) else None
+        now = datetime.now(UTC)
+        expires = now + self.token_ttl
+        with self.store.transaction() as tx:
+            if rehash is not None:
+                users_repo.set_password_hash(tx, username, rehash)
+            users_repo.purge_tokens(tx, now)
+            users_repo.insert_token(tx, token_digest(token), username, now, expires)
+            dispatch_repo.append_audit(tx, now, username, "login", details={"role": record.role})
+        log.info("login", extra={"username": username, "role": record.role})
+        return token, self._user(record, token_digest(token), expires)
+
+    def authenticate(self, token: str) -> User | None:
+        if not token or len(token) > 200:
+            return None
+        digest = token_digest(token)
+        with self.store.transaction() as tx:
+            found = users_repo.user_for_token(tx, digest, datetime.now(UTC))
+        if found is None:
+            return None
+        record, expires = found
+        return self._user(record, digest, expires)
+
+    def logout(self, user: User) -> None:
+        with self.store.transaction() as tx:
+            users_repo.revoke_token(tx, user.token_hash, datetime.now(UTC))
+        log.info("logout", extra={"username": user.username})
+
+    @staticmethod
+    def _user(record: UserRecord, digest: str, expires: datetime | None) -> User:
+        return User(
+            record.username, Role(record.role), record.station_code, record.display_name, digest, expires
+        )

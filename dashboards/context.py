@@ -1,0 +1,78 @@
+"""What every route shares (one `AppContext` per app, on `app.state`), and the auth dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dashboards.auth import Auth, Role, User
+from dashboards.config import WebSettings
+from dashboards.geo import Outlines
+from dashboards.live import LiveHub
+from dispatch.service import Dispatcher
+from dispatch.stations import StationDirectory
+from patroli.settings import Settings
+from patroli.storage import Store, dispatch_repo
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    web: WebSettings
+    store: Store
+    auth: Auth
+    dispatcher: Dispatcher
+    stations: StationDirectory
+    hub: LiveHub
+    outlines: Outlines
+    bus_connected: Callable[[], bool]
+
+    def audit_read(
+        self, user: User, what: str, *, unit_id: str | None = None, details: dict[str, Any]
+    ) -> None:
+        """An auditor's read of position history is itself on the record (who looked where, when)."""
+        if user.role is not Role.AUDITOR:
+            return
+        with self.store.transaction() as tx:
+            dispatch_repo.append_audit(
+                tx, datetime.now(UTC), user.username, what, unit_id=unit_id, details=details
+            )
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
+
+
+def current_user(ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "log in first: send Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    user = ctx.auth.authenticate(creds.credentials)
+    if user is None:
+        raise HTTPException(401, "token unknown, expired or revoked: log in again",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+    return user
+
+
+def require(*roles: Role) -> Callable[..., User]:
+    """A dependency: the caller, if their role is one of `roles` (403 otherwise)."""
+
+    def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise HTTPException(403, f"a {user.role.value} may not do this (allowed: {allowed})")
+        return user
+
+    return check
+
+
+AnyUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,128 @@
+"""The dashboards in a real uvicorn server on a free port, on real TimescaleDB and the session's real Mosquitto.
+
+Users are made with a lighter argon2id cost than production's (the library's defaults): same algorithm and code
+path, a few milliseconds a hash instead of ~50, so the suite stays quick.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from web_helpers import LIGHT_HASHER, PASSWORD, Radio, add_users
+
+from dashboards.app import create_app
+from dashboards.auth import Auth
+from dashboards.config import WebSettings
+from dashboards.server import uvicorn_config
+from dispatch.stations import StationDirectory
+from patroli.localservers import Mosquitto, free_port, wait_for_port
+from patroli.settings import Settings
+from patroli.storage import Store, open_store
+
+
+@pytest.fixture(scope="session")
+def stations() -> StationDirectory:
+    return StationDirectory.load()
+
+
+@pytest.fixture
+def web_store(pg_url: str) -> Iterator[Store]:
+    s = open_store(pg_url, pool_size=16)
+    s.migrate()
+    yield s
+    s.close()
+
+
+@dataclass
+class LiveServer:
+    app: FastAPI
+    store: Store
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/live"
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            r = httpx.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+            r.raise_for_status()
+            self.tokens[username] = r.json()["token"]
+        return self.tokens[username]
+
+    def client(self, username: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=20)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def start_server(
+    request: pytest.FixtureRequest, mosquitto: Mosquitto, stations: StationDirectory
+) -> Iterator[ServerFactory]:
+    """Start the app in uvicorn (a thread) on a free port; it is on the bus before the factory returns.
+
+    On TimescaleDB (a fresh database) unless given another `store`; `mqtt=False` runs it without a broker."""
+    started: list[LiveServer] = []
+
+    def factory(
+        *, users: bool = True, store: Store | None = None, mqtt: bool = True,
+        settings: dict[str, Any] | None = None, **web_overrides: Any,
+    ) -> LiveServer:  # fmt: skip
+        store = store or request.getfixturevalue("web_store")
+        if users:
+            add_users(store)
+        app_settings = Settings(
+            mqtt_url=mosquitto.url, database_url="postgresql://unused", **(settings or {})
+        )
+        web = WebSettings(**{"web_batch_ms": 100, "web_heartbeat_s": 2.0, **web_overrides})
+        auth = Auth(store, hasher=LIGHT_HASHER)
+        app = create_app(app_settings, store, web=web, stations=stations, auth=auth, mqtt=mqtt)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning", web=web)
+        )
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        wait_for_port(port, timeout=20)
+        if mqtt:
+            assert app.state.bus.subscribed.wait(10), "the web process did not subscribe on the broker"
+        live = LiveServer(app, store, port, server, thread)
+        started.append(live)
+        return live
+
+    yield factory
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def server(start_server: ServerFactory) -> LiveServer:
+    return start_server()
+
+
+@pytest.fixture
+def radio(mosquitto: Mosquitto) -> Iterator[Radio]:
+    r = Radio(mosquitto.port)
+    yield r
+    r.close()

@@ -1,0 +1,108 @@
+"""The map page in headless Chromium (Debian's, driven by Playwright): a dispatcher logs in and sees a unit move
+when its fix is published on the real broker; a station officer acknowledges an incident from their queue.
+
+Set PATROLI_SCREENSHOTS=<dir> to keep screenshots of what the browser showed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import playwright.sync_api as playwright  # a dev dependency; the browser itself is Debian's chromium
+import pytest
+from conftest import LiveServer
+from web_helpers import MONAS, PASSWORD, Radio, intake_body, place_unit
+
+CHROMIUM = os.environ.get("PATROLI_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+SHOTS = os.environ.get("PATROLI_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright.Browser]:
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def login(page: playwright.Page, server: LiveServer, username: str) -> None:
+    page.goto(server.url + "/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-btn")
+    page.wait_for_selector("#login-overlay", state="hidden", timeout=10_000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=10_000)
+
+
+def shot(page: playwright.Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
+    server: LiveServer, radio: Radio, browser: playwright.Browser
+) -> None:
+    place_unit(server.store, "BRW-1", *MONAS, course=45.0)
+    place_unit(server.store, "BRW-2", MONAS[0] - 0.01, MONAS[1] + 0.012, course=200.0)
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    login(page, server, "dispatcher")
+    page.wait_for_selector('#units li[data-unit="BRW-1"]')
+    assert page.text_content("#whoami").startswith("dispatcher")  # type: ignore[union-attr]
+    before = page.evaluate(
+        "() => window.patroli.toScreen(...(u => [u.lat, u.lon])(window.patroli.units.get('BRW-1')))"
+    )
+    shot(page, "1-dispatcher")
+
+    moved = radio.position("BRW-1", MONAS[0] + 0.0015, MONAS[1] + 0.001, course=30.0)
+    page.wait_for_function(f"() => window.patroli.units.get('BRW-1').lat === {moved.lat}", timeout=10_000)
+    page.wait_for_selector(f'#units li[data-unit="BRW-1"][data-lat="{moved.lat}"]', timeout=5_000)
+    after = page.evaluate(
+        "() => window.patroli.toScreen(...(u => [u.lat, u.lon])(window.patroli.units.get('BRW-1')))"
+    )
+    assert after[1] < before[1] - 10  # it went north on the screen
+    # The marker is drawn where the unit now is: the pixel at its centre has the "available" green.
+    page.wait_for_timeout(100)
+    pixel = page.evaluate(f"""() => {{ const c = document.getElementById('map'); const r = devicePixelRatio || 1;
+        return [...c.getContext('2d').getImageData({after[0]} * r, {after[1]} * r, 1, 1).data]; }}""")
+    assert pixel[:3] == [0x3F, 0xD0, 0x7A], pixel
+    page.click('#units li[data-unit="BRW-1"]')  # its last 30 minutes
+    page.wait_for_selector("#track-count", timeout=5_000)
+    shot(page, "2-moved")
+
+    # An incident in Jakarta Pusat: the officer of Polres 31.71 sees it queued and acknowledges it.
+    iid = (
+        server.client("dispatcher")
+        .post("/api/v1/incidents", json=intake_body())
+        .json()["incident"]["incident_id"]
+    )
+    page.wait_for_selector(f'#incidents li[data-incident="{iid}"]', timeout=10_000)
+    assert (
+        page.locator(f'#incidents li[data-incident="{iid}"] button.ack').count() == 0
+    )  # dispatchers do not ack
+    officer = browser.new_page(viewport={"width": 1200, "height": 800})
+    officer.on("pageerror", lambda e: errors.append(str(e)))
+    login(officer, server, "officer")
+    assert "31.71" in officer.text_content("#incidents-title")  # type: ignore[operator]
+    item = officer.locator(f'#incidents li[data-incident="{iid}"]')
+    item.wait_for(timeout=10_000)
+    assert "escalates in" in item.text_content()  # type: ignore[operator]
+    shot(officer, "3-officer-queue")
+    item.locator("button.ack").click()
+    officer.wait_for_selector(f'#incidents li[data-incident="{iid}"] .acked-by', timeout=10_000)
+    assert (
+        server.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]["acked_by"] == "officer"
+    )
+    # …and the dispatcher's map hears of it over the live feed.
+    page.wait_for_selector(f'#incidents li[data-incident="{iid}"] .acked-by', timeout=10_000)
+    shot(officer, "4-acknowledged")
+    assert errors == []
