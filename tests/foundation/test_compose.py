@@ -9,6 +9,7 @@ import yaml
 from typer.main import get_command
 
 import patroli_cli
+from dashboards.config import WebSettings
 from patroli.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ def compose() -> dict:
 
 
 def test_every_patroli_variable_in_compose_is_a_setting_the_code_reads() -> None:
-    fields = {f"PATROLI_{name.upper()}" for name in Settings.model_fields}
+    fields = {f"PATROLI_{name.upper()}" for name in (*Settings.model_fields, *WebSettings.model_fields)}
     seen = set()
     for name, service in compose()["services"].items():
         for var in service.get("environment", {}):
@@ -28,6 +29,7 @@ def test_every_patroli_variable_in_compose_is_a_setting_the_code_reads() -> None
                 assert var in fields, f"service {name} sets {var}, which no setting reads"
                 seen.add(var)
     assert {"PATROLI_MQTT_URL", "PATROLI_DATABASE_URL"} <= seen
+    assert {"tracker", "dispatch", "web", "migrate"} <= set(compose()["services"]), "every service of the code runs"
 
 
 def test_settings_accept_the_values_compose_gives_them(monkeypatch) -> None:
