@@ -29,7 +29,9 @@ def test_every_patroli_variable_in_compose_is_a_setting_the_code_reads() -> None
                 assert var in fields, f"service {name} sets {var}, which no setting reads"
                 seen.add(var)
     assert {"PATROLI_MQTT_URL", "PATROLI_DATABASE_URL"} <= seen
-    assert {"tracker", "dispatch", "web", "migrate"} <= set(compose()["services"]), "every service of the code runs"
+    assert {"tracker", "dispatch", "web", "migrate"} <= set(compose()["services"]), (
+        "every service of the code runs"
+    )
 
 
 def test_settings_accept_the_values_compose_gives_them(monkeypatch) -> None:
