@@ -12,6 +12,7 @@ from typing import Any
 import h3
 import paho.mqtt.client as mqtt
 from argon2 import PasswordHasher
+from tracker_helpers import wait_until
 from websockets.sync.client import ClientConnection, connect
 
 from dashboards.auth import Auth
@@ -82,13 +83,7 @@ def intake_body(
 
 
 def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    return wait_until(predicate, timeout=timeout, interval=interval)
 
 
 def connect_live(ws_url: str, token: str | None, bbox: tuple[float, float, float, float] | None = None,
