@@ -45,7 +45,9 @@ class _PgTx:
         self.audit_head: tuple[int, str] | None = None
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        cur = self._conn.execute(_pyformat(sql), params or {})
+        # Binary results: half the time of text for wide reads (a day's track is 86,400 rows).
+        cur = self._conn.cursor(binary=True)
+        cur.execute(_pyformat(sql), params or {})
         self._pipeline.sync()
         return cur.fetchall() if cur.description else []
 
