@@ -68,17 +68,27 @@ def create_user(store: Store, username: str, role: str, password: str, station_c
 
 
 def ensure_demo_users(store: Store, password: str | None = None) -> dict[str, str]:
-    """For `patroli demo`: when nobody exists yet, an admin, a dispatcher, an auditor and an officer of Polres
-    Jakarta Pusat (31.71), with random passwords (or all with `password`, e.g. for a test); returns
-    {username: password} to print. Empty when users exist already."""
-    from patroli.storage import users_repo
+    """For `patroli demo`: an admin, a dispatcher, an auditor and an officer of Polres Jakarta Pusat (31.71).
 
-    with store.transaction() as tx:
-        if users_repo.list_users(tx):
-            return {}
+    Every demo start gives them fresh passwords (random, or all `password`), created or reset, and returns
+    {username: password} to print: a demo run twice must not lock its user out. Resets are audited.
+    """
+    from datetime import UTC, datetime
+
+    from patroli.storage import dispatch_repo, users_repo
+
+    auth = Auth(store)
     made = {}
     for username, role, station in (("admin", "admin", None), ("dispatcher", "dispatcher", None),
                                     ("auditor", "auditor", None), ("polres3171", "station_officer", "31.71")):  # fmt: skip
         made[username] = password or secrets.token_urlsafe(12)
-        create_user(store, username, role, made[username], station, actor="demo")
+        with store.transaction() as tx:
+            exists = users_repo.get_user(tx, username) is not None
+            if exists:
+                users_repo.set_password_hash(tx, username, auth.hasher.hash(made[username]))
+                dispatch_repo.append_audit(
+                    tx, datetime.now(UTC), "demo", "password_reset", details={"user": username}
+                )
+        if not exists:
+            create_user(store, username, role, made[username], station, actor="demo")
     return made

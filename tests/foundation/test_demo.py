@@ -82,3 +82,34 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
     assert proc.returncode == 0, out[-3000:]
     assert f"http://127.0.0.1:{web}" in out and "demo stopped" in out
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_a_second_demo_run_on_the_same_data_gives_working_logins(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}
+    for password in ("first-password-110", "second-password-110"):
+        web, broker = free_port(), free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patroli_cli", "demo", "--units", "1", "--port", str(web), "--mqtt-port",
+             str(broker), "--data-dir", str(tmp_path / "data"), "--password", password],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{web}"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    get(f"{base}/healthz")
+                    break
+                except OSError:
+                    time.sleep(0.3)
+            assert login(base, "polres3171", password)
+            if password == "second-password-110":
+                try:
+                    login(base, "polres3171", "first-password-110")
+                    raise AssertionError("the first run's password still opens the second run")
+                except urllib.error.HTTPError as refused:
+                    assert refused.code == 401
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+        assert f"log in as polres3171   password {password}" in out, out[-2000:]
