@@ -8,6 +8,22 @@ import sys
 import structlog
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is emitted, not what it was at configuration time: a
+    command run in-process (tests, CliRunner) may swap stderr and close the old one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
@@ -23,7 +39,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
         structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer,
     ]))  # fmt: skip

@@ -7,15 +7,12 @@ path, a few milliseconds a hash instead of ~50, so the suite stays quick.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
-from web_helpers import LIGHT_HASHER, PASSWORD, Radio, add_users
+from web_helpers import LIGHT_HASHER, LiveServer, Radio, ServerFactory, add_users
 
 from dashboards.app import create_app
 from dashboards.auth import Auth
@@ -38,42 +35,6 @@ def web_store(pg_url: str) -> Iterator[Store]:
     s.migrate()
     yield s
     s.close()
-
-
-@dataclass
-class LiveServer:
-    app: FastAPI
-    store: Store
-    port: int
-    server: uvicorn.Server
-    thread: threading.Thread
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/live"
-
-    def token(self, username: str) -> str:
-        if username not in self.tokens:
-            r = httpx.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-            r.raise_for_status()
-            self.tokens[username] = r.json()["token"]
-        return self.tokens[username]
-
-    def client(self, username: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=20)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
-ServerFactory = Callable[..., LiveServer]
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import h3
 import httpx
-from conftest import LiveServer, ServerFactory
-from web_helpers import MONAS, PASSWORD, intake_body, place_unit
+from web_helpers import MONAS, PASSWORD, LiveServer, ServerFactory, intake_body, place_unit
 
 from patroli.models import Fix
 from patroli.storage import dispatch_repo

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import playwright.sync_api as playwright  # a dev dependency; the browser itself is Debian's chromium
 import pytest
-from conftest import LiveServer
-from web_helpers import MONAS, PASSWORD, Radio, intake_body, place_unit
+from web_helpers import MONAS, PASSWORD, LiveServer, Radio, intake_body, place_unit
 
 CHROMIUM = os.environ.get("PATROLI_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,8 +10,17 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from conftest import LiveServer, ServerFactory
-from web_helpers import MONAS, Radio, connect_live, frames, intake_body, place_unit, positions_of
+from web_helpers import (
+    MONAS,
+    LiveServer,
+    Radio,
+    ServerFactory,
+    connect_live,
+    frames,
+    intake_body,
+    place_unit,
+    positions_of,
+)
 from websockets.exceptions import InvalidStatus
 
 from dispatch.service import UNIT_EVENTS_TOPIC

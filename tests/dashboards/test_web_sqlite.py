@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import typer
-from conftest import ServerFactory
 from typer.testing import CliRunner
-from web_helpers import MONAS, connect_live, frames, intake_body, place_unit
+from web_helpers import MONAS, ServerFactory, connect_live, frames, intake_body, place_unit
 
 from dashboards.auth import Auth
 from dashboards.users_cli import ensure_demo_users, users_add
@@ -80,6 +79,9 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
             users = {u.username: (u.role, u.station_code) for u in users_repo.list_users(tx)}
         assert users == {"sari": ("station_officer", "31.71"), "budi": ("auditor", None)}
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"
-        assert ensure_demo_users(store) == {}  # someone exists: the demo adds nobody
+        demo = ensure_demo_users(store)  # the demo's own four users, beside the ones already there
+        assert set(demo) == {"admin", "dispatcher", "auditor", "polres3171"}
+        assert Auth(store).login("polres3171", demo["polres3171"])[1].station_code == "31.71"
+        assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"  # left as it was
     finally:
         store.close()

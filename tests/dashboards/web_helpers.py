@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import h3
+import httpx
 import paho.mqtt.client as mqtt
+import uvicorn
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from tracker_helpers import wait_until
 from websockets.sync.client import ClientConnection, connect
 
@@ -117,3 +122,39 @@ def frames(ws: ClientConnection, until: Callable[[dict[str, Any]], bool] | None 
 
 def positions_of(fs: list[dict[str, Any]], unit_id: str) -> list[dict[str, Any]]:
     return [p for f in fs if f["type"] == "delta" for p in f["positions"] if p["u"] == unit_id]
+
+
+@dataclass
+class LiveServer:
+    app: FastAPI
+    store: Store
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/live"
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            r = httpx.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+            r.raise_for_status()
+            self.tokens[username] = r.json()["token"]
+        return self.tokens[username]
+
+    def client(self, username: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=20)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+ServerFactory = Callable[..., LiveServer]
