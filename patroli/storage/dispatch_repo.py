@@ -33,11 +33,13 @@ _TIME_COLUMNS = {
     "arrived_at",
     "closed_at",
 }
-_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
+INCIDENT_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
+AUDIT_SELECT = "SELECT seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash FROM audit_log"
 GENESIS_HASH = "0" * 64
 
 
-def _incident(tx: Tx, row: tuple[Any, ...]) -> Incident:
+def incident_from_row(tx: Tx, row: tuple[Any, ...]) -> Incident:
+    """An `INCIDENT_SELECT` row as an Incident."""
     values = dict(zip(INCIDENT_COLUMNS, row, strict=True))
     for col in _TIME_COLUMNS:
         values[col] = tx.time(values[col])
@@ -57,8 +59,8 @@ def insert_incident(tx: Tx, inc: Incident) -> None:
 
 
 def get_incident(tx: Tx, incident_id: str) -> Incident | None:
-    rows = tx.rows(f"{_SELECT} WHERE incident_id = :id", {"id": incident_id})
-    return _incident(tx, rows[0]) if rows else None
+    rows = tx.rows(f"{INCIDENT_SELECT} WHERE incident_id = :id", {"id": incident_id})
+    return incident_from_row(tx, rows[0]) if rows else None
 
 
 def list_incidents(
@@ -78,8 +80,10 @@ def list_incidents(
     if caller:
         where.append("caller_id = :caller")
         params["caller"] = caller
-    rows = tx.rows(f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC LIMIT :limit", params)
-    return [_incident(tx, r) for r in rows]
+    rows = tx.rows(
+        f"{INCIDENT_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC LIMIT :limit", params
+    )
+    return [incident_from_row(tx, r) for r in rows]
 
 
 def caller_counts(tx: Tx, callers: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -118,26 +122,26 @@ def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes
 
 def due_escalations(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
     rows = tx.rows(
-        f"{_SELECT} WHERE station_deadline IS NOT NULL AND station_deadline <= :now AND acked_at IS NULL "
+        f"{INCIDENT_SELECT} WHERE station_deadline IS NOT NULL AND station_deadline <= :now AND acked_at IS NULL "
         "AND closed_at IS NULL ORDER BY station_deadline LIMIT :limit",
         {"now": now, "limit": limit},
     )
-    return [_incident(tx, r) for r in rows]
+    return [incident_from_row(tx, r) for r in rows]
 
 
 def due_offers(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
     rows = tx.rows(
-        f"{_SELECT} WHERE offer_deadline IS NOT NULL AND offer_deadline <= :now AND state = 'offered' "
+        f"{INCIDENT_SELECT} WHERE offer_deadline IS NOT NULL AND offer_deadline <= :now AND state = 'offered' "
         "ORDER BY offer_deadline LIMIT :limit",
         {"now": now, "limit": limit},
     )
-    return [_incident(tx, r) for r in rows]
+    return [incident_from_row(tx, r) for r in rows]
 
 
 def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
-    rows = tx.rows(f"{_SELECT} WHERE state = 'awaiting_unit' ORDER BY priority, received_at LIMIT :limit",
+    rows = tx.rows(f"{INCIDENT_SELECT} WHERE state = 'awaiting_unit' ORDER BY priority, received_at LIMIT :limit",
                    {"limit": limit})  # fmt: skip
-    return [_incident(tx, r) for r in rows]
+    return [incident_from_row(tx, r) for r in rows]
 
 
 # ---------------------------------------------------------------------------------------------- offers
@@ -242,16 +246,20 @@ def append_audit(
     return AuditEntry(seq, at, actor, action, incident_id, unit_id, text, prev, digest)
 
 
+def audit_from_row(tx: Tx, r: tuple[Any, ...]) -> AuditEntry:
+    """An `AUDIT_SELECT` row as an AuditEntry."""
+    return AuditEntry(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])  # type: ignore[arg-type]
+
+
 def audit_entries(
     tx: Tx, *, incident_id: str | None = None, after_seq: int = 0, limit: int = 1000
 ) -> list[AuditEntry]:
-    sql = "SELECT seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash FROM audit_log WHERE seq > :after"
+    sql = f"{AUDIT_SELECT} WHERE seq > :after"
     params: dict[str, Any] = {"after": after_seq, "limit": limit}
     if incident_id:
         sql += " AND incident_id = :incident"
         params["incident"] = incident_id
-    rows = tx.rows(sql + " ORDER BY seq LIMIT :limit", params)
-    return [AuditEntry(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]  # type: ignore[arg-type]
+    return [audit_from_row(tx, r) for r in tx.rows(sql + " ORDER BY seq LIMIT :limit", params)]
 
 
 def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:

@@ -90,6 +90,7 @@ class PostgresStore:
     def __init__(self, url: str, *, refusals_keep: int = 100_000, pool_size: int = 8) -> None:
         self._url = url
         self._refusals_keep = refusals_keep
+        self._timescaledb: bool | None = None  # known after the first bucketed track query
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, configure=_configure, open=True,
             kwargs={"row_factory": tuple_row, "application_name": "patroli"},
@@ -123,6 +124,7 @@ class PostgresStore:
                     applied.append(mig.version)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        self._timescaledb = None  # the extension may have been created just now
         return applied
 
     @staticmethod
@@ -251,6 +253,12 @@ class PostgresStore:
         return [_row_to_fix(r) for r in rows]
 
     def _has_timescaledb(self) -> bool:
+        """Asked once per store: whether time_bucket exists does not change while it is open."""
+        if self._timescaledb is None:
+            self._timescaledb = self._query_timescaledb()
+        return self._timescaledb
+
+    def _query_timescaledb(self) -> bool:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"

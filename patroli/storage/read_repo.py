@@ -12,13 +12,10 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from patroli.incidents import AuditEntry, Incident
-from patroli.storage.dispatch_repo import INCIDENT_COLUMNS
+from patroli.storage.dispatch_repo import AUDIT_SELECT, INCIDENT_SELECT, audit_from_row, incident_from_row
 from patroli.storage.tx import Tx
 
 BBox = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
-_INCIDENT_TIMES = ("received_at", "station_deadline", "acked_at", "offer_deadline", "accepted_at", "arrived_at",
-                   "closed_at")  # fmt: skip
-_INCIDENT_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
 
 
 def _in(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
@@ -28,6 +25,14 @@ def _in(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
         params[f"{name}{i}"] = v
         keys.append(f":{name}{i}")
     return ", ".join(keys)
+
+
+def _filter(where: list[str], params: dict[str, Any], **conditions: tuple[str, str, Any]) -> None:
+    """Add `column op :name` for each given value: name=(column, op, value); a None value adds nothing."""
+    for name, (column, op, value) in conditions.items():
+        if value is not None:
+            where.append(f"{column} {op} :{name}")
+            params[name] = value
 
 
 def _bbox_sql(bbox: BBox, params: dict[str, Any]) -> str:
@@ -166,15 +171,6 @@ def positions_in_area(
 
 
 # ---------------------------------------------------------------------------------------------- incidents
-def _incident(tx: Tx, row: tuple[Any, ...]) -> Incident:
-    values = dict(zip(INCIDENT_COLUMNS, row, strict=True))
-    for col in _INCIDENT_TIMES:
-        values[col] = tx.time(values[col])
-    values["caller"] = values.pop("caller_id")
-    values["needs_unit"] = bool(values["needs_unit"])
-    return Incident(**values)
-
-
 def incidents(
     tx: Tx, *, open_only: bool = False, states: Sequence[str] = (), scope: Sequence[str] = (),
     station_code: str | None = None, polres_code: str | None = None, unit_id: str | None = None,
@@ -193,30 +189,20 @@ def incidents(
     if scope:
         codes = _in("sc_", scope, params)
         where.append(f"(station_code IN ({codes}) OR polres_code IN ({codes}))")
-    for col, value in (("station_code", station_code), ("polres_code", polres_code), ("unit_id", unit_id),
-                       ("caller_id", caller)):  # fmt: skip
-        if value is not None:
-            where.append(f"{col} = :f_{col}")
-            params[f"f_{col}"] = value
-    if since is not None:
-        where.append("received_at >= :since")
-        params["since"] = since
-    if until is not None:
-        where.append("received_at < :until")
-        params["until"] = until
-    if max_priority is not None:
-        where.append("priority <= :maxp")
-        params["maxp"] = max_priority
+    _filter(where, params, f_station=("station_code", "=", station_code), f_polres=("polres_code", "=", polres_code),
+            f_unit=("unit_id", "=", unit_id), f_caller=("caller_id", "=", caller),
+            since=("received_at", ">=", since), until=("received_at", "<", until),
+            maxp=("priority", "<=", max_priority))  # fmt: skip
     if bbox is not None:
         where.append(_bbox_sql(bbox, params))
     if before is not None:
         params["b_t"], params["b_i"] = before
         where.append("(received_at < :b_t OR (received_at = :b_t AND incident_id < :b_i))")
     rows = tx.rows(
-        f"{_INCIDENT_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC, incident_id DESC LIMIT :limit",
+        f"{INCIDENT_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC, incident_id DESC LIMIT :limit",
         params,
     )
-    return [_incident(tx, r) for r in rows]
+    return [incident_from_row(tx, r) for r in rows]
 
 
 def open_incidents_in_view(
@@ -233,11 +219,11 @@ def open_incidents_in_view(
         codes = _in("sc_", scope, params)
         any_of.append(f"station_code IN ({codes}) OR polres_code IN ({codes})")
     rows = tx.rows(
-        f"{_INCIDENT_SELECT} WHERE closed_at IS NULL AND ({' OR '.join(any_of)}) "
+        f"{INCIDENT_SELECT} WHERE closed_at IS NULL AND ({' OR '.join(any_of)}) "
         "ORDER BY received_at DESC LIMIT :limit",
         params,
     )
-    return [_incident(tx, r) for r in rows]
+    return [incident_from_row(tx, r) for r in rows]
 
 
 @dataclass(slots=True, frozen=True)
@@ -266,30 +252,11 @@ def audit_query(
 ) -> list[AuditEntry]:  # fmt: skip
     params: dict[str, Any] = {"limit": limit}
     where = ["1 = 1"]
-    for col, value in (
-        ("incident_id", incident_id),
-        ("unit_id", unit_id),
-        ("actor", actor),
-        ("action", action),
-    ):
-        if value is not None:
-            where.append(f"{col} = :f_{col}")
-            params[f"f_{col}"] = value
-    if since is not None:
-        where.append("at >= :since")
-        params["since"] = since
-    if until is not None:
-        where.append("at < :until")
-        params["until"] = until
-    if after_seq is not None:
-        where.append("seq > :after")
-        params["after"] = after_seq
-    if before_seq is not None:
-        where.append("seq < :before")
-        params["before"] = before_seq
+    _filter(where, params, f_incident=("incident_id", "=", incident_id), f_unit=("unit_id", "=", unit_id),
+            f_actor=("actor", "=", actor), f_action=("action", "=", action), since=("at", ">=", since),
+            until=("at", "<", until), after=("seq", ">", after_seq), before=("seq", "<", before_seq))  # fmt: skip
     rows = tx.rows(
-        "SELECT seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash FROM audit_log "
-        f"WHERE {' AND '.join(where)} ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT :limit",
+        f"{AUDIT_SELECT} WHERE {' AND '.join(where)} ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT :limit",
         params,
     )
-    return [AuditEntry(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]  # type: ignore[arg-type]
+    return [audit_from_row(tx, r) for r in rows]
