@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
 from patroli.models import Fix, Refusal, StoreInfo, TrackQuery, Unit
+from patroli.storage.columns import TrackColumns
 from patroli.storage.tx import Tx
 
 # Column order shared by both backends' positions and last_positions tables.
@@ -69,6 +71,15 @@ class Store(Protocol):
 
     def track(self, query: TrackQuery) -> list[Fix]:
         """A unit's fixes in [start, end), oldest first; one per bucket (the last) when bucket_seconds is set."""
+        ...
+
+    def track_columns(
+        self, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
+    ) -> TrackColumns:
+        """A unit's fixes in [start, end), oldest first, at full resolution, as numpy columns (at most `limit`).
+
+        The fields of `read_repo.track_rows`, value for value, without a Python object per value: what makes a
+        day at 1 Hz cheap to read. Times must be timezone-aware."""
         ...
 
     def count_positions(self, unit_id: str | None = None) -> int: ...

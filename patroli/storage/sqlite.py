@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from patroli import migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
+from patroli.storage.columns import TrackColumns
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,20 @@ class SqliteStore:
             )
         rows = self._conn().execute(sql, (*args, query.limit)).fetchall()
         return [_row_to_fix(r) for r in rows]
+
+    def track_columns(
+        self, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
+    ) -> TrackColumns:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid "
+                "FROM positions WHERE unit_id = ? AND fix_time >= ? AND fix_time < ? ORDER BY fix_time LIMIT ?",
+                (unit_id, to_us(start), to_us(end), limit),
+            )
+            .fetchall()
+        )
+        return TrackColumns.from_tuples(unit_id, rows)
 
     def count_positions(self, unit_id: str | None = None) -> int:
         if unit_id is None:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from patroli.models import Fix, Refusal, RefusalReason, TrackQuery, Unit, UnitKind
-from patroli.storage import Store, UnitExistsError
+from patroli.storage import Store, UnitExistsError, read_repo
+from patroli.storage.columns import (
+    COPY_ROW,
+    COPY_SIGNATURE,
+    NO_SATELLITES,
+    CopyFormatError,
+    TrackColumns,
+    from_us,
+    parse_copy_binary,
+)
 
 T0 = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)
 
@@ -135,3 +145,105 @@ def test_new_units_register_with_their_first_batch(store: Store) -> None:
     assert store.get_unit("NEW") is not None
     old = store.get_unit("OLD")
     assert old is not None and (old.kind, old.polres_code) == (UnitKind.HANDHELD, "31.71")  # left as it was
+
+
+# ---------------------------------------------------------------------------------------------- columnar track
+def _rows_via_repo(store: Store, unit: str, start: datetime, end: datetime, limit: int = 100_000) -> list:
+    with store.transaction() as tx:
+        return read_repo.track_rows(tx, unit, start, end, limit=limit)
+
+
+def _same_as_rows(cols: TrackColumns, rows: list) -> None:
+    """Value for value: float32 columns hold what PostgreSQL's `real` holds, so rows compare at float32."""
+    assert len(cols) == len(rows)
+    assert [from_us(int(t)) for t in cols.fix_time_us] == [r.fix_time for r in rows]
+    assert cols.lat.tolist() == [r.lat for r in rows] and cols.lon.tolist() == [r.lon for r in rows]
+    for name in ("speed_mps", "course_deg", "altitude_m", "hdop"):
+        want = np.array([getattr(r, name) for r in rows], dtype=np.float32)  # None → NaN
+        np.testing.assert_array_equal(getattr(cols, name), want, err_msg=name)
+    assert cols.satellites.tolist() == [NO_SATELLITES if r.satellites is None else r.satellites for r in rows]
+    assert cols.valid.tolist() == [r.valid for r in rows]
+    back = list(cols.rows())
+    assert [b.fix_time for b in back] == [r.fix_time for r in rows]
+    assert [b.satellites for b in back] == [r.satellites for r in rows]
+    assert [b.altitude_m is None for b in back] == [r.altitude_m is None for r in rows]
+
+
+def test_track_columns_equal_the_row_read_nulls_included(store: Store) -> None:
+    fixes = [
+        fix("P1", s + 0.125, lat=-6.2 + s * 1e-5, lon=106.8 + s * 2e-5,
+            speed_mps=None if s % 3 == 0 else s * 0.1, course_deg=None if s % 4 == 0 else float(s % 360),
+            altitude_m=None if s % 5 == 0 else 7.3, hdop=None if s % 6 == 0 else 0.9,
+            satellites=None if s % 7 == 0 else s % 13, valid=s % 11 != 0)
+        for s in range(300)
+    ]  # fmt: skip
+    store.write_batch([*fixes, fix("P2", 10)])
+    cols = store.track_columns("P1", T0, T0 + timedelta(hours=1))
+    rows = _rows_via_repo(store, "P1", T0, T0 + timedelta(hours=1))
+    assert len(rows) == 300 and cols.unit_id == "P1"
+    _same_as_rows(cols, rows)
+    assert cols.fix_time_us.dtype == np.int64 and cols.hdop.dtype == np.float32 and cols.valid.dtype == bool
+    assert np.isnan(cols.speed_mps[0]) and cols.satellites[0] == NO_SATELLITES and not cols.valid[0]
+    assert (
+        cols.fix_time_us[1]
+        == int((T0 - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10**6 + 1_125_000
+    )
+
+
+def test_track_columns_respect_the_range_limit_and_order(store: Store) -> None:
+    store.write_batch([fix("P1", s) for s in reversed(range(120))] + [fix("P2", 5)])  # stored newest first
+    cols = store.track_columns("P1", T0 + timedelta(seconds=10), T0 + timedelta(seconds=70))
+    assert [from_us(int(t)) for t in cols.fix_time_us] == [T0 + timedelta(seconds=s) for s in range(10, 70)]
+    limited = store.track_columns("P1", T0, T0 + timedelta(hours=1), limit=7)
+    assert [from_us(int(t)) for t in limited.fix_time_us] == [T0 + timedelta(seconds=s) for s in range(7)]
+    exact = store.track_columns("P1", T0 + timedelta(seconds=5), T0 + timedelta(seconds=6))  # [start, end)
+    assert [from_us(int(t)) for t in exact.fix_time_us] == [T0 + timedelta(seconds=5)]
+    for empty in (store.track_columns("P1", T0 - timedelta(hours=1), T0),  # before the first fix
+                  store.track_columns("NOBODY", T0, T0 + timedelta(hours=1))):  # fmt: skip
+        assert len(empty) == 0 and list(empty.rows()) == []
+        assert all(len(a) == 0 and a.dtype == b.dtype for a, b in zip(empty.arrays().values(),
+                                                                     cols.arrays().values(), strict=True))  # fmt: skip
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.track_columns("P1", T0.replace(tzinfo=None), T0.replace(tzinfo=None) + timedelta(hours=1))
+
+
+def test_track_columns_cross_a_chunk_boundary(store: Store) -> None:
+    """TimescaleDB chunks positions by day: a 24-hour window from noon reads two chunks, in time order."""
+    noon = T0.replace(hour=12, minute=0)
+    times = [noon + timedelta(minutes=m) for m in range(0, 24 * 60, 7)]
+    store.write_batch([fix("P1", (t - T0).total_seconds(), satellites=9, altitude_m=3.0) for t in times])
+    if store.info().hypertable:
+        with store.transaction() as tx:
+            (chunks,) = tx.rows("SELECT count(*) FROM show_chunks('positions')")[0]
+        assert chunks == 2
+    cols = store.track_columns("P1", noon, noon + timedelta(hours=24))
+    assert [from_us(int(t)) for t in cols.fix_time_us] == times
+    _same_as_rows(cols, _rows_via_repo(store, "P1", noon, noon + timedelta(hours=24)))
+
+
+def test_a_binary_copy_stream_that_is_not_the_track_layout_is_refused() -> None:
+    header = COPY_SIGNATURE + b"\x00" * 8
+    assert len(parse_copy_binary("P1", header + b"\xff\xff")) == 0
+    row = np.zeros(1, dtype=COPY_ROW)
+    row["nfields"] = 9
+    for name in COPY_ROW.names[2::2]:
+        row[f"{name}_len"] = COPY_ROW[name].itemsize
+    row["fix_time_us"], row["satellites"], row["valid"] = 5, 7, 1
+    (one,) = parse_copy_binary("P1", header + row.tobytes() + b"\xff\xff").rows()
+    assert (
+        one.fix_time == datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=5) and one.satellites == 7
+    )
+    with pytest.raises(CopyFormatError, match="signature"):
+        parse_copy_binary("P1", b"PGCOPY\n\xff\r\n\x01" + b"\x00" * 8 + b"\xff\xff")
+    with pytest.raises(CopyFormatError, match="trailer"):
+        parse_copy_binary("P1", header + row.tobytes())
+    with pytest.raises(CopyFormatError, match="81 bytes"):  # a NULL: its field has no bytes
+        parse_copy_binary("P1", header + row.tobytes()[:-5] + b"\xff\xff\xff\xff" + b"\xff\xff")
+    wide = row.copy()
+    wide["hdop_len"] = 8  # a double where a real was expected
+    with pytest.raises(CopyFormatError, match="hdop is 8 bytes, want 4"):
+        parse_copy_binary("P1", header + wide.tobytes() + b"\xff\xff")
+    fewer = row.copy()
+    fewer["nfields"] = 8
+    with pytest.raises(CopyFormatError, match="8 fields, want 9"):
+        parse_copy_binary("P1", header + fewer.tobytes() + b"\xff\xff")
