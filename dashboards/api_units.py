@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+import numpy as np
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 
 from dashboards import exports
@@ -21,13 +23,16 @@ from dashboards.schemas import (
     MapConfig,
     Outline,
     OutlineLayer,
+    TrackColumnsView,
     TrackPage,
     TrackPoint,
     UnitView,
+    iso,
     unit_view,
 )
 from patroli.models import TrackQuery
 from patroli.storage import read_repo
+from patroli.storage.columns import NO_SATELLITES, TrackColumns, from_us
 
 router = APIRouter(prefix="/api/v1")
 
@@ -75,21 +80,46 @@ def get_unit(ctx: Ctx, user: AnyUser, unit_id: str) -> UnitView:
     return unit_view(rows[0], datetime.now(UTC), ctx.web.web_stale_s)
 
 
+TrackFormat = Literal["points", "columns"]
+POINTS_LIMIT, COLUMNS_LIMIT = 5000, 100_000  # a page of points; a whole day at 1 Hz (86,400) as columns
+
+
 @router.get(
-    "/units/{unit_id}/track", tags=["history"], summary="A unit's track in a time range, a page at a time"
-)
+    "/units/{unit_id}/track", tags=["history"], response_model=TrackPage | TrackColumnsView,
+    summary="A unit's track in a time range: a page of points, or a whole day as columns",
+)  # fmt: skip
 def track(
     ctx: Ctx, user: AnyUser, unit_id: str, start: datetime | None = None, end: datetime | None = None,
-    bucket_s: Bucket = None, limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
+    bucket_s: Bucket = None,
+    limit: Annotated[int | None, Query(ge=1, le=COLUMNS_LIMIT, description=(
+        f"fixes per response; default {POINTS_LIMIT:,} points, {COLUMNS_LIMIT:,} as columns"))] = None,
     after: Annotated[datetime | None, Query(description="the previous page's next_after")] = None,
-) -> TrackPage:  # fmt: skip
+    format: Annotated[TrackFormat, Query(description=(
+        "`points`: a list of objects, a page at a time (TrackPage); `columns`: one array per field "
+        "(TrackColumnsView), a full day at 1 Hz in one response"))] = "points",
+) -> TrackPage | Response:  # fmt: skip
     """Oldest first; defaults to the last 30 minutes. With `bucket_s`, downsampled on the server (TimescaleDB's
-    `time_bucket`). Reads by auditors are written to the audit log."""
+    `time_bucket`). Reads by auditors are written to the audit log.
+
+    `format=columns` answers with `TrackColumnsView`: `t_us` (microseconds since the Unix epoch, UTC), `lat`,
+    `lon`, `speed_mps`, `course_deg`, `altitude_m`, `hdop`, `satellites`, `valid`, each an array with one entry
+    per fix, `null` where the receiver gave no value. It is read and written without a Python object per value,
+    so a 24-hour, 1 Hz track (86,400 fixes) comes in one response; `next_after` is set only when `limit` cut the
+    range short."""
     t0, t1 = time_range(start, end, DEFAULT_TRACK)
     _known_unit(ctx, unit_id)
     cursor = t0 if after is None else max(t0, utc(after) + timedelta(microseconds=1))  # type: ignore[operator]
-    ctx.audit_read(user, "history_read", unit_id=unit_id, details={
-        "start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": bucket_s, "page_from": cursor.isoformat()})  # fmt: skip
+    details = {
+        "start": t0.isoformat(),
+        "end": t1.isoformat(),
+        "bucket_s": bucket_s,
+        "page_from": cursor.isoformat(),
+    }
+    ctx.audit_read(user, "history_read", unit_id=unit_id,
+                   details=details if format == "points" else {**details, "format": format})  # fmt: skip
+    if format == "columns":
+        return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
+    limit = limit or POINTS_LIMIT
     if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB
         fixes: list[exports.Point] = ctx.store.track(
             TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
@@ -101,6 +131,30 @@ def track(
     fixes = fixes[:limit]
     return TrackPage(unit_id=unit_id, start=t0, end=t1, bucket_s=bucket_s, points=[_point(f) for f in fixes],
                      next_after=fixes[-1].fix_time if more and fixes else None)  # fmt: skip
+
+
+def _track_columns(
+    ctx: Ctx, unit_id: str, t0: datetime, t1: datetime, cursor: datetime, bucket_s: int | None, limit: int
+) -> Response:
+    if bucket_s:  # a few points a day: the store's downsampled rows, turned into columns
+        fixes = ctx.store.track(TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s))
+        cols = TrackColumns.from_rows(unit_id, fixes)
+    else:
+        cols = ctx.store.track_columns(unit_id, cursor, t1, limit=limit + 1)
+    more = len(cols) > limit
+    cols = cols[:limit]
+    sats: np.ndarray | list[int | None] = cols.satellites
+    if (cols.satellites == NO_SATELLITES).any():  # JSON says null; rare, so the list is built only then
+        sats = [None if s == NO_SATELLITES else s for s in cols.satellites.tolist()]
+    body = {
+        "unit_id": unit_id, "start": iso(t0), "end": iso(t1), "bucket_s": bucket_s, "count": len(cols),
+        "t_us": cols.fix_time_us, "lat": cols.lat, "lon": cols.lon, "speed_mps": cols.speed_mps,
+        "course_deg": cols.course_deg, "altitude_m": cols.altitude_m, "hdop": cols.hdop, "satellites": sats,
+        "valid": cols.valid,
+        "next_after": iso(from_us(int(cols.fix_time_us[-1]))) if more and len(cols) else None,
+    }  # fmt: skip
+    # orjson writes numpy arrays without a Python object per value, and NaN as null.
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def _stream(fmt: exports.ExportFormat, points: Iterable[exports.Point], name: str) -> StreamingResponse:

@@ -69,6 +69,32 @@ class TrackPage(BaseModel):
     )
 
 
+class TrackColumnsView(BaseModel):
+    """A track as columns (`format=columns`): one array per field, the i-th fix is the i-th of each.
+
+    Documentation only: the route writes this body itself with orjson, straight from numpy arrays."""
+
+    unit_id: str
+    start: datetime
+    end: datetime
+    bucket_s: int | None
+    count: int = Field(description="fixes in this response: the length of every array")
+    t_us: list[int] = Field(
+        description="fix times, microseconds since 1970-01-01T00:00:00Z (divide by 1000 for a JavaScript Date)"
+    )
+    lat: list[float]
+    lon: list[float]
+    speed_mps: list[float | None]
+    course_deg: list[float | None]
+    altitude_m: list[float | None]
+    hdop: list[float | None]
+    satellites: list[int | None]
+    valid: list[bool]
+    next_after: datetime | None = Field(
+        None, description="pass as `after` for the rest when `limit` cut the range short; null otherwise"
+    )
+
+
 class AreaPosition(TrackPoint):
     unit_id: str
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import h3
 import httpx
+import numpy as np
 from web_helpers import MONAS, PASSWORD, LiveServer, ServerFactory, intake_body, place_unit
 
 from patroli.models import Fix
@@ -386,3 +387,74 @@ def test_the_map_page_needs_no_internet_and_its_base_layers(
     assert coarse["res"] == 6 and len(coarse["cells"]) < len(grid["cells"])
     too_many = c.get("/api/v1/map/h3", params={"bbox": "95,-11,141,6", "res": 9})
     assert too_many.status_code == 422 and "zoom in" in too_many.json()["detail"]
+
+
+def test_track_as_columns_in_one_response_with_nulls_and_audit(server: LiveServer) -> None:
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    fixes = _fixes("COL-1", start, 3600)  # an hour at 1 Hz
+    for i, f in enumerate(fixes):  # receivers that leave fields out: null in JSON, whatever the format
+        f.fix_time += timedelta(microseconds=250_000 if i % 2 else 0)
+        f.speed_mps, f.hdop = (None, None) if i % 10 == 0 else (f.speed_mps, 0.7 + i % 5 / 10)
+        f.satellites, f.valid = (None, False) if i % 9 == 0 else (i % 12, True)
+    server.store.write_batch(fixes)
+    span = {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
+    assert (
+        server.client().get("/api/v1/units/COL-1/track", params={**span, "format": "columns"}).status_code
+        == 401
+    )
+
+    aud = server.client("auditor")
+    r = aud.get("/api/v1/units/COL-1/track", params={**span, "format": "columns"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    cols = r.json()
+    assert cols["count"] == 3600 and cols["next_after"] is None and cols["unit_id"] == "COL-1"
+    assert all(len(cols[k]) == 3600 for k in ("t_us", "lat", "lon", "speed_mps", "course_deg", "altitude_m",
+                                              "hdop", "satellites", "valid"))  # fmt: skip
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert cols["t_us"] == [(f.fix_time - epoch) // timedelta(microseconds=1) for f in fixes]
+    assert cols["lat"] == [f.lat for f in fixes] and cols["lon"] == [f.lon for f in fixes]
+    assert cols["speed_mps"][:2] == [None, 10.0] and cols["hdop"][:3] == [None, 0.8, 0.9]
+    assert cols["satellites"][:3] == [None, 1, 2] and cols["valid"][:3] == [False, True, True]
+
+    # The same fixes as the paged points (4 pages of up to 1,000), value for value.
+    points, after = [], None
+    while True:
+        page = aud.get("/api/v1/units/COL-1/track",
+                       params={**span, "limit": 1000, **({"after": after} if after else {})}).json()  # fmt: skip
+        points += page["points"]
+        if (after := page["next_after"]) is None:
+            break
+    assert len(points) == 3600
+    assert [datetime.fromisoformat(p["t"]) for p in points] == [epoch + timedelta(microseconds=t)
+                                                               for t in cols["t_us"]]  # fmt: skip
+    for key in ("lat", "lon", "satellites", "valid"):
+        assert [p[key] for p in points] == cols[key], key
+    for key in ("speed_mps", "course_deg", "altitude_m", "hdop"):  # float32 in the store: equal at float32
+        assert [None if p[key] is None else np.float32(p[key]) for p in points] == [
+            None if v is None else np.float32(v) for v in cols[key]], key  # fmt: skip
+
+    # A limit cuts the range short and says where to go on; bucket_s downsamples, as columns too.
+    first = aud.get("/api/v1/units/COL-1/track", params={**span, "format": "columns", "limit": 2000}).json()
+    rest = aud.get("/api/v1/units/COL-1/track",
+                   params={**span, "format": "columns", "after": first["next_after"]}).json()  # fmt: skip
+    assert first["count"] == 2000 and rest["count"] == 1600 and first["t_us"] + rest["t_us"] == cols["t_us"]
+    bucketed = aud.get(
+        "/api/v1/units/COL-1/track", params={**span, "format": "columns", "bucket_s": 60}
+    ).json()
+    assert bucketed["bucket_s"] == 60 and bucketed["count"] == 60
+    assert bucketed["t_us"][0] == cols["t_us"][59] and bucketed["satellites"][0] == cols["satellites"][59]
+    empty = aud.get("/api/v1/units/COL-1/track", params={"format": "columns", "start": span["end"]}).json()
+    assert empty["count"] == 0 and empty["t_us"] == [] and empty["next_after"] is None
+    assert aud.get("/api/v1/units/COL-1/track", params={"format": "rows"}).status_code == 422
+    assert aud.get("/api/v1/units/NOBODY/track", params={"format": "columns"}).status_code == 404
+
+    server.client("dispatcher").get("/api/v1/units/COL-1/track", params={**span, "format": "columns"})
+    with server.store.transaction() as tx:
+        reads = [e for e in dispatch_repo.audit_entries(tx, limit=100_000) if e.unit_id == "COL-1"]
+    assert {(e.actor, e.action) for e in reads} == {("auditor", "history_read")}  # the dispatcher's is not
+    # Every auditor read above was recorded (columns, 4 pages, limited, rest, bucketed, empty), not the refused.
+    assert len(reads) == 9
+    columns_read = json.loads(reads[0].details)
+    assert columns_read["format"] == "columns" and columns_read["start"] == start.isoformat()
+    doc = server.client().get("/openapi.json").json()["paths"]["/api/v1/units/{unit_id}/track"]["get"]
+    assert "format=columns" in doc["description"] and "TrackColumnsView" in json.dumps(doc["responses"])

@@ -35,6 +35,11 @@ def test_the_app_on_sqlite(lite: Store, start_server: ServerFactory) -> None:
     assert unit["lat"] == MONAS[0] + 0.001 and unit["stale"] is False
     track = auditor.get("/api/v1/units/LITE-1/track").json()["points"]
     assert len(track) == 2 and track[0]["t"] < track[1]["t"]
+    cols = auditor.get("/api/v1/units/LITE-1/track", params={"format": "columns"}).json()
+    assert cols["count"] == 2 and cols["lat"] == [p["lat"] for p in track] and cols["hdop"] == [None, None]
+    assert [datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t) for t in cols["t_us"]] == [
+        datetime.fromisoformat(p["t"]) for p in track
+    ]
     end = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     area = auditor.get("/api/v1/positions", params={"bbox": "106.8,-6.2,106.9,-6.1", "end": end}).json()
     assert len(area["positions"]) == 2
