@@ -2,11 +2,13 @@
 
 Run ``python -m bench.history [--units 40] [--days 3] [--queries 100]``. Writes ``bench/results/history.json`` with
 rows (in the positions hypertable), track_points (fixes in one 24-hour track), p50_ms / p99_ms (a random unit's
-random 24-hour window read at full resolution into Python through the API's read path,
-`read_repo.track_rows`), db_p50_ms / db_p99_ms (the same query inside PostgreSQL: EXPLAIN ANALYZE's execution
-time), bucket_* (the store's `track()` with `time_bucket`, one point a minute: what a map draws for a day),
-api_bucket_* (that through HTTP with a token) and api_page_* (the first page of 5,000 full-resolution points
-through HTTP).
+random 24-hour window read at full resolution into numpy columns: `store.track_columns`, one binary COPY stream
+parsed by numpy), rows_p50_ms / rows_p99_ms (the same window read as Python rows, `read_repo.track_rows`, what
+the paged API reads), db_p50_ms / db_p99_ms (that query inside PostgreSQL: EXPLAIN ANALYZE's execution time),
+bucket_* (the store's `track()` with `time_bucket`, one point a minute: what a map draws for a day), and through
+HTTP with a token: api_bucket_* (one point a minute), api_page_* (the first page of 5,000 full-resolution points)
+and api_columns_* (the whole day, 86,400 points, with `format=columns`: request sent to the last byte of the
+body received; api_columns_mb is that body's size).
 
 The rows are made in PostgreSQL itself (INSERT … SELECT over generate_series, a day per statement), with the
 columns the tracker writes, raw NMEA included, so the pages read are as wide as in production.
@@ -23,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
+import orjson
 import uvicorn
 
 from bench.common import write_results
@@ -94,18 +97,25 @@ def main() -> None:
             )  # across a chunk boundary
             return unit, t0, t0 + timedelta(hours=24)
 
-        def read(unit: str, t0: datetime, t1: datetime) -> int:
+        def read_rows(unit: str, t0: datetime, t1: datetime) -> int:
             with store.transaction() as tx:
                 return len(read_repo.track_rows(tx, unit, t0, t1, limit=200_000))
 
+        def read_columns(unit: str, t0: datetime, t1: datetime) -> int:
+            return len(store.track_columns(unit, t0, t1, limit=200_000))
+
         for _ in range(5):  # warm the cache the way a running system is warm
-            read(*window())
-        full, db, bucketed, points = [], [], [], 0
+            read_rows(*window())
+            read_columns(*window())
+        full, as_rows, db, bucketed, points = [], [], [], [], 0
         for _ in range(args.queries):
             unit, t0, t1 = window()
             t = time.perf_counter()
-            points = read(unit, t0, t1)
+            points = read_columns(unit, t0, t1)
             full.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            assert read_rows(unit, t0, t1) == points == 86_400, points
+            as_rows.append((time.perf_counter() - t) * 1000)
             with store.transaction() as tx:
                 plan = tx.rows(
                     "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) SELECT fix_time, lat, lon, speed_mps, course_deg, "
@@ -129,7 +139,7 @@ def main() -> None:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         wait_for_port(port)
-        api, page = [], []
+        api, page, api_columns, body_bytes = [], [], [], 0
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             token = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}).json()[
                 "token"
@@ -148,19 +158,30 @@ def main() -> None:
                 )
                 page.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200 and len(r.json()["points"]) == 5000, r.text[:200]
+                t = time.perf_counter()
+                r = http.get(f"/api/v1/units/{unit}/track",
+                             params={"start": t0.isoformat(), "end": t1.isoformat(), "format": "columns"})  # fmt: skip
+                api_columns.append((time.perf_counter() - t) * 1000)
+                doc = orjson.loads(r.content) if r.status_code == 200 else {}
+                assert doc.get("count") == len(doc["t_us"]) == len(doc["hdop"]) == 86_400, r.text[:200]
+                body_bytes = len(r.content)
         server.should_exit = True
         thread.join(10)
         store.close()
         p50, p99 = _percentiles(full)
+        r50, r99 = _percentiles(as_rows)
+        c50, c99 = _percentiles(api_columns)
         d50, d99 = _percentiles(db)
         g50, g99 = _percentiles(page)
         b50, b99 = _percentiles(bucketed)
         a50, a99 = _percentiles(api)
         write_results("history", {
-            "rows": rows, "track_points": points, "p50_ms": p50, "p99_ms": p99, "db_p50_ms": d50, "db_p99_ms": d99,
+            "rows": rows, "track_points": points, "p50_ms": p50, "p99_ms": p99, "rows_p50_ms": r50,
+            "rows_p99_ms": r99, "db_p50_ms": d50, "db_p99_ms": d99,
             "bucket_s": 60, "bucket_points": 1440, "bucket_p50_ms": b50, "bucket_p99_ms": b99,
             "api_bucket_p50_ms": a50, "api_bucket_p99_ms": a99, "api_page_points": 5000, "api_page_p50_ms": g50,
-            "api_page_p99_ms": g99, "queries": args.queries,
+            "api_page_p99_ms": g99, "api_columns_p50_ms": c50, "api_columns_p99_ms": c99,
+            "api_columns_mb": round(body_bytes / 1e6, 1), "queries": args.queries,
         })  # fmt: skip
     finally:
         pg.stop()
