@@ -97,7 +97,7 @@ def track(
     format: Annotated[TrackFormat, Query(description=(
         "`points`: a list of objects, a page at a time (TrackPage); `columns`: one array per field "
         "(TrackColumnsView), a full day at 1 Hz in one response"))] = "points",
-) -> TrackPage | Response:  # fmt: skip
+) -> Response:  # fmt: skip
     """Oldest first; defaults to the last 30 minutes. With `bucket_s`, downsampled on the server (TimescaleDB's
     `time_bucket`). Reads by auditors are written to the audit log.
 
@@ -129,8 +129,11 @@ def track(
             fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
     more = len(fixes) > limit
     fixes = fixes[:limit]
-    return TrackPage(unit_id=unit_id, start=t0, end=t1, bucket_s=bucket_s, points=[_point(f) for f in fixes],
+    page = TrackPage(unit_id=unit_id, start=t0, end=t1, bucket_s=bucket_s, points=[_point(f) for f in fixes],
                      next_after=fixes[-1].fix_time if more and fixes else None)  # fmt: skip
+    # Serialised here: the same bytes FastAPI would write, without validating the page again against the
+    # two-form response_model (which only documents the forms; 40 % more time for a 5,000-point page).
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 def _track_columns(
