@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,11 +11,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from patroli.localservers import free_port
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def get(url: str, token: str | None = None) -> tuple[int, bytes]:
@@ -31,25 +31,55 @@ def login(base: str, username: str, password: str) -> str:
         return json.loads(resp.read())["token"]
 
 
-def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path: Path) -> None:
+def wait_for_health(base: str, proc: subprocess.Popen[str], seconds: float = 30) -> bool:
+    """True once the web server answers; False when the demo exited or the time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            get(f"{base}/healthz")
+            return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+class DemoRun:
+    """One `patroli demo` process on free ports; `output` holds what it printed once it stopped."""
+
+    def __init__(self, proc: subprocess.Popen[str], web_port: int) -> None:
+        self.proc = proc
+        self.base = f"http://127.0.0.1:{web_port}"
+        self.output = ""
+
+
+@contextlib.contextmanager
+def demo(tmp_path: Path, *, units: int, password: str) -> Iterator[DemoRun]:
+    """Start the demo on the embedded default, stop it with Ctrl-C; any failure inside carries its output."""
     web, broker = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}  # the embedded default
     proc = subprocess.Popen(
-        [sys.executable, "-m", "patroli_cli", "demo", "--units", "8", "--port", str(web), "--mqtt-port", str(broker),
-         "--data-dir", str(tmp_path / "data"), "--password", "demo-password-110"],
+        [sys.executable, "-m", "patroli_cli", "demo", "--units", str(units), "--port", str(web), "--mqtt-port",
+         str(broker), "--data-dir", str(tmp_path / "data"), "--password", password],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    run = DemoRun(proc, web)
+    failure: BaseException | None = None
     try:
-        started = time.monotonic()
-        page = None
-        while time.monotonic() - started < 30:
-            try:
-                page = get(f"http://127.0.0.1:{web}/")
-                break
-            except OSError:
-                time.sleep(0.3)
-        assert page is not None and page[0] == 200, "the map did not answer within 30 s"
-        base = f"http://127.0.0.1:{web}"
+        yield run
+    except (AssertionError, OSError) as failed:
+        failure = failed
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        run.output, _ = proc.communicate(timeout=30)
+    assert failure is None, f"{failure!r}\n--- demo output ---\n{run.output[-4000:]}"
+
+
+def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path: Path) -> None:
+    with demo(tmp_path, units=8, password="demo-password-110") as run:
+        base = run.base
+        assert wait_for_health(base, run.proc), "the demo did not serve within 30 s"
+        assert get(f"{base}/")[0] == 200, "the map page"
         try:
             get(f"{base}/api/v1/units")
             raise AssertionError("the API answered without a login")
@@ -76,40 +106,20 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
             incidents = json.loads(get(f"{base}/api/v1/incidents", token)[1])
             time.sleep(1)
         assert incidents, "no incident arrived from the simulated gateway within 40 s"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out[-3000:]
-    assert f"http://127.0.0.1:{web}" in out and "demo stopped" in out
-    assert "Traceback" not in out, out[-3000:]
+    assert run.proc.returncode == 0, run.output[-3000:]
+    assert f"{base}" in run.output and "demo stopped" in run.output
+    assert "Traceback" not in run.output, run.output[-3000:]
 
 
 def test_a_second_demo_run_on_the_same_data_gives_working_logins(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}
     for password in ("first-password-110", "second-password-110"):
-        web, broker = free_port(), free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "patroli_cli", "demo", "--units", "1", "--port", str(web), "--mqtt-port",
-             str(broker), "--data-dir", str(tmp_path / "data"), "--password", password],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{web}"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    get(f"{base}/healthz")
-                    break
-                except OSError:
-                    time.sleep(0.3)
-            assert login(base, "polres3171", password)
+        with demo(tmp_path, units=1, password=password) as run:
+            assert wait_for_health(run.base, run.proc), f"the run with {password} did not serve within 30 s"
+            assert login(run.base, "polres3171", password)
             if password == "second-password-110":
                 try:
-                    login(base, "polres3171", "first-password-110")
+                    login(run.base, "polres3171", "first-password-110")
                     raise AssertionError("the first run's password still opens the second run")
                 except urllib.error.HTTPError as refused:
                     assert refused.code == 401
-        finally:
-            proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=30)
-        assert f"log in as polres3171   password {password}" in out, out[-2000:]
+        assert f"log in as polres3171   password {password}" in run.output, run.output[-2000:]
