@@ -54,7 +54,8 @@ class Batch:
     refusals: list[Refusal] = field(default_factory=list)
     acks: list[tuple[int, int, int]] = field(default_factory=list)  # (generation, mid, qos), in receive order
     new_units: list[str] = field(default_factory=list)  # first seen now: registered with this batch
-    first_mono: float = 0.0
+    opened_mono: float = 0.0  # when processing put its first message in: the flush deadline counts from here
+    first_received_mono: float = 0.0  # when its oldest message arrived: the lag metric counts from here
 
 
 def position_json(f: Fix) -> bytes:
@@ -219,7 +220,10 @@ class Tracker:
         batch = Batch()
         while True:
             stopping = self._stopping.is_set()
-            timeout = flush_s if not batch.acks else max(0.0, batch.first_mono + flush_s - time.monotonic())
+            # The deadline runs from when the batch was opened, not from when its first message was received:
+            # during a backlog every message is already old, and a receive-time deadline would then commit one
+            # message per transaction (measured: 800 fixes/s instead of thousands, a collapse that feeds itself).
+            timeout = flush_s if not batch.acks else batch.opened_mono + flush_s - time.monotonic()
             try:
                 item = None if stopping else self._inbox.get(timeout=max(timeout, 0.001))
             except queue.Empty:
@@ -228,7 +232,10 @@ class Tracker:
                 self._handle(item, batch)
                 metrics.INBOX.set(self._inbox.qsize())
             due = batch.acks and (
-                len(batch.fixes) >= max_rows or time.monotonic() - batch.first_mono >= flush_s or stopping
+                len(batch.fixes) >= max_rows
+                or len(batch.acks) >= max_rows
+                or time.monotonic() - batch.opened_mono >= flush_s
+                or stopping
             )
             if due:
                 self._to_writer.put(batch)
@@ -259,7 +266,7 @@ class Tracker:
             batch.new_units.extend(self._new_units)
             self._new_units.clear()
         if not batch.acks:
-            batch.first_mono = item.received_mono
+            batch.opened_mono, batch.first_received_mono = time.monotonic(), item.received_mono
         batch.acks.append((item.generation, item.mid, item.qos))
 
     # ------------------------------------------------------------------------------------------ writing
@@ -291,7 +298,7 @@ class Tracker:
             metrics.COMMIT_SECONDS.observe(done - t0)
             metrics.BATCH_SIZE.observe(len(batch.fixes))
             metrics.FIXES_STORED.inc(len(new))
-            metrics.LAG_SECONDS.observe(done - batch.first_mono)
+            metrics.LAG_SECONDS.observe(done - batch.first_received_mono)
             generation = self._generation
             for gen, mid, qos in batch.acks:
                 if qos and gen == generation:  # older connections' messages come again; they are acked then
