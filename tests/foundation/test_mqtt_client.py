@@ -1,0 +1,87 @@
+"""The buffered paho client every service uses: what it reads is exactly what was sent, across reconnects."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+
+from patroli.localservers import Mosquitto
+from patroli.mqtt import BufferedClient, SessionOptions, make_client
+from patroli.settings import Settings
+
+
+def _collector(mosquitto: Mosquitto, topic: str) -> tuple[BufferedClient, list[bytes], threading.Event]:
+    client, connect_args = make_client(
+        Settings(mqtt_url=mosquitto.url), f"buffered-{uuid.uuid4().hex[:6]}", SessionOptions(persistent=True)
+    )
+    assert isinstance(client, BufferedClient)
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    client.connect(**connect_args)
+    client.loop_start()
+    assert subscribed.wait(10)
+    return client, received, subscribed
+
+
+def _wait(predicate: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.02)
+
+
+def test_payloads_of_every_size_arrive_whole_and_in_order(mosquitto: Mosquitto) -> None:
+    topic = f"test/buffered/{uuid.uuid4().hex[:6]}"
+    client, received, _ = _collector(mosquitto, topic)
+    # Small messages packed many to a read, and messages larger than the 64 KiB read that span several reads.
+    sizes = [1, 2, 127, 128, 16_383, 16_384, 65_535, 65_536, 65_537, 200_000] + [
+        50 + i % 300 for i in range(3000)
+    ]
+    payloads = [bytes([i % 251]) * size + i.to_bytes(4, "big") for i, size in enumerate(sizes)]
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    try:
+        for p in payloads:
+            publisher.publish(topic, p, qos=1)
+        _wait(lambda: len(received) >= len(payloads))
+        assert received == payloads
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_a_new_connection_starts_with_an_empty_buffer(mosquitto: Mosquitto) -> None:
+    """Kicked off by a session takeover, the client reconnects; nothing from the old socket leaks into the new."""
+    topic = f"test/buffered/{uuid.uuid4().hex[:6]}"
+    client, received, subscribed = _collector(mosquitto, topic)
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    try:
+        publisher.publish(topic, b"before", qos=1).wait_for_publish(5)
+        _wait(lambda: received == [b"before"])
+        first_socket = client.socket()
+        subscribed.clear()
+        intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client._client_id.decode(),
+                               protocol=mqtt.MQTTv5)  # fmt: skip
+        intruder.connect("127.0.0.1", mosquitto.port)  # same client id: the broker drops the first connection
+        intruder.disconnect()
+        assert subscribed.wait(20), "the client reconnected and subscribed again"
+        assert client.socket() is not first_socket
+        for i in range(100):
+            publisher.publish(topic, f"after {i}".encode(), qos=1)
+        _wait(lambda: len(received) >= 101)
+        assert received == [b"before"] + [f"after {i}".encode() for i in range(100)]
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+        client.disconnect()
+        client.loop_stop()
