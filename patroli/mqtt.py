@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import PUBACK, PUBLISH
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -20,30 +23,42 @@ class SessionOptions:
 
 
 class BufferedClient(mqtt.Client):
-    """paho's Client, reading the socket 64 KiB at a time.
+    """paho's Client with buffered socket reads and writes, and one wake-up for a burst of queued packets.
 
-    paho reads each packet with three or four recv() calls (the command byte, the length bytes one at a time,
-    then the body) and goes back to select() after every packet. Each call drops and retakes the GIL, and in a
-    process whose other threads are busy that costs more than the parsing: the tracker's network thread was
-    GIL-bound at 9,000 messages/s. Here one recv() fills a buffer that paho's reads are served from, and one
-    loop_read() takes every whole packet already buffered. paho 2.x's `_sock_recv` is the single place it reads
-    the socket (TLS included), which is why it is the one method overridden; pyproject pins paho below 3.
+    Measured in the tracker at 9,000 messages/s, its network thread was the bottleneck, and most of that time
+    went to system calls, each of which drops and retakes the GIL:
+    - paho reads a packet with three or four recv() calls (the command byte, the length bytes one at a time,
+      then the body) and selects again after each packet. Here one recv() fills a 64 KiB buffer that paho's
+      reads are served from, and one loop_read() takes every whole packet already buffered.
+    - paho sends each queued packet with its own send(). Here PUBLISH and PUBACK packets are gathered and sent
+      together at the end of loop_write(); any other packet (CONNECT, SUBSCRIBE, DISCONNECT, ...) first sends
+      what is gathered, then itself, so order and paho's close-after-DISCONNECT stay as they were.
+    - paho writes a byte to its wake-up socket for every packet queued from another thread. `one_wakeup()` lets
+      a caller queue a burst (a batch's acks and publishes) and wake the network thread once.
+    paho 2.x reads and writes the socket only through `_sock_recv` and `_sock_send` (TLS included), and queues
+    through `_sockpairW`; those are the private names relied on, which is why pyproject pins paho below 3.
+    A new connection starts with empty buffers: nothing of the old socket's bytes reaches the new one.
     """
 
     _READ_SIZE = 65536
+    _WRITE_SIZE = 65536  # gathered bytes are sent once they reach this, or at the end of loop_write()
     _MAX_PACKETS_PER_READ = 5000  # then writes (acks) and keepalives get their turn
+    _GATHERED = frozenset({PUBLISH, PUBACK})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rbuf = b""
         self._rpos = 0
         self._rsock: object = None
+        self._wbuf = bytearray()
+        self._wsock: object = None
 
+    # ---------------------------------------------------------------------------------------------- reads
     def _buffered(self) -> int:
         return len(self._rbuf) - self._rpos if self._rsock is self._sock else 0
 
     def _sock_recv(self, bufsize: int) -> bytes:
-        if self._rsock is not self._sock:  # a new connection: what was buffered belonged to the old one
+        if self._rsock is not self._sock:
             self._rbuf, self._rpos, self._rsock = b"", 0, self._sock
         if self._rpos >= len(self._rbuf):
             data = super()._sock_recv(max(bufsize, self._READ_SIZE))
@@ -62,9 +77,53 @@ class BufferedClient(mqtt.Client):
             rc = super().loop_read(max_packets)
         return rc
 
+    # ---------------------------------------------------------------------------------------------- writes
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        if self._wsock is not self._sock:
+            self._wbuf.clear()
+            self._wsock = self._sock
+        if buf and buf[0] & 0xF0 in self._GATHERED and len(self._wbuf) < self._WRITE_SIZE:
+            self._wbuf += buf
+            return len(buf)
+        self._send_gathered()  # raises BlockingIOError when the socket is full: paho keeps the packet queued
+        if self._wbuf:
+            raise BlockingIOError
+        return super()._sock_send(buf)
+
+    def _send_gathered(self) -> None:
+        while self._wbuf and self._wsock is self._sock:
+            sent = super()._sock_send(self._wbuf)
+            del self._wbuf[:sent]
+
+    def loop_write(self) -> mqtt.MQTTErrorCode:
+        rc = super().loop_write()
+        if rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._wbuf:
+            try:
+                self._send_gathered()
+            except BlockingIOError:
+                pass  # the rest goes when select() says the socket is writable (want_write() asks for that)
+            except OSError:
+                pass  # the connection is gone: the next read reports it; unacked QoS 1 is sent again after
+        return rc
+
+    def want_write(self) -> bool:
+        return super().want_write() or bool(self._wbuf and self._wsock is self._sock)
+
+    @contextlib.contextmanager
+    def one_wakeup(self) -> Iterator[None]:
+        """Queue many packets from a thread other than the network thread, waking that thread once."""
+        wake, self._sockpairW = self._sockpairW, None
+        try:
+            yield
+        finally:
+            self._sockpairW = wake
+            if wake is not None:
+                with contextlib.suppress(OSError):
+                    wake.send(b"0")
+
 
 def make_client(settings: Settings, client_id: str, session: SessionOptions = SessionOptions(),
-                *, manual_ack: bool = False) -> tuple[mqtt.Client, dict[str, Any]]:  # fmt: skip
+                *, manual_ack: bool = False) -> tuple[BufferedClient, dict[str, Any]]:  # fmt: skip
     """A client and the keyword arguments for its connect()/connect_async() call."""
     v5 = settings.mqtt_protocol == "5"
     kwargs: dict[str, Any] = {"client_id": client_id, "manual_ack": manual_ack}

@@ -300,8 +300,9 @@ class Tracker:
             metrics.FIXES_STORED.inc(len(new))
             metrics.LAG_SECONDS.observe(done - batch.first_received_mono)
             generation = self._generation
-            for gen, mid, qos in batch.acks:
-                if qos and gen == generation:  # older connections' messages come again; they are acked then
-                    self.client.ack(mid, qos)
-            for f in new:
-                self.client.publish(topics.position(f.unit_id), position_json(f), qos=0)
+            with self.client.one_wakeup():  # thousands of packets, one wake-up of the network thread
+                for gen, mid, qos in batch.acks:
+                    if qos and gen == generation:  # older connections' messages come again; acked then
+                        self.client.ack(mid, qos)
+                for f in new:
+                    self.client.publish(topics.position(f.unit_id), position_json(f), qos=0)
