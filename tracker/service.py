@@ -8,12 +8,12 @@ Three threads, one direction:
 Nothing is acknowledged to the broker before its fix is committed, so a tracker killed at any point loses
 nothing: the broker redelivers what was not acked, and the store drops what it already has.
 While the store is down the writer retries with backoff; the bounded hand-off to it fills, processing stops,
-acks stop, and the broker stops sending once Receive Maximum messages are in flight: consumption pauses.
+acks stop, and the broker stops sending once Receive Maximum messages are in flight (or, for a broker that
+ignores it, once the bounded inbox is full and the network thread stops reading): consumption pauses.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 import paho.mqtt.client as mqtt
 from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
 
@@ -61,16 +62,15 @@ class Batch:
 def position_json(f: Fix) -> bytes:
     """The compact message on fleet/<unit>/position, as patroli.messages.PositionMessage defines it.
 
-    Built by hand, not through the pydantic model: this runs once per stored fix on the hot path.
+    Built with orjson, not through the pydantic model: this runs once per stored fix on the hot path.
     """
-    doc: dict[str, object] = {"u": f.unit_id, "t": f.fix_time.isoformat().replace("+00:00", "Z"),
-                              "lat": f.lat, "lon": f.lon}  # fmt: skip
+    doc: dict[str, object] = {"u": f.unit_id, "t": f.fix_time, "lat": f.lat, "lon": f.lon}
     if f.speed_mps is not None:
         doc["v"] = f.speed_mps
     if f.course_deg is not None:
         doc["c"] = f.course_deg
     doc["ok"] = f.valid
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return orjson.dumps(doc, option=orjson.OPT_UTC_Z)
 
 
 class RefusalLog:
@@ -100,7 +100,11 @@ class Tracker:
         self.settings = settings
         self.store = store
         self.client_id = client_id or settings.tracker_client_id
-        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        # Bounded: a broker that ignores Receive Maximum for a resumed session's backlog (Mosquitto 2.0.11 sent a
+        # 200,000-message backlog at once, measured) must not make memory grow with the backlog. When it is
+        # full the network thread waits in on_message, stops reading, and TCP holds the broker back.
+        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()  # C-fast; bounded by _on_message
+        self._inbox_max = 4 * settings.tracker_batch_rows  # a few batches of look-ahead: all processing uses
         self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._generation = 0
@@ -186,8 +190,14 @@ class Tracker:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = "<invalid utf-8>"
-        self._inbox.put(Inbound(topic, msg.payload, msg.mid, msg.qos, self._generation,
-                                datetime.now(UTC), time.monotonic()))  # fmt: skip
+        item = Inbound(
+            topic, msg.payload, msg.mid, msg.qos, self._generation, datetime.now(UTC), time.monotonic()
+        )
+        while self._inbox.qsize() >= self._inbox_max:
+            if self._stopping.is_set():
+                return  # dropped unacked: the broker delivers it again
+            time.sleep(0.002)
+        self._inbox.put(item)
         metrics.MESSAGES.inc()
 
     # ------------------------------------------------------------------------------------------ registration
