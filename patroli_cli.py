@@ -149,22 +149,17 @@ def units_list() -> None:
 
 @app.command("tracker")
 def tracker_cmd() -> None:
-    """Run the tracker: NMEA over MQTT into the store, until SIGINT or SIGTERM."""
-    from prometheus_client import start_http_server
+    """Run the tracker: NMEA over MQTT into the store, until SIGINT or SIGTERM.
 
-    from patroli.storage import open_store
-    from tracker.service import Tracker
+    With PATROLI_TRACKER_PROCESSES=N (MQTT 5), N processes split the load through a shared subscription.
+    """
+    from tracker.processes import run_tracker_processes
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    if s.metrics_port:
-        start_http_server(s.metrics_port, addr="0.0.0.0")  # scraped by Prometheus in the stack
-    tracker = Tracker(s, store)
-    tracker.start()
-    _wait_for_signal()
-    tracker.stop()
-    store.close()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_tracker_processes(s, s.tracker_processes, stop)
 
 
 @app.command("web")

@@ -175,7 +175,7 @@ class PostgresStore:
             if new_units:
                 cur.executemany(
                     "INSERT INTO units (unit_id, kind) VALUES (%s, 'car') ON CONFLICT (unit_id) DO NOTHING",
-                    [(u,) for u in new_units],
+                    [(u,) for u in sorted(new_units)],  # one lock order for concurrent trackers
                 )
             if fixes:
                 # Per-session staging table; ON COMMIT DELETE ROWS, so a failed batch leaves nothing behind.
@@ -188,8 +188,10 @@ class PostgresStore:
                     for f in fixes:
                         copy.write_row(_fix_to_row(f))
                 cur.execute(
+                    # In key order: trackers that insert the same duplicate fixes wait for each other
+                    # instead of deadlocking.
                     f"INSERT INTO positions ({_COLS}) SELECT {_COLS} FROM positions_stage "
-                    "ON CONFLICT DO NOTHING RETURNING unit_id, fix_time"
+                    "ORDER BY unit_id, fix_time ON CONFLICT DO NOTHING RETURNING unit_id, fix_time"
                 )
                 inserted_keys = {(r[0], r[1]) for r in cur.fetchall()}
                 cur.execute(

@@ -1,0 +1,134 @@
+"""`patroli tracker` with PATROLI_TRACKER_PROCESSES=2: two processes share the load, a dead one is restarted."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from nmea_builders import epoch
+from tracker_helpers import wait_until
+
+from patroli.localservers import Mosquitto, free_port
+from patroli.settings import Settings
+from patroli.storage import open_store
+from tracker.processes import child_settings, run_tracker_processes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def received_by(metrics_port: int) -> float:
+    """The child's own count of NMEA messages received, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    match = re.search(r"^patroli_tracker_messages_received_total (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def child_trackers(parent: int) -> list[int]:
+    """The tracker children of `parent` (multiprocessing may also start a resource tracker: not counted)."""
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0  # a zombie is gone too
+
+
+def test_two_processes_share_the_load_and_a_killed_one_comes_back(
+    mosquitto: Mosquitto, pg_url: str, tmp_path: Path
+) -> None:
+    metrics = free_port()
+    while free_port() == metrics + 1:  # the second child serves on metrics + 1
+        metrics = free_port()
+    env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
+           "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}", "PATROLI_TRACKER_PROCESSES": "2",
+           "PATROLI_METRICS_PORT": str(metrics), "PATROLI_LOG_LEVEL": "INFO"}  # fmt: skip
+    log_path = tmp_path / "tracker.log"
+    store = open_store(pg_url)
+    store.migrate()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "patroli_cli", "tracker"], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    try:
+        # Both children serve metrics once they run; a probe per unit proves the subscriptions exist.
+        wait_until(lambda: _serving(metrics) and _serving(metrics + 1), timeout=60, interval=0.5)
+        wait_until(lambda: (pub.publish("fleet/TP-PROBE/nmea", epoch(datetime.now(UTC).replace(microsecond=0),
+                                                                     -6.1, 106.7), qos=1),
+                            store.count_positions("TP-PROBE") >= 1)[1], timeout=30, interval=0.5)  # fmt: skip
+
+        def send(first: int, last: int) -> None:
+            infos = [pub.publish(f"fleet/TP-{u:02d}/nmea", epoch(start + timedelta(seconds=i), -6.2 + u * 0.01,
+                                                                 106.8 + i * 1e-5), qos=1)
+                     for i in range(first, last) for u in range(20)]  # fmt: skip
+            for info in infos:
+                info.wait_for_publish(30)
+
+        send(0, 100)  # 2,000 fixes
+        wait_until(lambda: _stored(store) == 2000, timeout=60, interval=0.2)
+        shares = received_by(metrics), received_by(metrics + 1)
+        assert min(shares) > 0, f"both processes took a share of the load: {shares}"
+
+        children = child_trackers(proc.pid)
+        assert len(children) == 2, children
+        os.kill(children[0], signal.SIGKILL)  # one child dies with nothing flushed
+        send(100, 200)  # 2,000 more while it is gone and after it is back
+        wait_until(lambda: _stored(store) == 4000, timeout=90, interval=0.5)
+        time.sleep(1.0)  # a redelivered duplicate would show up now
+        assert _stored(store) == 4000, "every fix once"
+        assert b"tracker process exited; restarting it" in log_path.read_bytes()
+        children = child_trackers(proc.pid)
+        assert len(children) == 2, children
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log_path.read_text()[-3000:]
+        store.close()
+    assert not any(alive(pid) for pid in children), "SIGTERM stops every child"
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
+
+
+def _serving(port: int) -> bool:
+    try:
+        received_by(port)
+        return True
+    except OSError:
+        return False
+
+
+def _stored(store: object) -> int:
+    return sum(store.count_positions(f"TP-{u:02d}") for u in range(20))  # type: ignore[attr-defined]
+
+
+def test_children_get_their_own_session_and_the_shared_group() -> None:
+    s = Settings(tracker_client_id="trk", metrics_port=9300)
+    first, second = child_settings(s, 0), child_settings(s, 1)
+    assert (first.tracker_client_id, second.tracker_client_id) == ("trk-0", "trk-1")
+    assert first.tracker_shared_group == second.tracker_shared_group == "patroli-tracker"
+    assert (first.metrics_port, second.metrics_port) == (9300, 9301)
+    assert child_settings(Settings(tracker_shared_group="east"), 3).tracker_shared_group == "east"
+
+
+def test_several_processes_need_mqtt_5() -> None:
+    import threading
+
+    with pytest.raises(ValueError, match="MQTT 5"):
+        run_tracker_processes(Settings(mqtt_protocol="3.1.1"), 2, threading.Event())
