@@ -30,6 +30,20 @@ def sample(pid: int) -> ProcSample:
     return ProcSample(cpu, kb("VmRSS") / 1024, kb("VmHWM") / 1024)
 
 
+def sample_tree(pid: int) -> ProcSample:
+    """A process and its children together (a supervisor and its workers): CPU and memory summed."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + [int(c) for c in children.read_text().split()] if children.exists() else [pid]
+    samples = []
+    for p in pids:
+        try:
+            samples.append(sample(p))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited between the listing and the read
+    return ProcSample(sum(s.cpu_s for s in samples), sum(s.rss_mb for s in samples),
+                      sum(s.peak_rss_mb for s in samples))  # fmt: skip
+
+
 def write_results(name: str, figures: dict[str, float | int | str]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

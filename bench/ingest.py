@@ -1,6 +1,6 @@
 """Ingest benchmark (issue #3): simulated radios → Mosquitto (QoS 1) → tracker → TimescaleDB.
 
-Run ``python -m bench.ingest [--fixes 450000] [--live-rate 5000] [--seconds 30]``; writes
+Run ``python -m bench.ingest [--fixes 600000] [--processes 2] [--live-rate 5000] [--seconds 30]``; writes
 ``bench/results/ingest.json``.
 
 On a 2-core machine the Python load generator alone needs a core for 15,000 messages/s, so a live run measures
@@ -8,8 +8,10 @@ the generator, not the tracker. Throughput is therefore measured as a drain: the
 QoS 1 into the broker for a persistent session whose consumer is away (radios coming back into coverage look
 just like this), then the consumer connects and drains them, with nothing else running:
 - ceiling_per_s: a bare paho subscriber that only counts messages;
-- fixes_per_s: `patroli tracker` (its own process), counted as committed rows in TimescaleDB;
-- ratio = fixes_per_s / ceiling_per_s; cpu_ms_per_1k and rss_mb are the tracker process's, over its drain.
+- fixes_per_s: `patroli tracker` with --processes (default 2) processes sharing an MQTT 5 subscription, counted
+  as committed rows in TimescaleDB; one_process_* is the same drain by a single tracker process;
+- ratio = fixes_per_s / ceiling_per_s; cpu_ms_per_1k and rss_mb are the tracker processes' together (CPU per
+  1,000 fixes over the drain; the sum of their peak RSS).
 Latency is measured live: radios publish at --live-rate for --seconds while the tracker runs; p50_ms / p99_ms go
 from each fix's publish time to the moment its position, published by the tracker after COMMIT, is heard
 (live_fixes_per_s is the committed rate of that phase).
@@ -21,12 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,10 +39,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench.common import sample, write_results
+from bench.common import sample_tree, write_results
 from firmware_sim.load import run_load
-from patroli.localservers import start_mosquitto, start_postgres, terminate
-from patroli.storage import open_store
+from patroli.localservers import free_port, start_mosquitto, start_postgres, terminate
+from patroli.storage import Store, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,11 +106,73 @@ def wait_count(read: object, target: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
+@dataclass(frozen=True, slots=True)
+class Drain:
+    sent: int
+    stored: int
+    fixes_per_s: float
+    cpu_ms_per_1k: float
+    rss_mb: float
+
+
+def end_session(port: int, client_id: str) -> None:
+    """Connect as `client_id` with a clean start: the broker forgets that session and stops queueing for it."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port, clean_start=True)
+    client.loop_start()
+    time.sleep(0.5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def stored_by_trackers(metrics_port: int, processes: int) -> float:
+    """Fixes committed so far, from the trackers' own /metrics: polling count(*) on a growing hypertable every
+    50 ms would cost PostgreSQL a core and slow the drain it measures."""
+    total = 0.0
+    for k in range(processes):  # process k serves on metrics_port + k
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port + k}/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            continue  # not serving yet
+        match = re.search(r"^patroli_tracker_fixes_stored_total (\S+)$", text, re.MULTILINE)
+        total += float(match.group(1)) if match else 0.0
+    return total
+
+
+def drain(cmd: list[str], env: dict[str, str], store: Store, port: int, fixes: int, prefix: str) -> Drain:
+    """The tracker subscribes, goes away while `fixes` are queued for it, comes back and drains them."""
+    processes = int(env.get("PATROLI_TRACKER_PROCESSES", "1"))
+    metrics = free_port()
+    env = {**env, "PATROLI_METRICS_PORT": str(metrics)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    time.sleep(4)  # its persistent subscriptions exist now
+    terminate(proc)
+    load = run_load("127.0.0.1", port, units=2_000, rate_per_s=0, duration_s=3600, qos=1, max_messages=fixes,
+                    unit_prefix=prefix)  # fmt: skip
+    before_total = store.count_positions()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    try:
+        wait_count(lambda: stored_by_trackers(metrics, processes), 1, 60)
+        before, t0, n0 = sample_tree(proc.pid), time.monotonic(), stored_by_trackers(metrics, processes)
+        wait_count(lambda: stored_by_trackers(metrics, processes), load.sent, 600)
+        after, t1, n1 = sample_tree(proc.pid), time.monotonic(), stored_by_trackers(metrics, processes)
+    finally:
+        terminate(proc)
+    stored = store.count_positions() - before_total  # the table's own count decides what was committed
+    return Drain(load.sent, stored, (n1 - n0) / (t1 - t0),
+                 round((after.cpu_s - before.cpu_s) * 1000 / max(n1 - n0, 1) * 1000, 1),
+                 round(after.peak_rss_mb, 1))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixes", type=int, default=150_000, help="fixes in the drained backlog")
+    parser.add_argument(
+        "--fixes", type=int, default=600_000, help="fixes in the drained backlog (30 s or more)"
+    )
     parser.add_argument("--live-rate", type=float, default=5_000, help="offered fixes/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=30, help="duration of the latency phase")
+    parser.add_argument("--processes", type=int, default=2, help="tracker processes (shared subscription)")
     args = parser.parse_args()
     units = 2_000
 
@@ -124,28 +191,32 @@ def main() -> None:
         ceiling = (
             (counter.count - 1) / (counter.last_at - (counter.first_at or 0)) if counter.count > 1 else 0.0
         )
-        counter.disconnect()
+        counter.disconnect(end_session=True)  # else the broker would queue every later message for it
         print(f"ceiling: {counter.count} drained at {ceiling:.0f}/s")
 
-        # ---- the tracker drains the same backlog ----------------------------------------------------------------
+        # ---- the tracker drains the same backlog: one process, then --processes sharing a subscription --------
         url = pg.create_database("bench_ingest")
         store = open_store(url)
         store.migrate()
         env = {**os.environ, "PATROLI_MQTT_URL": broker.url, "PATROLI_DATABASE_URL": url,
                "PATROLI_TRACKER_CLIENT_ID": "bench-tracker", "PATROLI_LOG_LEVEL": "WARNING"}  # fmt: skip
         cmd = [sys.executable, "-m", "patroli_cli", "tracker"]
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env)
-        time.sleep(3)  # its persistent subscription exists now
-        terminate(proc)
-        load = run_load("127.0.0.1", broker.port, units=units, rate_per_s=0, duration_s=3600, qos=1,
-                        max_messages=args.fixes, unit_prefix="DRAIN")  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env)
-        wait_count(lambda: store.count_positions(), 1, 60)
-        before, t0, n0 = sample(proc.pid), time.monotonic(), store.count_positions()
-        wait_count(lambda: store.count_positions(), load.sent, 600)
-        after, t1, n1 = sample(proc.pid), time.monotonic(), store.count_positions()
-        fixes_per_s = (n1 - n0) / (t1 - t0)
-        print(f"tracker: {n1} of {load.sent} committed, drained at {fixes_per_s:.0f}/s")
+        drains: dict[int, Drain] = {}
+        for processes in sorted({1, args.processes}):
+            client_id = f"bench-tracker-x{processes}"
+            drains[processes] = drain(cmd, {**env, "PATROLI_TRACKER_PROCESSES": str(processes),
+                                            "PATROLI_TRACKER_CLIENT_ID": client_id},
+                                      store, broker.port, args.fixes, f"DRAIN{processes}")  # fmt: skip
+            print(f"tracker x{processes}: {drains[processes].stored} of {args.fixes} committed, drained at "
+                  f"{drains[processes].fixes_per_s:.0f}/s")  # fmt: skip
+            if processes != args.processes:  # its session would go on queueing every later message
+                end_session(broker.port, client_id)
+        main_drain = drains[args.processes]
+        live_metrics = free_port()
+        env |= {"PATROLI_TRACKER_PROCESSES": str(args.processes), "PATROLI_METRICS_PORT": str(live_metrics),
+                "PATROLI_TRACKER_CLIENT_ID": f"bench-tracker-x{args.processes}"}  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env)  # runs on for the latency phase
+        time.sleep(4)  # connected and subscribed
 
         # ---- latency, live ---------------------------------------------------------------------------------------
         positions = Subscriber(
@@ -153,11 +224,11 @@ def main() -> None:
         )
         positions.connect()
         live_units = int(args.live_rate)  # one fix a second each: fix time tracks the wall clock
-        m0, l0 = store.count_positions(), time.monotonic()
+        l0 = time.monotonic()
         live = run_load("127.0.0.1", broker.port, units=live_units, rate_per_s=args.live_rate,
                         duration_s=args.seconds, qos=1, start_time=datetime.now(UTC), unit_prefix="LIVE")  # fmt: skip
-        wait_count(lambda: store.count_positions(), m0 + live.sent, 60)
-        live_rate = (store.count_positions() - m0) / (time.monotonic() - l0)
+        wait_count(lambda: stored_by_trackers(live_metrics, args.processes), live.sent, 60)
+        live_rate = stored_by_trackers(live_metrics, args.processes) / (time.monotonic() - l0)
         # Each message's own due time: unit u's k-th fix is sent at started_at + (k·units + u) / rate.
         latencies_ms = []
         for unit, fix_time, heard in positions.samples:
@@ -168,18 +239,23 @@ def main() -> None:
             latencies_ms.append((heard - due).total_seconds() * 1000)
         positions.disconnect(end_session=True)
         terminate(proc)
-        lost = load.sent + live.sent - store.count_positions()
+        lost = sum(d.sent for d in drains.values()) + live.sent - store.count_positions()
         store.close()
 
         write_results("ingest", {
-            "fixes_per_s": round(fixes_per_s),
+            "fixes_per_s": round(main_drain.fixes_per_s),
             "p50_ms": round(pct(latencies_ms, 0.50), 1),
             "p99_ms": round(pct(latencies_ms, 0.99), 1),
             "ceiling_per_s": round(ceiling),
-            "ratio": round(fixes_per_s / ceiling, 3) if ceiling else 0.0,
-            "cpu_ms_per_1k": round((after.cpu_s - before.cpu_s) * 1000 / max(n1 - n0, 1) * 1000, 1),
-            "rss_mb": round(after.peak_rss_mb, 1),
-            "backlog_fixes": load.sent,
+            "ratio": round(main_drain.fixes_per_s / ceiling, 3) if ceiling else 0.0,
+            "cpu_ms_per_1k": main_drain.cpu_ms_per_1k,
+            "rss_mb": main_drain.rss_mb,
+            "tracker_processes": args.processes,
+            "one_process_fixes_per_s": round(drains[1].fixes_per_s),
+            "one_process_ratio": round(drains[1].fixes_per_s / ceiling, 3) if ceiling else 0.0,
+            "one_process_cpu_ms_per_1k": drains[1].cpu_ms_per_1k,
+            "one_process_rss_mb": drains[1].rss_mb,
+            "backlog_fixes": args.fixes,
             "live_offered_per_s": round(args.live_rate),
             "live_sent_per_s": round(live.rate_per_s),
             "live_fixes_per_s": round(live_rate),
