@@ -21,15 +21,18 @@ DEMO_DISPATCH = DispatchBehaviour(answer_delay_s=4.0, decline_share=0.15, ignore
 
 
 def start_demo_fleet(
-    settings: Settings, units: int, *, city: str = "jakarta", interval_s: float = 1.0, seed: int = 110
-) -> DemoFleet:
-    """Start `units` radios against settings' broker in a background thread; returns once they are connected
-    (or after 15 s + 0.1 s a radio, when they keep trying on their own)."""
+    settings: Settings, units: int, *, city: str = "jakarta", interval_s: float = 1.0, seed: int = 110,
+    wait: bool = True,
+) -> DemoFleet:  # fmt: skip
+    """Start `units` radios against settings' broker in a background thread. With `wait`, returns once they are
+    connected (or after 15 s + 0.1 s a radio, when they keep trying on their own); without, at once."""
     target = settings.mqtt()
     configs = fleet_configs(units, city=city, interval_s=interval_s, seed=seed, dispatch=DEMO_DISPATCH)
     # Staggered connects: amqtt iterates its subscription table across awaits while a session starts, and
     # many sessions starting at once make it raise "dictionary changed size during iteration".
     fleet = Fleet(target.host, target.port, configs, tls=target.tls, connect_rate_per_s=10.0)
-    if not fleet.start(wait_connected_s=15.0 + units / 10.0):
+    if not wait:
+        fleet.start(wait_connected_s=None)
+    elif not fleet.start(wait_connected_s=15.0 + units / 10.0):
         log.warning("demo fleet: %d of %d radios connected so far", fleet.stats().connected, units)
     return fleet
