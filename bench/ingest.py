@@ -41,7 +41,7 @@ from paho.mqtt.properties import Properties
 
 from bench.common import sample_tree, write_results
 from firmware_sim.load import run_load
-from patroli.localservers import free_port, start_mosquitto, start_postgres, terminate
+from patroli.localservers import free_port_run, start_mosquitto, start_postgres, terminate
 from patroli.storage import Store, open_store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def stored_by_trackers(metrics_port: int, processes: int) -> float:
 def drain(cmd: list[str], env: dict[str, str], store: Store, port: int, fixes: int, prefix: str) -> Drain:
     """The tracker subscribes, goes away while `fixes` are queued for it, comes back and drains them."""
     processes = int(env.get("PATROLI_TRACKER_PROCESSES", "1"))
-    metrics = free_port()
+    metrics = free_port_run(processes)
     env = {**env, "PATROLI_METRICS_PORT": str(metrics)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)
     time.sleep(4)  # its persistent subscriptions exist now
@@ -212,7 +212,7 @@ def main() -> None:
             if processes != args.processes:  # its session would go on queueing every later message
                 end_session(broker.port, client_id)
         main_drain = drains[args.processes]
-        live_metrics = free_port()
+        live_metrics = free_port_run(args.processes)
         env |= {"PATROLI_TRACKER_PROCESSES": str(args.processes), "PATROLI_METRICS_PORT": str(live_metrics),
                 "PATROLI_TRACKER_CLIENT_ID": f"bench-tracker-x{args.processes}"}  # fmt: skip
         proc = subprocess.Popen(cmd, cwd=REPO, env=env)  # runs on for the latency phase

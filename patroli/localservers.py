@@ -33,6 +33,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_run(count: int, attempts: int = 50) -> int:
+    """A port p such that p … p + count - 1 are all free on every interface (a supervisor's children serve
+    metrics on consecutive ports)."""
+    for _ in range(attempts):
+        base = free_port()
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(s)
+                s.bind(("0.0.0.0", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

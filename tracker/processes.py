@@ -47,7 +47,10 @@ def run_tracker(settings: Settings, stop: threading.Event) -> None:
     try:
         store.migrate()
         if settings.metrics_port:
-            start_http_server(settings.metrics_port, addr="0.0.0.0")  # scraped by Prometheus in the stack
+            try:
+                start_http_server(settings.metrics_port, addr="0.0.0.0")  # scraped by Prometheus in the stack
+            except OSError as exc:  # tracking matters more than its metrics: no crash (and restart) loop
+                log.error("metrics not served", extra={"port": settings.metrics_port, "error": str(exc)})
         tracker = Tracker(settings, store)
         tracker.start()
         stop.wait()

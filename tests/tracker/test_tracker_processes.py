@@ -18,7 +18,7 @@ import pytest
 from nmea_builders import epoch
 from tracker_helpers import wait_until
 
-from patroli.localservers import Mosquitto, free_port
+from patroli.localservers import Mosquitto, free_port_run
 from patroli.settings import Settings
 from patroli.storage import open_store
 from tracker.processes import child_settings, run_tracker_processes
@@ -51,9 +51,7 @@ def alive(pid: int) -> bool:
 def test_two_processes_share_the_load_and_a_killed_one_comes_back(
     mosquitto: Mosquitto, pg_url: str, tmp_path: Path
 ) -> None:
-    metrics = free_port()
-    while free_port() == metrics + 1:  # the second child serves on metrics + 1
-        metrics = free_port()
+    metrics = free_port_run(2)  # the second child serves on metrics + 1
     env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
            "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}", "PATROLI_TRACKER_PROCESSES": "2",
            "PATROLI_METRICS_PORT": str(metrics), "PATROLI_LOG_LEVEL": "INFO"}  # fmt: skip
