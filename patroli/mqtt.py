@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ class BufferedClient(mqtt.Client):
       what is gathered, then itself, so order and paho's close-after-DISCONNECT stay as they were.
     - paho writes a byte to its wake-up socket for every packet queued from another thread. `one_wakeup()` lets
       a caller queue a burst (a batch's acks and publishes) and wake the network thread once.
+    `pause_reading` lets a consumer with a bounded queue stop the reads while writes and keepalives go on.
     paho 2.x reads and writes the socket only through `_sock_recv` and `_sock_send` (TLS included), and queues
     through `_sockpairW`; those are the private names relied on, which is why pyproject pins paho below 3.
     A new connection starts with empty buffers: nothing of the old socket's bytes reaches the new one.
@@ -47,6 +49,8 @@ class BufferedClient(mqtt.Client):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # When set and true, no more packets are read: a consumer with a bounded queue sets it (see Tracker).
+        self.pause_reading: Callable[[], bool] | None = None
         self._rbuf = b""
         self._rpos = 0
         self._rsock: object = None
@@ -69,13 +73,35 @@ class BufferedClient(mqtt.Client):
         self._rpos += len(chunk)
         return chunk
 
+    def _reading_paused(self) -> bool:
+        return self.pause_reading is not None and self.pause_reading()
+
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        rc = super().loop_read(max_packets)
+        rc = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
         for _ in range(self._MAX_PACKETS_PER_READ):
-            if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or not self._buffered():
+            if self._reading_paused():
+                # The consumer is full. Stop reading but let the loop go on writing (acks) and keeping the
+                # connection alive; TCP holds the broker back meanwhile.
+                time.sleep(0.002)
                 break
             rc = super().loop_read(max_packets)
+            if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or not self._buffered():
+                return rc
+        if self._buffered():  # whole packets wait in the buffer, where select() cannot see them
+            self._wake_network_thread()
         return rc
+
+    def loop_misc(self) -> mqtt.MQTTErrorCode:
+        rc = super().loop_misc()
+        if rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._buffered():
+            return self.loop_read()
+        return rc
+
+    def _wake_network_thread(self) -> None:
+        wake = self._sockpairW
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                wake.send(b"0")
 
     # ---------------------------------------------------------------------------------------------- writes
     def _sock_send(self, buf: bytes | bytearray) -> int:
@@ -112,14 +138,25 @@ class BufferedClient(mqtt.Client):
     @contextlib.contextmanager
     def one_wakeup(self) -> Iterator[None]:
         """Queue many packets from a thread other than the network thread, waking that thread once."""
-        wake, self._sockpairW = self._sockpairW, None
+        wake, self._sockpairW = self._sockpairW, _SILENT_WAKE  # type: ignore[assignment]
         try:
             yield
         finally:
             self._sockpairW = wake
-            if wake is not None:
-                with contextlib.suppress(OSError):
-                    wake.send(b"0")
+            self._wake_network_thread()
+
+
+class _SilentWake:
+    """Stands in for paho's wake-up socket during `one_wakeup()`: paho may check it and use it a moment later."""
+
+    def send(self, _data: bytes) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+_SILENT_WAKE = _SilentWake()
 
 
 def make_client(settings: Settings, client_id: str, session: SessionOptions = SessionOptions(),

@@ -9,7 +9,7 @@ Nothing is acknowledged to the broker before its fix is committed, so a tracker 
 nothing: the broker redelivers what was not acked, and the store drops what it already has.
 While the store is down the writer retries with backoff; the bounded hand-off to it fills, processing stops,
 acks stop, and the broker stops sending once Receive Maximum messages are in flight (or, for a broker that
-ignores it, once the bounded inbox is full and the network thread stops reading): consumption pauses.
+ignores it, once the bounded inbox is full and the client stops reading): consumption pauses.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ class Tracker:
         self.client_id = client_id or settings.tracker_client_id
         # Bounded: a broker that ignores Receive Maximum for a resumed session's backlog (Mosquitto 2.0.11 sent a
         # 200,000-message backlog at once, measured) must not make memory grow with the backlog. When it is
-        # full the network thread waits in on_message, stops reading, and TCP holds the broker back.
-        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()  # C-fast; bounded by _on_message
+        # full the client stops reading (still acking and pinging), and TCP holds the broker back.
+        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()  # C-fast; bounded by pause_reading
         self._inbox_max = 4 * settings.tracker_batch_rows  # a few batches of look-ahead: all processing uses
         self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
@@ -131,6 +131,7 @@ class Tracker:
             SessionOptions(persistent=True, receive_maximum=settings.tracker_receive_maximum), manual_ack=True,
         )  # fmt: skip
         self.client.max_queued_messages_set(0)
+        self.client.pause_reading = lambda: self._inbox.qsize() >= self._inbox_max
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -193,10 +194,6 @@ class Tracker:
         item = Inbound(
             topic, msg.payload, msg.mid, msg.qos, self._generation, datetime.now(UTC), time.monotonic()
         )
-        while self._inbox.qsize() >= self._inbox_max:
-            if self._stopping.is_set():
-                return  # dropped unacked: the broker delivers it again
-            time.sleep(0.002)
         self._inbox.put(item)
         metrics.MESSAGES.inc()
 
