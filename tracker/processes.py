@@ -63,11 +63,18 @@ def _child_main(settings_doc: dict[str, Any]) -> None:
     settings = Settings.model_validate(settings_doc)
     configure_logging(settings.log_level, settings.log_json)
     stop = threading.Event()
-    for sig in (
-        signal.SIGINT,
-        signal.SIGTERM,
-    ):  # Ctrl-C reaches the whole process group; the parent sends TERM
+    # Ctrl-C reaches the whole process group; the supervisor sends SIGTERM.
+    for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a supervisor killed with SIGKILL leaves no tracker running on without it
+
+        def stop_with_parent() -> None:
+            parent.join()
+            log.error("supervisor gone; stopping")
+            stop.set()
+
+        threading.Thread(target=stop_with_parent, name="parent-watch", daemon=True).start()
     run_tracker(settings, stop)
 
 
