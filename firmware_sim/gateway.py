@@ -49,11 +49,14 @@ def random_contact(rng: random.Random, city: str = "jakarta") -> dict[str, objec
 
 
 class IncidentGateway:
-    """Posts a random contact every `interval_s` seconds (exponentially distributed) until stopped."""
+    """Posts a random contact every `interval_s` seconds (exponentially distributed) until stopped; the first
+    after `first_after_s` when given (the demo's first incident should not wait for chance)."""
 
     def __init__(self, host: str, port: int, *, interval_s: float = 20.0, city: str = "jakarta", seed: int = 110,
-                 protocol: int = mqtt.MQTTv311, username: str | None = None, password: str | None = None) -> None:  # fmt: skip
+                 protocol: int = mqtt.MQTTv311, username: str | None = None, password: str | None = None,
+                 first_after_s: float | None = None) -> None:  # fmt: skip
         self.interval_s = interval_s
+        self.first_after_s = first_after_s
         self.city = city
         self._rng = random.Random(seed)
         self._stop = threading.Event()
@@ -76,7 +79,9 @@ class IncidentGateway:
         self._client.disconnect()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._rng.expovariate(1 / self.interval_s)):
+        delay = self.first_after_s
+        while not self._stop.wait(self._rng.expovariate(1 / self.interval_s) if delay is None else delay):
+            delay = None
             doc = random_contact(self._rng, self.city)
             self._client.publish(topics.INCIDENTS_NEW, json.dumps(doc).encode(), qos=1)
             self.sent += 1
