@@ -103,9 +103,10 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
         deadline = time.monotonic() + 40
         incidents: list[dict] = []
         while time.monotonic() < deadline and not incidents:
-            incidents = json.loads(get(f"{base}/api/v1/incidents", token)[1])
+            incidents = json.loads(get(f"{base}/api/v1/incidents", token)[1])["incidents"]
             time.sleep(1)
         assert incidents, "no incident arrived from the simulated gateway within 40 s"
+        assert incidents[0]["channel"] in {"phone", "sms", "email", "fax", "social"}
     assert run.proc.returncode == 0, run.output[-3000:]
     assert f"{base}" in run.output and "demo stopped" in run.output
     assert "Traceback" not in run.output, run.output[-3000:]
