@@ -14,6 +14,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+class _SnapshotKeys(dict):  # type: ignore[type-arg]
+    """A dict whose iteration walks a snapshot of its keys.
+
+    amqtt 0.12 walks its subscription table with an `await` inside the loop when a session connects; another
+    session subscribing meanwhile made it raise "dictionary changed size during iteration", print a traceback
+    and drop the connecting client (seen in the demo under load). Iterating a snapshot is what that loop needs.
+    """
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(super().keys()))
+
+
 class EmbeddedBroker:
     """amqtt on its own event loop in a daemon thread; start() returns once it listens."""
 
@@ -45,6 +57,7 @@ class EmbeddedBroker:
         }
         try:
             self._broker = Broker(config, loop=self._loop)
+            self._broker._subscriptions = _SnapshotKeys(self._broker._subscriptions)
             self._loop.run_until_complete(self._broker.start())
         except BaseException as exc:
             self._error = exc
