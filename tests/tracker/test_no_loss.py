@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +15,12 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from nmea_builders import epoch
-from tracker_helpers import wait_until
+from tracker_helpers import Bus, wait_until
 
 from patroli.localservers import Mosquitto, Postgres, start_postgres, terminate
 from patroli.models import TrackQuery
 from patroli.settings import Settings
-from patroli.storage import open_store
+from patroli.storage import Store, open_store
 from tracker.service import Tracker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,43 +148,27 @@ def test_database_outage_pauses_then_drains(mosquitto: Mosquitto, own_postgres: 
         store.close()
 
 
-def test_a_flood_waits_in_the_broker_not_in_memory(mosquitto: Mosquitto, pg_url: str) -> None:
+def test_a_flood_waits_in_the_broker_not_in_memory(
+    start_tracker: Callable[..., tuple[Tracker, Store]], bus: Bus, pg_url: str
+) -> None:
     """QoS 0 messages are outside any in-flight window, so the broker sends them as fast as they come (as
     Mosquitto 2.0.11 did with a resumed 200,000-message backlog, whatever Receive Maximum said). While nothing
     can be committed the tracker's inbox must stop at its bound; once writes go through, every fix is stored."""
-    settings = Settings(mqtt_url=mosquitto.url, database_url=pg_url, tracker_client_id=f"tb-{uuid.uuid4().hex[:6]}",
-                        tracker_batch_rows=50)  # fmt: skip
-    store = open_store(pg_url)
-    store.migrate()
-    tracker = Tracker(settings, store)
-    tracker.start()
-    assert tracker.wait_connected(10)
-    time.sleep(0.3)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    pub.connect("127.0.0.1", mosquitto.port)
-    pub.loop_start()
+    tracker, store = start_tracker(tracker_batch_rows=50)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     # Another session holds the positions table: the tracker's first batch waits on the lock, nothing is
     # committed, and the flood can only pile up in the tracker.
     with psycopg.connect(pg_url, autocommit=False) as blocker:
         blocker.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
-        try:
-            infos = [pub.publish(f"fleet/BL-{i % 10}/nmea", epoch(start + timedelta(seconds=i // 10),
-                                                                  -6.2 + i * 1e-6, 106.8), qos=0)
-                     for i in range(3000)]  # fmt: skip
-            for info in infos:
-                info.wait_for_publish(30)
-            peak = 0
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline:
-                peak = max(peak, tracker._inbox.qsize())
-                time.sleep(0.01)
-            bound = 4 * 50
-            assert 0 < peak <= bound, f"inbox peaked at {peak} messages, bound {bound}"
-            blocker.rollback()  # the lock goes; the batch goes through, then the rest of the flood
-            wait_until(lambda: sum(store.count_positions(f"BL-{u}") for u in range(10)) == 3000, timeout=60)
-        finally:
-            pub.loop_stop()
-            pub.disconnect()
-            tracker.stop()
-            store.close()
+        for i in range(3000):
+            bus.publish(f"fleet/BL-{i % 10}/nmea", epoch(start + timedelta(seconds=i // 10), -6.2 + i * 1e-6, 106.8),
+                        qos=0)  # fmt: skip
+        peak = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            peak = max(peak, tracker._inbox.qsize())
+            time.sleep(0.01)
+        bound = 4 * 50
+        assert 0 < peak <= bound, f"inbox peaked at {peak} messages, bound {bound}"
+        blocker.rollback()  # the lock goes; the batch goes through, then the rest of the flood
+        wait_until(lambda: sum(store.count_positions(f"BL-{u}") for u in range(10)) == 3000, timeout=60)
