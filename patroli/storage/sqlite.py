@@ -19,24 +19,12 @@ from urllib.parse import urlsplit
 from patroli import migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
-from patroli.storage.columns import TrackColumns
+from patroli.storage.columns import TrackColumns, from_us, to_us  # times are stored as µs since 1970
 
 log = logging.getLogger(__name__)
 
 _COLS = ", ".join(POSITION_COLUMNS)
 _PLACEHOLDERS = ", ".join("?" for _ in POSITION_COLUMNS)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_us(t: datetime) -> int:
-    if t.tzinfo is None:
-        raise ValueError("naive datetime: times must be timezone-aware UTC")
-    delta = t - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
 
 
 def _fix_to_row(f: Fix) -> tuple:
