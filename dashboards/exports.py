@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 from patroli.models import TrackQuery
 from patroli.storage import Store, read_repo
+from patroli.storage.columns import FixLike
 from patroli.storage.read_repo import BBox, PositionOrder
 
 ExportFormat = Literal["gpx", "geojson", "csv"]
@@ -28,19 +29,10 @@ CSV_COLUMNS = ("unit_id", "fix_time", "lat", "lon", "speed_mps", "course_deg", "
                "valid")  # fmt: skip
 
 
-class Point(Protocol):
+class Point(FixLike, Protocol):
     """What an export needs of a fix: patroli.models.Fix and read_repo.PositionRow both are one."""
 
     unit_id: str
-    fix_time: datetime
-    lat: float
-    lon: float
-    speed_mps: float | None
-    course_deg: float | None
-    altitude_m: float | None
-    hdop: float | None
-    satellites: int | None
-    valid: bool
 
 
 def _z(t: datetime) -> str:

@@ -41,7 +41,9 @@ def from_us(us: int) -> datetime:
     return _UNIX_EPOCH + timedelta(microseconds=int(us))
 
 
-class _FixLike(Protocol):
+class FixLike(Protocol):
+    """One fix's values, whatever carries them (patroli.models.Fix, read_repo rows)."""
+
     fix_time: datetime
     lat: float
     lon: float
@@ -109,7 +111,7 @@ class TrackColumns:
         return cls(unit_id, *(np.array(c, dtype=d) for c, d in zip(cols, _DTYPES.values(), strict=True)))
 
     @classmethod
-    def from_rows(cls, unit_id: str, rows: Iterable[_FixLike]) -> TrackColumns:
+    def from_rows(cls, unit_id: str, rows: Iterable[FixLike]) -> TrackColumns:
         """From fix-like objects (patroli.models.Fix, TrackRow): for the few points of a downsampled track."""
         return cls.from_tuples(unit_id, [
             (to_us(r.fix_time), r.lat, r.lon, r.speed_mps, r.course_deg, r.altitude_m, r.hdop, r.satellites, r.valid)
