@@ -60,12 +60,13 @@ def test_units_add_registers_and_its_credentials_open_the_real_broker(pg_url: st
     try:
         results = []
         for pw in (password, "wrong"):
+            # Count before connecting: the CONNACK can arrive before loop_start() returns.
+            seen = len(results)
             c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
             c.username_pw_set("PJ-77", pw)
             c.on_connect = lambda _c, _u, _f, rc, _p: results.append(rc)
             c.connect("127.0.0.1", broker.port)
             c.loop_start()
-            seen = len(results)
             wait_until(lambda seen=seen: len(results) > seen)
             c.loop_stop()
             c.disconnect()
