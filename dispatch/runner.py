@@ -59,6 +59,7 @@ class DispatchRunner:
         self._connected = threading.Event()
         self._worker = threading.Thread(target=self._work, name="dispatch-worker", daemon=True)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = lambda _c, _u, m: self._inbox.put(_Inbound(m.topic, m.payload))
 
     @staticmethod
@@ -74,6 +75,7 @@ class DispatchRunner:
         self.client.loop_start()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once connected and subscribed: messages published from then on reach the dispatcher."""
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
@@ -86,7 +88,16 @@ class DispatchRunner:
         if getattr(rc, "is_failure", False):
             log.error("broker refused connection", extra={"reason": str(rc)})
             return
+        self._connected.clear()
         client.subscribe(list(SUBSCRIPTIONS))
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[mqtt.ReasonCode], _p: object
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused subscriptions", extra={"reasons": refused})
+            return
         self._connected.set()
 
     def _work(self) -> None:

@@ -108,7 +108,7 @@ class Tracker:
         self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._generation = 0
-        self._connected = threading.Event()
+        self._connected = threading.Event()  # connected, and the broker acknowledged the subscription
         self._known_units: set[str] = set()
         self._unknown_until: dict[
             str, float
@@ -134,6 +134,7 @@ class Tracker:
         self.client.pause_reading = lambda: self._inbox.qsize() >= self._inbox_max
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self._threads: list[threading.Thread] = []
 
@@ -154,6 +155,7 @@ class Tracker:
                                            "mqtt_protocol": self.settings.mqtt_protocol})  # fmt: skip
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once connected and subscribed: fixes published from then on reach this tracker."""
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
@@ -177,9 +179,18 @@ class Tracker:
             return
         self._generation += 1
         client.subscribe(self._subscription(), qos=1)
-        self._connected.set()
         log.info("connected to broker", extra={"session_present": flags.session_present,
                                                "generation": self._generation})  # fmt: skip
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[mqtt.ReasonCode], _p: object
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused the subscription", extra={"subscription": self._subscription(),
+                                                                "reasons": refused})  # fmt: skip
+            return
+        self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
         self._connected.clear()

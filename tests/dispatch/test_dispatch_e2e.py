@@ -7,7 +7,6 @@ radio → fleet/<unit>/ack → dispatcher. Real Mosquitto, real TimescaleDB, fir
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -32,7 +31,7 @@ MONAS = (-6.175392, 106.827153)
 
 
 @pytest.fixture
-def system(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[Settings, Store]]:
+def system(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[DispatchRunner, Store]]:
     settings = Settings(mqtt_url=mosquitto.url, database_url=pg_url, dispatch_offer_s=5.0,
                         tracker_client_id=f"tr-{uuid.uuid4().hex[:6]}")  # fmt: skip
     store = open_store(pg_url)
@@ -55,7 +54,7 @@ def system(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[Settings, Store]
     ])  # fmt: skip
     assert radios.start(wait_connected_s=15)
     try:
-        yield settings, store
+        yield runner, store
     finally:
         radios.stop()
         runner.stop()
@@ -64,9 +63,10 @@ def system(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[Settings, Store]
 
 
 def test_a_gateway_contact_reaches_a_radio_that_answers_over_the_bus(system, mosquitto: Mosquitto) -> None:
-    _settings, store = system
-    wait_until(lambda: store.last_position("DECLINER") and store.last_position("ACCEPTER"), timeout=20)
-    time.sleep(1.0)  # the dispatcher hears the positions the tracker published after committing them
+    runner, store = system
+    # The dispatcher knows where both are: it heard the positions the tracker published after committing them.
+    index = runner.dispatcher.index
+    wait_until(lambda: index.position("DECLINER") and index.position("ACCEPTER"), timeout=20)
 
     gateway = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     gateway.connect("127.0.0.1", mosquitto.port)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,8 +40,7 @@ def start_tracker(mosquitto: Mosquitto, pg_url: str) -> Iterator[TrackerFactory]
         store.migrate()
         tracker = Tracker(settings, store)
         tracker.start()
-        assert tracker.wait_connected(10)
-        time.sleep(0.2)  # SUBACK: subscribe is sent from on_connect
+        assert tracker.wait_connected(10)  # connected and subscribed
         started.append((tracker, store))
         return tracker, store
 
