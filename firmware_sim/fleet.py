@@ -38,7 +38,7 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class FleetStats:
     devices: int
-    connected: int
+    connected: int  # radios connected and, when they listen for offers, subscribed
     sent: int  # messages handed to the broker connections (all topics)
     acked: int  # PUBACKs received
     errors: int

@@ -75,6 +75,7 @@ class PahoLink:
         self._on_up, self._on_down, self._on_message = on_up, on_down, on_message
         self.rng = rng or random.Random()
         self.connected = False
+        self._counted = False  # in counters.connected: connected and, if it subscribes, subscribed
         self.held = False  # out of coverage on purpose: no reconnects until restore()
         self.closing = False
         self._backoff = BACKOFF_MIN_S
@@ -94,6 +95,7 @@ class PahoLink:
         c.on_disconnect = self._cb_disconnect
         c.on_message = self._cb_message
         c.on_publish = self._cb_publish
+        c.on_subscribe = self._cb_subscribe
         c.on_socket_open = self._cb_socket_open
         c.on_socket_close = self._cb_socket_close
         c.on_socket_register_write = self._cb_register_write
@@ -209,9 +211,10 @@ class PahoLink:
         self.connected = True
         self._backoff = BACKOFF_MIN_S
         self.counters.connects += 1
-        self.counters.connected += 1
         if self.params.subscriptions:
-            client.subscribe(list(self.params.subscriptions))
+            client.subscribe(list(self.params.subscriptions))  # counted as connected on its SUBACK
+        else:
+            self._count_connected()
         # After paho has re-sent what was in flight when the link broke (it does so right after this
         # callback): the backlog must follow it, not overtake it.
         self.loop.call_soon(self._on_up)
@@ -221,14 +224,31 @@ class PahoLink:
     ) -> None:
         was = self.connected
         self.connected = False
-        if was:
+        if self._counted:
+            self._counted = False
             self.counters.connected -= 1
+        if was:
             if not self.closing:
                 self.counters.errors += 1
                 log.info("client=%s link lost: %s", self.params.client_id, reason)
             self._on_down()
         if not self.closing and not self.held:
             self._schedule_retry(self._next_backoff())
+
+    def _cb_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, reasons: list[mqtt.ReasonCode], props: object
+    ) -> None:
+        # Only now can an offer published elsewhere reach this radio: the broker has its subscription.
+        if any(r.is_failure for r in reasons):
+            self.counters.errors += 1
+            log.warning("client=%s subscription refused: %s", self.params.client_id, reasons)
+        if self.connected:
+            self._count_connected()
+
+    def _count_connected(self) -> None:
+        if not self._counted:
+            self._counted = True
+            self.counters.connected += 1
 
     def _cb_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._on_message(msg.topic, msg.payload)

@@ -70,12 +70,14 @@ class Collector:
     def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
-                if predicate(list(self.messages)):
-                    return True
+            if predicate(self.snapshot()):  # outside the lock: a slow predicate must not hold up on_message
+                return True
             time.sleep(0.02)
+        return predicate(self.snapshot())
+
+    def snapshot(self) -> list[Received]:
         with self._lock:
-            return predicate(list(self.messages))
+            return list(self.messages)
 
     def wait_quiet(self, quiet_s: float = 0.5, timeout: float = 15.0) -> None:
         """Until nothing has arrived for quiet_s."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pynmea2
 import pytest
 from sim_helpers import Collector, Received
+from tracker_helpers import wait_until
 
 from firmware_sim.device import DeviceConfig, DispatchBehaviour
 from firmware_sim.faults import FaultKind, FaultPlan
@@ -54,14 +55,19 @@ def test_radio_session_online_status_and_graceful_goodbye(
     assert late.messages[0].payload == b"offline" and late.messages[0].retain
 
 
-def in_order_and_complete(messages: list[Received], interval: float) -> list[datetime]:
+def rmc_count(messages: list[Received], topic: str) -> int:
+    return sum(len(rmc_times(m.payload)) for m in messages if m.topic == topic)
+
+
+def in_order_and_complete(messages: list[Received], interval: float, skipped: int = 0) -> list[datetime]:
+    """The fix times, checked: in order, and none missing beyond the `skipped` an overloaded loop skipped."""
     times = [t for m in messages for t in rmc_times(m.payload)]
     deduped = [
         t for i, t in enumerate(times) if i == 0 or t != times[i - 1]
     ]  # QoS 1: a resend may repeat one
     assert deduped == sorted(set(deduped)), "fixes arrived out of order"
     span = (deduped[-1] - deduped[0]).total_seconds()
-    assert len(deduped) == round(span / interval) + 1, "fixes were lost"
+    assert len(deduped) + skipped == round(span / interval) + 1, "fixes were lost"
     return deduped
 
 
@@ -75,9 +81,7 @@ def test_out_of_coverage_buffers_then_sends_in_order_with_the_will(
         assert seen.wait_for(lambda m: len([x for x in m if x.topic == nmea("COV-1")]) >= 3)
         fleet.drop_link("COV-1")
         assert seen.wait_for(lambda m: any(x.payload == b"offline" for x in m), 5)  # the broker's last will
-        time.sleep(1.0)
-        buffered = fleet.stats().buffered
-        assert buffered >= 5
+        assert wait_until(lambda: fleet.stats().buffered >= 5)  # 0.5 s of fixes held for the link
         fleet.restore_link("COV-1")
         assert fleet.wait_connected(10)
         assert seen.wait_for(
@@ -88,7 +92,7 @@ def test_out_of_coverage_buffers_then_sends_in_order_with_the_will(
         stats = fleet.stop()
     seen.wait_quiet(0.3)
     msgs = seen.on(nmea("COV-1"))
-    times = in_order_and_complete(msgs, 0.1)
+    times = in_order_and_complete(msgs, 0.1, stats.late_epochs)
     assert len(times) == stats.epochs
     assert max(len(rmc_times(m.payload)) for m in msgs) > 1  # the backlog went out packed
     assert stats.dropped == 0 and stats.buffered == 0
@@ -105,15 +109,16 @@ def test_broker_restart_delivers_the_backlog_in_order(tmp_path: Path) -> None:
         assert fleet.start(10)
         assert seen.wait_for(lambda m: len(m) >= 3)
         broker.stop()
-        time.sleep(1.5)  # ~15 fixes without a broker
-        assert fleet.stats().buffered >= 8
+        assert wait_until(lambda: fleet.stats().buffered >= 8)  # fixes without a broker
         broker = start_mosquitto(tmp_path, extra_config=conf, port=port)
         assert fleet.wait_connected(15)
-        assert seen.wait_for(lambda m: time.sleep(0.2) is None and fleet.stats().buffered == 0, 10)
+        assert wait_until(lambda: fleet.stats().buffered == 0)
         time.sleep(0.5)
         stats = fleet.stop()
+        # The watcher reconnects on its own schedule; its session kept what came meanwhile.
+        assert seen.wait_for(lambda m: rmc_count(m, nmea("RST-1")) >= stats.epochs, 15)
         seen.wait_quiet(0.5)
-        times = in_order_and_complete(seen.on(nmea("RST-1")), 0.1)
+        times = in_order_and_complete(seen.on(nmea("RST-1")), 0.1, stats.late_epochs)
         assert len(times) == stats.epochs and stats.dropped == 0
     finally:
         seen.close()
@@ -130,9 +135,7 @@ def test_full_buffer_drops_the_oldest_and_counts_them(
         assert fleet.start(10)
         assert seen.wait_for(lambda m: len(m) >= 3)
         fleet.drop_link("BUF-1")
-        time.sleep(1.2)  # ~24 fixes into a buffer of 10
-        dropped = fleet.stats().dropped
-        assert dropped >= 10
+        assert wait_until(lambda: fleet.stats().dropped >= 10)  # more fixes than its buffer of 10 holds
         fleet.restore_link("BUF-1")
         assert fleet.wait_connected(10)
         time.sleep(0.3)
@@ -307,4 +310,6 @@ def test_many_radios_each_with_its_own_session(
     assert stats.errors == 0 and stats.late_epochs == 0 and stats.sent == stats.acked
     assert stats.epochs >= 200 * 3
     seen.wait_quiet(0.3)
-    assert len({m.topic for m in seen.messages if m.payload == b"online"}) == 200
+    # Not retained: heard live from this fleet, not left on the session's broker by an earlier test.
+    heard = {m.topic for m in seen.snapshot() if m.payload == b"online" and not m.retain}
+    assert heard == {online(c.unit_id) for c in configs}

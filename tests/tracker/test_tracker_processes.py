@@ -53,6 +53,8 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
     metrics = free_port_run(2)  # the second child serves on metrics + 1
     env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
            "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}", "PATROLI_TRACKER_PROCESSES": "2",
+           # Its own group: the persistent sessions of other tests' dead children stay in theirs.
+           "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
            "PATROLI_METRICS_PORT": str(metrics), "PATROLI_LOG_LEVEL": "INFO"}  # fmt: skip
     log_path = tmp_path / "tracker.log"
     store = open_store(pg_url)
@@ -65,11 +67,17 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
     pub.loop_start()
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     try:
-        # Both children serve metrics once they run; a probe per unit proves the subscriptions exist.
+        # Both children serve metrics once they run; probes until each has received one prove that both
+        # subscriptions exist (a child serves metrics before it subscribes).
         wait_until(lambda: _serving(metrics) and _serving(metrics + 1), timeout=60, interval=0.5)
-        wait_until(lambda: (pub.publish("fleet/TP-PROBE/nmea", epoch(datetime.now(UTC).replace(microsecond=0),
-                                                                     -6.1, 106.7), qos=1),
-                            store.count_positions("TP-PROBE") >= 1)[1], timeout=30, interval=0.5)  # fmt: skip
+
+        def probe() -> bool:
+            pub.publish(
+                "fleet/TP-PROBE/nmea", epoch(datetime.now(UTC).replace(microsecond=0), -6.1, 106.7), qos=1
+            )
+            return received_by(metrics) > 0 and received_by(metrics + 1) > 0
+
+        wait_until(probe, timeout=30, interval=0.5)
 
         def send(first: int, last: int) -> None:
             infos = [pub.publish(f"fleet/TP-{u:02d}/nmea", epoch(start + timedelta(seconds=i), -6.2 + u * 0.01,
@@ -137,7 +145,7 @@ def test_children_stop_when_their_supervisor_is_killed(
     metrics = free_port_run(2)
     env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
            "PATROLI_TRACKER_CLIENT_ID": f"to-{uuid.uuid4().hex[:6]}", "PATROLI_TRACKER_PROCESSES": "2",
-           "PATROLI_METRICS_PORT": str(metrics)}  # fmt: skip
+           "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}", "PATROLI_METRICS_PORT": str(metrics)}  # fmt: skip
     with (tmp_path / "tracker.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "patroli_cli", "tracker"], cwd=REPO, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)  # fmt: skip
