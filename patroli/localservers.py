@@ -27,6 +27,13 @@ class MissingServerError(RuntimeError):
     pass
 
 
+class PortTakenError(RuntimeError):
+    """Something else bound the port between our check and the server's start."""
+
+
+PORT_ATTEMPTS = 5
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -62,6 +69,25 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+# CONNECT, MQTT 3.1.1, clean session, keep-alive 10 s, client id "probe": any MQTT broker answers with a CONNACK
+# (a refusal, if it wants a password, is still an answer), while a stranger that happens to listen does not.
+_PROBE_CONNECT = b"\x10\x11\x00\x04MQTT\x04\x02\x00\x0a\x00\x05probe"
+
+
+def wait_for_mqtt(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Until an MQTT broker answers on the port; a process that exits first (port taken) fails at once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(_PROBE_CONNECT)
+            if s.recv(1) == b"\x20":
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"no MQTT broker answers on 127.0.0.1:{port} after {timeout} s")
 
 
 def _require(binary: str | Path, package: str) -> str:
@@ -106,7 +132,18 @@ def start_mosquitto(
         else "/usr/sbin/mosquitto"
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="patroli-mosquitto-"))
-    port = port or free_port()
+    # A port found free may be taken before the server binds it: with a port of our choosing, try another.
+    attempts = 1 if port else PORT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_mosquitto_on(binary, workdir, port or free_port(), extra_config)
+        except PortTakenError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_mosquitto_on(binary: str, workdir: Path, port: int, extra_config: str) -> Mosquitto:
     conf = workdir / "mosquitto.conf"
     log_path = workdir / "mosquitto.log"
     default_auth = "" if "password_file" in extra_config else "allow_anonymous true\n"
@@ -125,13 +162,18 @@ def start_mosquitto(
         f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
         f"{extra_config}\n"
     )
-    log_file = log_path.open("ab")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, proc=proc)
+        wait_for_mqtt(port, proc=proc)
     except Exception as exc:
         proc.kill()
-        raise RuntimeError(f"mosquitto did not start: {log_path.read_text()[-2000:]}") from exc
+        proc.wait()
+        log_text = log_path.read_bytes()[log_start:].decode(errors="replace")
+        if "Address already in use" in log_text:
+            raise PortTakenError(port) from exc
+        raise RuntimeError(f"mosquitto did not start: {log_text[-2000:]}") from exc
     return Mosquitto(port, workdir, proc, log_path)
 
 
@@ -214,7 +256,6 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
     if os.geteuid() == 0:
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres", "postgres")
-    port = port or free_port()
     subprocess.run(
         [*run_as, str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
          "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
@@ -222,7 +263,6 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
     )  # fmt: skip
     conf = {
         "listen_addresses": "'127.0.0.1'",
-        "port": str(port),
         "unix_socket_directories": f"'{root}'",
         "shared_preload_libraries": "'timescaledb'",
         "timescaledb.telemetry_level": "off",
@@ -236,15 +276,25 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
     with (datadir / "postgresql.conf").open("a") as fh:
         for key, value in conf.items():
             fh.write(f"{key} = {value}\n")
-    result = subprocess.run(
-        [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(root / "postgres.log"), "-w", "-t", "60",
-         "start"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        log_text = (root / "postgres.log").read_text() if (root / "postgres.log").exists() else ""
-        raise RuntimeError(f"postgres did not start: {result.stderr}\n{log_text[-2000:]}")
-    return Postgres(port, datadir, run_as)
+    # The port is chosen after initdb (seconds), right before the start; a port taken meanwhile means another.
+    log_path = root / "postgres.log"
+    attempts = 1 if port else PORT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        chosen = port or free_port()
+        with (datadir / "postgresql.conf").open("a") as fh:
+            fh.write(f"port = {chosen}\n")  # the last setting of a key wins
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        result = subprocess.run(
+            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(log_path), "-w", "-t", "60",
+             "start"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode == 0:
+            return Postgres(chosen, datadir, run_as)
+        log_text = log_path.read_bytes()[log_start:].decode(errors="replace") if log_path.exists() else ""
+        if "Address already in use" not in log_text or attempt == attempts:
+            raise RuntimeError(f"postgres did not start: {result.stderr}\n{log_text[-2000:]}")
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

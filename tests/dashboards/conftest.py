@@ -6,6 +6,7 @@ path, a few milliseconds a hash instead of ~50, so the suite stays quick.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from dashboards.auth import Auth
 from dashboards.config import WebSettings
 from dashboards.server import uvicorn_config
 from dispatch.stations import StationDirectory
-from patroli.localservers import Mosquitto, free_port, wait_for_port
+from patroli.localservers import Mosquitto, wait_for_port
 from patroli.settings import Settings
 from patroli.storage import Store, open_store
 
@@ -59,11 +60,17 @@ def start_server(
         web = WebSettings(**{"web_batch_ms": 100, "web_heartbeat_s": 2.0, **web_overrides})
         auth = Auth(store, hasher=LIGHT_HASHER)
         app = create_app(app_settings, store, web=web, stations=stations, auth=auth, mqtt=mqtt)
-        port = free_port()
+        # Bound here, handed to uvicorn: no other process can take the port in between.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
         server = uvicorn.Server(
             uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning", web=web)
         )
-        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
+        )
         thread.start()
         wait_for_port(port, timeout=20)
         if mqtt:

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from patroli.localservers import free_port
+from patroli.localservers import free_port_run
 
 
 def get(url: str, token: str | None = None) -> tuple[int, bytes]:
@@ -55,7 +55,8 @@ class DemoRun:
 @contextlib.contextmanager
 def demo(tmp_path: Path, *, units: int, password: str) -> Iterator[DemoRun]:
     """Start the demo on the embedded default, stop it with Ctrl-C; any failure inside carries its output."""
-    web, broker = free_port(), free_port()
+    web = free_port_run(2)  # two distinct ports
+    broker = web + 1
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}  # the embedded default
     proc = subprocess.Popen(
         [sys.executable, "-m", "patroli_cli", "demo", "--units", str(units), "--port", str(web), "--mqtt-port",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 
+from patroli import localservers
 from patroli.localservers import Mosquitto
 
 
@@ -52,3 +55,27 @@ def test_rows_go_through_a_timescaledb_hypertable(pg_url: str) -> None:
         ).fetchone()
     assert chunks == (3,)  # three days, one-day chunks
     assert buckets == (3,)
+
+
+@pytest.mark.parametrize("server", ["mosquitto", "postgres"])
+def test_a_port_taken_after_it_was_found_free_means_another_port(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process can bind the 'free' port before the server does (CI runs many servers at once)."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken, localservers.free_port()])
+        monkeypatch.setattr(localservers, "free_port", lambda: next(ports))
+        started = localservers.start_mosquitto() if server == "mosquitto" else localservers.start_postgres()
+        try:
+            assert started.port != taken
+            if isinstance(started, localservers.Postgres):
+                with psycopg.connect(started.admin_url) as conn:
+                    assert conn.execute("select 1").fetchone() == (1,)
+            else:
+                with socket.create_connection(("127.0.0.1", started.port), timeout=5):
+                    pass
+        finally:
+            started.stop()
