@@ -152,7 +152,8 @@ def test_a_slow_client_gets_the_present_not_a_backlog(server: LiveServer, radio:
     # Every unit at its newest fix within moments of reading again: what was stuck in the socket buffers
     # (about ten frames, 0.1-0.3 s here), not a backlog. Generous, so that a loaded machine does not fail it.
     assert caught_up < 5, (caught_up, len(slow_got))
-    assert fast_count >= 0.9 * published  # a reading client missed (almost) nothing
+    # A reading client missed (almost) nothing: only a bus that fell a round behind merges two rounds in a tick.
+    assert fast_count >= 0.8 * published, (fast_count, published)
     assert slow_count <= 0.5 * published, (slow_count, published)  # the slow one skipped the backlog
     fast.close()
     slow.close()
