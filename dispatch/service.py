@@ -497,6 +497,8 @@ class Dispatcher:
     def _set_status_from_radio(self, unit_id: str, to: UnitStatus, allowed_from: tuple[UnitStatus, ...],
                                action: str) -> None:  # fmt: skip
         with self._lock:
+            if self._status.get(unit_id) is to:
+                return  # a repeat of the status it has (a retained report, a radio confirming the flow): no change
             now = self.clock.now()
             with self.store.transaction() as tx:
                 prev = repo.set_unit_status(tx, unit_id, to, now, expect=allowed_from)

@@ -9,8 +9,10 @@ Keeping it I/O-free makes a whole patrol reproducible from a seed and testable w
 
 Dispatch behaviour: an offer is accepted, declined or left unanswered (shares in `DispatchBehaviour`, drawn
 from the unit's own random stream) after `answer_delay_s`. On accept the unit reports `accept` and `en_route`
-on `fleet/<unit>/ack` and `busy` on `fleet/<unit>/status`, drives there, reports `on_scene` when it arrives,
-`clear` (and `available`) `on_scene_s` later, then patrols again. An offer while busy with another incident is
+on `fleet/<unit>/ack`, drives there, reports `on_scene` when it arrives, `clear` `on_scene_s` later (and
+`available` on `fleet/<unit>/status`, refreshing the retained status), then patrols again. During the job it
+publishes no status of its own: the dispatch flow moves the unit (dispatched, on_scene), and a `busy` report would
+be refused there. An offer while busy with another incident is
 declined; a repeated offer for the incident it already works on is ignored.
 """
 
@@ -159,7 +161,10 @@ class SimDevice:
         return [(topics.dispatch(self.unit_id), 1)]
 
     def on_connect(self, now: datetime) -> list[Outgoing]:
-        return [Outgoing(topics.online(self.unit_id), ONLINE, qos=1, retain=True), self._status_msg(now)]
+        online = Outgoing(topics.online(self.unit_id), ONLINE, qos=1, retain=True)
+        return (
+            [online] if self.incident is not None else [online, self._status_msg(now)]
+        )  # mid-job: see above
 
     def on_shutdown(self, now: datetime) -> list[Outgoing]:
         self.status = "off_duty"
@@ -259,10 +264,9 @@ class SimDevice:
         for when, answer, offer in sorted(due, key=lambda a: a[0]):
             if answer == "accept":
                 self._advance_to(when)
-                self.status, self._phase = "busy", "en_route"
+                self.status, self._phase = "busy", "en_route"  # its own view; not published (see above)
                 self.mover.goto(offer.lat, offer.lon)
-                out += [self._answer(offer, "accept", when), self._status_msg(when)]
-                out.append(self._answer(offer, "en_route", when))
+                out += [self._answer(offer, "accept", when), self._answer(offer, "en_route", when)]
             elif answer == "clear":
                 self.status, self._phase, self.incident = "available", "patrol", None
                 self.mover.patrol()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -272,16 +273,22 @@ def test_bad_intake_is_refused_with_a_clear_message_and_nothing_stored(make_disp
         assert repo.audit_entries(tx) == []
 
 
-def test_radio_status_changes_follow_the_rules(make_dispatcher, dstore, clock) -> None:
+def test_radio_status_changes_follow_the_rules(make_dispatcher, dstore, clock, caplog) -> None:
     d = make_dispatcher()
     place(d, dstore, "S1", *MONAS)
     d.on_status("S1", UnitStatusReport(status="busy", at=clock.now()))
     d.on_online("S1", False)
     d.on_online("S1", True)
-    d.on_status("S1", UnitStatusReport(status="available", at=clock.now()))
+    with caplog.at_level(logging.INFO, logger="patroli.dispatch"):
+        d.on_status("S1", UnitStatusReport(status="available", at=clock.now()))  # what it is: not a refusal
+    assert not [r for r in caplog.records if "refused" in r.getMessage()]
     inc = d.intake(intake()).incident
     assert inc.unit_id == "S1"
-    d.on_status("S1", UnitStatusReport(status="off_duty", at=clock.now()))  # refused while offered
+    with caplog.at_level(logging.INFO, logger="patroli.dispatch"):
+        d.on_status("S1", UnitStatusReport(status="off_duty", at=clock.now()))  # refused while offered
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "unit status change refused"
+    ]
     with dstore.transaction() as tx:
         assert repo.unit_states(tx)["S1"].status is UnitStatus.OFFERED
         changes = [json.loads(e.details) for e in repo.audit_entries(tx) if e.action == "unit_status"]

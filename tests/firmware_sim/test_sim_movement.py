@@ -15,9 +15,9 @@ from firmware_sim.device import DeviceConfig, DispatchBehaviour, SimDevice
 from firmware_sim.geo import haversine_m
 from firmware_sim.movement import PROFILES
 from firmware_sim.receiver import HDOP_MAX, ReceiverConfig
-from patroli.messages import DispatchOffer, UnitAnswer
+from patroli.messages import DispatchOffer, UnitAnswer, UnitStatusReport
 from patroli.models import UnitKind
-from patroli.topics import dispatch
+from patroli.topics import ack, dispatch, online, status
 
 T0 = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
 # A late decision at a junction (a discrete braking curve that ends above the turn speed, a stop reached at
@@ -168,3 +168,26 @@ def test_a_busy_unit_declines_other_offers_and_ignores_repeats() -> None:
     ]
     assert answers == [("INC-A", "accept"), ("INC-A", "en_route"), ("INC-B", "decline")]
     assert dev.on_message(dispatch(dev.unit_id), b"{not json", now) == []  # a bad offer is logged, not fatal
+
+
+def test_on_a_job_the_radio_leaves_its_status_to_the_dispatch_flow() -> None:
+    dev = run(DeviceConfig("DSP-5", dispatch=DispatchBehaviour(answer_delay_s=1, on_scene_s=1)), 10)
+    job = offer(dev, "INC-C", distance_m=50.0)
+    now = T0 + timedelta(seconds=10)
+    dev.on_message(dispatch(dev.unit_id), job.encode(), now)
+    accepted = dev.poll(now + timedelta(seconds=2))
+    assert [x.topic for x in accepted] == [ack(dev.unit_id)] * 2  # accept, en_route; no `busy` status
+    assert [x.topic for x in dev.on_connect(now + timedelta(seconds=3))] == [online(dev.unit_id)]  # mid-job
+    t = now + timedelta(seconds=2)
+    outs: list = []
+    for _ in range(600):  # drive there, stay, clear
+        t += timedelta(seconds=1)
+        dev.epoch(t)
+        outs += dev.poll(t)
+        if any(x.topic == status(dev.unit_id) for x in outs):
+            break
+    answers = [UnitAnswer.decode(x.payload).answer for x in outs if x.topic == ack(dev.unit_id)]
+    assert answers[-1] == "clear"
+    assert [UnitStatusReport.decode(x.payload).status for x in outs if x.topic == status(dev.unit_id)] == [
+        "available"
+    ]
