@@ -54,6 +54,14 @@ RADIO_STATUS_FROM: dict[UnitStatus, tuple[UnitStatus, ...]] = {
 }
 
 
+# The unit status that goes with each incident state while a unit works on it (to resume after an outage).
+JOB_STATUS: dict[str, UnitStatus] = {
+    "offered": UnitStatus.OFFERED,
+    "dispatched": UnitStatus.DISPATCHED,
+    "on_scene": UnitStatus.ON_SCENE,
+}
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -401,13 +409,17 @@ class Dispatcher:
                     raise _Abort  # already answered (an accept won the race)
                 repo.update_incident(tx, inc.incident_id, {"state": "offered", "unit_id": unit_id},
                                      {"state": "awaiting_unit", "unit_id": None, "offer_deadline": None})  # fmt: skip
-                repo.set_unit_status(tx, unit_id, UnitStatus.AVAILABLE, now, expect=[UnitStatus.OFFERED])
+                # Not freed if it went offline meanwhile: it comes back through `online`.
+                freed = repo.set_unit_status(
+                    tx, unit_id, UnitStatus.AVAILABLE, now, expect=[UnitStatus.OFFERED]
+                )
                 repo.append_audit(tx, now, unit_id if answer == "decline" else self.actor,
                                   "declined" if answer == "decline" else "timed_out",
                                   incident_id=inc.incident_id, unit_id=unit_id)  # fmt: skip
         except _Abort:
             return False
-        self._status[unit_id] = UnitStatus.AVAILABLE
+        if freed is not None:
+            self._status[unit_id] = UnitStatus.AVAILABLE
         self._event(self.get(inc.incident_id), "declined" if answer == "decline" else "timed_out")
         return True
 
@@ -488,23 +500,36 @@ class Dispatcher:
         self._set_status_from_radio(unit_id, target, RADIO_STATUS_FROM[target], "status_report")
 
     def on_online(self, unit_id: str, online: bool) -> None:
+        """The broker's last will (offline) and the radio's hello (online). A radio that drops out of coverage
+        mid-job keeps its incident while offline and resumes the job when it is back: its later on_scene and
+        clear answers still count, and it is not offered another incident meanwhile."""
         if online:
-            self._set_status_from_radio(unit_id, UnitStatus.AVAILABLE, (UnitStatus.OFFLINE,), "online")
+            if self._status.get(unit_id, UnitStatus.OFFLINE) is not UnitStatus.OFFLINE:
+                return  # already online (a retained hello heard again after a restart): nothing changes
+            self._set_status_from_radio(unit_id, UnitStatus.AVAILABLE, (UnitStatus.OFFLINE,), "online",
+                                        resume_job=True)  # fmt: skip
         else:
             others = tuple(s for s in UnitStatus if s is not UnitStatus.OFFLINE)
-            self._set_status_from_radio(unit_id, UnitStatus.OFFLINE, others, "offline")
+            self._set_status_from_radio(unit_id, UnitStatus.OFFLINE, others, "offline", keep_incident=True)
 
     def _set_status_from_radio(self, unit_id: str, to: UnitStatus, allowed_from: tuple[UnitStatus, ...],
-                               action: str) -> None:  # fmt: skip
+                               action: str, *, keep_incident: bool = False, resume_job: bool = False) -> None:  # fmt: skip
         with self._lock:
             if self._status.get(unit_id) is to:
                 return  # a repeat of the status it has (a retained report, a radio confirming the flow): no change
             now = self.clock.now()
             with self.store.transaction() as tx:
-                prev = repo.set_unit_status(tx, unit_id, to, now, expect=allowed_from)
+                job = self._open_job(tx, unit_id) if resume_job else None
+                if job is not None:
+                    to = JOB_STATUS[job.state]
+                prev = repo.set_unit_status(tx, unit_id, to, now, expect=allowed_from, keep_incident=keep_incident,
+                                            incident_id=job.incident_id if job else None)  # fmt: skip
                 if prev is not None:
+                    details = {"from": str(prev), "to": str(to), "via": action}
+                    if job is not None:
+                        details["resumed_incident"] = job.incident_id
                     repo.append_audit(tx, now, unit_id, "unit_status", unit_id=unit_id,
-                                      details={"from": str(prev), "to": str(to), "via": action})  # fmt: skip
+                                      incident_id=job.incident_id if job else None, details=details)  # fmt: skip
             if prev is None:
                 if unit_id in self._status:  # an unregistered radio's status is not ours to track
                     log.info("unit status change refused", extra={
@@ -513,6 +538,15 @@ class Dispatcher:
             self._status[unit_id] = to
             self.publisher.publish(UNIT_EVENTS_TOPIC, json.dumps(
                 {"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(), 0)  # fmt: skip
+
+    @staticmethod
+    def _open_job(tx: Tx, unit_id: str) -> Incident | None:
+        """The incident a unit was working on when it went offline, if it is still its job."""
+        incident_id = repo.unit_incident(tx, unit_id)
+        inc = repo.get_incident(tx, incident_id) if incident_id else None
+        if inc is None or inc.unit_id != unit_id or inc.closed_at is not None or inc.state not in JOB_STATUS:
+            return None
+        return inc
 
     # ------------------------------------------------------------------------------------------ queries
     def get(self, incident_id: str) -> Incident:

@@ -174,9 +174,11 @@ def tried_units(tx: Tx, incident_id: str) -> set[str]:
 # ---------------------------------------------------------------------------------------------- units
 def set_unit_status(
     tx: Tx, unit_id: str, to: UnitStatus, now: datetime, *, expect: Iterable[UnitStatus],
-    incident_id: str | None = None,
+    incident_id: str | None = None, keep_incident: bool = False,
 ) -> UnitStatus | None:  # fmt: skip
-    """Compare-and-set a unit's status; returns the status it had, or None when it was not in `expect`."""
+    """Compare-and-set a unit's status; returns the status it had, or None when it was not in `expect`.
+
+    The unit's incident becomes `incident_id`, or stays what it was with `keep_incident`."""
     expected = [UnitStatus(s) for s in expect]
     params: dict[str, Any] = {"u": unit_id, "to": str(to), "now": now, "incident": incident_id}
     placeholders = []
@@ -192,11 +194,17 @@ def set_unit_status(
             return None
         previous = UnitStatus(rows[0][0])
     changed = tx.run(
-        f"UPDATE units SET status = :to, status_since = :now, incident_id = :incident "
+        f"UPDATE units SET status = :to, status_since = :now, "
+        f"incident_id = {'incident_id' if keep_incident else ':incident'} "
         f"WHERE unit_id = :u AND status IN ({', '.join(placeholders)})",
         params,
     )
     return previous if changed == 1 else None
+
+
+def unit_incident(tx: Tx, unit_id: str) -> str | None:
+    rows = tx.rows("SELECT incident_id FROM units WHERE unit_id = :u", {"u": unit_id})
+    return rows[0][0] if rows else None
 
 
 @dataclass(slots=True, frozen=True)

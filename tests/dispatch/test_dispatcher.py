@@ -131,6 +131,45 @@ def test_unit_goes_on_scene_and_clears(make_dispatcher, dstore, clock) -> None:
     assert fig.arrived == 1 and fig.arrive_within_target == 1 and fig.median_accept_s == 60
 
 
+def test_a_radio_out_of_coverage_mid_job_keeps_its_job_and_resumes_it(make_dispatcher, dstore, clock) -> None:
+    d = make_dispatcher()
+    place(d, dstore, "CAR-1", MONAS[0] + 0.3 * KM, MONAS[1])
+    place(d, dstore, "CAR-2", MONAS[0] + 2 * KM, MONAS[1])
+    first = d.intake(intake()).incident
+    d.on_answer("CAR-1", UnitAnswer(incident_id=first.incident_id, answer="accept", at=clock.now()))
+    d.on_online("CAR-1", False)  # the broker's last will: a tunnel, a dead battery
+
+    def status(unit_id: str) -> UnitStatus:
+        with dstore.transaction() as tx:
+            return repo.unit_states(tx)[unit_id].status
+
+    assert status("CAR-1") is UnitStatus.OFFLINE  # the map shows it lost contact
+    assert d.get(first.incident_id).unit_id == "CAR-1"  # the job stays its job
+    second = d.intake(intake(caller="+628222")).incident
+    assert second.unit_id == "CAR-2"  # an offline unit is not offered anything
+    clock.advance(60)
+    d.on_online("CAR-1", True)  # back in coverage: on the job again, not available for a second one
+    assert status("CAR-1") is UnitStatus.DISPATCHED
+    for answer in ("on_scene", "clear"):  # its answers still count
+        clock.advance(60)
+        d.on_answer("CAR-1", UnitAnswer(incident_id=first.incident_id, answer=answer, at=clock.now()))  # type: ignore[arg-type]
+    assert d.get(first.incident_id).state == "cleared" and status("CAR-1") is UnitStatus.AVAILABLE
+    # An offer that timed out while the radio was away does not come back with it.
+    d.on_position(PositionMessage(unit_id="CAR-1", t=clock.now(), lat=MONAS[0] + 0.3 * KM, lon=MONAS[1]))
+    d.on_answer("CAR-2", UnitAnswer(incident_id=second.incident_id, answer="decline", at=clock.now()))
+    assert d.get(second.incident_id).unit_id == "CAR-1"
+    d.on_online("CAR-1", False)
+    clock.advance(31)
+    d.tick()
+    assert d.get(second.incident_id).unit_id != "CAR-1" and status("CAR-1") is UnitStatus.OFFLINE
+    d.on_online("CAR-1", True)
+    assert status("CAR-1") is UnitStatus.AVAILABLE
+    with dstore.transaction() as tx:
+        changes = [json.loads(e.details) for e in repo.audit_entries(tx) if e.action == "unit_status"]
+    assert {"from": "offline", "to": "dispatched", "via": "online",
+            "resumed_incident": first.incident_id} in changes  # fmt: skip
+
+
 def test_silent_polres_escalates_to_polda_then_mabes_at_the_right_times(
     make_dispatcher, dstore, clock
 ) -> None:
