@@ -350,7 +350,8 @@ function renderLists() {
   if (!S.user) return;
   const now = serverNow();
   const role = S.user.role;
-  const canAck = role === "station_officer" || role === "admin";
+  // An officer acknowledges only what is queued at their station now; one that escalated away stays in sight.
+  const canAck = (i) => !i.acked_at && (role === "admin" || (role === "station_officer" && i.station_code === S.user.station_code));
   const canClose = role !== "auditor";
   const incidents = myIncidents();
   $("incidents").innerHTML = incidents.length ? incidents.map((i) => `
@@ -362,7 +363,7 @@ function renderLists() {
       <div class="actions">
         ${i.acked_at ? `<span class="acked-by">acknowledged by ${esc(i.acked_by)}</span>`
           : `<span class="countdown" data-deadline="${esc(i.station_deadline || "")}">${secondsLeft(i, now) != null ? "escalates in " + Math.ceil(secondsLeft(i, now)) + " s" : ""}</span>`}
-        ${canAck && !i.acked_at ? `<button class="ack primary" data-incident="${esc(i.incident_id)}">Acknowledge</button>` : ""}
+        ${canAck(i) ? `<button class="ack primary" data-incident="${esc(i.incident_id)}">Acknowledge</button>` : ""}
         ${canClose ? `<select class="disposition">${DISPOSITIONS.map((d) => `<option>${d}</option>`).join("")}</select><button class="close" data-incident="${esc(i.incident_id)}">Close</button>` : ""}
       </div>
       <div class="error"></div>

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import playwright.sync_api as playwright  # a dev dependency; the browser itself is Debian's chromium
@@ -104,4 +106,30 @@ def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
     # …and the dispatcher's map hears of it over the live feed.
     page.wait_for_selector(f'#incidents li[data-incident="{iid}"] .acked-by', timeout=10_000)
     shot(officer, "4-acknowledged")
+
+    # One the station lets pass escalates to Polda Metro Jaya: the officer still sees it, with no button to press.
+    late = server.client("dispatcher").post("/api/v1/incidents", json=intake_body(caller="+628999")).json()
+    late_id = late["incident"]["incident_id"]
+    officer.locator(f'#incidents li[data-incident="{late_id}"] button.ack').wait_for(timeout=10_000)
+    dispatcher = server.app.state.ctx.dispatcher
+    system_clock = dispatcher.clock
+    dispatcher.clock = ShiftedClock(timedelta(seconds=11))  # past the Polres deadline
+    try:
+        dispatcher.tick()
+    finally:
+        dispatcher.clock = system_clock
+    assert (
+        server.client("auditor").get(f"/api/v1/incidents/{late_id}").json()["incident"]["station_code"]
+        == "31"
+    )
+    officer.wait_for_selector(f'#incidents li[data-incident="{late_id}"] .level.l1', timeout=10_000)
+    assert officer.locator(f'#incidents li[data-incident="{late_id}"] button.ack').count() == 0
     assert errors == []
+
+
+@dataclass(frozen=True)
+class ShiftedClock:
+    shift: timedelta
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.shift
