@@ -111,7 +111,11 @@ def services_credentials(
         "deploy/mosquitto/passwd"
     ),
     env_file: Annotated[Path, typer.Option(help="compose's .env, receives the passwords")] = Path(".env"),
-) -> None:
+    load_account: Annotated[
+        bool, typer.Option(help="Also the load generator's account, which may publish NMEA as any unit: "
+                                "for a staging broker only.")
+    ] = False,
+) -> None:  # fmt: skip
     """Create MQTT accounts for the services and a database password, for compose.yaml (idempotent)."""
     from patroli import credentials
 
@@ -120,8 +124,9 @@ def services_credentials(
         for line in (env_file.read_text().splitlines() if env_file.exists() else [])
         if "=" in line
     )
+    users = [*credentials.SERVICE_USERS, *([credentials.LOAD_USER] if load_account else [])]
     wanted = {"DB_PASSWORD": None, **{f"{u.removeprefix('patroli-').upper()}_MQTT_PASSWORD": u
-                                      for u in credentials.SERVICE_USERS}}  # fmt: skip
+                                      for u in users}}  # fmt: skip
     for key, user in wanted.items():
         existing.setdefault(key, credentials.new_password())
         if user:

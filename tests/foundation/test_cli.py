@@ -78,3 +78,43 @@ def test_units_add_registers_and_its_credentials_open_the_real_broker(pg_url: st
 def test_a_bad_setting_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     out = patroli("db", "upgrade", env={"PATROLI_DATABASE_URL": "mysql://x"})
     assert out.returncode != 0 and "unsupported database URL scheme" in (out.stderr + out.stdout)
+
+
+def test_services_credentials_open_the_shipped_acl_for_each_service(tmp_path: Path) -> None:
+    passwd, env_file = tmp_path / "passwd", tmp_path / ".env"
+    args = ("services", "credentials", "--password-file", str(passwd), "--env-file", str(env_file))
+    assert patroli(*args).returncode == 0
+    first = env_file.read_text()
+    assert patroli(*args).returncode == 0 and env_file.read_text() == first  # idempotent: same passwords
+    env = dict(line.split("=", 1) for line in first.splitlines())
+    assert "SIM_MQTT_PASSWORD" not in env  # the load generator's account only when asked for
+    acl = REPO / "deploy" / "mosquitto" / "acl"
+    broker = start_mosquitto(
+        tmp_path, extra_config=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
+    )
+    try:
+        heard: list[str] = []
+        dispatch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        dispatch.username_pw_set("patroli-dispatch", env["DISPATCH_MQTT_PASSWORD"])
+        dispatch.on_message = lambda _c, _u, m: heard.append(m.topic)
+        dispatch.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe(
+            [("incidents/new", 1), ("fleet/+/nmea", 1)]
+        )
+        subscribed: list[object] = []
+        dispatch.on_subscribe = lambda *a: subscribed.append(a)
+        dispatch.connect("127.0.0.1", broker.port)
+        dispatch.loop_start()
+        wait_until(lambda: subscribed)
+        gateway = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        gateway.username_pw_set("patroli-gateway", env["GATEWAY_MQTT_PASSWORD"])
+        gateway.connect("127.0.0.1", broker.port)
+        gateway.loop_start()
+        gateway.publish("fleet/PJ-01/nmea", b"$GPRMC", qos=1).wait_for_publish(5)  # not its topic: dropped
+        gateway.publish("incidents/new", b"{}", qos=1).wait_for_publish(5)  # a 110 contact from a channel
+        wait_until(lambda: "incidents/new" in heard)
+        assert heard == ["incidents/new"]
+        for c in (gateway, dispatch):
+            c.loop_stop()
+            c.disconnect()
+    finally:
+        broker.stop()
