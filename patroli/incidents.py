@@ -30,7 +30,16 @@ UNIT_TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
     UnitStatus.ON_SCENE: frozenset({UnitStatus.AVAILABLE, UnitStatus.BUSY, UnitStatus.OFFLINE}),
     UnitStatus.BUSY: frozenset({UnitStatus.AVAILABLE, UnitStatus.OFF_DUTY, UnitStatus.OFFLINE}),
     UnitStatus.OFF_DUTY: frozenset({UnitStatus.AVAILABLE, UnitStatus.OFFLINE}),
-    UnitStatus.OFFLINE: frozenset({UnitStatus.AVAILABLE, UnitStatus.OFF_DUTY}),
+    # Back in coverage: available, or the job it was on when it dropped out (offered, dispatched, on scene).
+    UnitStatus.OFFLINE: frozenset(
+        {
+            UnitStatus.AVAILABLE,
+            UnitStatus.OFF_DUTY,
+            UnitStatus.OFFERED,
+            UnitStatus.DISPATCHED,
+            UnitStatus.ON_SCENE,
+        }
+    ),
 }
 
 

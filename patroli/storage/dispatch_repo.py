@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from patroli.incidents import AuditEntry, Incident, UnitStatus
+from patroli.incidents import UNIT_TRANSITIONS, AuditEntry, Incident, UnitStatus
 from patroli.storage.tx import Tx
 
 INCIDENT_COLUMNS = (
@@ -180,6 +180,9 @@ def set_unit_status(
 
     The unit's incident becomes `incident_id`, or stays what it was with `keep_incident`."""
     expected = [UnitStatus(s) for s in expect]
+    illegal = [str(s) for s in expected if to not in UNIT_TRANSITIONS[s]]
+    if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
+        raise ValueError(f"not a legal unit status change: {', '.join(illegal)} → {to}")
     params: dict[str, Any] = {"u": unit_id, "to": str(to), "now": now, "incident": incident_id}
     placeholders = []
     for i, status in enumerate(expected):

@@ -62,6 +62,14 @@ def test_unit_status_compare_and_set(store: Store) -> None:
     assert (state.status, state.incident_id, state.status_since) == (UnitStatus.OFFERED, "I", T0)
 
 
+def test_an_illegal_status_change_is_refused_whoever_asks(store: Store) -> None:
+    store.add_unit(Unit("U2"))
+    with store.transaction() as tx, pytest.raises(ValueError, match="off_duty → dispatched"):
+        repo.set_unit_status(tx, "U2", UnitStatus.DISPATCHED, T0, expect=[UnitStatus.OFF_DUTY])
+    with store.transaction() as tx:
+        assert repo.unit_states(tx)["U2"].status is UnitStatus.AVAILABLE
+
+
 def test_concurrent_offers_of_one_unit_give_it_to_one_incident(store: Store) -> None:
     store.add_unit(Unit("U1"))
     winners: list[str] = []
