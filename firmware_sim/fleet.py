@@ -29,6 +29,8 @@ from firmware_sim.city import get_city
 from firmware_sim.device import DeviceConfig, Outgoing, SimDevice
 from firmware_sim.faults import FaultPlan
 from firmware_sim.link import LinkCounters, LinkParams, PahoLink
+from firmware_sim.nmea_encode import Dialect
+from firmware_sim.receiver import ReceiverConfig
 from patroli.models import UnitKind
 
 log = logging.getLogger(__name__)
@@ -329,6 +331,25 @@ KIND_MIX: tuple[tuple[UnitKind, float], ...] = (
 )
 
 
+# Receiver models a patrol fleet mixes (shares per unit kind): what each prints, so that a simulated fleet meets the
+# tracker with the variety of a real one: older GPS-only car radios (GP, NMEA 2.3), current multi-GNSS modules
+# (GN, 4.1, with VTG), and phone chipsets in handhelds (GNS, zeros in place of a missing fix).
+RECEIVER_MODELS: dict[UnitKind, tuple[tuple[Dialect, float], ...]] = {
+    UnitKind.CAR: (
+        (Dialect("GP", "2.3"), 0.3),
+        (Dialect("GN", "4.1", vtg=True), 0.5),
+        (Dialect("GN", "4.1"), 0.2),
+    ),
+    UnitKind.MOTORBIKE: ((Dialect("GN", "4.1"), 0.6), (Dialect("GP", "2.3", vtg=True), 0.4)),
+    UnitKind.HANDHELD: ((Dialect("GN", "4.1", gns=True, void="zeros"), 0.7), (Dialect("GN", "4.1"), 0.3)),
+}
+
+
+def _receiver_for(kind: UnitKind, rng: random.Random) -> ReceiverConfig:
+    dialects, weights = zip(*RECEIVER_MODELS[kind], strict=True)
+    return ReceiverConfig(dialect=rng.choices(dialects, weights)[0])
+
+
 def fleet_configs(
     units: int,
     *,
@@ -341,7 +362,8 @@ def fleet_configs(
     **overrides: object,
 ) -> list[DeviceConfig]:
     """N device configs for a city: ids `<CODE>-00001`… (or the ids of `passwords`, in order), kinds mixed
-    60 % cars, 30 % motorbikes, 10 % handhelds, each unit with its own seed."""
+    60 % cars, 30 % motorbikes, 10 % handhelds, each unit with its own seed and a receiver model of its kind
+    (`RECEIVER_MODELS`) unless `receiver` is given."""
     c = get_city(city)
     if passwords is not None:
         if len(passwords) < units:
@@ -350,17 +372,23 @@ def fleet_configs(
     else:
         ids = [f"{prefix or c.code}-{i:05d}" for i in range(1, units + 1)]
     rng = random.Random(seed)
+    models = random.Random(seed + 1)  # its own stream: the kinds and seeds stay what they were for a seed
     kinds, weights = zip(*KIND_MIX, strict=True)
-    return [
-        DeviceConfig(
-            unit_id=uid,
-            kind=rng.choices(kinds, weights)[0],
-            city=c.key,
-            password=passwords[uid] if passwords else None,
-            interval_s=interval_s,
-            qos=qos,
-            seed=rng.getrandbits(32),
-            **overrides,  # type: ignore[arg-type]
+    configs = []
+    for uid in ids:
+        kind = rng.choices(kinds, weights)[0]
+        extra = dict(overrides)
+        extra.setdefault("receiver", _receiver_for(kind, models))
+        configs.append(
+            DeviceConfig(
+                unit_id=uid,
+                kind=kind,
+                city=c.key,
+                password=passwords[uid] if passwords else None,
+                interval_s=interval_s,
+                qos=qos,
+                seed=rng.getrandbits(32),
+                **extra,  # type: ignore[arg-type]
+            )
         )
-        for uid in ids
-    ]
+    return configs

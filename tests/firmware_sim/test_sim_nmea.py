@@ -99,3 +99,24 @@ def test_a_simulated_patrol_parses_back_to_the_generated_positions() -> None:
             invalid += 1
             assert rmc.status == "V"
     assert invalid > 0  # the raised outage rate did produce fix losses
+
+
+def test_a_fleet_mixes_the_receiver_models_of_its_kinds() -> None:
+    from firmware_sim.fleet import RECEIVER_MODELS, fleet_configs
+    from firmware_sim.receiver import ReceiverConfig
+
+    configs = fleet_configs(300, seed=3)
+    dialects = [c.receiver.dialect for c in configs]
+    assert {d.talker for d in dialects} == {"GP", "GN"} and {d.version for d in dialects} == {"2.3", "4.1"}
+    assert (
+        any(d.gns for d in dialects)
+        and any(d.vtg for d in dialects)
+        and any(d.void == "zeros" for d in dialects)
+    )
+    assert all(c.receiver.dialect in {d for d, _ in RECEIVER_MODELS[c.kind]} for c in configs)
+    again = fleet_configs(300, seed=3)
+    assert [(c.unit_id, c.kind, c.seed, c.receiver) for c in again] == [
+        (c.unit_id, c.kind, c.seed, c.receiver) for c in configs
+    ]  # reproducible from the seed
+    quiet = ReceiverConfig(outage_per_h=0)
+    assert all(c.receiver is quiet for c in fleet_configs(5, receiver=quiet))  # asked for: used as given
