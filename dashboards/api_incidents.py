@@ -32,7 +32,7 @@ from dashboards.schemas import (
     incident_view,
 )
 from dispatch.stations import StationLevel
-from patroli.incidents import Incident, IncidentIntake
+from patroli.incidents import Incident, IncidentIntake, Location
 from patroli.storage import dispatch_repo, read_repo
 
 router = APIRouter(prefix="/api/v1")
@@ -129,6 +129,15 @@ def acknowledge(
     else:
         station = wanted or ctx.dispatcher.get(incident_id).station_code
     return _view(ctx, ctx.dispatcher.acknowledge(incident_id, station, actor=user.username))
+
+
+@router.post("/incidents/{incident_id}/location", tags=["incidents"], summary="Place an incident on the map")
+def locate(ctx: Ctx, incident_id: str, body: Location,
+           user: Annotated[User, Depends(require(*INTAKE_ROLES))]) -> IncidentView:  # fmt: skip
+    """For a contact taken with only a text address: the point the call-taker found, or the caller's phone sent
+    late. A report or complaint is then offered to the nearest available unit. Refused (409) once a unit has
+    taken it or it is closed."""
+    return _view(ctx, ctx.dispatcher.locate(incident_id, body, actor=user.username))
 
 
 @router.post("/incidents/{incident_id}/close", tags=["incidents"], summary="Close with a disposition")

@@ -31,7 +31,7 @@ from dispatch.jurisdiction import Jurisdiction
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
-from patroli.incidents import Disposition, Incident, IncidentIntake, UnitStatus
+from patroli.incidents import Disposition, Incident, IncidentIntake, Location, UnitStatus
 from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
 from patroli.settings import Settings
 from patroli.storage import Store
@@ -241,6 +241,41 @@ class Dispatcher:
             acked_at=None, acked_by=None, state="awaiting_unit" if intake.needs_unit else "open", unit_id=None,
             offer_deadline=None, accepted_at=None, arrived_at=None, closed_at=None, disposition=None,
         )  # fmt: skip
+
+    def locate(self, incident_id: str, location: Location, actor: str) -> Incident:
+        """A place for an incident taken with only a text address (the call-taker found it on the map, or the
+        caller's phone sent it late): a report or complaint is then offered to the nearest available unit.
+        The station it is queued at stays the one chosen at intake; the audit notes the one the point falls in."""
+        with self._lock:
+            now = self.clock.now()
+            inc = self.get(incident_id)
+            if inc.closed_at is not None or inc.state not in ("open", "awaiting_unit"):
+                raise DispatchError(
+                    f"incident {incident_id} is {inc.state}: its place can no longer change", 409
+                )
+            found = self.jurisdiction.lookup(location.lat, location.lon)
+            needs_unit = inc.category != "information"
+            changes = {"lat": location.lat, "lon": location.lon, "accuracy_m": location.accuracy_m,
+                       "needs_unit": int(needs_unit), "state": "awaiting_unit" if needs_unit else inc.state}  # fmt: skip
+            offer = None
+            with self.store.transaction() as tx:
+                if not repo.update_incident(
+                    tx, incident_id, {"state": inc.state, "closed_at": None}, changes
+                ):
+                    raise DispatchError(f"incident {incident_id} changed meanwhile; try again", 409)
+                repo.append_audit(tx, now, actor, "located", incident_id=incident_id, details={
+                    "lat": location.lat, "lon": location.lon, "accuracy_m": location.accuracy_m,
+                    "previous": [inc.lat, inc.lon] if inc.lat is not None else None,
+                    "polres_of_point": found.polres.code, "queued_at": inc.station_code,
+                })  # fmt: skip
+                if needs_unit:
+                    inc.lat, inc.lon, inc.state = location.lat, location.lon, "awaiting_unit"
+                    offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
+            updated = self.get(incident_id)
+            self._event(updated, "located")
+            if offer is not None:
+                self._announce_offer(updated, offer)
+            return updated
 
     # ------------------------------------------------------------------------------------------ stations
     def acknowledge(self, incident_id: str, station_code: str, actor: str) -> Incident:

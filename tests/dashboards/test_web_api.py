@@ -216,6 +216,40 @@ def test_incident_intake_list_detail_ack_close(server: LiveServer) -> None:
     assert [a for _, a in audit_actions(server, incident_id=iid)][-2:] == ["acknowledged", "closed"]
 
 
+def test_an_address_only_contact_gets_a_patrol_once_it_is_placed_on_the_map(server: LiveServer) -> None:
+    place_unit(server.store, "NEAR-2", MONAS[0] + 0.5 * KM, MONAS[1])
+    server.app.state.ctx.dispatcher.load()
+    disp = server.client("dispatcher")
+    body = {**intake_body(), "location": None, "polres_code": "31.71", "address": "Jl. Medan Merdeka Barat"}
+    inc = disp.post("/api/v1/incidents", json=body).json()["incident"]
+    assert inc["station_code"] == "31.71" and inc["unit_id"] is None  # queued at the station, nobody sent yet
+    iid = inc["incident_id"]
+    assert (
+        server.client("auditor")
+        .post(f"/api/v1/incidents/{iid}/location", json={"lat": 1, "lon": 2})
+        .status_code
+        == 403
+    )
+    bad = disp.post(f"/api/v1/incidents/{iid}/location", json={"lat": -95, "lon": 106.8})
+    assert bad.status_code == 422 and "lat" in bad.json()["detail"]
+    placed = disp.post(
+        f"/api/v1/incidents/{iid}/location", json={"lat": MONAS[0], "lon": MONAS[1], "accuracy_m": 30}
+    )
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["state"] == "offered" and placed.json()["unit_id"] == "NEAR-2"
+    assert (placed.json()["lat"], placed.json()["lon"]) == MONAS
+    moved = disp.post(f"/api/v1/incidents/{iid}/location", json={"lat": MONAS[0], "lon": MONAS[1] + 0.01})
+    assert (
+        moved.status_code == 409 and "offered" in moved.json()["detail"]
+    )  # a unit has it: not behind its back
+    assert [a for _, a in audit_actions(server, incident_id=iid)] == [
+        "received",
+        "routed",
+        "located",
+        "offered",
+    ]
+
+
 def test_bad_input_says_what_is_wrong_and_writes_nothing(server: LiveServer) -> None:
     disp = server.client("dispatcher")
     cases = [
