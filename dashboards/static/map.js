@@ -18,7 +18,7 @@ const S = {  // everything the page knows; exposed as window.patroli for people 
   token: sessionStorage.getItem("patroli.token"),
   user: null, config: null,
   units: new Map(), incidents: new Map(), stations: [],
-  h3: [], outlines: [], track: null, selected: null,
+  h3: [], outlines: [], track: null, selected: null, placing: null,  // placing: the incident the next map click places
   view: { lat: -6.2, lon: 106.83, zoom: 11 },
   offsetMs: 0, staleS: 120, heartbeatS: 10,
   ws: null, wsArea: null, lastFrame: 0, retryMs: 500, fitted: false, frames: 0,
@@ -353,6 +353,7 @@ function renderLists() {
   // An officer acknowledges only what is queued at their station now; one that escalated away stays in sight.
   const canAck = (i) => !i.acked_at && (role === "admin" || (role === "station_officer" && i.station_code === S.user.station_code));
   const canClose = role !== "auditor";
+  const canPlace = (i) => i.lat == null && (role === "dispatcher" || role === "admin");  // only a text address
   const incidents = myIncidents();
   $("incidents").innerHTML = incidents.length ? incidents.map((i) => `
     <li class="incident" data-incident="${esc(i.incident_id)}">
@@ -364,6 +365,7 @@ function renderLists() {
         ${i.acked_at ? `<span class="acked-by">acknowledged by ${esc(i.acked_by)}</span>`
           : `<span class="countdown" data-deadline="${esc(i.station_deadline || "")}">${secondsLeft(i, now) != null ? "escalates in " + Math.ceil(secondsLeft(i, now)) + " s" : ""}</span>`}
         ${canAck(i) ? `<button class="ack primary" data-incident="${esc(i.incident_id)}">Acknowledge</button>` : ""}
+        ${canPlace(i) ? `<button class="place${S.placing === i.incident_id ? " active" : ""}" data-incident="${esc(i.incident_id)}">${S.placing === i.incident_id ? "click the map…" : "Place on map"}</button>` : ""}
         ${canClose ? `<select class="disposition">${DISPOSITIONS.map((d) => `<option>${d}</option>`).join("")}</select><button class="close" data-incident="${esc(i.incident_id)}">Close</button>` : ""}
       </div>
       <div class="error"></div>
@@ -398,6 +400,10 @@ $("incidents").addEventListener("click", async (e) => {
       const inc = await api(`/api/v1/incidents/${encodeURIComponent(id)}/ack`, { method: "POST", body: {} });
       S.incidents.set(inc.incident_id, inc);
       renderLists(); dirty = true;
+    } else if (e.target.classList.contains("place")) {
+      S.placing = S.placing === id ? null : id;  // the next click on the map gives its point
+      canvas.classList.toggle("placing", S.placing != null);
+      renderLists();
     } else if (e.target.classList.contains("close")) {
       const disposition = li.querySelector(".disposition").value;
       await api(`/api/v1/incidents/${encodeURIComponent(id)}/close`, { method: "POST", body: { disposition } });
@@ -476,9 +482,26 @@ canvas.addEventListener("wheel", (e) => {
 $("zoom-in").onclick = () => zoomAt(1, canvas.clientWidth / 2, canvas.clientHeight / 2);
 $("zoom-out").onclick = () => zoomAt(-1, canvas.clientWidth / 2, canvas.clientHeight / 2);
 
+async function placeIncident(id, lat, lon) {
+  S.placing = null;
+  canvas.classList.remove("placing");
+  const li = document.querySelector(`#incidents li[data-incident="${CSS.escape(id)}"]`);
+  try {
+    const inc = await api(`/api/v1/incidents/${encodeURIComponent(id)}/location`, { method: "POST", body: { lat, lon } });
+    S.incidents.set(inc.incident_id, inc);
+  } catch (ex) { if (li) li.querySelector(".error").textContent = ex.message; return; }
+  renderLists(); dirty = true;
+}
+
 function clickAt(e) {
   const r = canvas.getBoundingClientRect();
   const sx = e.clientX - r.left, sy = e.clientY - r.top;
+  if (S.placing) {
+    const [ox, oy] = origin();
+    const [lat, lon] = unproject(ox + sx, oy + sy, S.view.zoom);
+    placeIncident(S.placing, +lat.toFixed(6), +lon.toFixed(6));
+    return;
+  }
   let best = null, bestD = 12 * 12;
   for (const u of S.units.values()) {
     if (u.lat == null) continue;

@@ -80,6 +80,27 @@ def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
     page.wait_for_selector("#track-count", timeout=5_000)
     shot(page, "2-moved")
 
+    # A contact with only a text address: the dispatcher places it with a click where the map shows it.
+    body = {
+        **intake_body(caller="+628777"),
+        "location": None,
+        "polres_code": "31.71",
+        "address": "Jl. Veteran",
+    }
+    lost = server.client("dispatcher").post("/api/v1/incidents", json=body).json()["incident"]["incident_id"]
+    item = page.locator(f'#incidents li[data-incident="{lost}"]')
+    item.locator("button.place").click()
+    item.locator("button.place.active").wait_for(timeout=5_000)
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    x, y = box["width"] / 2, box["height"] / 2 + 40  # a little south of the map's centre
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_function(f"() => window.patroli.incidents.get('{lost}').lat != null", timeout=10_000)
+    placed = server.client("auditor").get(f"/api/v1/incidents/{lost}").json()["incident"]
+    where = page.evaluate(f"() => window.patroli.toScreen({placed['lat']}, {placed['lon']})")
+    assert abs(where[0] - x) < 2 and abs(where[1] - y) < 2  # the point under the click
+    assert item.locator("button.place").count() == 0  # placed: nothing left to place
+
     # An incident in Jakarta Pusat: the officer of Polres 31.71 sees it queued and acknowledges it.
     iid = (
         server.client("dispatcher")
