@@ -94,6 +94,11 @@ class DispatchConfig:
     fresh_within_s: float = 120.0
     search_max_km: float = 50.0
     candidates: int = 5
+    # An incident nobody could take is searched again when a unit may have become free (a status went to
+    # available, a silent unit reported), and otherwise at most this often: a search that finds nobody walks
+    # every ring out to search_max_km, and doing that each tick for every waiting incident delays escalations.
+    waiting_retry_s: float = 5.0
+    tick_search_budget_s: float = 0.05  # searches per tick stop after this much time; the rest go next tick
 
 
 class DispatchError(Exception):
@@ -154,6 +159,10 @@ class Dispatcher:
         self._status: dict[str, UnitStatus] = {}
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
         self._next_status_refresh = 0.0
+        self._pool_version = 0  # bumped when a unit may have become a candidate
+        self._searched: dict[
+            str, tuple[int, datetime]
+        ] = {}  # waiting incident → (pool version, when searched)
 
     # ------------------------------------------------------------------------------------------ start-up
     def load(self) -> None:
@@ -167,6 +176,12 @@ class Dispatcher:
     def _refresh_statuses(self) -> None:
         with self.store.transaction() as tx:
             self._status = {u: s.status for u, s in repo.unit_states(tx).items()}
+        self._pool_version += 1
+
+    def _cache_status(self, unit_id: str, status: UnitStatus) -> None:
+        self._status[unit_id] = status
+        if status is UnitStatus.AVAILABLE:
+            self._pool_version += 1
 
     # ------------------------------------------------------------------------------------------ intake
     def intake(self, intake: IncidentIntake, actor: str = "intake") -> IntakeResult:
@@ -336,7 +351,27 @@ class Dispatcher:
                 self._offer_timed_out(inc, now)
             with self.store.transaction() as tx:
                 waiting = repo.awaiting_unit(tx)
-            for inc in waiting:
+            searched, self._searched = self._searched, {}
+            never = (-1, datetime.min.replace(tzinfo=UTC))
+            started, searches = time.perf_counter(), 0
+            # Longest unsearched first, within a time budget: the rest wait for the next tick, so that a tick
+            # (and the escalations of the next one) never waits for every search.
+            for inc in sorted(waiting, key=lambda i: searched.get(i.incident_id, never)[1]):
+                last = searched.get(inc.incident_id)
+                due = (
+                    last is None
+                    or last[0] != self._pool_version
+                    or ((now - last[1]).total_seconds() >= self.config.waiting_retry_s)
+                )
+                over_budget = (
+                    searches > 0 and time.perf_counter() - started > self.config.tick_search_budget_s
+                )
+                if not due or over_budget:
+                    if last is not None:
+                        self._searched[inc.incident_id] = last
+                    continue
+                self._searched[inc.incident_id] = (self._pool_version, now)
+                searches += 1
                 self._offer_next(inc.incident_id)
 
     def _escalate(self, inc: Incident, now: datetime) -> None:
@@ -454,7 +489,7 @@ class Dispatcher:
         except _Abort:
             return False
         if freed is not None:
-            self._status[unit_id] = UnitStatus.AVAILABLE
+            self._cache_status(unit_id, UnitStatus.AVAILABLE)
         self._event(self.get(inc.incident_id), "declined" if answer == "decline" else "timed_out")
         return True
 
@@ -468,7 +503,13 @@ class Dispatcher:
     def on_position(self, msg: PositionMessage) -> None:
         if msg.valid:
             with self._lock:
-                self.index.update(msg.unit_id, msg.lat, msg.lon, msg.t)
+                before = self.index.position(msg.unit_id)
+                if self.index.update(msg.unit_id, msg.lat, msg.lon, msg.t) and (
+                    before is None or (msg.t - before.fix_time).total_seconds() > self.config.fresh_within_s
+                ):
+                    self._pool_version += (
+                        1  # a unit that was not a candidate (unseen, or silent) may be one now
+                    )
                 # A unit we have no status for (registered since start): re-read statuses, at most every 5 s,
                 # so that a fleet of unregistered radios does not cost a query per fix.
                 if msg.unit_id not in self._status and time.monotonic() >= self._next_status_refresh:
@@ -527,7 +568,7 @@ class Dispatcher:
                 log.warning("answer refused: not valid in the incident's current state", extra={
                     "unit_id": unit_id, "incident_id": inc.incident_id, "answer": ans.answer, "state": inc.state})  # fmt: skip
                 return
-            self._status[unit_id] = unit_after
+            self._cache_status(unit_id, unit_after)
             self._event(self.get(inc.incident_id), action)
 
     def on_status(self, unit_id: str, report: UnitStatusReport) -> None:
@@ -570,7 +611,7 @@ class Dispatcher:
                     log.info("unit status change refused", extra={
                         "unit_id": unit_id, "to": str(to), "current": str(self._status[unit_id])})  # fmt: skip
                 return
-            self._status[unit_id] = to
+            self._cache_status(unit_id, to)
             self.publisher.publish(UNIT_EVENTS_TOPIC, json.dumps(
                 {"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(), 0)  # fmt: skip
 

@@ -114,6 +114,45 @@ def test_decline_and_silence_pass_the_offer_on(make_dispatcher, dstore, clock, l
     assert [u for u, _ in offers(listener)] == ["U0", "U1", "U2"]
 
 
+def test_a_waiting_incident_is_searched_again_when_a_unit_may_be_free_not_every_tick(
+    make_dispatcher, dstore, clock
+) -> None:
+    d = make_dispatcher()
+    searches = []
+    nearest = d.index.nearest
+    d.index.nearest = lambda *a, **kw: searches.append(a) or nearest(*a, **kw)  # type: ignore[method-assign]
+    inc = d.intake(intake()).incident
+    assert inc.state == "awaiting_unit" and len(searches) == 1  # nobody on patrol
+    d.acknowledge(inc.incident_id, "31.71", actor="officer-1")
+    for _ in range(3):  # ticks every 0.25 s: the first searches again, the rest know nothing changed
+        clock.advance(0.25)
+        d.tick()
+    assert len(searches) == 2
+    clock.advance(5)
+    d.tick()
+    assert len(searches) == 3  # still, now and then (a unit may have driven into range)
+    place(d, dstore, "LATE-1", MONAS[0] + 0.5 * KM, MONAS[1])  # a unit reports in
+    clock.advance(0.25)
+    d.tick()
+    assert d.get(inc.incident_id).unit_id == "LATE-1" and len(searches) == 4
+
+
+def test_searches_that_overrun_the_tick_budget_go_on_next_tick_oldest_first(make_dispatcher, clock) -> None:
+    d = make_dispatcher(tick_search_budget_s=0.0, waiting_retry_s=0.0)
+    searched: list[tuple[float, float]] = []
+    nearest = d.index.nearest
+    d.index.nearest = lambda lat, lon, **kw: searched.append((lat, lon)) or nearest(lat, lon, **kw)  # type: ignore[method-assign]
+    first = d.intake(intake()).incident
+    clock.advance(1)  # received in this order
+    second = d.intake(intake(MONAS[0] + 0.01, caller="+628333")).incident
+    searched.clear()
+    for _ in range(4):  # no time to spare: one search per tick, and each incident gets its turn
+        clock.advance(0.25)
+        d.tick()
+    places = {(first.lat, first.lon): "first", (second.lat, second.lon): "second"}
+    assert [places[p] for p in searched] == ["first", "second", "first", "second"]
+
+
 def test_unit_goes_on_scene_and_clears(make_dispatcher, dstore, clock) -> None:
     d = make_dispatcher()
     place(d, dstore, "U9", MONAS[0] + 0.3 * KM, MONAS[1])
