@@ -160,9 +160,8 @@ class Dispatcher:
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
         self._next_status_refresh = 0.0
         self._pool_version = 0  # bumped when a unit may have become a candidate
-        self._searched: dict[
-            str, tuple[int, datetime]
-        ] = {}  # waiting incident → (pool version, when searched)
+        # Waiting incident → (pool version, when it was searched): what the tick's retries go by.
+        self._searched: dict[str, tuple[int, datetime]] = {}
 
     # ------------------------------------------------------------------------------------------ start-up
     def load(self) -> None:
@@ -507,9 +506,8 @@ class Dispatcher:
                 if self.index.update(msg.unit_id, msg.lat, msg.lon, msg.t) and (
                     before is None or (msg.t - before.fix_time).total_seconds() > self.config.fresh_within_s
                 ):
-                    self._pool_version += (
-                        1  # a unit that was not a candidate (unseen, or silent) may be one now
-                    )
+                    # A unit that was not a candidate (unseen, or silent) may be one now.
+                    self._pool_version += 1
                 # A unit we have no status for (registered since start): re-read statuses, at most every 5 s,
                 # so that a fleet of unregistered radios does not cost a query per fix.
                 if msg.unit_id not in self._status and time.monotonic() >= self._next_status_refresh:
