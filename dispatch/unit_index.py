@@ -104,9 +104,15 @@ class UnitIndex:
         e = self._edge_km(origin)
         radius = e / 0.9  # a cell's circumradius equals its edge length
         best: list[tuple[float, str]] = []  # max-heap by negated distance, size <= k
-        ring = 0
+        ring = cells_seen = 0
         while True:
-            for cell in _ring(origin, ring):
+            cells = _ring(origin, ring)
+            cells_seen += len(cells)
+            if cells_seen > len(self._where):
+                # More cells to walk than there are units (few of them accepted, or far away): every unit, once,
+                # is cheaper, and gives the same answer.
+                return self._scan(lat, lon, k, accept, max_km)
+            for cell in cells:
                 for unit_id in self._cells.get(cell, ()):
                     pos = self._where[unit_id]
                     if accept is not None and not accept(unit_id, pos):
@@ -123,6 +129,16 @@ class UnitIndex:
                 break
             ring += 1
         return [Candidate(u, d, self._where[u]) for d, u in sorted((-nd, u) for nd, u in best)]
+
+    def _scan(self, lat: float, lon: float, k: int, accept: Accept | None, max_km: float) -> list[Candidate]:
+        found = []
+        for unit_id, pos in self._where.items():
+            if accept is not None and not accept(unit_id, pos):
+                continue
+            d = haversine_km(lat, lon, pos.lat, pos.lon)
+            if d <= max_km:
+                found.append((d, unit_id))
+        return [Candidate(u, d, self._where[u]) for d, u in heapq.nsmallest(k, found)]
 
 
 def _ring(origin: int, k: int) -> list[int]:
