@@ -377,8 +377,9 @@ def fleet_configs(
     configs = []
     for uid in ids:
         kind = rng.choices(kinds, weights)[0]
-        extra = dict(overrides)
-        extra.setdefault("receiver", _receiver_for(kind, models))
+        extra = (
+            overrides if "receiver" in overrides else {**overrides, "receiver": _receiver_for(kind, models)}
+        )
         configs.append(
             DeviceConfig(
                 unit_id=uid,

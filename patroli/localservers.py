@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,34 +60,31 @@ def free_port_run(count: int, attempts: int = 50) -> int:
     raise RuntimeError(f"no run of {count} free ports found")
 
 
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
 # CONNECT, MQTT 3.1.1, clean session, keep-alive 10 s, client id "probe": any MQTT broker answers with a CONNACK
 # (a refusal, if it wants a password, is still an answer), while a stranger that happens to listen does not.
 _PROBE_CONNECT = b"\x10\x11\x00\x04MQTT\x04\x02\x00\x0a\x00\x05probe"
 
 
-def wait_for_mqtt(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    """Until an MQTT broker answers on the port; a process that exits first (port taken) fails at once."""
+def answers_mqtt(sock: socket.socket) -> bool:
+    sock.sendall(_PROBE_CONNECT)
+    return sock.recv(1) == b"\x20"
+
+
+def wait_for_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None,
+    ready: Callable[[socket.socket], bool] | None = None,
+) -> None:  # fmt: skip
+    """Until something listens on the port (and, with `ready`, answers as the server we started should); a
+    process that exits first (its port taken, say) fails at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(_PROBE_CONNECT)
-            if s.recv(1) == b"\x20":
+            if ready is None or ready(s):
                 return
         time.sleep(0.05)
-    raise TimeoutError(f"no MQTT broker answers on 127.0.0.1:{port} after {timeout} s")
+    raise TimeoutError(f"no server ready on 127.0.0.1:{port} after {timeout} s")
 
 
 def _require(binary: str | Path, package: str) -> str:
@@ -166,7 +163,7 @@ def _start_mosquitto_on(binary: str, workdir: Path, port: int, extra_config: str
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        wait_for_mqtt(port, proc=proc)
+        wait_for_port(port, proc=proc, ready=answers_mqtt)
     except Exception as exc:
         proc.kill()
         proc.wait()
