@@ -112,10 +112,13 @@ def services_credentials(
     ),
     env_file: Annotated[Path, typer.Option(help="compose's .env, receives the passwords")] = Path(".env"),
     load_account: Annotated[
-        bool, typer.Option(help="Also the load generator's account, which may publish NMEA as any unit: "
-                                "for a staging broker only.")
+        bool,
+        typer.Option(
+            help="Also the load generator's account, which may publish NMEA as any unit: "
+            "for a staging broker only."
+        ),
     ] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Create MQTT accounts for the services and a database password, for compose.yaml (idempotent)."""
     from patroli import credentials
 
@@ -125,8 +128,10 @@ def services_credentials(
         if "=" in line
     )
     users = [*credentials.SERVICE_USERS, *([credentials.LOAD_USER] if load_account else [])]
-    wanted = {"DB_PASSWORD": None, **{f"{u.removeprefix('patroli-').upper()}_MQTT_PASSWORD": u
-                                      for u in users}}  # fmt: skip
+    wanted = {
+        "DB_PASSWORD": None,
+        **{f"{u.removeprefix('patroli-').upper()}_MQTT_PASSWORD": u for u in users},
+    }
     for key, user in wanted.items():
         existing.setdefault(key, credentials.new_password())
         if user:

@@ -40,8 +40,9 @@ def sample_tree(pid: int) -> ProcSample:
             samples.append(sample(p))
         except (FileNotFoundError, ProcessLookupError):
             continue  # exited between the listing and the read
-    return ProcSample(sum(s.cpu_s for s in samples), sum(s.rss_mb for s in samples),
-                      sum(s.peak_rss_mb for s in samples))  # fmt: skip
+    return ProcSample(
+        sum(s.cpu_s for s in samples), sum(s.rss_mb for s in samples), sum(s.peak_rss_mb for s in samples)
+    )
 
 
 def write_results(name: str, figures: dict[str, float | int | str]) -> Path:

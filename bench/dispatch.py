@@ -120,10 +120,18 @@ def main() -> None:
         for u, la, lo in zip(ids, lats, lons, strict=True):
             dispatcher.index.update(u, float(la), float(lo), datetime.now(UTC))
         dispatcher.load()
-        intakes = [IncidentIntake.model_validate({
-            "channel": "phone", "category": "report", "incident_type": "accident", "caller": f"+62{i:09d}",
-            "location": {"lat": rng.uniform(*LAT), "lon": rng.uniform(*LON), "accuracy_m": 30},
-        }) for i in range(args.incidents)]  # fmt: skip
+        intakes = [
+            IncidentIntake.model_validate(
+                {
+                    "channel": "phone",
+                    "category": "report",
+                    "incident_type": "accident",
+                    "caller": f"+62{i:09d}",
+                    "location": {"lat": rng.uniform(*LAT), "lon": rng.uniform(*LON), "accuracy_m": 30},
+                }
+            )
+            for i in range(args.incidents)
+        ]
         half = len(intakes) // 2
         # One at a time, as the API takes them: one transaction (one fsync'd commit) per incident.
         t0 = time.perf_counter()
@@ -143,19 +151,24 @@ def main() -> None:
     finally:
         pg.stop()
         broker.stop()
-    print(f"incidents: {offered_single} offered one per transaction in {single_s:.2f} s, {offered} in bursts of 100 "
-          f"in {elapsed:.2f} s; {publisher.offers} offers published")  # fmt: skip
+    print(
+        f"incidents: {offered_single} offered one per transaction in {single_s:.2f} s, {offered} in bursts of 100 "
+        f"in {elapsed:.2f} s; {publisher.offers} offers published"
+    )
 
-    write_results("dispatch", {
-        "units": args.units,
-        "nearest_p50_ms": round(pct(h3_ms, 0.50), 4),
-        "nearest_p99_ms": round(pct(h3_ms, 0.99), 4),
-        "bruteforce_p99_ms": round(pct(brute_ms, 0.99), 4),
-        "ratio": round(pct(brute_ms, 0.99) / pct(h3_ms, 0.99), 2),
-        "nearest_mismatches": mismatches,
-        "incidents_per_s": round(offered / elapsed, 1),
-        "incidents_per_s_single": round(offered_single / single_s, 1),
-    })  # fmt: skip
+    write_results(
+        "dispatch",
+        {
+            "units": args.units,
+            "nearest_p50_ms": round(pct(h3_ms, 0.50), 4),
+            "nearest_p99_ms": round(pct(h3_ms, 0.99), 4),
+            "bruteforce_p99_ms": round(pct(brute_ms, 0.99), 4),
+            "ratio": round(pct(brute_ms, 0.99) / pct(h3_ms, 0.99), 2),
+            "nearest_mismatches": mismatches,
+            "incidents_per_s": round(offered / elapsed, 1),
+            "incidents_per_s_single": round(offered_single / single_s, 1),
+        },
+    )
 
 
 if __name__ == "__main__":

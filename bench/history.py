@@ -41,8 +41,11 @@ PASSWORD = "bench password 110"
 def _load(store: Store, units: int, days: int, start: datetime) -> int:
     """units × days × 86,400 rows at 1 Hz, a random walk per unit around Jakarta, one day per statement."""
     with store.transaction() as tx:
-        tx.run("INSERT INTO units (unit_id, kind, polres_code) "
-               "SELECT 'H' || lpad(u::text, 4, '0'), 'car', '31.71' FROM generate_series(0, :n - 1) u", {"n": units})  # fmt: skip
+        tx.run(
+            "INSERT INTO units (unit_id, kind, polres_code) "
+            "SELECT 'H' || lpad(u::text, 4, '0'), 'car', '31.71' FROM generate_series(0, :n - 1) u",
+            {"n": units},
+        )
     for day in range(days):
         t0 = time.perf_counter()
         with store.transaction() as tx:
@@ -120,7 +123,9 @@ def main() -> None:
                 plan = tx.rows(
                     "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) SELECT fix_time, lat, lon, speed_mps, course_deg, "
                     "altitude_m, hdop, satellites, valid FROM positions WHERE unit_id = :u AND fix_time >= :a "
-                    "AND fix_time < :b ORDER BY fix_time", {"u": unit, "a": t0, "b": t1})  # fmt: skip
+                    "AND fix_time < :b ORDER BY fix_time",
+                    {"u": unit, "a": t0, "b": t1},
+                )
             doc = plan[0][0] if isinstance(plan[0][0], list) else json.loads(plan[0][0])
             db.append(float(doc[0]["Execution Time"]))
             t = time.perf_counter()
@@ -148,8 +153,10 @@ def main() -> None:
             for _ in range(args.queries):
                 unit, t0, t1 = window()
                 t = time.perf_counter()
-                r = http.get(f"/api/v1/units/{unit}/track",
-                             params={"start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": 60})  # fmt: skip
+                r = http.get(
+                    f"/api/v1/units/{unit}/track",
+                    params={"start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": 60},
+                )
                 api.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200 and len(r.json()["points"]) == 1440, r.text[:200]
                 t = time.perf_counter()
@@ -159,8 +166,10 @@ def main() -> None:
                 page.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200 and len(r.json()["points"]) == 5000, r.text[:200]
                 t = time.perf_counter()
-                r = http.get(f"/api/v1/units/{unit}/track",
-                             params={"start": t0.isoformat(), "end": t1.isoformat(), "format": "columns"})  # fmt: skip
+                r = http.get(
+                    f"/api/v1/units/{unit}/track",
+                    params={"start": t0.isoformat(), "end": t1.isoformat(), "format": "columns"},
+                )
                 api_columns.append((time.perf_counter() - t) * 1000)
                 doc = orjson.loads(r.content) if r.status_code == 200 else {}
                 assert doc.get("count") == len(doc["t_us"]) == len(doc["hdop"]) == 86_400, r.text[:200]
@@ -175,14 +184,32 @@ def main() -> None:
         g50, g99 = _percentiles(page)
         b50, b99 = _percentiles(bucketed)
         a50, a99 = _percentiles(api)
-        write_results("history", {
-            "rows": rows, "track_points": points, "p50_ms": p50, "p99_ms": p99, "rows_p50_ms": r50,
-            "rows_p99_ms": r99, "db_p50_ms": d50, "db_p99_ms": d99,
-            "bucket_s": 60, "bucket_points": 1440, "bucket_p50_ms": b50, "bucket_p99_ms": b99,
-            "api_bucket_p50_ms": a50, "api_bucket_p99_ms": a99, "api_page_points": 5000, "api_page_p50_ms": g50,
-            "api_page_p99_ms": g99, "api_columns_p50_ms": c50, "api_columns_p99_ms": c99,
-            "api_columns_mb": round(body_bytes / 1e6, 1), "queries": args.queries,
-        })  # fmt: skip
+        write_results(
+            "history",
+            {
+                "rows": rows,
+                "track_points": points,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "rows_p50_ms": r50,
+                "rows_p99_ms": r99,
+                "db_p50_ms": d50,
+                "db_p99_ms": d99,
+                "bucket_s": 60,
+                "bucket_points": 1440,
+                "bucket_p50_ms": b50,
+                "bucket_p99_ms": b99,
+                "api_bucket_p50_ms": a50,
+                "api_bucket_p99_ms": a99,
+                "api_page_points": 5000,
+                "api_page_p50_ms": g50,
+                "api_page_p99_ms": g99,
+                "api_columns_p50_ms": c50,
+                "api_columns_p99_ms": c99,
+                "api_columns_mb": round(body_bytes / 1e6, 1),
+                "queries": args.queries,
+            },
+        )
     finally:
         pg.stop()
 

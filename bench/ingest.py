@@ -148,8 +148,16 @@ def drain(cmd: list[str], env: dict[str, str], store: Store, port: int, fixes: i
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)
     time.sleep(4)  # its persistent subscriptions exist now
     terminate(proc)
-    load = run_load("127.0.0.1", port, units=2_000, rate_per_s=0, duration_s=3600, qos=1, max_messages=fixes,
-                    unit_prefix=prefix)  # fmt: skip
+    load = run_load(
+        "127.0.0.1",
+        port,
+        units=2_000,
+        rate_per_s=0,
+        duration_s=3600,
+        qos=1,
+        max_messages=fixes,
+        unit_prefix=prefix,
+    )
     before_total = store.count_positions()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)
     try:
@@ -160,9 +168,13 @@ def drain(cmd: list[str], env: dict[str, str], store: Store, port: int, fixes: i
     finally:
         terminate(proc)
     stored = store.count_positions() - before_total  # the table's own count decides what was committed
-    return Drain(load.sent, stored, (n1 - n0) / (t1 - t0),
-                 round((after.cpu_s - before.cpu_s) * 1000 / max(n1 - n0, 1) * 1000, 1),
-                 round(after.peak_rss_mb, 1))  # fmt: skip
+    return Drain(
+        load.sent,
+        stored,
+        (n1 - n0) / (t1 - t0),
+        round((after.cpu_s - before.cpu_s) * 1000 / max(n1 - n0, 1) * 1000, 1),
+        round(after.peak_rss_mb, 1),
+    )
 
 
 def main() -> None:
@@ -183,8 +195,15 @@ def main() -> None:
         counter = Subscriber(broker.port, "fleet/+/nmea", f"bench-counter-{uuid.uuid4().hex[:6]}")
         counter.connect()
         counter.disconnect()  # away: the broker queues for its session
-        load = run_load("127.0.0.1", broker.port, units=units, rate_per_s=0, duration_s=3600, qos=1,
-                        max_messages=args.fixes)  # fmt: skip
+        load = run_load(
+            "127.0.0.1",
+            broker.port,
+            units=units,
+            rate_per_s=0,
+            duration_s=3600,
+            qos=1,
+            max_messages=args.fixes,
+        )
         print(f"backlog: {load.sent} published at {load.rate_per_s:.0f}/s")
         counter.connect()
         wait_count(lambda: counter.count, load.sent, 300)
@@ -198,23 +217,38 @@ def main() -> None:
         url = pg.create_database("bench_ingest")
         store = open_store(url)
         store.migrate()
-        env = {**os.environ, "PATROLI_MQTT_URL": broker.url, "PATROLI_DATABASE_URL": url,
-               "PATROLI_TRACKER_CLIENT_ID": "bench-tracker", "PATROLI_LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = {
+            **os.environ,
+            "PATROLI_MQTT_URL": broker.url,
+            "PATROLI_DATABASE_URL": url,
+            "PATROLI_TRACKER_CLIENT_ID": "bench-tracker",
+            "PATROLI_LOG_LEVEL": "WARNING",
+        }
         cmd = [sys.executable, "-m", "patroli_cli", "tracker"]
         drains: dict[int, Drain] = {}
         for processes in sorted({1, args.processes}):
             client_id = f"bench-tracker-x{processes}"
-            drains[processes] = drain(cmd, {**env, "PATROLI_TRACKER_PROCESSES": str(processes),
-                                            "PATROLI_TRACKER_CLIENT_ID": client_id},
-                                      store, broker.port, args.fixes, f"DRAIN{processes}")  # fmt: skip
-            print(f"tracker x{processes}: {drains[processes].stored} of {args.fixes} committed, drained at "
-                  f"{drains[processes].fixes_per_s:.0f}/s")  # fmt: skip
+            drains[processes] = drain(
+                cmd,
+                {**env, "PATROLI_TRACKER_PROCESSES": str(processes), "PATROLI_TRACKER_CLIENT_ID": client_id},
+                store,
+                broker.port,
+                args.fixes,
+                f"DRAIN{processes}",
+            )
+            print(
+                f"tracker x{processes}: {drains[processes].stored} of {args.fixes} committed, drained at "
+                f"{drains[processes].fixes_per_s:.0f}/s"
+            )
             if processes != args.processes:  # its session would go on queueing every later message
                 end_session(broker.port, client_id)
         main_drain = drains[args.processes]
         live_metrics = free_port_run(args.processes)
-        env |= {"PATROLI_TRACKER_PROCESSES": str(args.processes), "PATROLI_METRICS_PORT": str(live_metrics),
-                "PATROLI_TRACKER_CLIENT_ID": f"bench-tracker-x{args.processes}"}  # fmt: skip
+        env |= {
+            "PATROLI_TRACKER_PROCESSES": str(args.processes),
+            "PATROLI_METRICS_PORT": str(live_metrics),
+            "PATROLI_TRACKER_CLIENT_ID": f"bench-tracker-x{args.processes}",
+        }
         proc = subprocess.Popen(cmd, cwd=REPO, env=env)  # runs on for the latency phase
         time.sleep(4)  # connected and subscribed
 
@@ -225,8 +259,16 @@ def main() -> None:
         positions.connect()
         live_units = int(args.live_rate)  # one fix a second each: fix time tracks the wall clock
         l0 = time.monotonic()
-        live = run_load("127.0.0.1", broker.port, units=live_units, rate_per_s=args.live_rate,
-                        duration_s=args.seconds, qos=1, start_time=datetime.now(UTC), unit_prefix="LIVE")  # fmt: skip
+        live = run_load(
+            "127.0.0.1",
+            broker.port,
+            units=live_units,
+            rate_per_s=args.live_rate,
+            duration_s=args.seconds,
+            qos=1,
+            start_time=datetime.now(UTC),
+            unit_prefix="LIVE",
+        )
         wait_count(lambda: stored_by_trackers(live_metrics, args.processes), live.sent, 60)
         live_rate = stored_by_trackers(live_metrics, args.processes) / (time.monotonic() - l0)
         # Each message's own due time: unit u's k-th fix is sent at started_at + (k·units + u) / rate.
@@ -242,25 +284,28 @@ def main() -> None:
         lost = sum(d.sent for d in drains.values()) + live.sent - store.count_positions()
         store.close()
 
-        write_results("ingest", {
-            "fixes_per_s": round(main_drain.fixes_per_s),
-            "p50_ms": round(pct(latencies_ms, 0.50), 1),
-            "p99_ms": round(pct(latencies_ms, 0.99), 1),
-            "ceiling_per_s": round(ceiling),
-            "ratio": round(main_drain.fixes_per_s / ceiling, 3) if ceiling else 0.0,
-            "cpu_ms_per_1k": main_drain.cpu_ms_per_1k,
-            "rss_mb": main_drain.rss_mb,
-            "tracker_processes": args.processes,
-            "one_process_fixes_per_s": round(drains[1].fixes_per_s),
-            "one_process_ratio": round(drains[1].fixes_per_s / ceiling, 3) if ceiling else 0.0,
-            "one_process_cpu_ms_per_1k": drains[1].cpu_ms_per_1k,
-            "one_process_rss_mb": drains[1].rss_mb,
-            "backlog_fixes": args.fixes,
-            "live_offered_per_s": round(args.live_rate),
-            "live_sent_per_s": round(live.rate_per_s),
-            "live_fixes_per_s": round(live_rate),
-            "lost": lost,
-        })  # fmt: skip
+        write_results(
+            "ingest",
+            {
+                "fixes_per_s": round(main_drain.fixes_per_s),
+                "p50_ms": round(pct(latencies_ms, 0.50), 1),
+                "p99_ms": round(pct(latencies_ms, 0.99), 1),
+                "ceiling_per_s": round(ceiling),
+                "ratio": round(main_drain.fixes_per_s / ceiling, 3) if ceiling else 0.0,
+                "cpu_ms_per_1k": main_drain.cpu_ms_per_1k,
+                "rss_mb": main_drain.rss_mb,
+                "tracker_processes": args.processes,
+                "one_process_fixes_per_s": round(drains[1].fixes_per_s),
+                "one_process_ratio": round(drains[1].fixes_per_s / ceiling, 3) if ceiling else 0.0,
+                "one_process_cpu_ms_per_1k": drains[1].cpu_ms_per_1k,
+                "one_process_rss_mb": drains[1].rss_mb,
+                "backlog_fixes": args.fixes,
+                "live_offered_per_s": round(args.live_rate),
+                "live_sent_per_s": round(live.rate_per_s),
+                "live_fixes_per_s": round(live_rate),
+                "lost": lost,
+            },
+        )
     finally:
         pg.stop()
         broker.stop()

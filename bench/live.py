@@ -46,8 +46,9 @@ PASSWORD = "bench password 110"
 
 def _publisher(port: int, units: int, rate: float, seconds: float, ready: mp.Event, go: mp.Event) -> None:  # type: ignore[valid-type]
     """A separate process: `rate` positions a second, round-robin over the units, paced every 10 ms."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}",
-                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}", protocol=mqtt.MQTTv5
+    )
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -64,8 +65,9 @@ def _publisher(port: int, units: int, rate: float, seconds: float, ready: mp.Eve
             lat, lon = where[u]
             lat, lon = lat + rng.uniform(-1e-4, 1e-4), lon + rng.uniform(-1e-4, 1e-4)
             where[u] = (lat, lon)
-            msg = PositionMessage(unit_id=f"U{u:05d}", t=datetime.now(UTC), lat=lat, lon=lon, speed_mps=8.0,
-                                  course_deg=90.0)  # fmt: skip
+            msg = PositionMessage(
+                unit_id=f"U{u:05d}", t=datetime.now(UTC), lat=lat, lon=lon, speed_mps=8.0, course_deg=90.0
+            )
             client.publish(f"fleet/U{u:05d}/position", msg.encode(), qos=0)
             sent += 1
             i += 1
@@ -79,14 +81,28 @@ def _register_fleet(store: Store, units: int) -> None:
     rng = random.Random(7)
     now = datetime.now(UTC)
     with store.transaction() as tx:
-        tx.run("INSERT INTO units (unit_id, kind, polres_code) "
-               "SELECT 'U' || lpad(g::text, 5, '0'), 'car', '31.71' FROM generate_series(0, :n - 1) g", {"n": units})  # fmt: skip
+        tx.run(
+            "INSERT INTO units (unit_id, kind, polres_code) "
+            "SELECT 'U' || lpad(g::text, 5, '0'), 'car', '31.71' FROM generate_series(0, :n - 1) g",
+            {"n": units},
+        )
     fixes = []
     for u in range(units):
         lat, lon = rng.uniform(REGION[1], REGION[3]), rng.uniform(REGION[0], REGION[2])
-        fixes.append(Fix(unit_id=f"U{u:05d}", fix_time=now, lat=lat, lon=lon, received_at=now, speed_mps=8.0,
-                         course_deg=90.0, h3_r9=h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
-                         h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)), raw=""))  # fmt: skip
+        fixes.append(
+            Fix(
+                unit_id=f"U{u:05d}",
+                fix_time=now,
+                lat=lat,
+                lon=lon,
+                received_at=now,
+                speed_mps=8.0,
+                course_deg=90.0,
+                h3_r9=h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
+                h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)),
+                raw="",
+            )
+        )
     store.write_batch(fixes)
 
 
@@ -109,8 +125,14 @@ class Clients:
         url = f"{self.url}?bbox={','.join(map(str, box))}"
         try:
             async with gate:
-                ws = await connect(url, subprotocols=["patroli.v1", f"bearer.{self.token}"], max_size=None,  # type: ignore[list-item]
-                                   open_timeout=60, ping_interval=None, proxy=None)  # fmt: skip
+                ws = await connect(
+                    url,
+                    subprotocols=["patroli.v1", f"bearer.{self.token}"],
+                    max_size=None,  # type: ignore[list-item]
+                    open_timeout=60,
+                    ping_interval=None,
+                    proxy=None,
+                )
             self.connected += 1
             async with ws:
                 while not stop.is_set():
@@ -199,17 +221,25 @@ def main() -> None:
         _register_fleet(store, args.units)
         store.close()
         port = free_port()
-        env = {**os.environ, "PATROLI_MQTT_URL": broker.url, "PATROLI_DATABASE_URL": url, "PATROLI_WEB_PORT": str(port),
-               "PATROLI_LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = {
+            **os.environ,
+            "PATROLI_MQTT_URL": broker.url,
+            "PATROLI_DATABASE_URL": url,
+            "PATROLI_WEB_PORT": str(port),
+            "PATROLI_LOG_LEVEL": "WARNING",
+        }
         web = subprocess.Popen([sys.executable, "-m", "dashboards"], cwd=REPO, env=env)
         wait_for_port(port, timeout=60, proc=web)
         print(f"web process {web.pid} on port {port}", flush=True)
-        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/login",
-                           json={"username": "bench", "password": PASSWORD}).json()["token"]  # fmt: skip
+        token = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
+        ).json()["token"]
         ctx = mp.get_context("spawn")
         ready, go = ctx.Event(), ctx.Event()
-        pub = ctx.Process(target=_publisher, args=(broker.port, args.units, args.rate,
-                                                   args.warmup + args.seconds + 2, ready, go))  # fmt: skip
+        pub = ctx.Process(
+            target=_publisher,
+            args=(broker.port, args.units, args.rate, args.warmup + args.seconds + 2, ready, go),
+        )
         pub.start()
         ready.wait(30)
         figures = asyncio.run(_measure(f"ws://127.0.0.1:{port}/ws/live", token, args, web.pid, go))

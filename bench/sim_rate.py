@@ -27,21 +27,31 @@ def main() -> None:
     broker = start_mosquitto()
     try:
         t0 = time.monotonic()
-        s = run_load("127.0.0.1", broker.port, units=args.units, rate_per_s=0, duration_s=args.seconds,
-                     qos=args.qos, connections=args.connections)  # fmt: skip
+        s = run_load(
+            "127.0.0.1",
+            broker.port,
+            units=args.units,
+            rate_per_s=0,
+            duration_s=args.seconds,
+            qos=args.qos,
+            connections=args.connections,
+        )
         print(f"sent {s.sent:,} in {s.seconds:.2f} s ({time.monotonic() - t0:.1f} s with setup and drain)")
     finally:
         broker.stop()
-    write_results("sim_rate", {
-        "units": s.units,
-        "connections": s.connections,
-        "qos": s.qos,
-        "sent": s.sent,
-        "acked": s.acked,
-        "errors": s.errors,
-        "seconds": round(s.seconds, 3),
-        "rate_per_s": round(s.rate_per_s),
-    })  # fmt: skip
+    write_results(
+        "sim_rate",
+        {
+            "units": s.units,
+            "connections": s.connections,
+            "qos": s.qos,
+            "sent": s.sent,
+            "acked": s.acked,
+            "errors": s.errors,
+            "seconds": round(s.seconds, 3),
+            "rate_per_s": round(s.rate_per_s),
+        },
+    )
 
 
 if __name__ == "__main__":

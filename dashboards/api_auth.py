@@ -42,18 +42,36 @@ def me(user: AnyUser) -> UserView:
 def list_users(ctx: Ctx, user: Annotated[User, Depends(require(*ADMIN_ROLES))]) -> list[UserView]:
     with ctx.store.transaction() as tx:
         records = users_repo.list_users(tx)
-    return [UserView(username=r.username, role=r.role, station_code=r.station_code,  # type: ignore[arg-type]
-                     display_name=r.display_name, disabled=not r.active) for r in records]  # fmt: skip
+    return [
+        UserView(
+            username=r.username,
+            role=r.role,
+            station_code=r.station_code,  # type: ignore[arg-type]
+            display_name=r.display_name,
+            disabled=not r.active,
+        )
+        for r in records
+    ]
 
 
 @router.post("/users", status_code=201, summary="Add a user (admins)")
 def add_user(ctx: Ctx, body: UserCreate, user: Annotated[User, Depends(require(*ADMIN_ROLES))]) -> UserView:
     if body.station_code is not None and body.station_code not in ctx.stations:
         raise HTTPException(422, f"station_code: no station {body.station_code!r}")
-    r = ctx.auth.create_user(body.username, body.role, body.password, station_code=body.station_code,
-                             display_name=body.display_name, actor=user.username)  # fmt: skip
-    return UserView(username=r.username, role=r.role, station_code=r.station_code,  # type: ignore[arg-type]
-                    display_name=r.display_name)  # fmt: skip
+    r = ctx.auth.create_user(
+        body.username,
+        body.role,
+        body.password,
+        station_code=body.station_code,
+        display_name=body.display_name,
+        actor=user.username,
+    )
+    return UserView(
+        username=r.username,
+        role=r.role,
+        station_code=r.station_code,  # type: ignore[arg-type]
+        display_name=r.display_name,
+    )
 
 
 @router.delete(

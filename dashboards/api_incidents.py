@@ -64,20 +64,30 @@ def intake(
     """Routed to the Polres with jurisdiction and offered to the nearest available unit. The caller's history
     comes back with it: a repeat false reporter is flagged, never refused."""
     result = ctx.dispatcher.intake(body, actor=user.username)
-    return IntakeResponse(incident=_view(ctx, result.incident), caller=CallerHistoryView.of(result.caller),
-                          routed_by=result.routed_by)  # fmt: skip
+    return IntakeResponse(
+        incident=_view(ctx, result.incident),
+        caller=CallerHistoryView.of(result.caller),
+        routed_by=result.routed_by,
+    )
 
 
 @router.get("/incidents", tags=["incidents"], summary="Incidents, newest first, filtered")
 def list_incidents(
-    ctx: Ctx, user: AnyUser, open_only: bool = False,
+    ctx: Ctx,
+    user: AnyUser,
+    open_only: bool = False,
     state: Annotated[list[str], Query(description="repeat for several")] = [],  # noqa: B006 (FastAPI reads it)
-    station: str | None = None, polres: str | None = None, unit_id: str | None = None, caller: str | None = None,
-    since: datetime | None = None, until: datetime | None = None,
+    station: str | None = None,
+    polres: str | None = None,
+    unit_id: str | None = None,
+    caller: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     max_priority: Annotated[int | None, Query(ge=1, le=5)] = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None,
-) -> IncidentPage:  # fmt: skip
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> IncidentPage:
     """A station officer sees the incidents queued at or routed to their station (and below it, for a Polda)."""
     before = None
     if cursor:
@@ -91,15 +101,28 @@ def list_incidents(
     scope = station_scope(user, ctx.stations)
     with ctx.store.transaction() as tx:
         found = read_repo.incidents(
-            tx, open_only=open_only, states=state, scope=sorted(scope or ()), station_code=station,
-            polres_code=polres, unit_id=unit_id, caller=caller, since=utc(since), until=utc(until),
-            max_priority=max_priority, bbox=bbox_param(bbox), before=before, limit=limit + 1,  # type: ignore[arg-type]
-        )  # fmt: skip
+            tx,
+            open_only=open_only,
+            states=state,
+            scope=sorted(scope or ()),
+            station_code=station,
+            polres_code=polres,
+            unit_id=unit_id,
+            caller=caller,
+            since=utc(since),
+            until=utc(until),
+            max_priority=max_priority,
+            bbox=bbox_param(bbox),
+            before=before,
+            limit=limit + 1,  # type: ignore[arg-type]
+        )
     more = len(found) > limit
     found = found[:limit]
     last = found[-1] if more and found else None
-    return IncidentPage(incidents=[_view(ctx, i) for i in found],
-                        next_cursor=f"{last.received_at.isoformat()}~{last.incident_id}" if last else None)  # fmt: skip
+    return IncidentPage(
+        incidents=[_view(ctx, i) for i in found],
+        next_cursor=f"{last.received_at.isoformat()}~{last.incident_id}" if last else None,
+    )
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], summary="One incident with its timeline")
@@ -109,15 +132,21 @@ def incident_detail(ctx: Ctx, user: AnyUser, incident_id: str) -> IncidentDetail
         timeline = dispatch_repo.audit_entries(tx, incident_id=incident_id, limit=10_000)
         offers = read_repo.offers(tx, incident_id)
     history = ctx.dispatcher.caller_history(inc.caller)
-    return IncidentDetail(incident=_view(ctx, inc), timeline=[AuditView.of(e) for e in timeline],
-                          offers=[OfferView.of(o) for o in offers], caller=CallerHistoryView.of(history))  # fmt: skip
+    return IncidentDetail(
+        incident=_view(ctx, inc),
+        timeline=[AuditView.of(e) for e in timeline],
+        offers=[OfferView.of(o) for o in offers],
+        caller=CallerHistoryView.of(history),
+    )
 
 
 @router.post("/incidents/{incident_id}/ack", tags=["incidents"], summary="A station takes the incident")
 def acknowledge(
-    ctx: Ctx, incident_id: str, user: Annotated[User, Depends(require(*ACK_ROLES))],
+    ctx: Ctx,
+    incident_id: str,
+    user: Annotated[User, Depends(require(*ACK_ROLES))],
     body: Annotated[AckBody | None, Body()] = None,
-) -> IncidentView:  # fmt: skip
+) -> IncidentView:
     """Stops the escalation. A station officer acknowledges for their own station only (the one it is queued at,
     or one above it on the ladder); an admin names the station, by default the one it is queued at."""
     wanted = body.station_code if body else None
@@ -132,8 +161,9 @@ def acknowledge(
 
 
 @router.post("/incidents/{incident_id}/location", tags=["incidents"], summary="Place an incident on the map")
-def locate(ctx: Ctx, incident_id: str, body: Location,
-           user: Annotated[User, Depends(require(*INTAKE_ROLES))]) -> IncidentView:  # fmt: skip
+def locate(
+    ctx: Ctx, incident_id: str, body: Location, user: Annotated[User, Depends(require(*INTAKE_ROLES))]
+) -> IncidentView:
     """For a contact taken with only a text address: the point the call-taker found, or the caller's phone sent
     late. A report or complaint is then offered to the nearest available unit. Refused (409) once a unit has
     taken it or it is closed."""
@@ -141,8 +171,9 @@ def locate(ctx: Ctx, incident_id: str, body: Location,
 
 
 @router.post("/incidents/{incident_id}/close", tags=["incidents"], summary="Close with a disposition")
-def close(ctx: Ctx, incident_id: str, body: CloseBody,
-          user: Annotated[User, Depends(require(*CLOSE_ROLES))]) -> IncidentView:  # fmt: skip
+def close(
+    ctx: Ctx, incident_id: str, body: CloseBody, user: Annotated[User, Depends(require(*CLOSE_ROLES))]
+) -> IncidentView:
     _visible(ctx, user, incident_id)
     return _view(
         ctx, ctx.dispatcher.close(incident_id, body.disposition, actor=user.username, note=body.note)
@@ -152,16 +183,20 @@ def close(ctx: Ctx, incident_id: str, body: CloseBody,
 # ---------------------------------------------------------------------------------------------- stations
 @router.get("/stations", tags=["stations"], summary="Police stations: Mabes, Polda, Polres")
 def stations(
-    ctx: Ctx, user: AnyUser, level: StationLevel | None = None,
+    ctx: Ctx,
+    user: AnyUser,
+    level: StationLevel | None = None,
     parent: Annotated[str | None, Query(description="children of this station")] = None,
     q: Annotated[str | None, Query(description="name contains (case-insensitive)")] = None,
-) -> list[StationView]:  # fmt: skip
+) -> list[StationView]:
     needle = q.lower() if q else None
     return [
-        StationView.of(s) for s in ctx.stations
-        if (level is None or s.level is level) and (parent is None or s.parent_code == parent)
+        StationView.of(s)
+        for s in ctx.stations
+        if (level is None or s.level is level)
+        and (parent is None or s.parent_code == parent)
         and (needle is None or needle in s.name.lower())
-    ]  # fmt: skip
+    ]
 
 
 @router.get(
@@ -178,27 +213,48 @@ def station(ctx: Ctx, user: AnyUser, code: str) -> StationDetail:
     else:
         chain = [s]
     children = [c for c in ctx.stations if c.parent_code == code]
-    return StationDetail(station=StationView.of(s), chain=[StationView.of(c) for c in chain],
-                         children=[StationView.of(c) for c in children])  # fmt: skip
+    return StationDetail(
+        station=StationView.of(s),
+        chain=[StationView.of(c) for c in chain],
+        children=[StationView.of(c) for c in children],
+    )
 
 
 # ---------------------------------------------------------------------------------------------- audit, figures
 @router.get("/audit", tags=["audit"], summary="The audit log: who did what, when")
 def audit(
-    ctx: Ctx, user: Annotated[User, Depends(require(*AUDIT_ROLES))], incident_id: str | None = None,
-    unit_id: str | None = None, actor: str | None = None, action: str | None = None,
-    since: datetime | None = None, until: datetime | None = None, after_seq: int | None = None,
-    before_seq: int | None = None, newest_first: bool = False, limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-) -> AuditPage:  # fmt: skip
+    ctx: Ctx,
+    user: Annotated[User, Depends(require(*AUDIT_ROLES))],
+    incident_id: str | None = None,
+    unit_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    newest_first: bool = False,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> AuditPage:
     with ctx.store.transaction() as tx:
         entries = read_repo.audit_query(
-            tx, incident_id=incident_id, unit_id=unit_id, actor=actor, action=action, since=utc(since),
-            until=utc(until), after_seq=after_seq, before_seq=before_seq, newest_first=newest_first, limit=limit + 1,
-        )  # fmt: skip
+            tx,
+            incident_id=incident_id,
+            unit_id=unit_id,
+            actor=actor,
+            action=action,
+            since=utc(since),
+            until=utc(until),
+            after_seq=after_seq,
+            before_seq=before_seq,
+            newest_first=newest_first,
+            limit=limit + 1,
+        )
     more = len(entries) > limit
     entries = entries[:limit]
-    return AuditPage(entries=[AuditView.of(e) for e in entries],
-                     next_cursor=entries[-1].seq if more and entries else None)  # fmt: skip
+    return AuditPage(
+        entries=[AuditView.of(e) for e in entries], next_cursor=entries[-1].seq if more and entries else None
+    )
 
 
 @router.get("/audit/verify", tags=["audit"], summary="Walk the hash chain: edited, inserted or deleted rows")

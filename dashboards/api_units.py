@@ -45,8 +45,17 @@ Bucket = Annotated[
 
 
 def _point(f: exports.Point | read_repo.TrackRow) -> TrackPoint:
-    return TrackPoint(t=f.fix_time, lat=f.lat, lon=f.lon, speed_mps=f.speed_mps, course_deg=f.course_deg,
-                      altitude_m=f.altitude_m, hdop=f.hdop, satellites=f.satellites, valid=f.valid)  # fmt: skip
+    return TrackPoint(
+        t=f.fix_time,
+        lat=f.lat,
+        lon=f.lon,
+        speed_mps=f.speed_mps,
+        course_deg=f.course_deg,
+        altitude_m=f.altitude_m,
+        hdop=f.hdop,
+        satellites=f.satellites,
+        valid=f.valid,
+    )
 
 
 def _known_unit(ctx: Ctx, unit_id: str) -> None:
@@ -67,8 +76,14 @@ def list_units(
     views = [unit_view(r, now, ctx.web.web_stale_s) for r in rows]
     if area is None:
         return views
-    return [v for v in views if v.lat is not None and v.lon is not None and
-            area[1] <= v.lat <= area[3] and area[0] <= v.lon <= area[2]]  # fmt: skip
+    return [
+        v
+        for v in views
+        if v.lat is not None
+        and v.lon is not None
+        and area[1] <= v.lat <= area[3]
+        and area[0] <= v.lon <= area[2]
+    ]
 
 
 @router.get("/units/{unit_id}", tags=["units"])
@@ -85,19 +100,39 @@ POINTS_LIMIT, COLUMNS_LIMIT = 5000, 100_000  # a page of points; a whole day at 
 
 
 @router.get(
-    "/units/{unit_id}/track", tags=["history"], response_model=TrackPage | TrackColumnsView,
+    "/units/{unit_id}/track",
+    tags=["history"],
+    response_model=TrackPage | TrackColumnsView,
     summary="A unit's track in a time range: a page of points, or a whole day as columns",
-)  # fmt: skip
+)
 def track(
-    ctx: Ctx, user: AnyUser, unit_id: str, start: datetime | None = None, end: datetime | None = None,
+    ctx: Ctx,
+    user: AnyUser,
+    unit_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
     bucket_s: Bucket = None,
-    limit: Annotated[int | None, Query(ge=1, le=COLUMNS_LIMIT, description=(
-        f"fixes per response; default {POINTS_LIMIT:,} points, {COLUMNS_LIMIT:,} as columns"))] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=COLUMNS_LIMIT,
+            description=(
+                f"fixes per response; default {POINTS_LIMIT:,} points, {COLUMNS_LIMIT:,} as columns"
+            ),
+        ),
+    ] = None,
     after: Annotated[datetime | None, Query(description="the previous page's next_after")] = None,
-    format: Annotated[TrackFormat, Query(description=(
-        "`points`: a list of objects, a page at a time (TrackPage); `columns`: one array per field "
-        "(TrackColumnsView), a full day at 1 Hz in one response"))] = "points",
-) -> Response:  # fmt: skip
+    format: Annotated[
+        TrackFormat,
+        Query(
+            description=(
+                "`points`: a list of objects, a page at a time (TrackPage); `columns`: one array per field "
+                "(TrackColumnsView), a full day at 1 Hz in one response"
+            )
+        ),
+    ] = "points",
+) -> Response:
     """Oldest first; defaults to the last 30 minutes. With `bucket_s`, downsampled on the server (TimescaleDB's
     `time_bucket`). Reads by auditors are written to the audit log.
 
@@ -115,8 +150,12 @@ def track(
         "bucket_s": bucket_s,
         "page_from": cursor.isoformat(),
     }
-    ctx.audit_read(user, "history_read", unit_id=unit_id,
-                   details=details if format == "points" else {**details, "format": format})  # fmt: skip
+    ctx.audit_read(
+        user,
+        "history_read",
+        unit_id=unit_id,
+        details=details if format == "points" else {**details, "format": format},
+    )
     if format == "columns":
         return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
     limit = limit or POINTS_LIMIT
@@ -129,8 +168,14 @@ def track(
             fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
     more = len(fixes) > limit
     fixes = fixes[:limit]
-    page = TrackPage(unit_id=unit_id, start=t0, end=t1, bucket_s=bucket_s, points=[_point(f) for f in fixes],
-                     next_after=fixes[-1].fix_time if more and fixes else None)  # fmt: skip
+    page = TrackPage(
+        unit_id=unit_id,
+        start=t0,
+        end=t1,
+        bucket_s=bucket_s,
+        points=[_point(f) for f in fixes],
+        next_after=fixes[-1].fix_time if more and fixes else None,
+    )
     # Serialised here: the same bytes FastAPI would write, without validating the page again against the
     # two-form response_model (which only documents the forms; 40 % more time for a 5,000-point page).
     return Response(page.model_dump_json(), media_type="application/json")
@@ -150,35 +195,55 @@ def _track_columns(
     if (cols.satellites == NO_SATELLITES).any():  # JSON says null; rare, so the list is built only then
         sats = [None if s == NO_SATELLITES else s for s in cols.satellites.tolist()]
     body = {
-        "unit_id": unit_id, "start": iso(t0), "end": iso(t1), "bucket_s": bucket_s, "count": len(cols),
-        "t_us": cols.fix_time_us, "lat": cols.lat, "lon": cols.lon, "speed_mps": cols.speed_mps,
-        "course_deg": cols.course_deg, "altitude_m": cols.altitude_m, "hdop": cols.hdop, "satellites": sats,
+        "unit_id": unit_id,
+        "start": iso(t0),
+        "end": iso(t1),
+        "bucket_s": bucket_s,
+        "count": len(cols),
+        "t_us": cols.fix_time_us,
+        "lat": cols.lat,
+        "lon": cols.lon,
+        "speed_mps": cols.speed_mps,
+        "course_deg": cols.course_deg,
+        "altitude_m": cols.altitude_m,
+        "hdop": cols.hdop,
+        "satellites": sats,
         "valid": cols.valid,
         "next_after": iso(from_us(int(cols.fix_time_us[-1]))) if more and len(cols) else None,
-    }  # fmt: skip
+    }
     # orjson writes numpy arrays without a Python object per value, and NaN as null.
     return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def _stream(fmt: exports.ExportFormat, points: Iterable[exports.Point], name: str) -> StreamingResponse:
     return StreamingResponse(
-        exports.render(fmt, points, name), media_type=exports.MEDIA_TYPES[fmt],
+        exports.render(fmt, points, name),
+        media_type=exports.MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
-    )  # fmt: skip
+    )
 
 
 @router.get(
     "/units/{unit_id}/track/export", tags=["history"], summary="A unit's track as GPX, GeoJSON or CSV"
 )
 def export_track(
-    ctx: Ctx, user: AnyUser, unit_id: str, format: exports.ExportFormat = "gpx", start: datetime | None = None,
-    end: datetime | None = None, bucket_s: Bucket = None,
-) -> StreamingResponse:  # fmt: skip
+    ctx: Ctx,
+    user: AnyUser,
+    unit_id: str,
+    format: exports.ExportFormat = "gpx",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket_s: Bucket = None,
+) -> StreamingResponse:
     """Streamed; defaults to the last 24 hours."""
     t0, t1 = time_range(start, end, DEFAULT_EXPORT)
     _known_unit(ctx, unit_id)
-    ctx.audit_read(user, "history_export", unit_id=unit_id, details={
-        "start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": bucket_s, "format": format})  # fmt: skip
+    ctx.audit_read(
+        user,
+        "history_export",
+        unit_id=unit_id,
+        details={"start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": bucket_s, "format": format},
+    )
     points = exports.track_points(ctx.store, unit_id, t0, t1, bucket_s)
     return _stream(format, points, f"{unit_id}_{t0:%Y%m%dT%H%M%SZ}")
 
@@ -208,43 +273,71 @@ def _cursor(text: str | None) -> tuple[str, datetime] | None:
     "/positions", tags=["history"], summary="Every fix inside an area in a time range, a page at a time"
 )
 def positions(
-    ctx: Ctx, user: AnyUser, bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
+    ctx: Ctx,
+    user: AnyUser,
+    bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
     cells: Annotated[str | None, Query(description="H3 cells, comma-separated, resolution <= 9")] = None,
-    start: datetime | None = None, end: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000, cursor: str | None = None,
-) -> AreaPage:  # fmt: skip
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
+    cursor: str | None = None,
+) -> AreaPage:
     """By time, then unit; defaults to the last hour. Reads by auditors are written to the audit log."""
     t0, t1 = time_range(start, end, timedelta(hours=1))
     area, r9, r7 = _area(bbox, cells)
     after = _cursor(cursor)
-    ctx.audit_read(user, "area_read", details={"start": t0.isoformat(), "end": t1.isoformat(), "bbox": area,
-                                               "cells": cells[:500] if cells else None, "cursor": cursor})  # fmt: skip
+    ctx.audit_read(
+        user,
+        "area_read",
+        details={
+            "start": t0.isoformat(),
+            "end": t1.isoformat(),
+            "bbox": area,
+            "cells": cells[:500] if cells else None,
+            "cursor": cursor,
+        },
+    )
     with ctx.store.transaction() as tx:
-        rows = read_repo.positions_in_area(tx, start=t0, end=t1, bbox=area, cells_r9=r9, cells_r7=r7,
-                                           after=after, limit=limit + 1)  # fmt: skip
+        rows = read_repo.positions_in_area(
+            tx, start=t0, end=t1, bbox=area, cells_r9=r9, cells_r7=r7, after=after, limit=limit + 1
+        )
     more = len(rows) > limit
     rows = rows[:limit]
     return AreaPage(
-        start=t0, end=t1,
+        start=t0,
+        end=t1,
         positions=[AreaPosition(unit_id=r.unit_id, **_point(r).model_dump()) for r in rows],
         next_cursor=f"{rows[-1].fix_time.isoformat()}~{rows[-1].unit_id}" if more and rows else None,
-    )  # fmt: skip
+    )
 
 
 @router.get("/positions/export", tags=["history"], summary="Every fix inside an area as GPX, GeoJSON or CSV")
 def export_positions(
-    ctx: Ctx, user: AnyUser, format: exports.ExportFormat = "geojson",
+    ctx: Ctx,
+    user: AnyUser,
+    format: exports.ExportFormat = "geojson",
     bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
     cells: Annotated[str | None, Query(description="H3 cells, comma-separated, resolution <= 9")] = None,
-    start: datetime | None = None, end: datetime | None = None,
-) -> StreamingResponse:  # fmt: skip
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> StreamingResponse:
     """Streamed; GPX groups the fixes into one track per unit."""
     t0, t1 = time_range(start, end, timedelta(hours=1))
     area, r9, r7 = _area(bbox, cells)
-    ctx.audit_read(user, "area_export", details={"start": t0.isoformat(), "end": t1.isoformat(), "bbox": area,
-                                                 "cells": cells[:500] if cells else None, "format": format})  # fmt: skip
-    points = exports.area_points(ctx.store, t0, t1, bbox=area, cells_r9=r9, cells_r7=r7,
-                                 order="unit" if format == "gpx" else "time")  # fmt: skip
+    ctx.audit_read(
+        user,
+        "area_export",
+        details={
+            "start": t0.isoformat(),
+            "end": t1.isoformat(),
+            "bbox": area,
+            "cells": cells[:500] if cells else None,
+            "format": format,
+        },
+    )
+    points = exports.area_points(
+        ctx.store, t0, t1, bbox=area, cells_r9=r9, cells_r7=r7, order="unit" if format == "gpx" else "time"
+    )
     return _stream(format, points, f"area_{t0:%Y%m%dT%H%M%SZ}")
 
 
@@ -252,17 +345,25 @@ def export_positions(
 @router.get("/map/config", tags=["map"])
 def map_config(ctx: Ctx, user: AnyUser) -> MapConfig:
     return MapConfig(
-        tile_url=ctx.web.web_tile_url, tile_attribution=ctx.web.web_tile_attribution, stale_s=ctx.web.web_stale_s,
-        heartbeat_s=ctx.web.web_heartbeat_s, batch_ms=ctx.web.web_batch_ms, jurisdiction=ctx.outlines.available,
+        tile_url=ctx.web.web_tile_url,
+        tile_attribution=ctx.web.web_tile_attribution,
+        stale_s=ctx.web.web_stale_s,
+        heartbeat_s=ctx.web.web_heartbeat_s,
+        batch_ms=ctx.web.web_batch_ms,
+        jurisdiction=ctx.outlines.available,
         center=(-6.2, 106.83),
-    )  # fmt: skip
+    )
 
 
 @router.get("/map/h3", tags=["map"], summary="An H3 grid over a box: the map's offline base layer")
 def map_h3(
-    ctx: Ctx, user: AnyUser, bbox: Annotated[str, Query(description=BBOX_HELP)],
-    res: Annotated[int | None, Query(ge=0, le=15, description="default: the finest that stays readable")] = None,
-) -> H3Layer:  # fmt: skip
+    ctx: Ctx,
+    user: AnyUser,
+    bbox: Annotated[str, Query(description=BBOX_HELP)],
+    res: Annotated[
+        int | None, Query(ge=0, le=15, description="default: the finest that stays readable")
+    ] = None,
+) -> H3Layer:
     area = bbox_param(bbox, required=True)
     assert area is not None
     try:
@@ -276,11 +377,15 @@ def map_h3(
     "/map/jurisdiction", tags=["map"], summary="Outlines of the loaded jurisdiction polygons in a box"
 )
 def map_jurisdiction(
-    ctx: Ctx, user: AnyUser, bbox: Annotated[str, Query(description=BBOX_HELP)],
+    ctx: Ctx,
+    user: AnyUser,
+    bbox: Annotated[str, Query(description=BBOX_HELP)],
     tolerance: Annotated[float | None, Query(gt=0, description="simplification, degrees")] = None,
-) -> OutlineLayer:  # fmt: skip
+) -> OutlineLayer:
     area = bbox_param(bbox, required=True)
     assert area is not None
     tol, found = ctx.outlines.query(area, tolerance)
-    return OutlineLayer(tolerance_deg=tol, regencies=[Outline(code=c, name=ctx.outlines.name(c), rings=r)
-                                                      for c, r in sorted(found.items())])  # fmt: skip
+    return OutlineLayer(
+        tolerance_deg=tol,
+        regencies=[Outline(code=c, name=ctx.outlines.name(c), rings=r) for c, r in sorted(found.items())],
+    )

@@ -67,9 +67,15 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(
-    settings: Settings, store: Store, *, dispatcher: Dispatcher | None = None, mqtt: bool = True,
-    web: WebSettings | None = None, stations: StationDirectory | None = None, auth: Auth | None = None,
-) -> FastAPI:  # fmt: skip
+    settings: Settings,
+    store: Store,
+    *,
+    dispatcher: Dispatcher | None = None,
+    mqtt: bool = True,
+    web: WebSettings | None = None,
+    stations: StationDirectory | None = None,
+    auth: Auth | None = None,
+) -> FastAPI:
     """`dispatcher`: share one (e.g. the demo's); by default the app builds its own, fed from its bus client.
     `mqtt=False`: no broker (the live feed then carries only this process's own dispatch events)."""
     web = web or WebSettings()
@@ -84,15 +90,26 @@ def create_app(
         for m in msgs:
             d.on_position(m)
 
-    hub = LiveHub(store, web, stations, position_sink=feed_dispatcher if own_dispatcher else None,
-                  refresh_sink=d.load if own_dispatcher else None)  # fmt: skip
+    hub = LiveHub(
+        store,
+        web,
+        stations,
+        position_sink=feed_dispatcher if own_dispatcher else None,
+        refresh_sink=d.load if own_dispatcher else None,
+    )
     bus = WebBus(settings, hub, web.web_mqtt_client_id) if mqtt else None
     deferred.target = bus if bus is not None else _LocalPublisher(hub)
     ctx = AppContext(
-        settings=settings, web=web, store=store, auth=auth or Auth(store, token_ttl_s=web.web_token_ttl_s),
-        dispatcher=dispatcher, stations=stations, hub=hub, outlines=Outlines(settings.jurisdiction_geojson, stations),
+        settings=settings,
+        web=web,
+        store=store,
+        auth=auth or Auth(store, token_ttl_s=web.web_token_ttl_s),
+        dispatcher=dispatcher,
+        stations=stations,
+        hub=hub,
+        outlines=Outlines(settings.jurisdiction_geojson, stations),
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
-    )  # fmt: skip
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -109,8 +126,12 @@ def create_app(
                 bus.stop()
             await hub.stop()
 
-    app = FastAPI(title="Patroli 110", version="0.2.0", lifespan=lifespan,
-                  description="GPS tracking and 110 dispatch: live map, incidents, history, audit.")  # fmt: skip
+    app = FastAPI(
+        title="Patroli 110",
+        version="0.2.0",
+        lifespan=lifespan,
+        description="GPS tracking and 110 dispatch: live map, incidents, history, audit.",
+    )
     app.state.ctx = ctx
     app.state.bus = bus
     app.mount("/metrics", make_asgi_app())
@@ -137,8 +158,14 @@ def create_app(
     @app.get("/healthz", tags=["operations"])
     def health() -> Health:
         info = store.info()
-        return Health(status="ok", backend=info.backend, schema_version=info.schema_version,
-                      hypertable=info.hypertable, live_clients=len(hub.clients), mqtt_connected=ctx.bus_connected())  # fmt: skip
+        return Health(
+            status="ok",
+            backend=info.backend,
+            schema_version=info.schema_version,
+            hypertable=info.hypertable,
+            live_clients=len(hub.clients),
+            mqtt_connected=ctx.bus_connected(),
+        )
 
     @app.websocket("/ws/live")
     async def live(ws: WebSocket) -> None:

@@ -76,8 +76,16 @@ class Auth:
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
 
     # ------------------------------------------------------------------------------------------ users
-    def create_user(self, username: str, role: Role | str, password: str, *, station_code: str | None = None,
-                    display_name: str = "", actor: str = "admin") -> UserRecord:  # fmt: skip
+    def create_user(
+        self,
+        username: str,
+        role: Role | str,
+        password: str,
+        *,
+        station_code: str | None = None,
+        display_name: str = "",
+        actor: str = "admin",
+    ) -> UserRecord:
         if not _USERNAME.match(username):
             raise AuthError("usernames are 1 to 64 of A-Z a-z 0-9 _ . @ -", 422)
         try:
@@ -101,8 +109,13 @@ class Auth:
                 users_repo.insert_user(tx, record)
             except users_repo.UserExistsError as exc:
                 raise AuthError(str(exc), 409) from exc
-            dispatch_repo.append_audit(tx, now, actor, "user_created",
-                                       details={"username": username, "role": role.value, "station": station_code})  # fmt: skip
+            dispatch_repo.append_audit(
+                tx,
+                now,
+                actor,
+                "user_created",
+                details={"username": username, "role": role.value, "station": station_code},
+            )
         log.info("user created", extra={"username": username, "role": role.value, "station": station_code})
         return record
 

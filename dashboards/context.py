@@ -54,12 +54,16 @@ _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/au
 
 def current_user(ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise HTTPException(401, "log in first: send Authorization: Bearer <token>",
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        raise HTTPException(
+            401, "log in first: send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+        )
     user = ctx.auth.authenticate(creds.credentials)
     if user is None:
-        raise HTTPException(401, "token unknown, expired or revoked: log in again",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+        raise HTTPException(
+            401,
+            "token unknown, expired or revoked: log in again",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return user
 
 

@@ -25,8 +25,18 @@ MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
 }
 PAGE = 10_000
-CSV_COLUMNS = ("unit_id", "fix_time", "lat", "lon", "speed_mps", "course_deg", "altitude_m", "hdop", "satellites",
-               "valid")  # fmt: skip
+CSV_COLUMNS = (
+    "unit_id",
+    "fix_time",
+    "lat",
+    "lon",
+    "speed_mps",
+    "course_deg",
+    "altitude_m",
+    "hdop",
+    "satellites",
+    "valid",
+)
 
 
 class Point(FixLike, Protocol):
@@ -53,13 +63,30 @@ def track_points(
         cursor = page[-1].fix_time + timedelta(microseconds=1)
 
 
-def area_points(store: Store, start: datetime, end: datetime, *, bbox: BBox | None, cells_r9: list[int],
-                cells_r7: list[int], order: PositionOrder) -> Iterator[Point]:  # fmt: skip
+def area_points(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    bbox: BBox | None,
+    cells_r9: list[int],
+    cells_r7: list[int],
+    order: PositionOrder,
+) -> Iterator[Point]:
     after: tuple[str, datetime] | None = None
     while True:
         with store.transaction() as tx:
-            page = read_repo.positions_in_area(tx, start=start, end=end, bbox=bbox, cells_r9=cells_r9,
-                                               cells_r7=cells_r7, order=order, after=after, limit=PAGE)  # fmt: skip
+            page = read_repo.positions_in_area(
+                tx,
+                start=start,
+                end=end,
+                bbox=bbox,
+                cells_r9=cells_r9,
+                cells_r7=cells_r7,
+                order=order,
+                after=after,
+                limit=PAGE,
+            )
         yield from page
         if len(page) < PAGE:
             return
@@ -72,9 +99,11 @@ def _num(v: float | None) -> str:
 
 def gpx(points: Iterable[Point], name: str) -> Iterator[str]:
     """One <trk> per unit (points must come grouped by unit, each oldest first)."""
-    yield ('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="Patroli 110" '
-           'xmlns="http://www.topografix.com/GPX/1/1">\n'
-           f"<metadata><name>{escape(name)}</name></metadata>\n")  # fmt: skip
+    yield (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="Patroli 110" '
+        'xmlns="http://www.topografix.com/GPX/1/1">\n'
+        f"<metadata><name>{escape(name)}</name></metadata>\n"
+    )
     current: str | None = None
     buf: list[str] = []
     for p in points:
@@ -104,8 +133,16 @@ def geojson(points: Iterable[Point]) -> Iterator[str]:
     first = True
     buf: list[str] = []
     for p in points:
-        props = {"unit_id": p.unit_id, "time": _z(p.fix_time), "speed_mps": p.speed_mps, "course_deg": p.course_deg,
-                 "altitude_m": p.altitude_m, "hdop": p.hdop, "satellites": p.satellites, "valid": p.valid}  # fmt: skip
+        props = {
+            "unit_id": p.unit_id,
+            "time": _z(p.fix_time),
+            "speed_mps": p.speed_mps,
+            "course_deg": p.course_deg,
+            "altitude_m": p.altitude_m,
+            "hdop": p.hdop,
+            "satellites": p.satellites,
+            "valid": p.valid,
+        }
         feature = json.dumps(
             {
                 "type": "Feature",
@@ -128,9 +165,20 @@ def csv_rows(points: Iterable[Point]) -> Iterator[str]:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for i, p in enumerate(points, 1):
-        writer.writerow((p.unit_id, _z(p.fix_time), p.lat, p.lon, _num(p.speed_mps), _num(p.course_deg),
-                         _num(p.altitude_m), _num(p.hdop), "" if p.satellites is None else p.satellites,
-                         "true" if p.valid else "false"))  # fmt: skip
+        writer.writerow(
+            (
+                p.unit_id,
+                _z(p.fix_time),
+                p.lat,
+                p.lon,
+                _num(p.speed_mps),
+                _num(p.course_deg),
+                _num(p.altitude_m),
+                _num(p.hdop),
+                "" if p.satellites is None else p.satellites,
+                "true" if p.valid else "false",
+            )
+        )
         if i % 2000 == 0:
             yield out.getvalue()
             out.seek(0)

@@ -155,9 +155,15 @@ class _Coalescer:
 
 
 class LiveHub:
-    def __init__(self, store: Store, web: WebSettings, stations: StationDirectory, *,
-                 position_sink: Callable[[list[PositionMessage]], None] | None = None,
-                 refresh_sink: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        web: WebSettings,
+        stations: StationDirectory,
+        *,
+        position_sink: Callable[[list[PositionMessage]], None] | None = None,
+        refresh_sink: Callable[[], None] | None = None,
+    ) -> None:
         """`position_sink` and `refresh_sink` feed the web process's own Dispatcher (it offers units at intake, so
         it needs their positions and statuses); they run off the loop."""
         self.store = store
@@ -407,14 +413,23 @@ class LiveHub:
             view = unit_view(r, now, stale_s).model_dump(mode="json")
             if fresher and where:
                 age = (now - where[2]).total_seconds()
-                view.update(lat=where[0], lon=where[1], fix_time=iso(where[2]), age_s=round(age, 1),
-                            stale=age > stale_s)  # fmt: skip
+                view.update(
+                    lat=where[0],
+                    lon=where[1],
+                    fix_time=iso(where[2]),
+                    age_s=round(age, 1),
+                    stale=age > stale_s,
+                )
             units.append(view)
         doc = {
-            "type": "snapshot", "now": iso(now), "area": c.bbox, "stale_s": stale_s,
-            "heartbeat_s": self.web.web_heartbeat_s, "units": units,
+            "type": "snapshot",
+            "now": iso(now),
+            "area": c.bbox,
+            "stale_s": stale_s,
+            "heartbeat_s": self.web.web_heartbeat_s,
+            "units": units,
             "incidents": [incident_view(i, self.stations, now).model_dump(mode="json") for i in incidents],
-        }  # fmt: skip
+        }
         return json.dumps(doc, separators=(",", ":")), {i.incident_id for i in incidents}
 
     # ------------------------------------------------------------------------------------------ a client
@@ -516,9 +531,16 @@ class LiveHub:
         POSITIONS_SENT.inc(len(positions))
         # The JSON fragments were encoded once per tick for every client: a frame is only a join.
         parts = [
-            '{"type":"delta","now":"', iso(datetime.now(UTC)) or "", '","positions":[', ",".join(positions.values()),
-            '],"units":[', ",".join(units.values()), '],"incidents":[', ",".join(incidents.values()), "]",
-        ]  # fmt: skip
+            '{"type":"delta","now":"',
+            iso(datetime.now(UTC)) or "",
+            '","positions":[',
+            ",".join(positions.values()),
+            '],"units":[',
+            ",".join(units.values()),
+            '],"incidents":[',
+            ",".join(incidents.values()),
+            "]",
+        ]
         if error is not None:
             parts.append(f',"error":{error}')
         parts.append("}")

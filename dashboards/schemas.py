@@ -40,10 +40,21 @@ class UnitView(BaseModel):
 def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
     age = None if row.fix_time is None else round((now - row.fix_time).total_seconds(), 1)
     return UnitView(
-        unit_id=row.unit_id, kind=row.kind, polres_code=row.polres_code, name=row.name, status=row.status,
-        status_since=row.status_since, incident_id=row.incident_id, lat=row.lat, lon=row.lon, fix_time=row.fix_time,
-        speed_mps=row.speed_mps, course_deg=row.course_deg, age_s=age, stale=age is None or age > stale_s,
-    )  # fmt: skip
+        unit_id=row.unit_id,
+        kind=row.kind,
+        polres_code=row.polres_code,
+        name=row.name,
+        status=row.status,
+        status_since=row.status_since,
+        incident_id=row.incident_id,
+        lat=row.lat,
+        lon=row.lon,
+        fix_time=row.fix_time,
+        speed_mps=row.speed_mps,
+        course_deg=row.course_deg,
+        age_s=age,
+        stale=age is None or age > stale_s,
+    )
 
 
 class TrackPoint(BaseModel):
@@ -152,16 +163,37 @@ def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> I
             nxt = ladder[inc.level + 1].code if inc.level + 1 < len(ladder) else None
     name = stations.get(inc.station_code).name if inc.station_code in stations else None
     return IncidentView(
-        incident_id=inc.incident_id, received_at=inc.received_at, channel=inc.channel, category=inc.category,
-        incident_type=inc.incident_type, priority=inc.priority, caller=inc.caller, lat=inc.lat, lon=inc.lon,
-        accuracy_m=inc.accuracy_m, address=inc.address, description=inc.description, needs_unit=inc.needs_unit,
-        polres_code=inc.polres_code, station_code=inc.station_code, station_name=name, level=inc.level,
+        incident_id=inc.incident_id,
+        received_at=inc.received_at,
+        channel=inc.channel,
+        category=inc.category,
+        incident_type=inc.incident_type,
+        priority=inc.priority,
+        caller=inc.caller,
+        lat=inc.lat,
+        lon=inc.lon,
+        accuracy_m=inc.accuracy_m,
+        address=inc.address,
+        description=inc.description,
+        needs_unit=inc.needs_unit,
+        polres_code=inc.polres_code,
+        station_code=inc.station_code,
+        station_name=name,
+        level=inc.level,
         level_name=LEVEL_NAMES[inc.level] if 0 <= inc.level < len(LEVEL_NAMES) else str(inc.level),
-        station_deadline=inc.station_deadline, seconds_to_escalation=seconds, next_station=nxt,
-        acked_at=inc.acked_at, acked_by=inc.acked_by, state=inc.state, unit_id=inc.unit_id,
-        offer_deadline=inc.offer_deadline, accepted_at=inc.accepted_at, arrived_at=inc.arrived_at,
-        closed_at=inc.closed_at, disposition=inc.disposition,
-    )  # fmt: skip
+        station_deadline=inc.station_deadline,
+        seconds_to_escalation=seconds,
+        next_station=nxt,
+        acked_at=inc.acked_at,
+        acked_by=inc.acked_by,
+        state=inc.state,
+        unit_id=inc.unit_id,
+        offer_deadline=inc.offer_deadline,
+        accepted_at=inc.accepted_at,
+        arrived_at=inc.arrived_at,
+        closed_at=inc.closed_at,
+        disposition=inc.disposition,
+    )
 
 
 class CallerHistoryView(BaseModel):
@@ -198,8 +230,17 @@ class AuditView(BaseModel):
             details = json.loads(e.details)
         except ValueError:
             details = {"raw": e.details}
-        return cls(seq=e.seq, at=e.at, actor=e.actor, action=e.action, incident_id=e.incident_id,
-                   unit_id=e.unit_id, details=details, prev_hash=e.prev_hash, hash=e.hash)  # fmt: skip
+        return cls(
+            seq=e.seq,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            incident_id=e.incident_id,
+            unit_id=e.unit_id,
+            details=details,
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+        )
 
 
 class OfferView(BaseModel):
@@ -211,8 +252,13 @@ class OfferView(BaseModel):
 
     @classmethod
     def of(cls, o: OfferRow) -> OfferView:
-        return cls(unit_id=o.unit_id, offered_at=o.offered_at, deadline=o.deadline, answer=o.answer,
-                   answered_at=o.answered_at)  # fmt: skip
+        return cls(
+            unit_id=o.unit_id,
+            offered_at=o.offered_at,
+            deadline=o.deadline,
+            answer=o.answer,
+            answered_at=o.answered_at,
+        )
 
 
 class IncidentDetail(BaseModel):
@@ -253,8 +299,15 @@ class StationView(BaseModel):
 
     @classmethod
     def of(cls, s: Station) -> StationView:
-        return cls(code=s.code, level=str(s.level), name=s.name, parent_code=s.parent_code,
-                   province_code=s.province_code, lat=s.lat, lon=s.lon)  # fmt: skip
+        return cls(
+            code=s.code,
+            level=str(s.level),
+            name=s.name,
+            parent_code=s.parent_code,
+            province_code=s.province_code,
+            lat=s.lat,
+            lon=s.lon,
+        )
 
 
 class StationDetail(BaseModel):

@@ -49,15 +49,28 @@ class _DenialIsNotAnError(logging.Filter):
         return record.getMessage() != "ASGI callable returned without completing handshake."
 
 
-def uvicorn_config(app: FastAPI, *, host: str, port: int, log_level: str = "info", web: WebSettings | None = None,
-                   **kwargs: Any) -> uvicorn.Config:  # fmt: skip
+def uvicorn_config(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    web: WebSettings | None = None,
+    **kwargs: Any,
+) -> uvicorn.Config:
     """What `patroli web` should serve with: `uvicorn.Server(uvicorn_config(app, ...)).run()`."""
     web = web or WebSettings()
     uvicorn_errors = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _DenialIsNotAnError) for f in uvicorn_errors.filters):
         uvicorn_errors.addFilter(_DenialIsNotAnError())
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                          ws=live_ws_protocol(web.web_ws_send_buffer_bytes), **kwargs)  # fmt: skip
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws=live_ws_protocol(web.web_ws_send_buffer_bytes),
+        **kwargs,
+    )
 
 
 def main() -> None:
@@ -73,8 +86,13 @@ def main() -> None:
     store.migrate()
     web = WebSettings()
     try:
-        run(create_app(settings, store, web=web), host=settings.web_host, port=settings.web_port,
-            log_level=settings.log_level.lower(), web=web)  # fmt: skip
+        run(
+            create_app(settings, store, web=web),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level=settings.log_level.lower(),
+            web=web,
+        )
     finally:
         store.close()
 

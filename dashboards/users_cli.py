@@ -55,8 +55,16 @@ def users_add(
     return secret
 
 
-def create_user(store: Store, username: str, role: str, password: str, station_code: str | None = None,
-                *, stations: StationDirectory | None = None, actor: str = "cli") -> None:  # fmt: skip
+def create_user(
+    store: Store,
+    username: str,
+    role: str,
+    password: str,
+    station_code: str | None = None,
+    *,
+    stations: StationDirectory | None = None,
+    actor: str = "cli",
+) -> None:
     """Check the station against the directory, then hash and store (AuthError says what is wrong)."""
     if station_code is not None:
         directory = stations or StationDirectory.load()
@@ -79,8 +87,12 @@ def ensure_demo_users(store: Store, password: str | None = None) -> dict[str, st
 
     auth = Auth(store)
     made = {}
-    for username, role, station in (("admin", "admin", None), ("dispatcher", "dispatcher", None),
-                                    ("auditor", "auditor", None), ("polres3171", "station_officer", "31.71")):  # fmt: skip
+    for username, role, station in (
+        ("admin", "admin", None),
+        ("dispatcher", "dispatcher", None),
+        ("auditor", "auditor", None),
+        ("polres3171", "station_officer", "31.71"),
+    ):
         made[username] = password or secrets.token_urlsafe(12)
         with store.transaction() as tx:
             exists = users_repo.get_user(tx, username) is not None

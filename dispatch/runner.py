@@ -47,8 +47,15 @@ class MqttPublisher:
 
 
 class DispatchRunner:
-    def __init__(self, settings: Settings, client: mqtt.Client, connect_args: dict[str, object],
-                 dispatcher: Dispatcher, *, tick_s: float = 0.25) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        client: mqtt.Client,
+        connect_args: dict[str, object],
+        dispatcher: Dispatcher,
+        *,
+        tick_s: float = 0.25,
+    ) -> None:
         self.settings = settings
         self.client = client
         self._connect_args = connect_args
@@ -130,8 +137,14 @@ class DispatchRunner:
                 intake = IncidentIntake.model_validate_json(item.payload)
                 self.dispatcher.route(intake)  # an unroutable one is refused alone, not with the burst
             except (ValidationError, DispatchError, ValueError) as exc:
-                log.warning("incident refused", extra={"topic": item.topic, "reason": str(exc)[:300],
-                                                       "payload": item.payload[:200].decode("utf-8", "replace")})  # fmt: skip
+                log.warning(
+                    "incident refused",
+                    extra={
+                        "topic": item.topic,
+                        "reason": str(exc)[:300],
+                        "payload": item.payload[:200].decode("utf-8", "replace"),
+                    },
+                )
                 continue
             intakes.append(intake)
         if intakes:
@@ -152,5 +165,11 @@ class DispatchRunner:
                 elif kind == "online" and item.payload.strip() in (ONLINE, OFFLINE):
                     self.dispatcher.on_online(unit_id, item.payload.strip() == ONLINE)
         except (ValidationError, DispatchError, ValueError) as exc:
-            log.warning("message refused", extra={"topic": item.topic, "reason": str(exc)[:300],
-                                                  "payload": item.payload[:200].decode("utf-8", "replace")})  # fmt: skip
+            log.warning(
+                "message refused",
+                extra={
+                    "topic": item.topic,
+                    "reason": str(exc)[:300],
+                    "payload": item.payload[:200].decode("utf-8", "replace"),
+                },
+            )

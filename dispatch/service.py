@@ -144,9 +144,18 @@ class _Abort(Exception):
 
 
 class Dispatcher:
-    def __init__(self, store: Store, stations: StationDirectory, jurisdiction: Jurisdiction, publisher: Publisher,
-                 *, clock: Clock | None = None, config: DispatchConfig | None = None,
-                 travel_time: TravelTime = straight_line_travel_s, actor: str = "dispatcher") -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        stations: StationDirectory,
+        jurisdiction: Jurisdiction,
+        publisher: Publisher,
+        *,
+        clock: Clock | None = None,
+        config: DispatchConfig | None = None,
+        travel_time: TravelTime = straight_line_travel_s,
+        actor: str = "dispatcher",
+    ) -> None:
         self.store = store
         self.stations = stations
         self.jurisdiction = jurisdiction
@@ -211,22 +220,47 @@ class Dispatcher:
                         inc.state, inc.unit_id = "offered", unit.unit_id
                         inc.offer_deadline = now + timedelta(seconds=self.config.offer_deadline_s)
                     repo.insert_incident(tx, inc)
-                    repo.append_audit(tx, now, actor, "received", incident_id=inc.incident_id, details={
-                        "channel": inc.channel, "category": inc.category, "type": inc.incident_type,
-                        "caller": inc.caller, "caller_false_reports": history.false_reports,
-                        "flagged": history.flagged,
-                    })  # fmt: skip
-                    repo.append_audit(tx, now, self.actor, "routed", incident_id=inc.incident_id, details={
-                        "station": polres.code, "station_name": polres.name, "by": routed_by,
-                        "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
-                    })  # fmt: skip
+                    repo.append_audit(
+                        tx,
+                        now,
+                        actor,
+                        "received",
+                        incident_id=inc.incident_id,
+                        details={
+                            "channel": inc.channel,
+                            "category": inc.category,
+                            "type": inc.incident_type,
+                            "caller": inc.caller,
+                            "caller_false_reports": history.false_reports,
+                            "flagged": history.flagged,
+                        },
+                    )
+                    repo.append_audit(
+                        tx,
+                        now,
+                        self.actor,
+                        "routed",
+                        incident_id=inc.incident_id,
+                        details={
+                            "station": polres.code,
+                            "station_name": polres.name,
+                            "by": routed_by,
+                            "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                        },
+                    )
                     if unit is not None:
                         offers.append((inc, self._record_offer(tx, inc, unit, now)))
                     results.append(IntakeResult(inc, history, routed_by))
             for r in results:  # after the commit: what the bus says is already true in the store
-                log.info("incident received", extra={"incident_id": r.incident.incident_id, "routed_by": r.routed_by,
-                                                     "station": r.incident.station_code,
-                                                     "flagged_caller": r.caller.flagged})  # fmt: skip
+                log.info(
+                    "incident received",
+                    extra={
+                        "incident_id": r.incident.incident_id,
+                        "routed_by": r.routed_by,
+                        "station": r.incident.station_code,
+                        "flagged_caller": r.caller.flagged,
+                    },
+                )
                 self._event(r.incident, "received")
             for inc, offer in offers:
                 self._announce_offer(inc, offer)
@@ -246,15 +280,33 @@ class Dispatcher:
         deadline_s = self.config.ack_deadline_s[0]
         loc = intake.location
         return Incident(
-            incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}", received_at=now, channel=str(intake.channel),
-            category=str(intake.category), incident_type=str(intake.incident_type), priority=intake.priority,
-            caller=intake.caller, lat=loc.lat if loc else None, lon=loc.lon if loc else None,
-            accuracy_m=loc.accuracy_m if loc else None, address=intake.address, description=intake.description,
-            needs_unit=intake.needs_unit, polres_code=polres_code, station_code=polres_code, level=0,
+            incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}",
+            received_at=now,
+            channel=str(intake.channel),
+            category=str(intake.category),
+            incident_type=str(intake.incident_type),
+            priority=intake.priority,
+            caller=intake.caller,
+            lat=loc.lat if loc else None,
+            lon=loc.lon if loc else None,
+            accuracy_m=loc.accuracy_m if loc else None,
+            address=intake.address,
+            description=intake.description,
+            needs_unit=intake.needs_unit,
+            polres_code=polres_code,
+            station_code=polres_code,
+            level=0,
             station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
-            acked_at=None, acked_by=None, state="awaiting_unit" if intake.needs_unit else "open", unit_id=None,
-            offer_deadline=None, accepted_at=None, arrived_at=None, closed_at=None, disposition=None,
-        )  # fmt: skip
+            acked_at=None,
+            acked_by=None,
+            state="awaiting_unit" if intake.needs_unit else "open",
+            unit_id=None,
+            offer_deadline=None,
+            accepted_at=None,
+            arrived_at=None,
+            closed_at=None,
+            disposition=None,
+        )
 
     def locate(self, incident_id: str, location: Location, actor: str) -> Incident:
         """A place for an incident taken with only a text address (the call-taker found it on the map, or the
@@ -269,19 +321,34 @@ class Dispatcher:
                 )
             found = self.jurisdiction.lookup(location.lat, location.lon)
             needs_unit = inc.category != "information"
-            changes = {"lat": location.lat, "lon": location.lon, "accuracy_m": location.accuracy_m,
-                       "needs_unit": int(needs_unit), "state": "awaiting_unit" if needs_unit else inc.state}  # fmt: skip
+            changes = {
+                "lat": location.lat,
+                "lon": location.lon,
+                "accuracy_m": location.accuracy_m,
+                "needs_unit": int(needs_unit),
+                "state": "awaiting_unit" if needs_unit else inc.state,
+            }
             offer = None
             with self.store.transaction() as tx:
                 if not repo.update_incident(
                     tx, incident_id, {"state": inc.state, "closed_at": None}, changes
                 ):
                     raise DispatchError(f"incident {incident_id} changed meanwhile; try again", 409)
-                repo.append_audit(tx, now, actor, "located", incident_id=incident_id, details={
-                    "lat": location.lat, "lon": location.lon, "accuracy_m": location.accuracy_m,
-                    "previous": [inc.lat, inc.lon] if inc.lat is not None else None,
-                    "polres_of_point": found.polres.code, "queued_at": inc.station_code,
-                })  # fmt: skip
+                repo.append_audit(
+                    tx,
+                    now,
+                    actor,
+                    "located",
+                    incident_id=incident_id,
+                    details={
+                        "lat": location.lat,
+                        "lon": location.lon,
+                        "accuracy_m": location.accuracy_m,
+                        "previous": [inc.lat, inc.lon] if inc.lat is not None else None,
+                        "polres_of_point": found.polres.code,
+                        "queued_at": inc.station_code,
+                    },
+                )
                 if needs_unit:
                     inc.lat, inc.lon, inc.state = location.lat, location.lon, "awaiting_unit"
                     offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
@@ -301,16 +368,29 @@ class Dispatcher:
             if station_code not in ladder[inc.level :]:
                 raise DispatchError(
                     f"incident {incident_id} is queued at {inc.station_code}; station {station_code} cannot "
-                    "acknowledge it", 403,
-                )  # fmt: skip
+                    "acknowledge it",
+                    403,
+                )
             with self.store.transaction() as tx:
-                if not repo.update_incident(tx, incident_id, {"acked_at": None, "closed_at": None},
-                                            {"acked_at": now, "acked_by": actor, "station_deadline": None}):  # fmt: skip
+                if not repo.update_incident(
+                    tx,
+                    incident_id,
+                    {"acked_at": None, "closed_at": None},
+                    {"acked_at": now, "acked_by": actor, "station_deadline": None},
+                ):
                     raise DispatchError(f"incident {incident_id} is already acknowledged or closed", 409)
-                repo.append_audit(tx, now, actor, "acknowledged", incident_id=incident_id, details={
-                    "station": station_code, "level": LEVEL_NAMES[inc.level],
-                    "seconds": round((now - inc.received_at).total_seconds(), 3),
-                })  # fmt: skip
+                repo.append_audit(
+                    tx,
+                    now,
+                    actor,
+                    "acknowledged",
+                    incident_id=incident_id,
+                    details={
+                        "station": station_code,
+                        "level": LEVEL_NAMES[inc.level],
+                        "seconds": round((now - inc.received_at).total_seconds(), 3),
+                    },
+                )
             updated = self.get(incident_id)
             self._event(updated, "acknowledged")
             return updated
@@ -320,17 +400,36 @@ class Dispatcher:
             now = self.clock.now()
             inc = self.get(incident_id)
             with self.store.transaction() as tx:
-                if not repo.update_incident(tx, incident_id, {"closed_at": None}, {
-                    "closed_at": now, "disposition": str(disposition), "state": "closed",
-                    "station_deadline": None, "offer_deadline": None,
-                }):  # fmt: skip
+                if not repo.update_incident(
+                    tx,
+                    incident_id,
+                    {"closed_at": None},
+                    {
+                        "closed_at": now,
+                        "disposition": str(disposition),
+                        "state": "closed",
+                        "station_deadline": None,
+                        "offer_deadline": None,
+                    },
+                ):
                     raise DispatchError(f"incident {incident_id} is already closed", 409)
                 if inc.unit_id and inc.state in ("offered", "dispatched", "on_scene"):
                     # The unit is released: the job it was on no longer exists.
-                    repo.set_unit_status(tx, inc.unit_id, UnitStatus.AVAILABLE, now, expect=[
-                        UnitStatus.OFFERED, UnitStatus.DISPATCHED, UnitStatus.ON_SCENE])  # fmt: skip
-                repo.append_audit(tx, now, actor, "closed", incident_id=incident_id, details={
-                    "disposition": str(disposition), "note": note, "caller": inc.caller})  # fmt: skip
+                    repo.set_unit_status(
+                        tx,
+                        inc.unit_id,
+                        UnitStatus.AVAILABLE,
+                        now,
+                        expect=[UnitStatus.OFFERED, UnitStatus.DISPATCHED, UnitStatus.ON_SCENE],
+                    )
+                repo.append_audit(
+                    tx,
+                    now,
+                    actor,
+                    "closed",
+                    incident_id=incident_id,
+                    details={"disposition": str(disposition), "note": note, "caller": inc.caller},
+                )
             self._refresh_statuses()
             updated = self.get(incident_id)
             self._event(updated, "closed")
@@ -389,15 +488,26 @@ class Dispatcher:
                     {"level": nxt, "station_code": ladder[nxt].code, "station_deadline": deadline},
                 ):  # another dispatcher fired it first
                     raise _Abort
-                repo.append_audit(tx, now, self.actor, "escalated", incident_id=inc.incident_id, details={
-                    "from": inc.station_code, "to": ladder[nxt].code, "level": LEVEL_NAMES[nxt],
-                    "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
-                    "deadline": deadline.isoformat() if deadline else None,
-                })  # fmt: skip
+                repo.append_audit(
+                    tx,
+                    now,
+                    self.actor,
+                    "escalated",
+                    incident_id=inc.incident_id,
+                    details={
+                        "from": inc.station_code,
+                        "to": ladder[nxt].code,
+                        "level": LEVEL_NAMES[nxt],
+                        "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                        "deadline": deadline.isoformat() if deadline else None,
+                    },
+                )
         except _Abort:
             return
-        log.warning("incident escalated: station did not acknowledge in time", extra={
-            "incident_id": inc.incident_id, "from": inc.station_code, "to": ladder[nxt].code})  # fmt: skip
+        log.warning(
+            "incident escalated: station did not acknowledge in time",
+            extra={"incident_id": inc.incident_id, "from": inc.station_code, "to": ladder[nxt].code},
+        )
         self._event(self.get(inc.incident_id), "escalated")
 
     # ------------------------------------------------------------------------------------------ units
@@ -430,8 +540,12 @@ class Dispatcher:
         if unit is None:
             return None
         deadline = now + timedelta(seconds=self.config.offer_deadline_s)
-        if not repo.update_incident(tx, inc.incident_id, {"state": "awaiting_unit"},
-                                    {"state": "offered", "unit_id": unit.unit_id, "offer_deadline": deadline}):  # fmt: skip
+        if not repo.update_incident(
+            tx,
+            inc.incident_id,
+            {"state": "awaiting_unit"},
+            {"state": "offered", "unit_id": unit.unit_id, "offer_deadline": deadline},
+        ):
             raise DispatchError(f"incident {inc.incident_id} changed while offering it", 409)
         inc.state, inc.unit_id, inc.offer_deadline = "offered", unit.unit_id, deadline
         return self._record_offer(tx, inc, unit, now)
@@ -441,12 +555,23 @@ class Dispatcher:
         if inc.lat is None or inc.lon is None:
             return None
         lat, lon = inc.lat, inc.lon
-        candidates = self.index.nearest(lat, lon, k=self.config.candidates, max_km=self.config.search_max_km,
-                                        accept=lambda u, p: self._is_candidate(u, p, now, tried))  # fmt: skip
+        candidates = self.index.nearest(
+            lat,
+            lon,
+            k=self.config.candidates,
+            max_km=self.config.search_max_km,
+            accept=lambda u, p: self._is_candidate(u, p, now, tried),
+        )
         candidates.sort(key=lambda c: self.travel_time(c, lat, lon))
         for c in candidates:
-            if repo.set_unit_status(tx, c.unit_id, UnitStatus.OFFERED, now, expect=[UnitStatus.AVAILABLE],
-                                    incident_id=inc.incident_id):  # fmt: skip
+            if repo.set_unit_status(
+                tx,
+                c.unit_id,
+                UnitStatus.OFFERED,
+                now,
+                expect=[UnitStatus.AVAILABLE],
+                incident_id=inc.incident_id,
+            ):
                 self._status[c.unit_id] = UnitStatus.OFFERED
                 return c
             self._status.pop(c.unit_id, None)  # taken meanwhile (another dispatcher); re-read on its next fix
@@ -455,14 +580,26 @@ class Dispatcher:
     def _record_offer(self, tx: Tx, inc: Incident, unit: Candidate, now: datetime) -> DispatchOffer:
         assert inc.offer_deadline is not None and inc.lat is not None and inc.lon is not None
         repo.record_offer(tx, inc.incident_id, unit.unit_id, now, inc.offer_deadline)
-        repo.append_audit(tx, now, self.actor, "offered", incident_id=inc.incident_id, unit_id=unit.unit_id,
-                          details={"distance_km": round(unit.distance_km, 3),
-                                   "deadline": inc.offer_deadline.isoformat()})  # fmt: skip
+        repo.append_audit(
+            tx,
+            now,
+            self.actor,
+            "offered",
+            incident_id=inc.incident_id,
+            unit_id=unit.unit_id,
+            details={"distance_km": round(unit.distance_km, 3), "deadline": inc.offer_deadline.isoformat()},
+        )
         return DispatchOffer(
-            incident_id=inc.incident_id, lat=inc.lat, lon=inc.lon, category=inc.category,
-            incident_type=inc.incident_type, priority=inc.priority, address=inc.address,
-            deadline_s=self.config.offer_deadline_s, offered_at=now,
-        )  # fmt: skip
+            incident_id=inc.incident_id,
+            lat=inc.lat,
+            lon=inc.lon,
+            category=inc.category,
+            incident_type=inc.incident_type,
+            priority=inc.priority,
+            address=inc.address,
+            deadline_s=self.config.offer_deadline_s,
+            offered_at=now,
+        )
 
     def _announce_offer(self, inc: Incident, offer: DispatchOffer) -> None:
         assert inc.unit_id is not None
@@ -476,15 +613,24 @@ class Dispatcher:
             with self.store.transaction() as tx:
                 if not repo.answer_offer(tx, inc.incident_id, unit_id, answer, now):
                     raise _Abort  # already answered (an accept won the race)
-                repo.update_incident(tx, inc.incident_id, {"state": "offered", "unit_id": unit_id},
-                                     {"state": "awaiting_unit", "unit_id": None, "offer_deadline": None})  # fmt: skip
+                repo.update_incident(
+                    tx,
+                    inc.incident_id,
+                    {"state": "offered", "unit_id": unit_id},
+                    {"state": "awaiting_unit", "unit_id": None, "offer_deadline": None},
+                )
                 # Not freed if it went offline meanwhile: it comes back through `online`.
                 freed = repo.set_unit_status(
                     tx, unit_id, UnitStatus.AVAILABLE, now, expect=[UnitStatus.OFFERED]
                 )
-                repo.append_audit(tx, now, unit_id if answer == "decline" else self.actor,
-                                  "declined" if answer == "decline" else "timed_out",
-                                  incident_id=inc.incident_id, unit_id=unit_id)  # fmt: skip
+                repo.append_audit(
+                    tx,
+                    now,
+                    unit_id if answer == "decline" else self.actor,
+                    "declined" if answer == "decline" else "timed_out",
+                    incident_id=inc.incident_id,
+                    unit_id=unit_id,
+                )
         except _Abort:
             return False
         if freed is not None:
@@ -494,8 +640,10 @@ class Dispatcher:
 
     def _offer_timed_out(self, inc: Incident, now: datetime) -> None:
         if inc.unit_id and self._release_offer(inc, inc.unit_id, "timeout", now):
-            log.warning("offer not answered in time; asking the next unit",
-                        extra={"incident_id": inc.incident_id, "unit_id": inc.unit_id})  # fmt: skip
+            log.warning(
+                "offer not answered in time; asking the next unit",
+                extra={"incident_id": inc.incident_id, "unit_id": inc.unit_id},
+            )
             self._offer_next(inc.incident_id)
 
     # ------------------------------------------------------------------------------------------ the bus
@@ -519,8 +667,10 @@ class Dispatcher:
             now = self.clock.now()
             inc = self.store_incident(ans.incident_id)
             if inc is None or inc.unit_id != unit_id:
-                log.warning("answer refused: no such offer to this unit", extra={
-                    "unit_id": unit_id, "incident_id": ans.incident_id, "answer": ans.answer})  # fmt: skip
+                log.warning(
+                    "answer refused: no such offer to this unit",
+                    extra={"unit_id": unit_id, "incident_id": ans.incident_id, "answer": ans.answer},
+                )
                 return
             if ans.answer == "decline":
                 if self._release_offer(inc, unit_id, "decline", now):
@@ -528,11 +678,32 @@ class Dispatcher:
                 return
             steps = {
                 # answer: (incident state before, after, unit status before, after, timestamp column, audit action)
-                "accept": ("offered", "dispatched", UnitStatus.OFFERED, UnitStatus.DISPATCHED, "accepted_at", "accepted"),
-                "on_scene": ("dispatched", "on_scene", UnitStatus.DISPATCHED, UnitStatus.ON_SCENE, "arrived_at", "on_scene"),
+                "accept": (
+                    "offered",
+                    "dispatched",
+                    UnitStatus.OFFERED,
+                    UnitStatus.DISPATCHED,
+                    "accepted_at",
+                    "accepted",
+                ),
+                "on_scene": (
+                    "dispatched",
+                    "on_scene",
+                    UnitStatus.DISPATCHED,
+                    UnitStatus.ON_SCENE,
+                    "arrived_at",
+                    "on_scene",
+                ),
                 "clear": (None, "cleared", None, UnitStatus.AVAILABLE, None, "cleared"),
-                "en_route": ("dispatched", "dispatched", UnitStatus.DISPATCHED, UnitStatus.DISPATCHED, None, "en_route"),
-            }  # fmt: skip
+                "en_route": (
+                    "dispatched",
+                    "dispatched",
+                    UnitStatus.DISPATCHED,
+                    UnitStatus.DISPATCHED,
+                    None,
+                    "en_route",
+                ),
+            }
             before, after, unit_before, unit_after, stamp, action = steps[ans.answer]
             try:
                 with self.store.transaction() as tx:
@@ -556,15 +727,34 @@ class Dispatcher:
                         unit_from = (
                             [unit_before] if unit_before else [UnitStatus.DISPATCHED, UnitStatus.ON_SCENE]
                         )
-                        if not repo.set_unit_status(tx, unit_id, unit_after, now, expect=unit_from,
-                                                    incident_id=None if unit_after is UnitStatus.AVAILABLE
-                                                    else inc.incident_id):  # fmt: skip
+                        if not repo.set_unit_status(
+                            tx,
+                            unit_id,
+                            unit_after,
+                            now,
+                            expect=unit_from,
+                            incident_id=None if unit_after is UnitStatus.AVAILABLE else inc.incident_id,
+                        ):
                             raise _Abort
-                    repo.append_audit(tx, now, unit_id, action, incident_id=inc.incident_id, unit_id=unit_id,
-                                      details={"radio_time": ans.at.isoformat()})  # fmt: skip
+                    repo.append_audit(
+                        tx,
+                        now,
+                        unit_id,
+                        action,
+                        incident_id=inc.incident_id,
+                        unit_id=unit_id,
+                        details={"radio_time": ans.at.isoformat()},
+                    )
             except _Abort:
-                log.warning("answer refused: not valid in the incident's current state", extra={
-                    "unit_id": unit_id, "incident_id": inc.incident_id, "answer": ans.answer, "state": inc.state})  # fmt: skip
+                log.warning(
+                    "answer refused: not valid in the incident's current state",
+                    extra={
+                        "unit_id": unit_id,
+                        "incident_id": inc.incident_id,
+                        "answer": ans.answer,
+                        "state": inc.state,
+                    },
+                )
                 return
             self._cache_status(unit_id, unit_after)
             self._event(self.get(inc.incident_id), action)
@@ -580,14 +770,23 @@ class Dispatcher:
         if online:
             if self._status.get(unit_id, UnitStatus.OFFLINE) is not UnitStatus.OFFLINE:
                 return  # already online (a retained hello heard again after a restart): nothing changes
-            self._set_status_from_radio(unit_id, UnitStatus.AVAILABLE, (UnitStatus.OFFLINE,), "online",
-                                        resume_job=True)  # fmt: skip
+            self._set_status_from_radio(
+                unit_id, UnitStatus.AVAILABLE, (UnitStatus.OFFLINE,), "online", resume_job=True
+            )
         else:
             others = tuple(s for s in UnitStatus if s is not UnitStatus.OFFLINE)
             self._set_status_from_radio(unit_id, UnitStatus.OFFLINE, others, "offline", keep_incident=True)
 
-    def _set_status_from_radio(self, unit_id: str, to: UnitStatus, allowed_from: tuple[UnitStatus, ...],
-                               action: str, *, keep_incident: bool = False, resume_job: bool = False) -> None:  # fmt: skip
+    def _set_status_from_radio(
+        self,
+        unit_id: str,
+        to: UnitStatus,
+        allowed_from: tuple[UnitStatus, ...],
+        action: str,
+        *,
+        keep_incident: bool = False,
+        resume_job: bool = False,
+    ) -> None:
         with self._lock:
             if self._status.get(unit_id) is to:
                 return  # a repeat of the status it has (a retained report, a radio confirming the flow): no change
@@ -596,22 +795,41 @@ class Dispatcher:
                 job = self._open_job(tx, unit_id) if resume_job else None
                 if job is not None:
                     to = JOB_STATUS[job.state]
-                prev = repo.set_unit_status(tx, unit_id, to, now, expect=allowed_from, keep_incident=keep_incident,
-                                            incident_id=job.incident_id if job else None)  # fmt: skip
+                prev = repo.set_unit_status(
+                    tx,
+                    unit_id,
+                    to,
+                    now,
+                    expect=allowed_from,
+                    keep_incident=keep_incident,
+                    incident_id=job.incident_id if job else None,
+                )
                 if prev is not None:
                     details = {"from": str(prev), "to": str(to), "via": action}
                     if job is not None:
                         details["resumed_incident"] = job.incident_id
-                    repo.append_audit(tx, now, unit_id, "unit_status", unit_id=unit_id,
-                                      incident_id=job.incident_id if job else None, details=details)  # fmt: skip
+                    repo.append_audit(
+                        tx,
+                        now,
+                        unit_id,
+                        "unit_status",
+                        unit_id=unit_id,
+                        incident_id=job.incident_id if job else None,
+                        details=details,
+                    )
             if prev is None:
                 if unit_id in self._status:  # an unregistered radio's status is not ours to track
-                    log.info("unit status change refused", extra={
-                        "unit_id": unit_id, "to": str(to), "current": str(self._status[unit_id])})  # fmt: skip
+                    log.info(
+                        "unit status change refused",
+                        extra={"unit_id": unit_id, "to": str(to), "current": str(self._status[unit_id])},
+                    )
                 return
             self._cache_status(unit_id, to)
-            self.publisher.publish(UNIT_EVENTS_TOPIC, json.dumps(
-                {"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(), 0)  # fmt: skip
+            self.publisher.publish(
+                UNIT_EVENTS_TOPIC,
+                json.dumps({"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(),
+                0,
+            )
 
     @staticmethod
     def _open_job(tx: Tx, unit_id: str) -> Incident | None:
@@ -662,10 +880,21 @@ class Dispatcher:
                 seconds = (i.arrived_at - i.received_at).total_seconds()
                 arrive.append(seconds)
                 arrive_within += seconds <= self.arrival_target_s(i)
-            figures.append(ResponseFigures(
-                code, len(items), len(ack), sum(s <= 10 for s in ack), _median(ack), len(accept), _median(accept),
-                len(arrive), arrive_within, _median(arrive), {"ack_s": 10.0},
-            ))  # fmt: skip
+            figures.append(
+                ResponseFigures(
+                    code,
+                    len(items),
+                    len(ack),
+                    sum(s <= 10 for s in ack),
+                    _median(ack),
+                    len(accept),
+                    _median(accept),
+                    len(arrive),
+                    arrive_within,
+                    _median(arrive),
+                    {"ack_s": 10.0},
+                )
+            )
         return figures
 
     def arrival_target_s(self, inc: Incident) -> float:
@@ -676,15 +905,33 @@ class Dispatcher:
         return 1500.0 if km > 10 else 900.0 if km > 5 else 600.0
 
     def _event(self, inc: Incident, action: str) -> None:
-        self.publisher.publish(EVENTS_TOPIC, json.dumps({
-            "incident_id": inc.incident_id, "action": action, "state": inc.state, "station": inc.station_code,
-            "level": LEVEL_NAMES[inc.level], "unit_id": inc.unit_id, "lat": inc.lat, "lon": inc.lon,
-            "station_deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
-        }).encode(), 0)  # fmt: skip
+        self.publisher.publish(
+            EVENTS_TOPIC,
+            json.dumps(
+                {
+                    "incident_id": inc.incident_id,
+                    "action": action,
+                    "state": inc.state,
+                    "station": inc.station_code,
+                    "level": LEVEL_NAMES[inc.level],
+                    "unit_id": inc.unit_id,
+                    "lat": inc.lat,
+                    "lon": inc.lon,
+                    "station_deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                }
+            ).encode(),
+            0,
+        )
 
 
-def build_dispatcher(settings: Settings, store: Store, publisher: Publisher, *,
-                     stations: StationDirectory | None = None, actor: str = "dispatcher") -> Dispatcher:  # fmt: skip
+def build_dispatcher(
+    settings: Settings,
+    store: Store,
+    publisher: Publisher,
+    *,
+    stations: StationDirectory | None = None,
+    actor: str = "dispatcher",
+) -> Dispatcher:
     """A Dispatcher configured from the settings: stations, jurisdiction (polygons when configured), deadlines."""
     stations = stations or StationDirectory.load()
     jurisdiction = Jurisdiction(

@@ -97,8 +97,9 @@ class UnitIndex:
             self._spacing[cell] = e
         return e
 
-    def nearest(self, lat: float, lon: float, *, k: int = 1, accept: Accept | None = None,
-                max_km: float = 50.0) -> list[Candidate]:  # fmt: skip
+    def nearest(
+        self, lat: float, lon: float, *, k: int = 1, accept: Accept | None = None, max_km: float = 50.0
+    ) -> list[Candidate]:
         """The k nearest accepted units within max_km, nearest first (great-circle distance)."""
         origin = h3.latlng_to_cell(lat, lon, self.resolution)
         e = self._edge_km(origin)

@@ -57,18 +57,40 @@ class MotionStats:
 # ------------------------------------------------------------------------------------- measured constants
 # tizen_1.0_post/nmea_replay.log (Suwon, 96 min city drive)
 TIZEN_1_0_POST = MotionStats(
-    epochs=5665, duration_s=5756.7, distance_km=36.87,
-    moving_mean_mps=11.11, speed_p95_mps=20.78, speed_max_mps=22.74,
-    accel_p95_mps2=1.440, accel_max_mps2=3.344, decel_p95_mps2=1.646, decel_max_mps2=3.241,
-    stops=49, stops_per_km=1.329, stop_median_s=43.0, stop_p90_s=99.0, stopped_share=0.3918,
-)  # fmt: skip
+    epochs=5665,
+    duration_s=5756.7,
+    distance_km=36.87,
+    moving_mean_mps=11.11,
+    speed_p95_mps=20.78,
+    speed_max_mps=22.74,
+    accel_p95_mps2=1.440,
+    accel_max_mps2=3.344,
+    decel_p95_mps2=1.646,
+    decel_max_mps2=3.241,
+    stops=49,
+    stops_per_km=1.329,
+    stop_median_s=43.0,
+    stop_p90_s=99.0,
+    stopped_share=0.3918,
+)
 # tizen_2.2/nmea_replay.log (Düsseldorf area, 10 min drive without a stop)
 TIZEN_2_2 = MotionStats(
-    epochs=596, duration_s=595.0, distance_km=4.790,
-    moving_mean_mps=10.55, speed_p95_mps=17.18, speed_max_mps=22.94,
-    accel_p95_mps2=1.235, accel_max_mps2=2.006, decel_p95_mps2=1.595, decel_max_mps2=2.624,
-    stops=0, stops_per_km=0.0, stop_median_s=0.0, stop_p90_s=0.0, stopped_share=0.0,
-)  # fmt: skip
+    epochs=596,
+    duration_s=595.0,
+    distance_km=4.790,
+    moving_mean_mps=10.55,
+    speed_p95_mps=17.18,
+    speed_max_mps=22.94,
+    accel_p95_mps2=1.235,
+    accel_max_mps2=2.006,
+    decel_p95_mps2=1.595,
+    decel_max_mps2=2.624,
+    stops=0,
+    stops_per_km=0.0,
+    stop_median_s=0.0,
+    stop_p90_s=0.0,
+    stopped_share=0.0,
+)
 TRACES: dict[str, MotionStats] = {"tizen_1.0_post": TIZEN_1_0_POST, "tizen_2.2": TIZEN_2_2}
 
 # What the movement model uses, derived from the figures above.

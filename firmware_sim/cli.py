@@ -84,32 +84,55 @@ def sim(
         raise typer.BadParameter(f"unknown city {city!r}; known: {', '.join(CITIES)}", param_hint="--city")
     target = get_settings().mqtt()
     if load:
-        summary = _run_load(target.host, target.port, target.username, target.password, target.tls,
-                            units, city, interval, duration, qos, rate, connections, seed)  # fmt: skip
-        console.print(_summary_table("patroli sim --load", [
-            ("units / connections", f"{summary.units} / {summary.connections}"),
-            ("sent", f"{summary.sent:,}"),
-            ("acked (PUBACK)", f"{summary.acked:,}"),
-            ("errors", f"{summary.errors:,}"),
-            ("seconds", f"{summary.seconds:.2f}"),
-            ("send rate", f"{summary.rate_per_s:,.0f} msg/s"),
-        ]))  # fmt: skip
+        summary = _run_load(
+            target.host,
+            target.port,
+            target.username,
+            target.password,
+            target.tls,
+            units,
+            city,
+            interval,
+            duration,
+            qos,
+            rate,
+            connections,
+            seed,
+        )
+        console.print(
+            _summary_table(
+                "patroli sim --load",
+                [
+                    ("units / connections", f"{summary.units} / {summary.connections}"),
+                    ("sent", f"{summary.sent:,}"),
+                    ("acked (PUBACK)", f"{summary.acked:,}"),
+                    ("errors", f"{summary.errors:,}"),
+                    ("seconds", f"{summary.seconds:.2f}"),
+                    ("send rate", f"{summary.rate_per_s:,.0f} msg/s"),
+                ],
+            )
+        )
         raise typer.Exit(1 if summary.errors else 0)
 
     passwords = read_password_file(password_file) if password_file else None
     configs = fleet_configs(units, city=city, interval_s=interval, qos=qos, passwords=passwords, seed=seed)
     _raise_fd_limit(units + 256)
     stats = _run_fleet(Fleet(target.host, target.port, configs, tls=target.tls), duration)
-    console.print(_summary_table("patroli sim", [
-        ("units (connected at the end)", f"{stats.devices} ({stats.connected})"),
-        ("fixes (epochs)", f"{stats.epochs:,}"),
-        ("sent", f"{stats.sent:,}"),
-        ("acked (PUBACK)", f"{stats.acked:,}"),
-        ("errors", f"{stats.errors:,}"),
-        ("buffered / dropped epochs", f"{stats.buffered:,} / {stats.dropped:,}"),
-        ("seconds", f"{stats.seconds:.1f}"),
-        ("rate", f"{stats.rate_per_s:,.0f} msg/s"),
-    ]))  # fmt: skip
+    console.print(
+        _summary_table(
+            "patroli sim",
+            [
+                ("units (connected at the end)", f"{stats.devices} ({stats.connected})"),
+                ("fixes (epochs)", f"{stats.epochs:,}"),
+                ("sent", f"{stats.sent:,}"),
+                ("acked (PUBACK)", f"{stats.acked:,}"),
+                ("errors", f"{stats.errors:,}"),
+                ("buffered / dropped epochs", f"{stats.buffered:,} / {stats.dropped:,}"),
+                ("seconds", f"{stats.seconds:.1f}"),
+                ("rate", f"{stats.rate_per_s:,.0f} msg/s"),
+            ],
+        )
+    )
 
 
 def _fleet_line(s: FleetStats) -> Text:
@@ -133,9 +156,20 @@ def _run_fleet(fleet: Fleet, duration: float | None) -> FleetStats:
 
 
 def _run_load(
-    host: str, port: int, username: str | None, password: str | None, tls: bool, units: int, city: str,
-    interval: float, duration: float | None, qos: int, rate: float | None, connections: int, seed: int,
-) -> LoadSummary:  # fmt: skip
+    host: str,
+    port: int,
+    username: str | None,
+    password: str | None,
+    tls: bool,
+    units: int,
+    city: str,
+    interval: float,
+    duration: float | None,
+    qos: int,
+    rate: float | None,
+    connections: int,
+    seed: int,
+) -> LoadSummary:
     per_s = units / interval if rate is None else rate
     stop = threading.Event()
     line = Text("connecting…")
@@ -148,9 +182,20 @@ def _run_load(
     try:
         with Live(line, console=console, refresh_per_second=4, transient=True):
             return run_load(
-                host, port, units=units, rate_per_s=per_s, duration_s=duration or 365 * 86400.0, qos=qos,
-                connections=connections, username=username, password=password, tls=tls, city=city, seed=seed,
-                stop_event=stop, progress=show,
-            )  # fmt: skip
+                host,
+                port,
+                units=units,
+                rate_per_s=per_s,
+                duration_s=duration or 365 * 86400.0,
+                qos=qos,
+                connections=connections,
+                username=username,
+                password=password,
+                tls=tls,
+                city=city,
+                seed=seed,
+                stop_event=stop,
+                progress=show,
+            )
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -21,9 +21,14 @@ DEMO_DISPATCH = DispatchBehaviour(answer_delay_s=4.0, decline_share=0.15, ignore
 
 
 def start_demo_fleet(
-    settings: Settings, units: int, *, city: str = "jakarta", interval_s: float = 1.0, seed: int = 110,
+    settings: Settings,
+    units: int,
+    *,
+    city: str = "jakarta",
+    interval_s: float = 1.0,
+    seed: int = 110,
     wait: bool = True,
-) -> DemoFleet:  # fmt: skip
+) -> DemoFleet:
     """Start `units` radios against settings' broker in a background thread. With `wait`, returns once they are
     connected (or after 15 s + 0.1 s a radio, when they keep trying on their own); without, at once."""
     target = settings.mqtt()

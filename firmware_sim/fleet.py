@@ -66,15 +66,26 @@ class _Radio:
         self.control: list[Outgoing] = []  # answers and status made while offline: sent first on reconnect
         will = self.device.will()
         params = LinkParams(
-            host=fleet.host, port=fleet.port, client_id=config.unit_id,
-            username=config.unit_id if config.password is not None else None, password=config.password,
-            keepalive_s=config.keepalive_s, tls=fleet.tls, will_topic=will.topic, will_payload=will.payload,
+            host=fleet.host,
+            port=fleet.port,
+            client_id=config.unit_id,
+            username=config.unit_id if config.password is not None else None,
+            password=config.password,
+            keepalive_s=config.keepalive_s,
+            tls=fleet.tls,
+            will_topic=will.topic,
+            will_payload=will.payload,
             subscriptions=tuple(self.device.subscriptions()),
-        )  # fmt: skip
+        )
         self.link = PahoLink(
-            fleet.loop, params, fleet.counters,
-            on_up=self._up, on_down=lambda: None, on_message=self._message, rng=random.Random(config.rng_seed),
-        )  # fmt: skip
+            fleet.loop,
+            params,
+            fleet.counters,
+            on_up=self._up,
+            on_down=lambda: None,
+            on_message=self._message,
+            rng=random.Random(config.rng_seed),
+        )
         self._next_fix = self._first_fix(start)
         self._epoch_timer: asyncio.TimerHandle | None = None
         self._action_timer: asyncio.TimerHandle | None = None

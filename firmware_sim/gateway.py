@@ -40,11 +40,20 @@ def random_contact(rng: random.Random, city: str = "jakarta") -> dict[str, objec
     caller = {"email": f"warga{rng.randint(1, 999)}@mail.id", "social": f"@warga{rng.randint(1, 999)}"}.get(
         channel, f"+628{rng.randint(100_000_000, 999_999_999)}"
     )
-    doc: dict[str, object] = {"channel": channel, "category": category, "incident_type": kind,
-                              "priority": priority, "caller": caller, "description": text}  # fmt: skip
+    doc: dict[str, object] = {
+        "channel": channel,
+        "category": category,
+        "incident_type": kind,
+        "priority": priority,
+        "caller": caller,
+        "description": text,
+    }
     area = c.patrol  # where the radios patrol: calls come from where people are
-    doc["location"] = {"lat": rng.uniform(area.south, area.north), "lon": rng.uniform(area.west, area.east),
-                       "accuracy_m": rng.choice((5, 15, 50, 300))}  # fmt: skip
+    doc["location"] = {
+        "lat": rng.uniform(area.south, area.north),
+        "lon": rng.uniform(area.west, area.east),
+        "accuracy_m": rng.choice((5, 15, 50, 300)),
+    }
     return doc
 
 
@@ -52,17 +61,28 @@ class IncidentGateway:
     """Posts a random contact every `interval_s` seconds (exponentially distributed) until stopped; the first
     after `first_after_s` when given (the demo's first incident should not wait for chance)."""
 
-    def __init__(self, host: str, port: int, *, interval_s: float = 20.0, city: str = "jakarta", seed: int = 110,
-                 protocol: int = mqtt.MQTTv311, username: str | None = None, password: str | None = None,
-                 first_after_s: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        interval_s: float = 20.0,
+        city: str = "jakarta",
+        seed: int = 110,
+        protocol: int = mqtt.MQTTv311,
+        username: str | None = None,
+        password: str | None = None,
+        first_after_s: float | None = None,
+    ) -> None:
         self.interval_s = interval_s
         self.first_after_s = first_after_s
         self.city = city
         self._rng = random.Random(seed)
         self._stop = threading.Event()
         self.sent = 0
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"gateway-{uuid.uuid4().hex[:6]}",
-                                   protocol=protocol)  # fmt: skip
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"gateway-{uuid.uuid4().hex[:6]}", protocol=protocol
+        )
         if username:
             self._client.username_pw_set(username, password)
         self._client.connect_async(host, port)

@@ -147,15 +147,27 @@ class _Round:
         self.tx, self.dx = _xor(t), _xor(d)
 
     def payload(self, tp: _Template) -> bytes:
-        return b"".join((
-            tp.rmc_a, self.t, tp.rmc_b, self.d, tp.rmc_c, _HEX[tp.rmc_x ^ self.tx ^ self.dx], b"\r\n",
-            tp.gga_a, self.t, tp.gga_b, _HEX[tp.gga_x ^ self.tx],
-        ))  # fmt: skip
+        return b"".join(
+            (
+                tp.rmc_a,
+                self.t,
+                tp.rmc_b,
+                self.d,
+                tp.rmc_c,
+                _HEX[tp.rmc_x ^ self.tx ^ self.dx],
+                b"\r\n",
+                tp.gga_a,
+                self.t,
+                tp.gga_b,
+                _HEX[tp.gga_x ^ self.tx],
+            )
+        )
 
 
 class _Conn:
-    def __init__(self, host: str, port: int, client_id: str, username: str | None, password: str | None,
-                 tls: bool) -> None:  # fmt: skip
+    def __init__(
+        self, host: str, port: int, client_id: str, username: str | None, password: str | None, tls: bool
+    ) -> None:
         self.acked = 0
         self.errors = 0
         self.connected = False
@@ -258,8 +270,10 @@ def run_load(
     ids = unit_ids(units, unit_prefix)
     unit_topics = [topics.nmea(u) for u in ids]
     templates = _templates(units, city, seed)
-    conns = [_Conn(host, port, f"patroli-load-{i}-{random.getrandbits(24):06x}", username, password, tls)
-             for i in range(connections)]  # fmt: skip
+    conns = [
+        _Conn(host, port, f"patroli-load-{i}-{random.getrandbits(24):06x}", username, password, tls)
+        for i in range(connections)
+    ]
     for c in conns:
         c.client.connect(host, port, keepalive=60)
     deadline = time.monotonic() + 10
@@ -347,9 +361,17 @@ def run_load(
     if progress is not None:
         progress(LoadProgress(sent, acked, errors, seconds))
     summary = LoadSummary(
-        sent=sent, acked=acked, errors=errors, seconds=seconds, rate_per_s=sent / seconds if seconds > 0 else 0.0,
-        units=units, connections=connections, qos=qos, start_time=start_time, started_at=started_at,
+        sent=sent,
+        acked=acked,
+        errors=errors,
+        seconds=seconds,
+        rate_per_s=sent / seconds if seconds > 0 else 0.0,
+        units=units,
+        connections=connections,
+        qos=qos,
+        start_time=start_time,
+        started_at=started_at,
         round_interval_s=units / rate_per_s if throttled else 0.0,
-    )  # fmt: skip
+    )
     log.info("load done sent=%d acked=%d errors=%d rate=%.0f/s", sent, acked, errors, summary.rate_per_s)
     return summary

@@ -38,20 +38,47 @@ class KindProfile:
 
 PROFILES: dict[UnitKind, KindProfile] = {
     UnitKind.CAR: KindProfile(
-        UnitKind.CAR, cal.CAR_MAX_SPEED_MPS, cal.CAR_ACCEL_MPS2, cal.CAR_DECEL_MPS2, 5.0, (0.8, 1.15), None,
-        1.0, cal.STOP_MEDIAN_S, cal.STOP_P90_S, 12,
+        UnitKind.CAR,
+        cal.CAR_MAX_SPEED_MPS,
+        cal.CAR_ACCEL_MPS2,
+        cal.CAR_DECEL_MPS2,
+        5.0,
+        (0.8, 1.15),
+        None,
+        1.0,
+        cal.STOP_MEDIAN_S,
+        cal.STOP_P90_S,
+        12,
     ),
     # Motorbikes pull away faster and filter to the front of a queue: fewer and shorter waits (assumed).
     UnitKind.MOTORBIKE: KindProfile(
-        UnitKind.MOTORBIKE, 70 / 3.6, 2.0, 2.2, 6.0, (0.85, 1.2), None,
-        0.6, cal.STOP_MEDIAN_S * 0.7, cal.STOP_P90_S * 0.7, 10,
+        UnitKind.MOTORBIKE,
+        70 / 3.6,
+        2.0,
+        2.2,
+        6.0,
+        (0.85, 1.2),
+        None,
+        0.6,
+        cal.STOP_MEDIAN_S * 0.7,
+        cal.STOP_P90_S * 0.7,
+        10,
     ),
     # A foot patrol: 1.3 m/s is the usual walking pace; pauses to talk or watch are long (assumed).
     UnitKind.HANDHELD: KindProfile(
-        UnitKind.HANDHELD, 2.0, 0.5, 1.0, 1.3, (0.85, 1.15), 1.3,
-        0.5, 60.0, 240.0, 2,
+        UnitKind.HANDHELD,
+        2.0,
+        0.5,
+        1.0,
+        1.3,
+        (0.85, 1.15),
+        1.3,
+        0.5,
+        60.0,
+        240.0,
+        2,
     ),
-}  # fmt: skip
+}
 
 # Chance that a car waits at a junction: a light where two arterials cross; a gap to wait for where a local
 # street enters an arterial; now and then elsewhere. Gives ~1.1 stops/km against 1.3 in the Suwon trace.

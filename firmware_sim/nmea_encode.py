@@ -113,10 +113,17 @@ def _num(value: float | None, spec: str) -> str:
 
 def rmc(e: Epoch, d: Dialect) -> str:
     fields = [
-        f"{d.talker}RMC", fmt_time(e.fix_time), "A" if e.valid else "V", *_position(e, d),
-        _num(None if e.speed_mps is None else e.speed_mps * KNOTS_PER_MPS, ".3f"), _num(e.course_deg, ".2f"),
-        fmt_date(e.fix_time), "", "", e.mode,
-    ]  # fmt: skip
+        f"{d.talker}RMC",
+        fmt_time(e.fix_time),
+        "A" if e.valid else "V",
+        *_position(e, d),
+        _num(None if e.speed_mps is None else e.speed_mps * KNOTS_PER_MPS, ".3f"),
+        _num(e.course_deg, ".2f"),
+        fmt_date(e.fix_time),
+        "",
+        "",
+        e.mode,
+    ]
     if d.version == "4.1":
         fields.append("V")
     return sentence(",".join(fields))
@@ -124,9 +131,19 @@ def rmc(e: Epoch, d: Dialect) -> str:
 
 def gga(e: Epoch, d: Dialect) -> str:
     fields = [
-        f"{d.talker}GGA", fmt_time(e.fix_time), *_position(e, d), str(e.quality), f"{e.satellites:02d}",
-        _num(e.hdop, ".2f"), _num(e.altitude_m, ".1f"), "M", "", "M", "", "",
-    ]  # fmt: skip
+        f"{d.talker}GGA",
+        fmt_time(e.fix_time),
+        *_position(e, d),
+        str(e.quality),
+        f"{e.satellites:02d}",
+        _num(e.hdop, ".2f"),
+        _num(e.altitude_m, ".1f"),
+        "M",
+        "",
+        "M",
+        "",
+        "",
+    ]
     return sentence(",".join(fields))
 
 
@@ -135,9 +152,17 @@ def gns(e: Epoch, d: Dialect) -> str:
     letters = 4 if d.talker == "GN" else 1
     pos_mode = (e.mode if e.valid else "N") * letters
     fields = [
-        f"{d.talker}GNS", fmt_time(e.fix_time), *_position(e, d), pos_mode, f"{e.satellites:02d}",
-        _num(e.hdop, ".2f"), _num(e.altitude_m, ".1f"), "", "", "",
-    ]  # fmt: skip
+        f"{d.talker}GNS",
+        fmt_time(e.fix_time),
+        *_position(e, d),
+        pos_mode,
+        f"{e.satellites:02d}",
+        _num(e.hdop, ".2f"),
+        _num(e.altitude_m, ".1f"),
+        "",
+        "",
+        "",
+    ]
     if d.version == "4.1":
         fields.append("V")
     return sentence(",".join(fields))
@@ -147,9 +172,17 @@ def vtg(e: Epoch, d: Dialect) -> str:
     kn = None if e.speed_mps is None else e.speed_mps * KNOTS_PER_MPS
     kph = None if e.speed_mps is None else e.speed_mps * 3.6
     fields = [
-        f"{d.talker}VTG", _num(e.course_deg, ".2f"), "T", "", "M", _num(kn, ".3f"), "N", _num(kph, ".3f"), "K",
+        f"{d.talker}VTG",
+        _num(e.course_deg, ".2f"),
+        "T",
+        "",
+        "M",
+        _num(kn, ".3f"),
+        "N",
+        _num(kph, ".3f"),
+        "K",
         e.mode,
-    ]  # fmt: skip
+    ]
     return sentence(",".join(fields))
 
 

@@ -71,9 +71,11 @@ def answers_mqtt(sock: socket.socket) -> bool:
 
 
 def wait_for_port(
-    port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None,
+    port: int,
+    timeout: float = 30.0,
+    proc: subprocess.Popen | None = None,
     ready: Callable[[socket.socket], bool] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Until something listens on the port (and, with `ready`, answers as the server we started should); a
     process that exits first (its port taken, say) fails at once."""
     deadline = time.monotonic() + timeout
@@ -254,10 +256,22 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres", "postgres")
     subprocess.run(
-        [*run_as, str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
-         "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-        capture_output=True, check=True,
-    )  # fmt: skip
+        [
+            *run_as,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        check=True,
+    )
     conf = {
         "listen_addresses": "'127.0.0.1'",
         "unix_socket_directories": f"'{root}'",
@@ -282,10 +296,22 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
             fh.write(f"port = {chosen}\n")  # the last setting of a key wins
         log_start = log_path.stat().st_size if log_path.exists() else 0
         result = subprocess.run(
-            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(log_path), "-w", "-t", "60",
-             "start"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                *run_as,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-l",
+                str(log_path),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode == 0:
             return Postgres(chosen, datadir, run_as)
         log_text = log_path.read_bytes()[log_start:].decode(errors="replace") if log_path.exists() else ""

@@ -159,8 +159,13 @@ class _SilentWake:
 _SILENT_WAKE = _SilentWake()
 
 
-def make_client(settings: Settings, client_id: str, session: SessionOptions = SessionOptions(),
-                *, manual_ack: bool = False) -> tuple[BufferedClient, dict[str, Any]]:  # fmt: skip
+def make_client(
+    settings: Settings,
+    client_id: str,
+    session: SessionOptions = SessionOptions(),
+    *,
+    manual_ack: bool = False,
+) -> tuple[BufferedClient, dict[str, Any]]:
     """A client and the keyword arguments for its connect()/connect_async() call."""
     v5 = settings.mqtt_protocol == "5"
     kwargs: dict[str, Any] = {"client_id": client_id, "manual_ack": manual_ack}

@@ -50,10 +50,12 @@ class Settings(BaseSettings):
         None, description="MQTT 5 shared-subscription group: several trackers split fleet/+/nmea."
     )
     tracker_processes: int = Field(
-        1, ge=1, le=64,
+        1,
+        ge=1,
+        le=64,
         description="Tracker processes `patroli tracker` runs, splitting the load by a shared subscription "
         "(one process is GIL-bound near 11,000 fixes/s).",
-    )  # fmt: skip
+    )
     tracker_batch_rows: int = Field(2000, ge=1, description="Flush a batch at this many fixes…")
     tracker_flush_ms: int = Field(100, ge=1, description="…or after this many milliseconds.")
     tracker_receive_maximum: int = Field(

@@ -21,8 +21,17 @@ def _lon(lon: float) -> tuple[str, str]:
     return f"{int(a):03d}{(a - int(a)) * 60:010.7f}", "E" if lon >= 0 else "W"
 
 
-def rmc(t: datetime, lat: float, lon: float, *, knots: float = 0.0, course: float = 0.0, status: str = "A",
-        talker: str = "GP", mode: str = "A") -> str:  # fmt: skip
+def rmc(
+    t: datetime,
+    lat: float,
+    lon: float,
+    *,
+    knots: float = 0.0,
+    course: float = 0.0,
+    status: str = "A",
+    talker: str = "GP",
+    mode: str = "A",
+) -> str:
     la, ns = _lat(lat)
     lo, ew = _lon(lon)
     hms = t.strftime("%H%M%S") + f".{t.microsecond // 10000:02d}"
@@ -31,8 +40,17 @@ def rmc(t: datetime, lat: float, lon: float, *, knots: float = 0.0, course: floa
     )
 
 
-def gga(t: datetime, lat: float, lon: float, *, quality: int = 1, sats: int = 9, hdop: float = 0.9,
-        alt: float = 12.5, talker: str = "GP") -> str:  # fmt: skip
+def gga(
+    t: datetime,
+    lat: float,
+    lon: float,
+    *,
+    quality: int = 1,
+    sats: int = 9,
+    hdop: float = 0.9,
+    alt: float = 12.5,
+    talker: str = "GP",
+) -> str:
     la, ns = _lat(lat)
     lo, ew = _lon(lon)
     hms = t.strftime("%H%M%S") + f".{t.microsecond // 10000:02d}"

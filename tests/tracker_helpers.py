@@ -37,8 +37,13 @@ class Bus:
         return [json.loads(p) for t, p in list(self.heard) if t.endswith("/position")]
 
 
-def make_bus(port: int, subscribe: str | None = None, username: str | None = None, password: str | None = None,
-             protocol: int = mqtt.MQTTv5) -> Bus:  # fmt: skip
+def make_bus(
+    port: int,
+    subscribe: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    protocol: int = mqtt.MQTTv5,
+) -> Bus:
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}", protocol=protocol
     )

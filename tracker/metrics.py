@@ -15,12 +15,14 @@ BATCH_SIZE = Histogram(
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
 )
 COMMIT_SECONDS = Histogram(
-    "patroli_tracker_commit_seconds", "Time to write and commit one batch",
+    "patroli_tracker_commit_seconds",
+    "Time to write and commit one batch",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)  # fmt: skip
+)
 LAG_SECONDS = Histogram(
-    "patroli_tracker_lag_seconds", "From message receipt to commit",
+    "patroli_tracker_lag_seconds",
+    "From message receipt to commit",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)  # fmt: skip
+)
 INBOX = Gauge("patroli_tracker_inbox_messages", "Messages received, not yet committed and acked")
 STORE_ERRORS = Counter("patroli_tracker_store_errors", "Failed batch writes (retried)")

@@ -62,17 +62,40 @@ class Ingest:
         out = Outcome()
         unit_id = topics.unit_from_nmea_topic(topic)
         if unit_id is None:
-            out.refusals.append(Refusal(RefusalReason.BAD_TOPIC, f"not a fleet/<unit_id>/nmea topic: {topic[:100]!r}",
-                                        payload[:1024], received_at, None, topic[:200]))  # fmt: skip
+            out.refusals.append(
+                Refusal(
+                    RefusalReason.BAD_TOPIC,
+                    f"not a fleet/<unit_id>/nmea topic: {topic[:100]!r}",
+                    payload[:1024],
+                    received_at,
+                    None,
+                    topic[:200],
+                )
+            )
             return out
         if len(payload) > self.max_payload_bytes:
-            out.refusals.append(Refusal(RefusalReason.PAYLOAD_TOO_LARGE,
-                                        f"{len(payload)} bytes > {self.max_payload_bytes}",
-                                        payload[:1024], received_at, unit_id, topic))  # fmt: skip
+            out.refusals.append(
+                Refusal(
+                    RefusalReason.PAYLOAD_TOO_LARGE,
+                    f"{len(payload)} bytes > {self.max_payload_bytes}",
+                    payload[:1024],
+                    received_at,
+                    unit_id,
+                    topic,
+                )
+            )
             return out
         if not self.unit_allowed(unit_id):
-            out.refusals.append(Refusal(RefusalReason.UNKNOWN_UNIT, f"unit {unit_id!r} is not registered",
-                                        payload[:1024], received_at, unit_id, topic))  # fmt: skip
+            out.refusals.append(
+                Refusal(
+                    RefusalReason.UNKNOWN_UNIT,
+                    f"unit {unit_id!r} is not registered",
+                    payload[:1024],
+                    received_at,
+                    unit_id,
+                    topic,
+                )
+            )
             return out
 
         decoded = self.decoder.decode(payload, unit_id, received_at, topic)

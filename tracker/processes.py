@@ -30,11 +30,13 @@ RESTART_DELAY_S = 2.0
 
 def child_settings(settings: Settings, index: int) -> Settings:
     """The settings of child `index`: its own client id and metrics port, the group's shared subscription."""
-    return settings.model_copy(update={
-        "tracker_client_id": f"{settings.tracker_client_id}-{index}",
-        "tracker_shared_group": settings.tracker_shared_group or DEFAULT_SHARED_GROUP,
-        "metrics_port": settings.metrics_port + index if settings.metrics_port else None,
-    })  # fmt: skip
+    return settings.model_copy(
+        update={
+            "tracker_client_id": f"{settings.tracker_client_id}-{index}",
+            "tracker_shared_group": settings.tracker_shared_group or DEFAULT_SHARED_GROUP,
+            "metrics_port": settings.metrics_port + index if settings.metrics_port else None,
+        }
+    )
 
 
 def run_tracker(settings: Settings, stop: threading.Event) -> None:
@@ -86,8 +88,10 @@ def run_tracker_processes(settings: Settings, processes: int, stop: threading.Ev
         run_tracker(settings, stop)
         return
     if settings.mqtt_protocol != "5":
-        raise ValueError("several tracker processes share the load through an MQTT 5 shared subscription: "
-                         "set PATROLI_MQTT_PROTOCOL=5")  # fmt: skip
+        raise ValueError(
+            "several tracker processes share the load through an MQTT 5 shared subscription: "
+            "set PATROLI_MQTT_PROTOCOL=5"
+        )
     store = open_store(settings.database_url)
     try:
         store.migrate()  # once, before the children start, so they never race to migrate
@@ -99,9 +103,15 @@ def run_tracker_processes(settings: Settings, processes: int, stop: threading.Ev
         child = child_settings(settings, index)
         proc = spawn.Process(target=_child_main, args=(child.model_dump(),), name=f"tracker-{index}")
         proc.start()
-        log.info("tracker process started", extra={"worker": index, "pid": proc.pid,
-                                                   "client_id": child.tracker_client_id,
-                                                   "shared_group": child.tracker_shared_group})  # fmt: skip
+        log.info(
+            "tracker process started",
+            extra={
+                "worker": index,
+                "pid": proc.pid,
+                "client_id": child.tracker_client_id,
+                "shared_group": child.tracker_shared_group,
+            },
+        )
         return proc
 
     children: list[BaseProcess] = []
@@ -111,8 +121,10 @@ def run_tracker_processes(settings: Settings, processes: int, stop: threading.Ev
         while not stop.wait(RESTART_DELAY_S):
             for index, proc in enumerate(children):
                 if not proc.is_alive():
-                    log.error("tracker process exited; restarting it",
-                              extra={"worker": index, "exitcode": proc.exitcode})  # fmt: skip
+                    log.error(
+                        "tracker process exited; restarting it",
+                        extra={"worker": index, "exitcode": proc.exitcode},
+                    )
                     children[index] = start(index)
     finally:  # also when this process fails: no child is left running without its supervisor
         for proc in children:

@@ -90,9 +90,15 @@ class RefusalLog:
         self._last[key] = (now, 0)
         log.warning(
             "refused input",
-            extra={"unit_id": r.unit_id, "reason": str(r.reason), "detail": r.detail, "topic": r.topic,
-                   "raw": r.raw[:120].decode("ascii", "backslashreplace"), "suppressed_since_last": suppressed},
-        )  # fmt: skip
+            extra={
+                "unit_id": r.unit_id,
+                "reason": str(r.reason),
+                "detail": r.detail,
+                "topic": r.topic,
+                "raw": r.raw[:120].decode("ascii", "backslashreplace"),
+                "suppressed_since_last": suppressed,
+            },
+        )
 
 
 class Tracker:
@@ -127,9 +133,11 @@ class Tracker:
                 "shared subscriptions (PATROLI_TRACKER_SHARED_GROUP) need PATROLI_MQTT_PROTOCOL=5"
             )
         self.client, self._connect_args = make_client(
-            settings, self.client_id,
-            SessionOptions(persistent=True, receive_maximum=settings.tracker_receive_maximum), manual_ack=True,
-        )  # fmt: skip
+            settings,
+            self.client_id,
+            SessionOptions(persistent=True, receive_maximum=settings.tracker_receive_maximum),
+            manual_ack=True,
+        )
         self.client.max_queued_messages_set(0)
         self.client.pause_reading = lambda: self._inbox.qsize() >= self._inbox_max
         self.client.on_connect = self._on_connect
@@ -150,9 +158,15 @@ class Tracker:
             t.start()
         self.client.connect_async(**self._connect_args)
         self.client.loop_start()
-        log.info("tracker started", extra={"broker": f"{self._connect_args['host']}:{self._connect_args['port']}",
-                                           "client_id": self.client_id, "subscription": self._subscription(),
-                                           "mqtt_protocol": self.settings.mqtt_protocol})  # fmt: skip
+        log.info(
+            "tracker started",
+            extra={
+                "broker": f"{self._connect_args['host']}:{self._connect_args['port']}",
+                "client_id": self.client_id,
+                "subscription": self._subscription(),
+                "mqtt_protocol": self.settings.mqtt_protocol,
+            },
+        )
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """True once connected and subscribed: fixes published from then on reach this tracker."""
@@ -179,16 +193,20 @@ class Tracker:
             return
         self._generation += 1
         client.subscribe(self._subscription(), qos=1)
-        log.info("connected to broker", extra={"session_present": flags.session_present,
-                                               "generation": self._generation})  # fmt: skip
+        log.info(
+            "connected to broker",
+            extra={"session_present": flags.session_present, "generation": self._generation},
+        )
 
     def _on_subscribe(
         self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[mqtt.ReasonCode], _p: object
     ) -> None:
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
-            log.error("broker refused the subscription", extra={"subscription": self._subscription(),
-                                                                "reasons": refused})  # fmt: skip
+            log.error(
+                "broker refused the subscription",
+                extra={"subscription": self._subscription(), "reasons": refused},
+            )
             return
         self._connected.set()
 
@@ -267,8 +285,14 @@ class Tracker:
             out = self.ingest.process(item.topic, item.payload, item.received_at)
         except Exception:  # a decoder bug must not stop the tracker; the message is recorded as refused
             log.exception("unexpected error processing a message", extra={"topic": item.topic})
-            out_refusal = Refusal(RefusalReason.UNPARSEABLE, "internal error while decoding", item.payload[:1024],
-                                  item.received_at, topics.unit_from_nmea_topic(item.topic), item.topic)  # fmt: skip
+            out_refusal = Refusal(
+                RefusalReason.UNPARSEABLE,
+                "internal error while decoding",
+                item.payload[:1024],
+                item.received_at,
+                topics.unit_from_nmea_topic(item.topic),
+                item.topic,
+            )
             batch.refusals.append(out_refusal)
         else:
             batch.fixes.extend(out.fixes)
@@ -293,12 +317,18 @@ class Tracker:
             retry=retry_if_exception_type(Exception),
             wait=wait_exponential(multiplier=0.1, max=5),
             stop=stop_when_event_set(self._stopping),
-            before_sleep=lambda rs: (metrics.STORE_ERRORS.inc(), log.warning(
-                "store write failed; retrying", extra={"attempt": rs.attempt_number,
-                                                       "error": repr(rs.outcome.exception() if rs.outcome else None)},
-            )),
+            before_sleep=lambda rs: (
+                metrics.STORE_ERRORS.inc(),
+                log.warning(
+                    "store write failed; retrying",
+                    extra={
+                        "attempt": rs.attempt_number,
+                        "error": repr(rs.outcome.exception() if rs.outcome else None),
+                    },
+                ),
+            ),
             reraise=True,
-        )  # fmt: skip
+        )
         while True:
             batch = self._to_writer.get()
             if batch is None:

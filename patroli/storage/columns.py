@@ -23,10 +23,16 @@ _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PG_EPOCH_US: Final = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's binary time origin, in Unix µs
 
 _DTYPES: Final[dict[str, npt.DTypeLike]] = {
-    "fix_time_us": np.int64, "lat": np.float64, "lon": np.float64, "speed_mps": np.float32,
-    "course_deg": np.float32, "altitude_m": np.float32, "hdop": np.float32, "satellites": np.int16,
+    "fix_time_us": np.int64,
+    "lat": np.float64,
+    "lon": np.float64,
+    "speed_mps": np.float32,
+    "course_deg": np.float32,
+    "altitude_m": np.float32,
+    "hdop": np.float32,
+    "satellites": np.int16,
     "valid": np.bool_,
-}  # fmt: skip
+}
 
 
 def to_us(t: datetime) -> int:
@@ -113,17 +119,39 @@ class TrackColumns:
     @classmethod
     def from_rows(cls, unit_id: str, rows: Iterable[FixLike]) -> TrackColumns:
         """From fix-like objects (patroli.models.Fix, TrackRow): for the few points of a downsampled track."""
-        return cls.from_tuples(unit_id, [
-            (to_us(r.fix_time), r.lat, r.lon, r.speed_mps, r.course_deg, r.altitude_m, r.hdop, r.satellites, r.valid)
-            for r in rows
-        ])  # fmt: skip
+        return cls.from_tuples(
+            unit_id,
+            [
+                (
+                    to_us(r.fix_time),
+                    r.lat,
+                    r.lon,
+                    r.speed_mps,
+                    r.course_deg,
+                    r.altitude_m,
+                    r.hdop,
+                    r.satellites,
+                    r.valid,
+                )
+                for r in rows
+            ],
+        )
 
     def rows(self) -> Iterator[TrackRow]:
         """The fixes as TrackRow (aware datetimes, None for missing values), for code that wants rows."""
         cols = [a.tolist() for a in self.arrays().values()]
         for t, lat, lon, speed, course, alt, hdop, sats, valid in zip(*cols, strict=True):
-            yield TrackRow(from_us(t), lat, lon, _opt(speed), _opt(course), _opt(alt), _opt(hdop),
-                           None if sats == NO_SATELLITES else sats, valid)  # fmt: skip
+            yield TrackRow(
+                from_us(t),
+                lat,
+                lon,
+                _opt(speed),
+                _opt(course),
+                _opt(alt),
+                _opt(hdop),
+                None if sats == NO_SATELLITES else sats,
+                valid,
+            )
 
 
 def _opt(v: float) -> float | None:
@@ -141,9 +169,16 @@ _COPY_TRAILER: Final = b"\xff\xff"  # a field count of -1
 # Each row: int16 field count, then per field an int32 byte length and the value, all big-endian. NULLs are
 # COALESCEd away in the SQL (track_columns_sql), so every row has the same width and one record type reads all.
 _COPY_FIELDS: Final = (
-    ("fix_time_us", ">i8"), ("lat", ">f8"), ("lon", ">f8"), ("speed_mps", ">f4"), ("course_deg", ">f4"),
-    ("altitude_m", ">f4"), ("hdop", ">f4"), ("satellites", ">i2"), ("valid", "u1"),
-)  # fmt: skip
+    ("fix_time_us", ">i8"),
+    ("lat", ">f8"),
+    ("lon", ">f8"),
+    ("speed_mps", ">f4"),
+    ("course_deg", ">f4"),
+    ("altitude_m", ">f4"),
+    ("hdop", ">f4"),
+    ("satellites", ">i2"),
+    ("valid", "u1"),
+)
 COPY_ROW = np.dtype(
     [("nfields", ">i2")] + [item for name, t in _COPY_FIELDS for item in ((f"{name}_len", ">i4"), (name, t))]
 )

@@ -19,11 +19,33 @@ from patroli.incidents import UNIT_TRANSITIONS, AuditEntry, Incident, UnitStatus
 from patroli.storage.tx import Tx
 
 INCIDENT_COLUMNS = (
-    "incident_id", "received_at", "channel", "category", "incident_type", "priority", "caller_id", "lat", "lon",
-    "accuracy_m", "address", "description", "needs_unit", "polres_code", "station_code", "level",
-    "station_deadline", "acked_at", "acked_by", "state", "unit_id", "offer_deadline", "accepted_at", "arrived_at",
-    "closed_at", "disposition",
-)  # fmt: skip
+    "incident_id",
+    "received_at",
+    "channel",
+    "category",
+    "incident_type",
+    "priority",
+    "caller_id",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "address",
+    "description",
+    "needs_unit",
+    "polres_code",
+    "station_code",
+    "level",
+    "station_deadline",
+    "acked_at",
+    "acked_by",
+    "state",
+    "unit_id",
+    "offer_deadline",
+    "accepted_at",
+    "arrived_at",
+    "closed_at",
+    "disposition",
+)
 _TIME_COLUMNS = {
     "received_at",
     "station_deadline",
@@ -139,8 +161,10 @@ def due_offers(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
 
 
 def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
-    rows = tx.rows(f"{INCIDENT_SELECT} WHERE state = 'awaiting_unit' ORDER BY priority, received_at LIMIT :limit",
-                   {"limit": limit})  # fmt: skip
+    rows = tx.rows(
+        f"{INCIDENT_SELECT} WHERE state = 'awaiting_unit' ORDER BY priority, received_at LIMIT :limit",
+        {"limit": limit},
+    )
     return [incident_from_row(tx, r) for r in rows]
 
 
@@ -173,9 +197,15 @@ def tried_units(tx: Tx, incident_id: str) -> set[str]:
 
 # ---------------------------------------------------------------------------------------------- units
 def set_unit_status(
-    tx: Tx, unit_id: str, to: UnitStatus, now: datetime, *, expect: Iterable[UnitStatus],
-    incident_id: str | None = None, keep_incident: bool = False,
-) -> UnitStatus | None:  # fmt: skip
+    tx: Tx,
+    unit_id: str,
+    to: UnitStatus,
+    now: datetime,
+    *,
+    expect: Iterable[UnitStatus],
+    incident_id: str | None = None,
+    keep_incident: bool = False,
+) -> UnitStatus | None:
     """Compare-and-set a unit's status; returns the status it had, or None when it was not in `expect`.
 
     The unit's incident becomes `incident_id`, or stays what it was with `keep_incident`."""
@@ -226,8 +256,16 @@ def unit_states(tx: Tx) -> dict[str, UnitState]:
 
 
 # ---------------------------------------------------------------------------------------------- audit chain
-def _chain_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, incident_id: str | None,
-                unit_id: str | None, details: str) -> str:  # fmt: skip
+def _chain_hash(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    incident_id: str | None,
+    unit_id: str | None,
+    details: str,
+) -> str:
     canonical = json.dumps(
         [seq, at.isoformat(), actor, action, incident_id, unit_id, details], separators=(",", ":")
     )
@@ -235,9 +273,15 @@ def _chain_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
 
 
 def append_audit(
-    tx: Tx, at: datetime, actor: str, action: str, *, incident_id: str | None = None, unit_id: str | None = None,
+    tx: Tx,
+    at: datetime,
+    actor: str,
+    action: str,
+    *,
+    incident_id: str | None = None,
+    unit_id: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditEntry:  # fmt: skip
+) -> AuditEntry:
     """Append to the hash chain, in the caller's transaction: the entry commits with the change it records."""
     head = tx.audit_head
     if head is None:  # first append of this transaction: take the chain, read its head once
@@ -250,9 +294,18 @@ def append_audit(
     tx.send(
         "INSERT INTO audit_log (seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash) "
         "VALUES (:seq, :at, :actor, :action, :incident, :unit, :details, :prev, :hash)",
-        {"seq": seq, "at": at, "actor": actor, "action": action, "incident": incident_id, "unit": unit_id,
-         "details": text, "prev": prev, "hash": digest},
-    )  # fmt: skip
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "incident": incident_id,
+            "unit": unit_id,
+            "details": text,
+            "prev": prev,
+            "hash": digest,
+        },
+    )
     tx.audit_head = (seq, digest)
     return AuditEntry(seq, at, actor, action, incident_id, unit_id, text, prev, digest)
 

@@ -23,9 +23,23 @@ log = logging.getLogger(__name__)
 
 _COLS = ", ".join(POSITION_COLUMNS)
 _COPY_TYPES = [
-    "text", "timestamptz", "timestamptz", "float8", "float8", "float4", "float4", "float4", "float4",
-    "int2", "int2", "text", "bool", "int8", "int8", "text",
-]  # fmt: skip
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "int2",
+    "int2",
+    "text",
+    "bool",
+    "int8",
+    "int8",
+    "text",
+]
 _MIGRATION_LOCK = 0x5A7_0110  # advisory lock: two processes starting together migrate once
 _AUDIT_LOCK = 0x5A7_0A0D  # advisory lock held while appending to the audit chain
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -69,17 +83,44 @@ class _PgTx:
 
 def _row_to_fix(r: tuple) -> Fix:
     return Fix(
-        unit_id=r[0], fix_time=r[1], received_at=r[2], lat=r[3], lon=r[4], speed_mps=r[5], course_deg=r[6],
-        altitude_m=r[7], hdop=r[8], satellites=r[9], quality=r[10], faa_mode=r[11], valid=r[12],
-        h3_r9=r[13], h3_r7=r[14], raw=r[15],
-    )  # fmt: skip
+        unit_id=r[0],
+        fix_time=r[1],
+        received_at=r[2],
+        lat=r[3],
+        lon=r[4],
+        speed_mps=r[5],
+        course_deg=r[6],
+        altitude_m=r[7],
+        hdop=r[8],
+        satellites=r[9],
+        quality=r[10],
+        faa_mode=r[11],
+        valid=r[12],
+        h3_r9=r[13],
+        h3_r7=r[14],
+        raw=r[15],
+    )
 
 
 def _fix_to_row(f: Fix) -> tuple:
     return (
-        f.unit_id, f.fix_time, f.received_at, f.lat, f.lon, f.speed_mps, f.course_deg, f.altitude_m, f.hdop,
-        f.satellites, f.quality, f.faa_mode, f.valid, f.h3_r9, f.h3_r7, f.raw,
-    )  # fmt: skip
+        f.unit_id,
+        f.fix_time,
+        f.received_at,
+        f.lat,
+        f.lon,
+        f.speed_mps,
+        f.course_deg,
+        f.altitude_m,
+        f.hdop,
+        f.satellites,
+        f.quality,
+        f.faa_mode,
+        f.valid,
+        f.h3_r9,
+        f.h3_r7,
+        f.raw,
+    )
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -93,9 +134,13 @@ class PostgresStore:
         self._refusals_keep = refusals_keep
         self._timescaledb: bool | None = None  # known after the first bucketed track query
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, configure=_configure, open=True,
+            url,
+            min_size=1,
+            max_size=pool_size,
+            configure=_configure,
+            open=True,
             kwargs={"row_factory": tuple_row, "application_name": "patroli"},
-        )  # fmt: skip
+        )
 
     # --- lifecycle ---
     def close(self) -> None:
@@ -234,8 +279,11 @@ class PostgresStore:
 
     def track(self, query: TrackQuery) -> list[Fix]:
         params: dict[str, object] = {
-            "unit": query.unit_id, "start": query.start, "end": query.end, "limit": query.limit,
-        }  # fmt: skip
+            "unit": query.unit_id,
+            "start": query.start,
+            "end": query.end,
+            "limit": query.limit,
+        }
         if query.bucket_seconds:
             params["bucket"] = f"{int(query.bucket_seconds)} seconds"
             bucket_fn = "time_bucket" if self._has_timescaledb() else "date_bin"

@@ -71,10 +71,23 @@ def units_overview(tx: Tx, unit_id: str | None = None) -> list[UnitRow]:
         params["u"] = unit_id
     rows = tx.rows(sql + " ORDER BY u.unit_id", params)
     return [
-        UnitRow(r[0], r[1], r[2], r[3], r[4], tx.time(r[5]), r[6], r[7], r[8], tx.time(r[9]), r[10], r[11],
-                None if r[12] is None else bool(r[12]))
+        UnitRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            tx.time(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            tx.time(r[9]),
+            r[10],
+            r[11],
+            None if r[12] is None else bool(r[12]),
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def unit_statuses(tx: Tx) -> dict[str, str]:
@@ -134,10 +147,18 @@ PositionOrder = Literal["time", "unit"]
 
 
 def positions_in_area(
-    tx: Tx, *, start: datetime, end: datetime, bbox: BBox | None = None, cells_r9: Sequence[int] = (),
-    cells_r7: Sequence[int] = (), units: Sequence[str] = (), order: PositionOrder = "time",
-    after: tuple[str, datetime] | None = None, limit: int = 10_000,
-) -> list[PositionRow]:  # fmt: skip
+    tx: Tx,
+    *,
+    start: datetime,
+    end: datetime,
+    bbox: BBox | None = None,
+    cells_r9: Sequence[int] = (),
+    cells_r7: Sequence[int] = (),
+    units: Sequence[str] = (),
+    order: PositionOrder = "time",
+    after: tuple[str, datetime] | None = None,
+    limit: int = 10_000,
+) -> list[PositionRow]:
     """Fixes in [start, end) inside a bounding box and/or a set of H3 cells, by time (or by unit, then time).
 
     `after` is the (unit_id, fix_time) of the previous page's last row.
@@ -172,12 +193,22 @@ def positions_in_area(
 
 # ---------------------------------------------------------------------------------------------- incidents
 def incidents(
-    tx: Tx, *, open_only: bool = False, states: Sequence[str] = (), scope: Sequence[str] = (),
-    station_code: str | None = None, polres_code: str | None = None, unit_id: str | None = None,
-    caller: str | None = None, since: datetime | None = None, until: datetime | None = None,
-    max_priority: int | None = None, bbox: BBox | None = None, before: tuple[datetime, str] | None = None,
+    tx: Tx,
+    *,
+    open_only: bool = False,
+    states: Sequence[str] = (),
+    scope: Sequence[str] = (),
+    station_code: str | None = None,
+    polres_code: str | None = None,
+    unit_id: str | None = None,
+    caller: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    max_priority: int | None = None,
+    bbox: BBox | None = None,
+    before: tuple[datetime, str] | None = None,
     limit: int = 100,
-) -> list[Incident]:  # fmt: skip
+) -> list[Incident]:
     """Incidents matching every filter given, newest first. `scope`: queued at, or in the jurisdiction of, one
     of these stations. `before`: the (received_at, incident_id) of the previous page's last row."""
     params: dict[str, Any] = {"limit": limit}
@@ -189,10 +220,17 @@ def incidents(
     if scope:
         codes = _in("sc_", scope, params)
         where.append(f"(station_code IN ({codes}) OR polres_code IN ({codes}))")
-    _filter(where, params, f_station=("station_code", "=", station_code), f_polres=("polres_code", "=", polres_code),
-            f_unit=("unit_id", "=", unit_id), f_caller=("caller_id", "=", caller),
-            since=("received_at", ">=", since), until=("received_at", "<", until),
-            maxp=("priority", "<=", max_priority))  # fmt: skip
+    _filter(
+        where,
+        params,
+        f_station=("station_code", "=", station_code),
+        f_polres=("polres_code", "=", polres_code),
+        f_unit=("unit_id", "=", unit_id),
+        f_caller=("caller_id", "=", caller),
+        since=("received_at", ">=", since),
+        until=("received_at", "<", until),
+        maxp=("priority", "<=", max_priority),
+    )
     if bbox is not None:
         where.append(_bbox_sql(bbox, params))
     if before is not None:
@@ -246,15 +284,33 @@ def offers(tx: Tx, incident_id: str) -> list[OfferRow]:
 
 # ---------------------------------------------------------------------------------------------- audit
 def audit_query(
-    tx: Tx, *, incident_id: str | None = None, unit_id: str | None = None, actor: str | None = None,
-    action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-    after_seq: int | None = None, before_seq: int | None = None, newest_first: bool = False, limit: int = 200,
-) -> list[AuditEntry]:  # fmt: skip
+    tx: Tx,
+    *,
+    incident_id: str | None = None,
+    unit_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    newest_first: bool = False,
+    limit: int = 200,
+) -> list[AuditEntry]:
     params: dict[str, Any] = {"limit": limit}
     where = ["1 = 1"]
-    _filter(where, params, f_incident=("incident_id", "=", incident_id), f_unit=("unit_id", "=", unit_id),
-            f_actor=("actor", "=", actor), f_action=("action", "=", action), since=("at", ">=", since),
-            until=("at", "<", until), after=("seq", ">", after_seq), before=("seq", "<", before_seq))  # fmt: skip
+    _filter(
+        where,
+        params,
+        f_incident=("incident_id", "=", incident_id),
+        f_unit=("unit_id", "=", unit_id),
+        f_actor=("actor", "=", actor),
+        f_action=("action", "=", action),
+        since=("at", ">=", since),
+        until=("at", "<", until),
+        after=("seq", ">", after_seq),
+        before=("seq", "<", before_seq),
+    )
     rows = tx.rows(
         f"{AUDIT_SELECT} WHERE {' AND '.join(where)} ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT :limit",
         params,

@@ -29,17 +29,44 @@ _PLACEHOLDERS = ", ".join("?" for _ in POSITION_COLUMNS)
 
 def _fix_to_row(f: Fix) -> tuple:
     return (
-        f.unit_id, to_us(f.fix_time), to_us(f.received_at), f.lat, f.lon, f.speed_mps, f.course_deg,
-        f.altitude_m, f.hdop, f.satellites, f.quality, f.faa_mode, int(f.valid), f.h3_r9, f.h3_r7, f.raw,
-    )  # fmt: skip
+        f.unit_id,
+        to_us(f.fix_time),
+        to_us(f.received_at),
+        f.lat,
+        f.lon,
+        f.speed_mps,
+        f.course_deg,
+        f.altitude_m,
+        f.hdop,
+        f.satellites,
+        f.quality,
+        f.faa_mode,
+        int(f.valid),
+        f.h3_r9,
+        f.h3_r7,
+        f.raw,
+    )
 
 
 def _row_to_fix(r: sqlite3.Row | tuple) -> Fix:
     return Fix(
-        unit_id=r[0], fix_time=from_us(r[1]), received_at=from_us(r[2]), lat=r[3], lon=r[4], speed_mps=r[5],
-        course_deg=r[6], altitude_m=r[7], hdop=r[8], satellites=r[9], quality=r[10], faa_mode=r[11],
-        valid=bool(r[12]), h3_r9=r[13], h3_r7=r[14], raw=r[15],
-    )  # fmt: skip
+        unit_id=r[0],
+        fix_time=from_us(r[1]),
+        received_at=from_us(r[2]),
+        lat=r[3],
+        lon=r[4],
+        speed_mps=r[5],
+        course_deg=r[6],
+        altitude_m=r[7],
+        hdop=r[8],
+        satellites=r[9],
+        quality=r[10],
+        faa_mode=r[11],
+        valid=bool(r[12]),
+        h3_r9=r[13],
+        h3_r7=r[14],
+        raw=r[15],
+    )
 
 
 def _param(value: Any) -> Any:

@@ -45,9 +45,16 @@ def insert_user(tx: Tx, user: UserRecord) -> None:
         raise UserExistsError(f"user {user.username!r} already exists")
     tx.run(
         f"INSERT INTO users ({_USER_COLUMNS}) VALUES (:u, :h, :role, :station, :name, :created, :disabled)",
-        {"u": user.username, "h": user.password_hash, "role": user.role, "station": user.station_code,
-         "name": user.display_name, "created": user.created_at, "disabled": user.disabled_at},
-    )  # fmt: skip
+        {
+            "u": user.username,
+            "h": user.password_hash,
+            "role": user.role,
+            "station": user.station_code,
+            "name": user.display_name,
+            "created": user.created_at,
+            "disabled": user.disabled_at,
+        },
+    )
 
 
 def get_user(tx: Tx, username: str) -> UserRecord | None:

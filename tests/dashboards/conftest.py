@@ -48,9 +48,13 @@ def start_server(
     started: list[LiveServer] = []
 
     def factory(
-        *, users: bool = True, store: Store | None = None, mqtt: bool = True,
-        settings: dict[str, Any] | None = None, **web_overrides: Any,
-    ) -> LiveServer:  # fmt: skip
+        *,
+        users: bool = True,
+        store: Store | None = None,
+        mqtt: bool = True,
+        settings: dict[str, Any] | None = None,
+        **web_overrides: Any,
+    ) -> LiveServer:
         store = store or request.getfixturevalue("web_store")
         if users:
             add_users(store)

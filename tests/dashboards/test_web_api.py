@@ -29,24 +29,47 @@ def _fixes(
     out = []
     for i in range(seconds):
         la, lo = lat, lon + i * 0.0001
-        out.append(Fix(unit_id=unit_id, fix_time=start + timedelta(seconds=i), lat=la, lon=lo,
-                       received_at=start + timedelta(seconds=i), speed_mps=10.0, course_deg=90.0, altitude_m=8.0,
-                       hdop=0.9, satellites=9, h3_r9=h3.str_to_int(h3.latlng_to_cell(la, lo, 9)),
-                       h3_r7=h3.str_to_int(h3.latlng_to_cell(la, lo, 7)), raw="$GPRMC"))  # fmt: skip
+        out.append(
+            Fix(
+                unit_id=unit_id,
+                fix_time=start + timedelta(seconds=i),
+                lat=la,
+                lon=lo,
+                received_at=start + timedelta(seconds=i),
+                speed_mps=10.0,
+                course_deg=90.0,
+                altitude_m=8.0,
+                hdop=0.9,
+                satellites=9,
+                h3_r9=h3.str_to_int(h3.latlng_to_cell(la, lo, 9)),
+                h3_r7=h3.str_to_int(h3.latlng_to_cell(la, lo, 7)),
+                raw="$GPRMC",
+            )
+        )
     return out
 
 
 def audit_actions(server: LiveServer, **filters: str) -> list[tuple[str, str]]:
     with server.store.transaction() as tx:
-        return [(e.actor, e.action) for e in dispatch_repo.audit_entries(tx, limit=100_000)
-                if all(getattr(e, k) == v for k, v in filters.items())]  # fmt: skip
+        return [
+            (e.actor, e.action)
+            for e in dispatch_repo.audit_entries(tx, limit=100_000)
+            if all(getattr(e, k) == v for k, v in filters.items())
+        ]
 
 
 def test_nothing_without_a_token_but_health_metrics_and_the_page(server: LiveServer) -> None:
     anon = server.client()
-    for method, path in [("GET", "/api/v1/units"), ("GET", "/api/v1/incidents"), ("POST", "/api/v1/incidents"),
-                         ("GET", "/api/v1/audit"), ("GET", "/api/v1/stations"), ("GET", "/api/v1/units/X/track"),
-                         ("POST", "/api/v1/incidents/X/ack"), ("GET", "/api/v1/map/config")]:  # fmt: skip
+    for method, path in [
+        ("GET", "/api/v1/units"),
+        ("GET", "/api/v1/incidents"),
+        ("POST", "/api/v1/incidents"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/stations"),
+        ("GET", "/api/v1/units/X/track"),
+        ("POST", "/api/v1/incidents/X/ack"),
+        ("GET", "/api/v1/map/config"),
+    ]:
         r = anon.request(method, path, json={})
         assert r.status_code == 401, (method, path, r.text)
         assert r.headers["www-authenticate"].startswith("Bearer")
@@ -68,8 +91,13 @@ def test_login_logout_and_wrong_passwords(server: LiveServer) -> None:
     r = anon.post("/api/v1/auth/login", json={"username": "dispatcher", "password": PASSWORD})
     assert r.status_code == 200
     token = r.json()["token"]
-    assert r.json()["user"] == {"username": "dispatcher", "role": "dispatcher", "station_code": None,
-                                "display_name": "", "disabled": False}  # fmt: skip
+    assert r.json()["user"] == {
+        "username": "dispatcher",
+        "role": "dispatcher",
+        "station_code": None,
+        "display_name": "",
+        "disabled": False,
+    }
     with server.store.transaction() as tx:  # only the digest is stored
         stored = [row[0] for row in tx.rows("SELECT token_hash FROM api_tokens")]
     assert token not in stored and len(stored) == 1
@@ -138,8 +166,10 @@ def test_positions_in_an_area_by_bbox_and_h3_cells(server: LiveServer) -> None:
     span = {"start": (start - timedelta(seconds=1)).isoformat(), "end": datetime.now(UTC).isoformat()}
     first = c.get("/api/v1/positions", params={**span, "bbox": "106.8,-6.2,106.9,-6.16", "limit": 100}).json()
     assert len(first["positions"]) == 100 and first["next_cursor"]
-    rest = c.get("/api/v1/positions", params={**span, "bbox": "106.8,-6.2,106.9,-6.16", "limit": 100,
-                                              "cursor": first["next_cursor"]}).json()  # fmt: skip
+    rest = c.get(
+        "/api/v1/positions",
+        params={**span, "bbox": "106.8,-6.2,106.9,-6.16", "limit": 100, "cursor": first["next_cursor"]},
+    ).json()
     got = first["positions"] + rest["positions"]
     assert rest["next_cursor"] is None and len(got) == 120 and {p["unit_id"] for p in got} == {"AREA-1"}
     cell = h3.latlng_to_cell(MONAS[0] + 5 * KM, MONAS[1], 9)
@@ -148,9 +178,12 @@ def test_positions_in_an_area_by_bbox_and_h3_cells(server: LiveServer) -> None:
     parent = h3.cell_to_parent(cell, 7)
     by_r7 = c.get("/api/v1/positions", params={**span, "cells": parent}).json()["positions"]
     assert {p["unit_id"] for p in by_r7} == {"AREA-2"} and len(by_r7) >= len(by_cell)
-    for params, words in [({"bbox": "106.9,-6.2,106.8,-6.1"}, "min_lon <= max_lon"), ({}, "give an area"),
-                          ({"cells": "nothex"}, "not an H3 cell"),
-                          ({"cells": h3.latlng_to_cell(*MONAS, 11)}, "resolution 11")]:  # fmt: skip
+    for params, words in [
+        ({"bbox": "106.9,-6.2,106.8,-6.1"}, "min_lon <= max_lon"),
+        ({}, "give an area"),
+        ({"cells": "nothex"}, "not an H3 cell"),
+        ({"cells": h3.latlng_to_cell(*MONAS, 11)}, "resolution 11"),
+    ]:
         r = c.get("/api/v1/positions", params={**span, **params})
         assert r.status_code == 422 and words in r.json()["detail"], r.text
 
@@ -171,8 +204,11 @@ def test_exports_gpx_geojson_csv(server: LiveServer) -> None:
     ).json()
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 30
     assert geo["features"][0]["geometry"]["coordinates"][0] > 106.8
-    rows = list(csv.DictReader(io.StringIO(c.get("/api/v1/units/EXP-1/track/export",
-                                                 params={**span, "format": "csv"}).text)))  # fmt: skip
+    rows = list(
+        csv.DictReader(
+            io.StringIO(c.get("/api/v1/units/EXP-1/track/export", params={**span, "format": "csv"}).text)
+        )
+    )
     assert len(rows) == 300 and rows[0]["unit_id"] == "EXP-1" and rows[0]["satellites"] == "9"
     area = c.get(
         "/api/v1/positions/export", params={**span, "format": "gpx", "bbox": "106.8,-6.2,106.9,-6.1"}
@@ -283,8 +319,11 @@ def test_station_officers_act_only_for_their_own_station(server: LiveServer) -> 
         .json()["incident"]["incident_id"]
     )
     utara = server.client("officer_utara")
-    for r in (utara.post(f"/api/v1/incidents/{iid}/ack"), utara.get(f"/api/v1/incidents/{iid}"),
-              utara.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "no_action"})):  # fmt: skip
+    for r in (
+        utara.post(f"/api/v1/incidents/{iid}/ack"),
+        utara.get(f"/api/v1/incidents/{iid}"),
+        utara.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "no_action"}),
+    ):
         assert r.status_code == 403, r.text
         assert "31.72" in r.json()["detail"] or "31.71" in r.json()["detail"]
     pusat = server.client("officer")
@@ -305,11 +344,12 @@ def test_auditors_change_nothing_and_their_history_reads_are_audited(server: Liv
     )
     aud = server.client("auditor")
     for method, path, body in [
-        ("POST", "/api/v1/incidents", intake_body()), ("POST", f"/api/v1/incidents/{iid}/ack", {}),
+        ("POST", "/api/v1/incidents", intake_body()),
+        ("POST", f"/api/v1/incidents/{iid}/ack", {}),
         ("POST", f"/api/v1/incidents/{iid}/close", {"disposition": "resolved"}),
         ("POST", "/api/v1/users", {"username": "x", "role": "admin", "password": "0123456789"}),
         ("DELETE", "/api/v1/users/dispatcher", None),
-    ]:  # fmt: skip
+    ]:
         r = aud.request(method, path, json=body)
         assert r.status_code == 403 and "auditor may not" in r.json()["detail"], (path, r.text)
     assert len(aud.get("/api/v1/units/AUD-1/track").json()["points"]) == 60
@@ -351,14 +391,20 @@ def test_stations_figures_and_repeat_false_reporters(server: LiveServer) -> None
 
 def test_admins_manage_users(server: LiveServer) -> None:
     admin = server.client("admin")
-    made = admin.post("/api/v1/users", json={"username": "sari", "role": "station_officer", "password": "x" * 12,
-                                             "station_code": "32.73"})  # fmt: skip
+    made = admin.post(
+        "/api/v1/users",
+        json={"username": "sari", "role": "station_officer", "password": "x" * 12, "station_code": "32.73"},
+    )
     assert made.status_code == 201 and made.json()["station_code"] == "32.73"
-    for body, words in [({"username": "sari", "role": "dispatcher", "password": "y" * 12}, "already exists"),
-                        ({"username": "budi", "role": "station_officer", "password": "y" * 12}, "needs the station"),
-                        ({"username": "budi", "role": "dispatcher", "password": "short"}, "password"),
-                        ({"username": "budi", "role": "station_officer", "password": "y" * 12,
-                          "station_code": "99.99"}, "no station")]:  # fmt: skip
+    for body, words in [
+        ({"username": "sari", "role": "dispatcher", "password": "y" * 12}, "already exists"),
+        ({"username": "budi", "role": "station_officer", "password": "y" * 12}, "needs the station"),
+        ({"username": "budi", "role": "dispatcher", "password": "short"}, "password"),
+        (
+            {"username": "budi", "role": "station_officer", "password": "y" * 12, "station_code": "99.99"},
+            "no station",
+        ),
+    ]:
         r = admin.post("/api/v1/users", json=body)
         assert 400 <= r.status_code < 500 and words in r.json()["detail"], r.text
     sari = httpx.post(
@@ -383,14 +429,29 @@ def test_the_map_page_needs_no_internet_and_its_base_layers(
         return [[[x0, y0], [x0 + d, y0], [x0 + d, y0 + d], [x0, y0 + d], [x0, y0]]]
 
     geojson = tmp_path / "regencies.geojson"
-    geojson.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"kode": "31.71"}, "geometry": {"type": "Polygon",
-                                                                          "coordinates": square(106.80, -6.21, 0.06)}},
-        {"type": "Feature", "properties": {"kode": "31.72"}, "geometry": {"type": "Polygon",
-                                                                          "coordinates": square(106.86, -6.21, 0.06)}},
-    ]}))  # fmt: skip
-    server = start_server(settings={"jurisdiction_geojson": geojson, "data_dir": tmp_path},
-                          web_tile_url="http://tiles.polda.local/{z}/{x}/{y}.png")  # fmt: skip
+    geojson.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"kode": "31.71"},
+                        "geometry": {"type": "Polygon", "coordinates": square(106.80, -6.21, 0.06)},
+                    },
+                    {
+                        "type": "Feature",
+                        "properties": {"kode": "31.72"},
+                        "geometry": {"type": "Polygon", "coordinates": square(106.86, -6.21, 0.06)},
+                    },
+                ],
+            }
+        )
+    )
+    server = start_server(
+        settings={"jurisdiction_geojson": geojson, "data_dir": tmp_path},
+        web_tile_url="http://tiles.polda.local/{z}/{x}/{y}.png",
+    )
     anon = server.client()
     for path in ("/", "/static/map.js", "/static/map.css"):
         text = anon.get(path).text
@@ -442,8 +503,20 @@ def test_track_as_columns_in_one_response_with_nulls_and_audit(server: LiveServe
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     cols = r.json()
     assert cols["count"] == 3600 and cols["next_after"] is None and cols["unit_id"] == "COL-1"
-    assert all(len(cols[k]) == 3600 for k in ("t_us", "lat", "lon", "speed_mps", "course_deg", "altitude_m",
-                                              "hdop", "satellites", "valid"))  # fmt: skip
+    assert all(
+        len(cols[k]) == 3600
+        for k in (
+            "t_us",
+            "lat",
+            "lon",
+            "speed_mps",
+            "course_deg",
+            "altitude_m",
+            "hdop",
+            "satellites",
+            "valid",
+        )
+    )
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert cols["t_us"] == [(f.fix_time - epoch) // timedelta(microseconds=1) for f in fixes]
     assert cols["lat"] == [f.lat for f in fixes] and cols["lon"] == [f.lon for f in fixes]
@@ -453,24 +526,28 @@ def test_track_as_columns_in_one_response_with_nulls_and_audit(server: LiveServe
     # The same fixes as the paged points (4 pages of up to 1,000), value for value.
     points, after = [], None
     while True:
-        page = aud.get("/api/v1/units/COL-1/track",
-                       params={**span, "limit": 1000, **({"after": after} if after else {})}).json()  # fmt: skip
+        page = aud.get(
+            "/api/v1/units/COL-1/track", params={**span, "limit": 1000, **({"after": after} if after else {})}
+        ).json()
         points += page["points"]
         if (after := page["next_after"]) is None:
             break
     assert len(points) == 3600
-    assert [datetime.fromisoformat(p["t"]) for p in points] == [epoch + timedelta(microseconds=t)
-                                                               for t in cols["t_us"]]  # fmt: skip
+    assert [datetime.fromisoformat(p["t"]) for p in points] == [
+        epoch + timedelta(microseconds=t) for t in cols["t_us"]
+    ]
     for key in ("lat", "lon", "satellites", "valid"):
         assert [p[key] for p in points] == cols[key], key
     for key in ("speed_mps", "course_deg", "altitude_m", "hdop"):  # float32 in the store: equal at float32
         assert [None if p[key] is None else np.float32(p[key]) for p in points] == [
-            None if v is None else np.float32(v) for v in cols[key]], key  # fmt: skip
+            None if v is None else np.float32(v) for v in cols[key]
+        ], key
 
     # A limit cuts the range short and says where to go on; bucket_s downsamples, as columns too.
     first = aud.get("/api/v1/units/COL-1/track", params={**span, "format": "columns", "limit": 2000}).json()
-    rest = aud.get("/api/v1/units/COL-1/track",
-                   params={**span, "format": "columns", "after": first["next_after"]}).json()  # fmt: skip
+    rest = aud.get(
+        "/api/v1/units/COL-1/track", params={**span, "format": "columns", "after": first["next_after"]}
+    ).json()
     assert first["count"] == 2000 and rest["count"] == 1600 and first["t_us"] + rest["t_us"] == cols["t_us"]
     bucketed = aud.get(
         "/api/v1/units/COL-1/track", params={**span, "format": "columns", "bucket_s": 60}

@@ -18,8 +18,16 @@ import pytest
 from web_helpers import MONAS, PASSWORD, LiveServer, Radio, intake_body, place_unit
 
 CHROMIUM = os.environ.get("PATROLI_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = os.environ.get("PATROLI_SCREENSHOTS")
 
 

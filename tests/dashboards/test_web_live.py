@@ -113,8 +113,9 @@ def test_a_slow_client_gets_the_present_not_a_backlog(server: LiveServer, radio:
     # it to megabytes): the server's bounded socket buffer fills after a few frames and its send waits.
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    slow = connect_live(server.ws_url, server.token("dispatcher"), bbox=JAKARTA, sock=sock, max_queue=1,
-                        compression=None)  # fmt: skip
+    slow = connect_live(
+        server.ws_url, server.token("dispatcher"), bbox=JAKARTA, sock=sock, max_queue=1, compression=None
+    )
     frames(fast, until=lambda f: f["type"] == "snapshot")
     frames(slow, until=lambda f: f["type"] == "snapshot")
     fast_got: list[dict] = []
@@ -194,10 +195,17 @@ def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, r
     assert [i for f in acked for i in f["incidents"]][-1]["seconds_to_escalation"] is None
 
     # A radio-driven status change, as the dispatcher announces it.
-    radio.client.publish(UNIT_EVENTS_TOPIC, json.dumps({"unit_id": "NEAR-1", "status": "busy",
-                                                        "at": datetime.now(UTC).isoformat()}))  # fmt: skip
-    frames(disp, until=lambda f: {"unit_id": "NEAR-1", "status": "busy"}.items() <= next(
-        iter([u for u in f.get("units", []) if u["unit_id"] == "NEAR-1"] or [{}])).items())  # fmt: skip
+    radio.client.publish(
+        UNIT_EVENTS_TOPIC,
+        json.dumps({"unit_id": "NEAR-1", "status": "busy", "at": datetime.now(UTC).isoformat()}),
+    )
+    frames(
+        disp,
+        until=lambda f: (
+            {"unit_id": "NEAR-1", "status": "busy"}.items()
+            <= next(iter([u for u in f.get("units", []) if u["unit_id"] == "NEAR-1"] or [{}])).items()
+        ),
+    )
     for ws in (disp, officer, other):
         ws.close()
 

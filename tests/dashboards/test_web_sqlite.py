@@ -71,9 +71,12 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
             cli, ["add", "budi", "--role", "auditor", "--password", "-"], input="a long password\n"
         )
         assert given.exit_code == 0 and "shown once" not in given.output
-        for args, words in [(["add", "sari"], "already exists"), (["add", "x", "--role", "chief"], "unknown role"),
-                            (["add", "y", "--role", "station_officer", "--station", "99.99"], "no station"),
-                            (["add", "z", "--role", "station_officer"], "needs the station")]:  # fmt: skip
+        for args, words in [
+            (["add", "sari"], "already exists"),
+            (["add", "x", "--role", "chief"], "unknown role"),
+            (["add", "y", "--role", "station_officer", "--station", "99.99"], "no station"),
+            (["add", "z", "--role", "station_officer"], "needs the station"),
+        ]:
             bad = runner.invoke(cli, args)
             assert bad.exit_code == 2 and words in bad.output, bad.output
     finally:

@@ -43,15 +43,32 @@ def add_users(store: Store) -> None:
         auth.create_user(name, role, PASSWORD, station_code=station, actor="test")
 
 
-def place_unit(store: Store, unit_id: str, lat: float, lon: float, *, age_s: float = 2.0, polres: str = "31.71",
-               course: float | None = 90.0) -> Fix:  # fmt: skip
+def place_unit(
+    store: Store,
+    unit_id: str,
+    lat: float,
+    lon: float,
+    *,
+    age_s: float = 2.0,
+    polres: str = "31.71",
+    course: float | None = 90.0,
+) -> Fix:
     """Register a unit (once) and store a fix for it, as the tracker would."""
     if store.get_unit(unit_id) is None:
         store.add_unit(Unit(unit_id, polres_code=polres))
     now = datetime.now(UTC)
-    fix = Fix(unit_id=unit_id, fix_time=now - timedelta(seconds=age_s), lat=lat, lon=lon, received_at=now,
-              speed_mps=5.0, course_deg=course, h3_r9=h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
-              h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)), raw="$GPRMC,test")  # fmt: skip
+    fix = Fix(
+        unit_id=unit_id,
+        fix_time=now - timedelta(seconds=age_s),
+        lat=lat,
+        lon=lon,
+        received_at=now,
+        speed_mps=5.0,
+        course_deg=course,
+        h3_r9=h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
+        h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)),
+        raw="$GPRMC,test",
+    )
     store.write_batch([fix])
     return fix
 
@@ -60,15 +77,25 @@ class Radio:
     """Publishes on the real broker what the tracker would after a commit: fleet/<unit>/position."""
 
     def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"radio-{uuid.uuid4().hex[:6]}",
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"radio-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def position(self, unit_id: str, lat: float, lon: float, *, t: datetime | None = None,
-                 course: float | None = None, wait: bool = True) -> PositionMessage:  # fmt: skip
-        msg = PositionMessage(unit_id=unit_id, t=t or datetime.now(UTC), lat=lat, lon=lon, speed_mps=4.0,
-                              course_deg=course)  # fmt: skip
+    def position(
+        self,
+        unit_id: str,
+        lat: float,
+        lon: float,
+        *,
+        t: datetime | None = None,
+        course: float | None = None,
+        wait: bool = True,
+    ) -> PositionMessage:
+        msg = PositionMessage(
+            unit_id=unit_id, t=t or datetime.now(UTC), lat=lat, lon=lon, speed_mps=4.0, course_deg=course
+        )
         info = self.client.publish(f"fleet/{unit_id}/position", msg.encode(), qos=0)
         if wait:
             info.wait_for_publish(5)
@@ -82,25 +109,37 @@ class Radio:
 def intake_body(
     lat: float = MONAS[0], lon: float = MONAS[1], caller: str = "+628111000", **kw: Any
 ) -> dict[str, Any]:
-    return {"channel": "phone", "category": "report", "incident_type": "accident", "caller": caller,
-            "location": {"lat": lat, "lon": lon, "accuracy_m": 25}, "address": "Jl. Medan Merdeka",
-            "description": "tabrakan", **kw}  # fmt: skip
+    return {
+        "channel": "phone",
+        "category": "report",
+        "incident_type": "accident",
+        "caller": caller,
+        "location": {"lat": lat, "lon": lon, "accuracy_m": 25},
+        "address": "Jl. Medan Merdeka",
+        "description": "tabrakan",
+        **kw,
+    }
 
 
 def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
     return wait_until(predicate, timeout=timeout, interval=interval)
 
 
-def connect_live(ws_url: str, token: str | None, bbox: tuple[float, float, float, float] | None = None,
-                 **kw: Any) -> ClientConnection:  # fmt: skip
+def connect_live(
+    ws_url: str, token: str | None, bbox: tuple[float, float, float, float] | None = None, **kw: Any
+) -> ClientConnection:
     """A live-feed client authenticating as a browser does: the bearer.<token> subprotocol."""
     url = ws_url + (f"?bbox={','.join(str(v) for v in bbox)}" if bbox else "")
     protocols = ["patroli.v1", f"bearer.{token}"] if token else None
     return connect(url, subprotocols=protocols, proxy=None, open_timeout=10, **kw)  # type: ignore[arg-type]
 
 
-def frames(ws: ClientConnection, until: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5.0,
-           kinds: tuple[str, ...] = ("snapshot", "delta")) -> list[dict[str, Any]]:  # fmt: skip
+def frames(
+    ws: ClientConnection,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    timeout: float = 5.0,
+    kinds: tuple[str, ...] = ("snapshot", "delta"),
+) -> list[dict[str, Any]]:
     """Frames of these kinds until one satisfies `until` (or, without it, until `timeout` passes quietly)."""
     got: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout

@@ -33,8 +33,9 @@ class BrokerPublisher:
     """Publishes through the real broker (what the radios would receive)."""
 
     def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}",
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -52,8 +53,9 @@ class Listener:
     def __init__(self, port: int, topic: str = "fleet/+/dispatch") -> None:
         self.heard: list[tuple[str, bytes]] = []
         ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"lis-{uuid.uuid4().hex[:6]}",
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"lis-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+        )
         self.client.on_message = lambda _c, _u, m: self.heard.append((m.topic, m.payload))
         self.client.on_subscribe = lambda *a: ready.set()
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
@@ -100,8 +102,13 @@ DispatcherFactory = Callable[..., Dispatcher]
 
 
 @pytest.fixture
-def make_dispatcher(dstore: Store, stations: StationDirectory, jurisdiction: Jurisdiction, clock: FakeClock,
-                    mosquitto: Mosquitto) -> Iterator[DispatcherFactory]:  # fmt: skip
+def make_dispatcher(
+    dstore: Store,
+    stations: StationDirectory,
+    jurisdiction: Jurisdiction,
+    clock: FakeClock,
+    mosquitto: Mosquitto,
+) -> Iterator[DispatcherFactory]:
     publishers: list[BrokerPublisher] = []
 
     def factory(**config: object) -> Dispatcher:

@@ -32,8 +32,12 @@ MONAS = (-6.175392, 106.827153)
 
 @pytest.fixture
 def system(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[DispatchRunner, Store]]:
-    settings = Settings(mqtt_url=mosquitto.url, database_url=pg_url, dispatch_offer_s=5.0,
-                        tracker_client_id=f"tr-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    settings = Settings(
+        mqtt_url=mosquitto.url,
+        database_url=pg_url,
+        dispatch_offer_s=5.0,
+        tracker_client_id=f"tr-{uuid.uuid4().hex[:6]}",
+    )
     store = open_store(pg_url)
     store.migrate()
     for unit_id in ("DECLINER", "ACCEPTER"):
@@ -46,12 +50,26 @@ def system(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[DispatchRunner, 
     )
     runner.start()
     assert tracker.wait_connected(10) and runner.wait_connected(10)
-    radios = Fleet("127.0.0.1", mosquitto.port, [
-        DeviceConfig("DECLINER", kind=UnitKind.HANDHELD, home=MONAS, interval_s=0.5,
-                     dispatch=DispatchBehaviour(answer_delay_s=0.3, decline_share=1.0)),
-        DeviceConfig("ACCEPTER", kind=UnitKind.CAR, home=(MONAS[0] + 0.002, MONAS[1]), interval_s=0.5,
-                     dispatch=DispatchBehaviour(answer_delay_s=0.3, on_scene_s=1.0)),
-    ])  # fmt: skip
+    radios = Fleet(
+        "127.0.0.1",
+        mosquitto.port,
+        [
+            DeviceConfig(
+                "DECLINER",
+                kind=UnitKind.HANDHELD,
+                home=MONAS,
+                interval_s=0.5,
+                dispatch=DispatchBehaviour(answer_delay_s=0.3, decline_share=1.0),
+            ),
+            DeviceConfig(
+                "ACCEPTER",
+                kind=UnitKind.CAR,
+                home=(MONAS[0] + 0.002, MONAS[1]),
+                interval_s=0.5,
+                dispatch=DispatchBehaviour(answer_delay_s=0.3, on_scene_s=1.0),
+            ),
+        ],
+    )
     assert radios.start(wait_connected_s=15)
     try:
         yield runner, store
@@ -71,8 +89,14 @@ def test_a_gateway_contact_reaches_a_radio_that_answers_over_the_bus(system, mos
     gateway = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     gateway.connect("127.0.0.1", mosquitto.port)
     gateway.loop_start()
-    contact = {"channel": "phone", "category": "report", "incident_type": "accident", "caller": "+6281100110",
-               "location": {"lat": MONAS[0], "lon": MONAS[1], "accuracy_m": 10}, "description": "tabrakan"}  # fmt: skip
+    contact = {
+        "channel": "phone",
+        "category": "report",
+        "incident_type": "accident",
+        "caller": "+6281100110",
+        "location": {"lat": MONAS[0], "lon": MONAS[1], "accuracy_m": 10},
+        "description": "tabrakan",
+    }
     gateway.publish(topics.INCIDENTS_NEW, json.dumps(contact).encode(), qos=1).wait_for_publish(5)
     gateway.loop_stop()
     gateway.disconnect()

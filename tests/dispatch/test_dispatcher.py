@@ -29,13 +29,27 @@ KM = 1 / 111.0  # about one km of latitude, in degrees
 def intake(
     lat: float = MONAS[0], lon: float = MONAS[1], caller: str = "+628111", **kw: object
 ) -> IncidentIntake:
-    doc = {"channel": "phone", "category": "report", "incident_type": "accident", "caller": caller,
-           "location": {"lat": lat, "lon": lon, "accuracy_m": 20}, "description": "tabrakan beruntun", **kw}  # fmt: skip
+    doc = {
+        "channel": "phone",
+        "category": "report",
+        "incident_type": "accident",
+        "caller": caller,
+        "location": {"lat": lat, "lon": lon, "accuracy_m": 20},
+        "description": "tabrakan beruntun",
+        **kw,
+    }
     return IncidentIntake.model_validate(doc)
 
 
-def place(d: Dispatcher, store: Store, unit_id: str, lat: float, lon: float, age_s: float = 5.0,
-          status: UnitStatus = UnitStatus.AVAILABLE) -> None:  # fmt: skip
+def place(
+    d: Dispatcher,
+    store: Store,
+    unit_id: str,
+    lat: float,
+    lon: float,
+    age_s: float = 5.0,
+    status: UnitStatus = UnitStatus.AVAILABLE,
+) -> None:
     if store.get_unit(unit_id) is None:
         store.add_unit(Unit(unit_id, polres_code="31.71"))
     with store.transaction() as tx:
@@ -97,8 +111,11 @@ def test_decline_and_silence_pass_the_offer_on(make_dispatcher, dstore, clock, l
     assert final.state == "dispatched" and final.unit_id == "U2"
     with dstore.transaction() as tx:
         states = repo.unit_states(tx)
-    assert [states[u].status for u in ("U0", "U1", "U2")] == [UnitStatus.AVAILABLE, UnitStatus.AVAILABLE,
-                                                              UnitStatus.DISPATCHED]  # fmt: skip
+    assert [states[u].status for u in ("U0", "U1", "U2")] == [
+        UnitStatus.AVAILABLE,
+        UnitStatus.AVAILABLE,
+        UnitStatus.DISPATCHED,
+    ]
     assert audit_actions(dstore, inc.incident_id) == [
         "received",
         "routed",
@@ -205,8 +222,12 @@ def test_a_radio_out_of_coverage_mid_job_keeps_its_job_and_resumes_it(make_dispa
     assert status("CAR-1") is UnitStatus.AVAILABLE
     with dstore.transaction() as tx:
         changes = [json.loads(e.details) for e in repo.audit_entries(tx) if e.action == "unit_status"]
-    assert {"from": "offline", "to": "dispatched", "via": "online",
-            "resumed_incident": first.incident_id} in changes  # fmt: skip
+    assert {
+        "from": "offline",
+        "to": "dispatched",
+        "via": "online",
+        "resumed_incident": first.incident_id,
+    } in changes
 
 
 def test_silent_polres_escalates_to_polda_then_mabes_at_the_right_times(
@@ -332,20 +353,45 @@ def test_false_reports_are_traced_to_the_caller_and_flagged(make_dispatcher) -> 
 def test_bad_intake_is_refused_with_a_clear_message_and_nothing_stored(make_dispatcher, dstore) -> None:
     d = make_dispatcher()
     cases = {
-        "cannot be of type": {"channel": "sms", "category": "report", "incident_type": "insult", "caller": "x",
-                              "location": {"lat": -6.2, "lon": 106.8}},
+        "cannot be of type": {
+            "channel": "sms",
+            "category": "report",
+            "incident_type": "insult",
+            "caller": "x",
+            "location": {"lat": -6.2, "lon": 106.8},
+        },
         "give a location": {"channel": "sms", "category": "report", "incident_type": "riot", "caller": "x"},
-        "channel": {"channel": "pigeon", "category": "report", "caller": "x", "location": {"lat": -6.2, "lon": 106.8}},
-        "less than or equal to 90": {"channel": "fax", "category": "complaint", "incident_type": "crime",
-                                     "caller": "x", "location": {"lat": 96, "lon": 106.8}},
-    }  # fmt: skip
+        "channel": {
+            "channel": "pigeon",
+            "category": "report",
+            "caller": "x",
+            "location": {"lat": -6.2, "lon": 106.8},
+        },
+        "less than or equal to 90": {
+            "channel": "fax",
+            "category": "complaint",
+            "incident_type": "crime",
+            "caller": "x",
+            "location": {"lat": 96, "lon": 106.8},
+        },
+    }
     for expected, doc in cases.items():
         with pytest.raises(ValidationError) as err:
             IncidentIntake.model_validate(doc)
         assert expected in str(err.value)
     with pytest.raises(DispatchError, match="unknown polres_code"):
-        d.intake(IncidentIntake.model_validate({"channel": "email", "category": "complaint", "incident_type": "threat",
-                                                "caller": "a@b.id", "polres_code": "99.99", "address": "Jl. X"}))  # fmt: skip
+        d.intake(
+            IncidentIntake.model_validate(
+                {
+                    "channel": "email",
+                    "category": "complaint",
+                    "incident_type": "threat",
+                    "caller": "a@b.id",
+                    "polres_code": "99.99",
+                    "address": "Jl. X",
+                }
+            )
+        )
     with dstore.transaction() as tx:
         assert repo.list_incidents(tx, open_only=False) == []
         assert repo.audit_entries(tx) == []
@@ -383,11 +429,23 @@ def test_audit_verify_command_detects_a_tampered_row(make_dispatcher, dstore, pg
     d.acknowledge(inc.incident_id, "31.71", actor="officer-1")
     env = {**os.environ, "PATROLI_DATABASE_URL": pg_url}
     repo_root = Path(__file__).resolve().parents[2]
-    ok = subprocess.run([sys.executable, "-m", "patroli_cli", "audit", "verify"], cwd=repo_root, env=env,
-                        capture_output=True, text=True, timeout=60)  # fmt: skip
+    ok = subprocess.run(
+        [sys.executable, "-m", "patroli_cli", "audit", "verify"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and "intact" in ok.stdout, ok.stderr
     with dstore.transaction() as tx:
         tx.run("UPDATE audit_log SET actor = 'someone-else' WHERE action = 'acknowledged'")
-    bad = subprocess.run([sys.executable, "-m", "patroli_cli", "audit", "verify"], cwd=repo_root, env=env,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "patroli_cli", "audit", "verify"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "edited" in bad.stdout

@@ -14,8 +14,9 @@ T = datetime(2026, 11, 29, 8, tzinfo=UTC)
 JAKARTA = (-6.2, 106.83)
 
 
-def brute_force(units: dict[str, tuple[float, float]], lat: float, lon: float, k: int, accepted: set[str],
-                max_km: float) -> list[str]:  # fmt: skip
+def brute_force(
+    units: dict[str, tuple[float, float]], lat: float, lon: float, k: int, accepted: set[str], max_km: float
+) -> list[str]:
     ids = sorted(u for u in units if u in accepted)
     if not ids:
         return []
@@ -42,8 +43,13 @@ def test_nearest_matches_brute_force(
     units: int, accepted_share: float, spread_deg: float, max_km: float
 ) -> None:
     rng = random.Random(units * 7 + int(max_km))
-    where = {f"U{i}": (JAKARTA[0] + rng.uniform(-spread_deg, spread_deg),
-                       JAKARTA[1] + rng.uniform(-spread_deg, spread_deg)) for i in range(units)}  # fmt: skip
+    where = {
+        f"U{i}": (
+            JAKARTA[0] + rng.uniform(-spread_deg, spread_deg),
+            JAKARTA[1] + rng.uniform(-spread_deg, spread_deg),
+        )
+        for i in range(units)
+    }
     accepted = {u for u in where if rng.random() < accepted_share}
     index = UnitIndex()
     for u, (la, lo) in where.items():

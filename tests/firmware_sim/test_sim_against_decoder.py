@@ -18,17 +18,28 @@ from tracker.decode import NmeaDecoder
 
 DIALECTS = [
     Dialect(talker=talker, version=version, gns=gns, vtg=vtg, void=void)
-    for talker, version, gns, vtg, void in itertools.product(("GP", "GN"), ("2.3", "4.1"), (False, True),
-                                                             (False, True), ("empty", "zeros"))
-]  # fmt: skip
+    for talker, version, gns, vtg, void in itertools.product(
+        ("GP", "GN"), ("2.3", "4.1"), (False, True), (False, True), ("empty", "zeros")
+    )
+]
 T0 = datetime(2026, 11, 29, 3, 4, 5, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=1)
 
 
 def epoch(lat: float, lon: float, t: datetime = T0, valid: bool = True) -> Epoch:
-    return Epoch(fix_time=t, lat=lat, lon=lon, valid=valid, speed_mps=7.5 if valid else None,
-                 course_deg=123.4 if valid else None, hdop=0.9 if valid else None, satellites=11 if valid else 0,
-                 altitude_m=12.3 if valid else None, quality=1 if valid else 0, mode="A" if valid else "N")  # fmt: skip
+    return Epoch(
+        fix_time=t,
+        lat=lat,
+        lon=lon,
+        valid=valid,
+        speed_mps=7.5 if valid else None,
+        course_deg=123.4 if valid else None,
+        hdop=0.9 if valid else None,
+        satellites=11 if valid else 0,
+        altitude_m=12.3 if valid else None,
+        quality=1 if valid else 0,
+        mode="A" if valid else "N",
+    )
 
 
 @settings(max_examples=150, deadline=None)

@@ -26,19 +26,36 @@ def app(mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer
     get_settings.cache_clear()
 
 
-def test_sim_runs_radios_for_a_while_and_sums_up(app: typer.Typer, collect: Callable[..., Collector],
-                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_sim_runs_radios_for_a_while_and_sums_up(
+    app: typer.Typer, collect: Callable[..., Collector], tmp_path: Path
+) -> None:
     seen = collect("fleet/+/online")
     creds = tmp_path / "units.txt"
     creds.write_text("# unit:password\nCLI-A:secret-a\nCLI-B:secret-b\n")
-    result = CliRunner().invoke(app, ["sim", "--units", "2", "--interval", "0.2", "--duration", "1",
-                                      "--city", "bandung", "--password-file", str(creds)])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "sim",
+            "--units",
+            "2",
+            "--interval",
+            "0.2",
+            "--duration",
+            "1",
+            "--city",
+            "bandung",
+            "--password-file",
+            str(creds),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "sent" in result.output and "acked" in result.output and "errors" in result.output
     seen.wait_quiet(0.3)
     # Only this run's radios: the session's broker may hold other tests' retained `online` messages.
     assert {m.topic for m in seen.messages if m.topic.startswith("fleet/CLI-")} == {
-        "fleet/CLI-A/online", "fleet/CLI-B/online"}  # fmt: skip
+        "fleet/CLI-A/online",
+        "fleet/CLI-B/online",
+    }
 
 
 def test_sim_load_reports_its_rate(app: typer.Typer) -> None:

@@ -157,10 +157,14 @@ def test_each_radio_logs_in_as_itself(tmp_path: Path) -> None:
     acl.write_text("pattern readwrite fleet/%u/#\nuser watcher\ntopic read fleet/#\n")
     broker = start_mosquitto(tmp_path, extra_config=f"password_file {pw}\nacl_file {acl}\n")
     seen = Collector(broker.port, "fleet/+/nmea", username="watcher", password="w")
-    fleet = Fleet("127.0.0.1", broker.port, [
-        DeviceConfig("AUTH-1", password="right-1", interval_s=0.2, receiver=QUIET),
-        DeviceConfig("AUTH-2", password="wrong", interval_s=0.2, receiver=QUIET),
-    ])  # fmt: skip
+    fleet = Fleet(
+        "127.0.0.1",
+        broker.port,
+        [
+            DeviceConfig("AUTH-1", password="right-1", interval_s=0.2, receiver=QUIET),
+            DeviceConfig("AUTH-2", password="wrong", interval_s=0.2, receiver=QUIET),
+        ],
+    )
     try:
         fleet.start(wait_connected_s=None)
         assert fleet.wait_connected(10, count=1)
@@ -192,9 +196,17 @@ def test_dispatch_offers_get_the_configured_answers(
     try:
         assert fleet.start(10)
         for c in configs:
-            o = DispatchOffer(incident_id=f"INC-{c.unit_id}", lat=-6.2, lon=106.85, category="crime",
-                              incident_type="theft", priority=2, address=None, deadline_s=10,
-                              offered_at=datetime.now(UTC))  # fmt: skip
+            o = DispatchOffer(
+                incident_id=f"INC-{c.unit_id}",
+                lat=-6.2,
+                lon=106.85,
+                category="crime",
+                incident_type="theft",
+                priority=2,
+                address=None,
+                deadline_s=10,
+                offered_at=datetime.now(UTC),
+            )
             pub.client.publish(dispatch(c.unit_id), o.encode(), qos=1).wait_for_publish(5)
         assert seen.wait_for(lambda m: len([x for x in m if x.topic == ack("DSP-ACC")]) >= 2)
         assert seen.wait_for(lambda m: any(x.topic == ack("DSP-DEC") for x in m))
@@ -213,8 +225,16 @@ def test_dispatch_offers_get_the_configured_answers(
         fleet.stop()
 
 
-PLAN = FaultPlan(bad_checksum=3, garbage=2, truncated=4, clock_skew=2, duplicates=3, bursts=2, burst_size=3,
-                 clock_skew_s=3600)  # fmt: skip
+PLAN = FaultPlan(
+    bad_checksum=3,
+    garbage=2,
+    truncated=4,
+    clock_skew=2,
+    duplicates=3,
+    bursts=2,
+    burst_size=3,
+    clock_skew_s=3600,
+)
 
 
 def classify(messages: list[Received], interval: float) -> dict[FaultKind, int]:

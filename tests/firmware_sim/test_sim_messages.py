@@ -14,8 +14,17 @@ T = datetime(2024, 5, 1, 3, 4, 5, tzinfo=UTC)
 
 
 def test_offer_round_trip_and_utc_z() -> None:
-    offer = DispatchOffer(incident_id="INC-1", lat=-6.2, lon=106.8, category="crime", incident_type="theft",
-                          priority=1, address=None, deadline_s=30, offered_at=T)  # fmt: skip
+    offer = DispatchOffer(
+        incident_id="INC-1",
+        lat=-6.2,
+        lon=106.8,
+        category="crime",
+        incident_type="theft",
+        priority=1,
+        address=None,
+        deadline_s=30,
+        offered_at=T,
+    )
     raw = offer.encode()
     doc = json.loads(raw)
     assert doc["offered_at"] == "2024-05-01T03:04:05Z" and "address" not in doc
@@ -33,8 +42,15 @@ def test_naive_and_offset_datetimes_become_utc() -> None:
 def test_position_is_compact_with_short_keys() -> None:
     p = PositionMessage(unit_id="JKT-00001", t=T, lat=-6.1754, lon=106.8272, speed_mps=8.2, course_deg=91.5)
     doc = json.loads(p.encode())
-    assert doc == {"u": "JKT-00001", "t": "2024-05-01T03:04:05Z", "lat": -6.1754, "lon": 106.8272, "v": 8.2,
-                   "c": 91.5, "ok": True}  # fmt: skip
+    assert doc == {
+        "u": "JKT-00001",
+        "t": "2024-05-01T03:04:05Z",
+        "lat": -6.1754,
+        "lon": 106.8272,
+        "v": 8.2,
+        "c": 91.5,
+        "ok": True,
+    }
     assert PositionMessage.decode(p.encode()) == p
     bare = json.loads(PositionMessage(unit_id="U", t=T, lat=0, lon=0, valid=False).encode())
     assert bare == {"u": "U", "t": "2024-05-01T03:04:05Z", "lat": 0.0, "lon": 0.0, "ok": False}

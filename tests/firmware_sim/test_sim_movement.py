@@ -96,8 +96,17 @@ def offer(dev: SimDevice, incident_id: str, distance_m: float = 1500.0) -> Dispa
         *(a + b for a, b in zip(dev.mover.xy, (distance_m, 300.0), strict=True))
     )
     assert abs(st.lat - lat) < 0.05
-    return DispatchOffer(incident_id=incident_id, lat=lat, lon=lon, category="crime", incident_type="robbery",
-                         priority=1, address="Jl. Test", deadline_s=30, offered_at=T0)  # fmt: skip
+    return DispatchOffer(
+        incident_id=incident_id,
+        lat=lat,
+        lon=lon,
+        category="crime",
+        incident_type="robbery",
+        priority=1,
+        address="Jl. Test",
+        deadline_s=30,
+        offered_at=T0,
+    )
 
 
 def drive_through_a_job(dev: SimDevice, o: DispatchOffer, start_s: int, seconds: int) -> list[UnitAnswer]:
@@ -130,8 +139,9 @@ def test_accepted_offer_drives_to_the_scene_and_back_to_patrol() -> None:
 
 @pytest.mark.parametrize(("decline", "ignore", "want"), [(1.0, 0.0, ["decline"]), (0.0, 1.0, [])])
 def test_configured_share_declines_or_never_answers(decline: float, ignore: float, want: list[str]) -> None:
-    cfg = DeviceConfig("DSP-2", dispatch=DispatchBehaviour(answer_delay_s=1, decline_share=decline,
-                                                           ignore_share=ignore))  # fmt: skip
+    cfg = DeviceConfig(
+        "DSP-2", dispatch=DispatchBehaviour(answer_delay_s=1, decline_share=decline, ignore_share=ignore)
+    )
     dev = run(cfg, 10)
     answers = drive_through_a_job(dev, offer(dev, "INC-2"), 10, 60)
     assert [a.answer for a in answers] == want and dev.status == "available"

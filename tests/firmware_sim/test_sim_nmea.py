@@ -79,8 +79,11 @@ def test_field_layouts(dialect: Dialect) -> None:
 
 
 def test_a_simulated_patrol_parses_back_to_the_generated_positions() -> None:
-    cfg = DeviceConfig("PARSE-1", kind=UnitKind.MOTORBIKE,
-                       receiver=ReceiverConfig(Dialect("GN", "4.1", gns=True, vtg=True), outage_per_h=60))  # fmt: skip
+    cfg = DeviceConfig(
+        "PARSE-1",
+        kind=UnitKind.MOTORBIKE,
+        receiver=ReceiverConfig(Dialect("GN", "4.1", gns=True, vtg=True), outage_per_h=60),
+    )
     dev = SimDevice(cfg, start=T0)
     invalid = 0
     for k in range(1, 1200):

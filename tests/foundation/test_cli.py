@@ -19,8 +19,14 @@ REPO = Path(__file__).resolve().parents[2]
 def patroli(
     *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "patroli_cli", *args], cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "patroli_cli", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_help_lists_every_subcommand() -> None:
@@ -41,8 +47,18 @@ def test_db_upgrade_on_timescaledb_and_sqlite(pg_url: str, tmp_path: Path) -> No
 
 def test_units_add_registers_and_its_credentials_open_the_real_broker(pg_url: str, tmp_path: Path) -> None:
     passwd = tmp_path / "passwd"
-    out = patroli("units", "add", "PJ-77", "--kind", "motorbike", "--polres", "31.71", "--password-file",
-                  str(passwd), env={"PATROLI_DATABASE_URL": pg_url})  # fmt: skip
+    out = patroli(
+        "units",
+        "add",
+        "PJ-77",
+        "--kind",
+        "motorbike",
+        "--polres",
+        "31.71",
+        "--password-file",
+        str(passwd),
+        env={"PATROLI_DATABASE_URL": pg_url},
+    )
     assert out.returncode == 0, out.stderr
     password = out.stdout.split("password ")[1].split()[0]
     store = open_store(pg_url)

@@ -25,8 +25,9 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 def login(base: str, username: str, password: str) -> str:
     body = json.dumps({"username": username, "password": password}).encode()
-    request = urllib.request.Request(f"{base}/api/v1/auth/login", data=body,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=5) as resp:
         return json.loads(resp.read())["token"]
 
@@ -59,10 +60,28 @@ def demo(tmp_path: Path, *, units: int, password: str) -> Iterator[DemoRun]:
     broker = web + 1
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}  # the embedded default
     proc = subprocess.Popen(
-        [sys.executable, "-m", "patroli_cli", "demo", "--units", str(units), "--port", str(web), "--mqtt-port",
-         str(broker), "--data-dir", str(tmp_path / "data"), "--password", password],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "patroli_cli",
+            "demo",
+            "--units",
+            str(units),
+            "--port",
+            str(web),
+            "--mqtt-port",
+            str(broker),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--password",
+            password,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     run = DemoRun(proc, web)
     failure: BaseException | None = None
     try:

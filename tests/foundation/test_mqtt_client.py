@@ -71,8 +71,9 @@ def test_a_new_connection_starts_with_an_empty_buffer(mosquitto: Mosquitto) -> N
         _wait(lambda: received == [b"before"])
         first_socket = client.socket()
         subscribed.clear()
-        intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client._client_id.decode(),
-                               protocol=mqtt.MQTTv5)  # fmt: skip
+        intruder = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client._client_id.decode(), protocol=mqtt.MQTTv5
+        )
         intruder.connect("127.0.0.1", mosquitto.port)  # same client id: the broker drops the first connection
         intruder.disconnect()
         assert subscribed.wait(20), "the client reconnected and subscribed again"

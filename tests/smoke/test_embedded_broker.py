@@ -19,8 +19,12 @@ def test_sessions_connecting_together_all_stay_connected() -> None:
     subscribed = threading.Semaphore(0)
     try:
         for i in range(60):  # all at once: no staggering
-            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"radio-{i}", clean_session=False,
-                            protocol=mqtt.MQTTv311)  # fmt: skip
+            c = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2,
+                client_id=f"radio-{i}",
+                clean_session=False,
+                protocol=mqtt.MQTTv311,
+            )
             c.on_connect = lambda cl, _u, _f, _rc, _p, i=i: cl.subscribe(
                 [(f"fleet/radio-{i}/dispatch", 1), ("fleet/+/status", 1), ("fleet/+/online", 1)]
             )

@@ -17,12 +17,33 @@ T0 = datetime(2026, 11, 29, 9, 0, 0, 123456, tzinfo=UTC)
 
 def incident(iid: str = "INC-1", deadline: datetime | None = T0 + timedelta(seconds=10)) -> Incident:
     return Incident(
-        incident_id=iid, received_at=T0, channel="phone", category="report", incident_type="accident", priority=2,
-        caller="+6281234567", lat=-6.2, lon=106.8, accuracy_m=15.0, address=None, description="tabrakan",
-        needs_unit=True, polres_code="31.71", station_code="31.71", level=0, station_deadline=deadline,
-        acked_at=None, acked_by=None, state="awaiting_unit", unit_id=None, offer_deadline=None, accepted_at=None,
-        arrived_at=None, closed_at=None, disposition=None,
-    )  # fmt: skip
+        incident_id=iid,
+        received_at=T0,
+        channel="phone",
+        category="report",
+        incident_type="accident",
+        priority=2,
+        caller="+6281234567",
+        lat=-6.2,
+        lon=106.8,
+        accuracy_m=15.0,
+        address=None,
+        description="tabrakan",
+        needs_unit=True,
+        polres_code="31.71",
+        station_code="31.71",
+        level=0,
+        station_deadline=deadline,
+        acked_at=None,
+        acked_by=None,
+        state="awaiting_unit",
+        unit_id=None,
+        offer_deadline=None,
+        accepted_at=None,
+        arrived_at=None,
+        closed_at=None,
+        disposition=None,
+    )
 
 
 def test_incident_round_trip_and_escalation_cas(store: Store) -> None:
@@ -102,8 +123,9 @@ def test_audit_chain_detects_edits_and_deletions(store: Store) -> None:
     with store.transaction() as tx:
         repo.insert_incident(tx, incident())
         for i, action in enumerate(["received", "routed", "offered", "accepted", "closed"]):
-            repo.append_audit(tx, T0 + timedelta(seconds=i), "dispatcher", action, incident_id="INC-1",
-                              details={"step": i})  # fmt: skip
+            repo.append_audit(
+                tx, T0 + timedelta(seconds=i), "dispatcher", action, incident_id="INC-1", details={"step": i}
+            )
     with store.transaction() as tx:
         assert repo.verify_audit(tx) == []
         entries = repo.audit_entries(tx, incident_id="INC-1")

@@ -171,12 +171,20 @@ def _same_as_rows(cols: TrackColumns, rows: list) -> None:
 
 def test_track_columns_equal_the_row_read_nulls_included(store: Store) -> None:
     fixes = [
-        fix("P1", s + 0.125, lat=-6.2 + s * 1e-5, lon=106.8 + s * 2e-5,
-            speed_mps=None if s % 3 == 0 else s * 0.1, course_deg=None if s % 4 == 0 else float(s % 360),
-            altitude_m=None if s % 5 == 0 else 7.3, hdop=None if s % 6 == 0 else 0.9,
-            satellites=None if s % 7 == 0 else s % 13, valid=s % 11 != 0)
+        fix(
+            "P1",
+            s + 0.125,
+            lat=-6.2 + s * 1e-5,
+            lon=106.8 + s * 2e-5,
+            speed_mps=None if s % 3 == 0 else s * 0.1,
+            course_deg=None if s % 4 == 0 else float(s % 360),
+            altitude_m=None if s % 5 == 0 else 7.3,
+            hdop=None if s % 6 == 0 else 0.9,
+            satellites=None if s % 7 == 0 else s % 13,
+            valid=s % 11 != 0,
+        )
         for s in range(300)
-    ]  # fmt: skip
+    ]
     store.write_batch([*fixes, fix("P2", 10)])
     cols = store.track_columns("P1", T0, T0 + timedelta(hours=1))
     rows = _rows_via_repo(store, "P1", T0, T0 + timedelta(hours=1))
@@ -198,11 +206,15 @@ def test_track_columns_respect_the_range_limit_and_order(store: Store) -> None:
     assert [from_us(int(t)) for t in limited.fix_time_us] == [T0 + timedelta(seconds=s) for s in range(7)]
     exact = store.track_columns("P1", T0 + timedelta(seconds=5), T0 + timedelta(seconds=6))  # [start, end)
     assert [from_us(int(t)) for t in exact.fix_time_us] == [T0 + timedelta(seconds=5)]
-    for empty in (store.track_columns("P1", T0 - timedelta(hours=1), T0),  # before the first fix
-                  store.track_columns("NOBODY", T0, T0 + timedelta(hours=1))):  # fmt: skip
+    for empty in (
+        store.track_columns("P1", T0 - timedelta(hours=1), T0),  # before the first fix
+        store.track_columns("NOBODY", T0, T0 + timedelta(hours=1)),
+    ):
         assert len(empty) == 0 and list(empty.rows()) == []
-        assert all(len(a) == 0 and a.dtype == b.dtype for a, b in zip(empty.arrays().values(),
-                                                                     cols.arrays().values(), strict=True))  # fmt: skip
+        assert all(
+            len(a) == 0 and a.dtype == b.dtype
+            for a, b in zip(empty.arrays().values(), cols.arrays().values(), strict=True)
+        )
     with pytest.raises(ValueError, match="timezone-aware"):
         store.track_columns("P1", T0.replace(tzinfo=None), T0.replace(tzinfo=None) + timedelta(hours=1))
 

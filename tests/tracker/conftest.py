@@ -33,9 +33,11 @@ def start_tracker(mosquitto: Mosquitto, pg_url: str) -> Iterator[TrackerFactory]
 
     def factory(**overrides: Any) -> tuple[Tracker, Store]:
         settings = Settings(
-            mqtt_url=mosquitto.url, database_url=overrides.pop("database_url", pg_url),
-            tracker_client_id=f"tracker-{uuid.uuid4().hex[:8]}", **overrides,
-        )  # fmt: skip
+            mqtt_url=mosquitto.url,
+            database_url=overrides.pop("database_url", pg_url),
+            tracker_client_id=f"tracker-{uuid.uuid4().hex[:8]}",
+            **overrides,
+        )
         store = open_store(settings.database_url)
         store.migrate()
         tracker = Tracker(settings, store)

@@ -430,9 +430,16 @@ def test_different_times_do_not_merge() -> None:
 
 @pytest.mark.parametrize(
     ("field", "microsecond"),
-    [("080003", 0), ("080003.6", 600_000), ("080003.60", 600_000), ("080003.799", 799_000),
-     ("080003.123456", 123_456), ("080003.1234567", 123_456), ("080003.", 0)],
-)  # fmt: skip
+    [
+        ("080003", 0),
+        ("080003.6", 600_000),
+        ("080003.60", 600_000),
+        ("080003.799", 799_000),
+        ("080003.123456", 123_456),
+        ("080003.1234567", 123_456),
+        ("080003.", 0),
+    ],
+)
 def test_fractional_seconds(field: str, microsecond: int) -> None:
     fix = one_fix(decode(payload(nmea(RMC.replace("080003.00", field)))))
     assert fix.fix_time == T0.replace(microsecond=microsecond)

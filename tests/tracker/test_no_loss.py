@@ -37,15 +37,25 @@ def fixes_for(unit: int, start: datetime) -> Iterator[tuple[str, bytes, datetime
 
 def tracker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "patroli_cli", "tracker"], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "patroli_cli", "tracker"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     mosquitto: Mosquitto, pg_url: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
-           "PATROLI_TRACKER_CLIENT_ID": f"tracker-kill-{uuid.uuid4().hex[:6]}", "PATROLI_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATROLI_MQTT_URL": mosquitto.url,
+        "PATROLI_DATABASE_URL": pg_url,
+        "PATROLI_TRACKER_CLIENT_ID": f"tracker-kill-{uuid.uuid4().hex[:6]}",
+        "PATROLI_LOG_LEVEL": "WARNING",
+    }
     store = open_store(pg_url)
     store.migrate()
     log_path = tmp_path / "tracker.log"
@@ -57,8 +67,14 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     pub.loop_start()
     # The tracker's persistent subscription must exist before the stream starts: wait for a probe to land.
     probe_t = datetime.now(UTC).replace(microsecond=0)
-    wait_until(lambda: (pub.publish("fleet/PROBE/nmea", epoch(probe_t, -6.1, 106.7), qos=1),
-                        store.count_positions("PROBE") == 1)[1], timeout=30, interval=0.5)  # fmt: skip
+    wait_until(
+        lambda: (
+            pub.publish("fleet/PROBE/nmea", epoch(probe_t, -6.1, 106.7), qos=1),
+            store.count_positions("PROBE") == 1,
+        )[1],
+        timeout=30,
+        interval=0.5,
+    )
 
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     expected: set[tuple[str, datetime]] = set()
@@ -161,8 +177,11 @@ def test_a_flood_waits_in_the_broker_not_in_memory(
     with psycopg.connect(pg_url, autocommit=False) as blocker:
         blocker.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
         for i in range(3000):
-            bus.publish(f"fleet/BL-{i % 10}/nmea", epoch(start + timedelta(seconds=i // 10), -6.2 + i * 1e-6, 106.8),
-                        qos=0)  # fmt: skip
+            bus.publish(
+                f"fleet/BL-{i % 10}/nmea",
+                epoch(start + timedelta(seconds=i // 10), -6.2 + i * 1e-6, 106.8),
+                qos=0,
+            )
         peak = 0
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:

@@ -51,17 +51,28 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
     mosquitto: Mosquitto, pg_url: str, tmp_path: Path
 ) -> None:
     metrics = free_port_run(2)  # the second child serves on metrics + 1
-    env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
-           "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}", "PATROLI_TRACKER_PROCESSES": "2",
-           # Its own group: the persistent sessions of other tests' dead children stay in theirs.
-           "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
-           "PATROLI_METRICS_PORT": str(metrics), "PATROLI_LOG_LEVEL": "INFO"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATROLI_MQTT_URL": mosquitto.url,
+        "PATROLI_DATABASE_URL": pg_url,
+        "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}",
+        "PATROLI_TRACKER_PROCESSES": "2",
+        # Its own group: the persistent sessions of other tests' dead children stay in theirs.
+        "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
+        "PATROLI_METRICS_PORT": str(metrics),
+        "PATROLI_LOG_LEVEL": "INFO",
+    }
     log_path = tmp_path / "tracker.log"
     store = open_store(pg_url)
     store.migrate()
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "patroli_cli", "tracker"], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patroli_cli", "tracker"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
@@ -80,9 +91,15 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
         wait_until(probe, timeout=30, interval=0.5)
 
         def send(first: int, last: int) -> None:
-            infos = [pub.publish(f"fleet/TP-{u:02d}/nmea", epoch(start + timedelta(seconds=i), -6.2 + u * 0.01,
-                                                                 106.8 + i * 1e-5), qos=1)
-                     for i in range(first, last) for u in range(20)]  # fmt: skip
+            infos = [
+                pub.publish(
+                    f"fleet/TP-{u:02d}/nmea",
+                    epoch(start + timedelta(seconds=i), -6.2 + u * 0.01, 106.8 + i * 1e-5),
+                    qos=1,
+                )
+                for i in range(first, last)
+                for u in range(20)
+            ]
             for info in infos:
                 info.wait_for_publish(30)
 
@@ -143,12 +160,23 @@ def test_children_stop_when_their_supervisor_is_killed(
     mosquitto: Mosquitto, pg_url: str, tmp_path: Path
 ) -> None:
     metrics = free_port_run(2)
-    env = {**os.environ, "PATROLI_MQTT_URL": mosquitto.url, "PATROLI_DATABASE_URL": pg_url,
-           "PATROLI_TRACKER_CLIENT_ID": f"to-{uuid.uuid4().hex[:6]}", "PATROLI_TRACKER_PROCESSES": "2",
-           "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}", "PATROLI_METRICS_PORT": str(metrics)}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATROLI_MQTT_URL": mosquitto.url,
+        "PATROLI_DATABASE_URL": pg_url,
+        "PATROLI_TRACKER_CLIENT_ID": f"to-{uuid.uuid4().hex[:6]}",
+        "PATROLI_TRACKER_PROCESSES": "2",
+        "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
+        "PATROLI_METRICS_PORT": str(metrics),
+    }
     with (tmp_path / "tracker.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "patroli_cli", "tracker"], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patroli_cli", "tracker"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_until(lambda: _serving(metrics) and _serving(metrics + 1), timeout=60, interval=0.5)
         children = child_trackers(proc.pid)

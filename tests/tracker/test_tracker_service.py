@@ -59,10 +59,20 @@ def test_bad_input_is_refused_recorded_and_the_tracker_goes_on(start_tracker, bu
     bus.publish("fleet/PJ-02/nmea", after)
 
     wait_until(lambda: store.count_positions("PJ-02") == 2)
-    reasons = wait_until(lambda: (r := {x.reason for x in store.recent_refusals(50)}) >= {
-        RefusalReason.BAD_CHECKSUM, RefusalReason.NO_FIX, RefusalReason.ZERO_POSITION,
-        RefusalReason.FUTURE_TIME, RefusalReason.IMPLIED_SPEED, RefusalReason.PAYLOAD_TOO_LARGE,
-    } and r)  # fmt: skip
+    reasons = wait_until(
+        lambda: (
+            (r := {x.reason for x in store.recent_refusals(50)})
+            >= {
+                RefusalReason.BAD_CHECKSUM,
+                RefusalReason.NO_FIX,
+                RefusalReason.ZERO_POSITION,
+                RefusalReason.FUTURE_TIME,
+                RefusalReason.IMPLIED_SPEED,
+                RefusalReason.PAYLOAD_TOO_LARGE,
+            }
+            and r
+        )
+    )
     assert RefusalReason.UNPARSEABLE in reasons or RefusalReason.BAD_CHECKSUM in reasons
     refusal = next(r for r in store.recent_refusals(50) if r.reason is RefusalReason.BAD_CHECKSUM)
     assert refusal.unit_id == "PJ-02" and refusal.raw.startswith(b"$GPRMC") and refusal.detail
@@ -92,8 +102,11 @@ def test_gga_alone_takes_its_date_from_the_units_last_rmc(start_tracker, bus: Bu
     assert store.last_position("PJ-04").fix_time == t + timedelta(seconds=5)
     # A unit never seen with an RMC: a GGA alone has no date, and the server clock is not used.
     bus.publish("fleet/PJ-05/nmea", f"{gga(t, *JAKARTA)}\r\n".encode())
-    wait_until(lambda: any(r.reason is RefusalReason.NO_DATE and r.unit_id == "PJ-05"
-                           for r in store.recent_refusals(20)))  # fmt: skip
+    wait_until(
+        lambda: any(
+            r.reason is RefusalReason.NO_DATE and r.unit_id == "PJ-05" for r in store.recent_refusals(20)
+        )
+    )
     assert store.count_positions("PJ-05") == 0
 
 
