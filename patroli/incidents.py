@@ -9,6 +9,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from patroli.callers import normalize_caller
+
 
 class UnitStatus(enum.StrEnum):
     AVAILABLE = "available"
@@ -122,6 +124,7 @@ class IncidentIntake(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        self.caller = normalize_caller(self.channel, self.caller)
         if self.incident_type not in TYPES_BY_CATEGORY[self.category]:
             allowed = ", ".join(sorted(TYPES_BY_CATEGORY[self.category]))
             raise ValueError(
