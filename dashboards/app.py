@@ -30,6 +30,7 @@ from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
 from dashboards.schemas import Health
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
+from patroli.incidents import validation_summary
 from patroli.messages import PositionMessage
 from patroli.settings import Settings
 from patroli.storage import Store
@@ -59,11 +60,7 @@ class _DeferredPublisher:
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return validation_summary(exc.errors())
 
 
 def create_app(

@@ -32,10 +32,11 @@ from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
 from patroli.incidents import Disposition, Incident, IncidentIntake, Location, UnitStatus
-from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
+from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitEvent, UnitStatusReport
 from patroli.settings import Settings
 from patroli.storage import Store
 from patroli.storage import dispatch_repo as repo
+from patroli.storage.retry import retry_transient
 from patroli.storage.tx import Tx
 
 log = logging.getLogger("patroli.dispatch")
@@ -44,6 +45,9 @@ EVENTS_TOPIC = "patroli/events/incident"
 UNIT_EVENTS_TOPIC = "patroli/events/unit"
 LEVEL_NAMES = ("polres", "polda", "mabes")
 REPEAT_FALSE_REPORTS = 2  # from this many false reports on, intake flags the caller (never refuses)
+# Every dispatcher re-reads all unit statuses this often. The unit events on the bus (UNIT_EVENTS_TOPIC, QoS 1,
+# heard by every dispatcher and dashboard) keep the caches current between; this catches one that was missed.
+STATUS_REFRESH_S = 30.0
 
 # What a radio may say about itself on fleet/<unit>/status, from which statuses. Dispatch-driven statuses
 # (offered, dispatched, on_scene) change only through the offer flow.
@@ -121,7 +125,9 @@ class CallerHistory:
 class IntakeResult:
     incident: Incident
     caller: CallerHistory
-    routed_by: str  # "cell", "polygon", "nearest" or "given"
+    routed_by: (
+        str  # "cell", "polygon", "nearest" or "given"; "duplicate": stored before, this is that incident
+    )
 
 
 @dataclass(slots=True)
@@ -168,6 +174,7 @@ class Dispatcher:
         self._status: dict[str, UnitStatus] = {}
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
         self._next_status_refresh = 0.0
+        self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
         self._pool_version = 0  # bumped when a unit may have become a candidate
         # Waiting incident → (pool version, when it was searched): what the tick's retries go by.
         self._searched: dict[str, tuple[int, datetime]] = {}
@@ -196,6 +203,7 @@ class Dispatcher:
         """One 110 contact: routed, queued at its station, offered to a unit, all in one transaction."""
         return self.intake_many([intake], actor)[0]
 
+    @retry_transient
     def intake_many(self, intakes: list[IncidentIntake], actor: str = "intake") -> list[IntakeResult]:
         """Several contacts (a gateway's burst) in one transaction: one commit instead of one each.
 
@@ -209,8 +217,20 @@ class Dispatcher:
             offers: list[tuple[Incident, DispatchOffer]] = []
             with self.store.transaction() as tx:
                 counts = repo.caller_counts(tx, [x.caller for x in intakes])
+                # Delivered again (its dispatcher died between the commit and the acknowledgement): not stored
+                # twice. Read after the chain's lock is held, so two dispatchers cannot both miss it.
+                stored = repo.stored_contacts(tx, [x.contact_id for x in intakes if x.contact_id])
                 for intake, (polres, routed_by) in zip(intakes, routed, strict=True):
+                    if intake.contact_id in stored:
+                        earlier = repo.get_incident(tx, stored[intake.contact_id])
+                        assert earlier is not None
+                        total, false = counts[intake.caller]
+                        history = CallerHistory(intake.caller, total, false, false >= REPEAT_FALSE_REPORTS)
+                        results.append(IntakeResult(earlier, history, "duplicate"))
+                        continue
                     inc = self._new_incident(intake, polres.code, now)
+                    if intake.contact_id:
+                        stored[intake.contact_id] = inc.incident_id  # the same contact twice in one burst
                     total, false = counts[intake.caller]
                     counts[intake.caller] = (total + 1, false)  # the next one in this burst sees this one
                     history = CallerHistory(intake.caller, total, false, false >= REPEAT_FALSE_REPORTS)
@@ -252,6 +272,9 @@ class Dispatcher:
                         offers.append((inc, self._record_offer(tx, inc, unit, now)))
                     results.append(IntakeResult(inc, history, routed_by))
             for r in results:  # after the commit: what the bus says is already true in the store
+                if r.routed_by == "duplicate":
+                    log.info("contact already stored", extra={"incident_id": r.incident.incident_id})
+                    continue
                 log.info(
                     "incident received",
                     extra={
@@ -306,8 +329,10 @@ class Dispatcher:
             arrived_at=None,
             closed_at=None,
             disposition=None,
+            contact_id=intake.contact_id,
         )
 
+    @retry_transient
     def locate(self, incident_id: str, location: Location, actor: str) -> Incident:
         """A place for an incident taken with only a text address (the call-taker found it on the map, or the
         caller's phone sent it late): a report or complaint is then offered to the nearest available unit.
@@ -359,6 +384,7 @@ class Dispatcher:
             return updated
 
     # ------------------------------------------------------------------------------------------ stations
+    @retry_transient
     def acknowledge(self, incident_id: str, station_code: str, actor: str) -> Incident:
         """A station takes the incident: escalation stops. The station it is queued at, or one above, may."""
         with self._lock:
@@ -395,6 +421,7 @@ class Dispatcher:
             self._event(updated, "acknowledged")
             return updated
 
+    @retry_transient
     def close(self, incident_id: str, disposition: Disposition, actor: str, note: str = "") -> Incident:
         with self._lock:
             now = self.clock.now()
@@ -413,9 +440,10 @@ class Dispatcher:
                     },
                 ):
                     raise DispatchError(f"incident {incident_id} is already closed", 409)
+                freed = None
                 if inc.unit_id and inc.state in ("offered", "dispatched", "on_scene"):
                     # The unit is released: the job it was on no longer exists.
-                    repo.set_unit_status(
+                    freed = repo.set_unit_status(
                         tx,
                         inc.unit_id,
                         UnitStatus.AVAILABLE,
@@ -433,13 +461,19 @@ class Dispatcher:
             self._refresh_statuses()
             updated = self.get(incident_id)
             self._event(updated, "closed")
+            if freed is not None and inc.unit_id:  # other dispatchers hear it and may offer the unit at once
+                self._announce_unit(inc.unit_id, UnitStatus.AVAILABLE, now)
             return updated
 
     # ------------------------------------------------------------------------------------------ timers
+    @retry_transient
     def tick(self) -> None:
         """Fire what is due: station escalations, unanswered offers; retry incidents waiting for a unit."""
         with self._lock:
             now = self.clock.now()
+            if time.monotonic() >= self._next_full_refresh:
+                self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
+                self._refresh_statuses()
             with self.store.transaction() as tx:
                 due_escalations = repo.due_escalations(tx, now)
                 due_offers = repo.due_offers(tx, now)
@@ -635,6 +669,7 @@ class Dispatcher:
             return False
         if freed is not None:
             self._cache_status(unit_id, UnitStatus.AVAILABLE)
+            self._announce_unit(unit_id, UnitStatus.AVAILABLE, now)
         self._event(self.get(inc.incident_id), "declined" if answer == "decline" else "timed_out")
         return True
 
@@ -662,6 +697,7 @@ class Dispatcher:
                     self._next_status_refresh = time.monotonic() + 5.0
                     self._refresh_statuses()
 
+    @retry_transient
     def on_answer(self, unit_id: str, ans: UnitAnswer) -> None:
         with self._lock:
             now = self.clock.now()
@@ -757,12 +793,16 @@ class Dispatcher:
                 )
                 return
             self._cache_status(unit_id, unit_after)
+            if unit_after is not unit_before:
+                self._announce_unit(unit_id, unit_after, now)
             self._event(self.get(inc.incident_id), action)
 
+    @retry_transient
     def on_status(self, unit_id: str, report: UnitStatusReport) -> None:
         target = UnitStatus(report.status)
         self._set_status_from_radio(unit_id, target, RADIO_STATUS_FROM[target], "status_report")
 
+    @retry_transient
     def on_online(self, unit_id: str, online: bool) -> None:
         """The broker's last will (offline) and the radio's hello (online). A radio that drops out of coverage
         mid-job keeps its incident while offline and resumes the job when it is back: its later on_scene and
@@ -825,11 +865,23 @@ class Dispatcher:
                     )
                 return
             self._cache_status(unit_id, to)
-            self.publisher.publish(
-                UNIT_EVENTS_TOPIC,
-                json.dumps({"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(),
-                0,
-            )
+            self._announce_unit(unit_id, to, now)
+
+    def _announce_unit(self, unit_id: str, status: UnitStatus, now: datetime) -> None:
+        """After the commit: a unit's new status, for the dashboards and for every dispatcher (`on_unit_event`)."""
+        self.publisher.publish(
+            UNIT_EVENTS_TOPIC, UnitEvent(unit_id=unit_id, status=status, at=now).encode(), 1
+        )
+
+    def on_unit_event(self, unit_id: str) -> None:
+        """Some process changed a unit's status (the web closing its incident, another dispatcher): the store
+        says what it is now (the event only says which unit to look at), and a unit free again is searched for
+        by the waiting incidents at the next tick."""
+        with self._lock:
+            with self.store.transaction() as tx:
+                status = repo.unit_status(tx, unit_id)
+            if status is not None and status is not self._status.get(unit_id):
+                self._cache_status(unit_id, status)
 
     @staticmethod
     def _open_job(tx: Tx, unit_id: str) -> Incident | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from patroli.callers import normalize_caller
 
@@ -95,6 +96,18 @@ class Disposition(enum.StrEnum):
     FALSE_REPORT = "false_report"
 
 
+def storable_text(value: str) -> str:
+    """`value` unchanged, or ValueError saying where its NUL is: PostgreSQL's text columns cannot hold one (it
+    failed the whole burst's transaction, and REST answered 500). pydantic already refuses lone UTF-16
+    surrogates, the other thing no text column can hold ("unable to parse raw data as a unicode string")."""
+    at = value.find("\x00")
+    if at >= 0:
+        raise ValueError(
+            f"contains a NUL character (U+0000) at position {at}, which cannot be stored: remove it"
+        )
+    return value
+
+
 class Location(BaseModel):
     """Where the caller is, as a phone's AML/ELS gives it: a point and its accuracy."""
 
@@ -121,6 +134,18 @@ class IncidentIntake(BaseModel):
         None, pattern=r"^\d{2}\.\d{2}$", description="the station, when only a text address is known"
     )
     description: str = Field("", max_length=4000)
+    contact_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="the gateway's own id for this contact: a contact delivered twice (a broker redelivering "
+        "what a dispatcher killed before acknowledging had already stored) is stored once",
+    )
+
+    @field_validator("caller", "address", "description", "contact_id")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return None if value is None else storable_text(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -173,6 +198,7 @@ class Incident:
     arrived_at: datetime | None
     closed_at: datetime | None
     disposition: str | None
+    contact_id: str | None = None  # the gateway's id of the contact, when it gave one
 
 
 @dataclass(slots=True, frozen=True)
@@ -186,3 +212,31 @@ class AuditEntry:
     details: str  # canonical JSON
     prev_hash: str
     hash: str
+
+
+class ContactRefusalReason(enum.StrEnum):
+    """Why a contact from the bus was set aside in the dead-letter table. Stored: never rename one."""
+
+    INVALID = "invalid"  # not JSON, or not a valid intake (the detail says which field and why)
+    UNROUTABLE = "unroutable"  # valid, but no station can take it (an unknown polres_code)
+    STORE_REFUSED = "store_refused"  # the store refused it, alone, after its burst failed
+
+
+@dataclass(slots=True, frozen=True)
+class ContactRefusal:
+    """A contact that could not be stored: kept with the raw bytes as received, for a person to look at."""
+
+    received_at: datetime
+    topic: str
+    reason: ContactRefusalReason
+    detail: str  # names fields and rules, never the caller's number or the complaint's text
+    raw: bytes
+
+
+def validation_summary(errors: Sequence[Mapping[str, Any]]) -> str:
+    """pydantic's errors as one sentence a person can act on: where and why, never the input value itself."""
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)

@@ -25,6 +25,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from patroli.incidents import UnitStatus as UnitLifecycleStatus
+
 ONLINE = b"online"
 OFFLINE = b"offline"
 
@@ -103,3 +105,12 @@ class PositionMessage(BusMessage):
     speed_mps: float | None = Field(None, alias="v", ge=0.0)
     course_deg: float | None = Field(None, alias="c", ge=0.0, le=360.0)
     valid: bool = Field(True, alias="ok")
+
+
+class UnitEvent(BusMessage):
+    """Whoever changed a unit's status → dashboards and every dispatcher on `patroli/events/unit`, after the
+    commit. A dispatcher reads the unit's status from the store on hearing it; the message says which unit."""
+
+    unit_id: str = Field(min_length=1, max_length=64)
+    status: UnitLifecycleStatus  # any status of the lifecycle, not only those a radio may report
+    at: UtcDatetime

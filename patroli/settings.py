@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     dispatch_fresh_s: float = Field(
         120.0, gt=0, description="Only units seen this recently are offered incidents."
     )
+    dispatch_client_id: str = Field(
+        "patroli-dispatch-0",
+        description="The dispatcher's MQTT client id, `<account>-<instance>`: its persistent session. Each "
+        "dispatcher process needs its own, the same across its restarts (patroli-dispatch-0, -1, …).",
+    )
+    dispatch_shared_group: str = Field(
+        "patroli-dispatch",
+        description="MQTT 5 shared-subscription group of contacts and radio answers: N dispatchers split them.",
+    )
+    dispatch_inbox_max: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Messages a dispatcher holds unacknowledged (its Receive Maximum and bounded inbox).",
+    )
 
     # --- web ---
     web_host: str = "127.0.0.1"
