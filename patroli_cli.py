@@ -161,7 +161,7 @@ def units_list() -> None:
 def tracker_cmd() -> None:
     """Run the tracker: NMEA over MQTT into the store, until SIGINT or SIGTERM.
 
-    With PATROLI_TRACKER_PROCESSES=N (MQTT 5), N processes split the load through a shared subscription.
+    With PATROLI_TRACKER_PROCESSES=N, N processes split the load by unit, each with its own persistent session.
     """
     from tracker.processes import run_tracker_processes
 

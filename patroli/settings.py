@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="Tracker processes `patroli tracker` runs, splitting the load by a shared subscription "
         "(one process is GIL-bound near 11,000 fixes/s).",
     )
+    tracker_partitions: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Trackers that split fleet/+/nmea by unit (each subscribes to all of it, with its own "
+        "persistent session, and takes the units of its partition); set per child by PATROLI_TRACKER_PROCESSES.",
+    )
+    tracker_partition: int = Field(0, ge=0, description="This tracker's partition, 0 … partitions − 1.")
     tracker_batch_rows: int = Field(2000, ge=1, description="Flush a batch at this many fixes…")
     tracker_flush_ms: int = Field(100, ge=1, description="…or after this many milliseconds.")
     tracker_receive_maximum: int = Field(

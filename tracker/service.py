@@ -121,6 +121,9 @@ class Tracker:
         ] = {}  # refused unregistered units, not looked up again until then
         self._new_units: list[str] = []
         self._log_refusal = RefusalLog()
+        self._partitions, self._partition = settings.tracker_partitions, settings.tracker_partition
+        if self._partition >= self._partitions:
+            raise ValueError("PATROLI_TRACKER_PARTITION must be below PATROLI_TRACKER_PARTITIONS")
         self.ingest = Ingest(
             RuleLimits(
                 settings.tracker_max_future_s, settings.tracker_max_age_s, settings.tracker_max_speed_kmh
@@ -215,11 +218,15 @@ class Tracker:
         if not self._stopping.is_set():
             log.warning("disconnected from broker; reconnecting", extra={"reason": str(rc)})
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = "<invalid utf-8>"
+        if self._partitions > 1 and topics.partition(topic, self._partitions) != self._partition:
+            if msg.qos:  # another tracker's unit: its own session has the message too
+                client.ack(msg.mid, msg.qos)
+            return
         item = Inbound(
             topic, msg.payload, msg.mid, msg.qos, self._generation, datetime.now(UTC), time.monotonic()
         )
