@@ -310,7 +310,8 @@ def test_two_dispatchers_split_200_contacts_without_deadlock(
         with store.transaction() as tx:
             assert repo.verify_audit(tx) == []
             offered = tx.rows(
-                "SELECT count(*) FROM incidents WHERE unit_id IS NOT NULL AND contact_id LIKE 'c-%'"
+                "SELECT count(*) FROM incidents WHERE unit_id IS NOT NULL AND contact_id LIKE :p",
+                {"p": "c-%"},
             )
         assert offered[0][0] >= len(units), "units were offered: the dispatchers contended for them"
         server_log = pg_log.read_bytes()[log_start:]
