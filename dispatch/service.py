@@ -125,9 +125,8 @@ class CallerHistory:
 class IntakeResult:
     incident: Incident
     caller: CallerHistory
-    routed_by: (
-        str  # "cell", "polygon", "nearest" or "given"; "duplicate": stored before, this is that incident
-    )
+    # "cell", "polygon", "nearest" or "given"; "duplicate": the contact was stored before, this is that incident
+    routed_by: str
 
 
 @dataclass(slots=True)
