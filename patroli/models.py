@@ -26,6 +26,7 @@ class RefusalReason(enum.StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     BAD_TOPIC = "bad_topic"
     UNKNOWN_UNIT = "unknown_unit"
+    STORE_REFUSED = "store_refused"  # decoded and checked, but the store refused the fix alone
 
 
 @dataclass(slots=True)

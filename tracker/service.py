@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 
 import orjson
 import paho.mqtt.client as mqtt
-from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exponential
 
 from patroli import topics
 from patroli.models import Fix, Refusal, RefusalReason
 from patroli.mqtt import SessionOptions, make_client
 from patroli.settings import Settings
 from patroli.storage import Store
+from patroli.storage.retry import refused_for_content
 from tracker import metrics
 from tracker.pipeline import Ingest
 from tracker.rules import RuleLimits
@@ -321,7 +322,7 @@ class Tracker:
     # ------------------------------------------------------------------------------------------ writing
     def _write_loop(self) -> None:
         retrying = Retrying(
-            retry=retry_if_exception_type(Exception),
+            retry=retry_if_exception(lambda e: not refused_for_content(e)),
             wait=wait_exponential(multiplier=0.1, max=5),
             stop=stop_when_event_set(self._stopping),
             before_sleep=lambda rs: (
@@ -342,7 +343,12 @@ class Tracker:
                 return
             t0 = time.monotonic()
             try:
-                new = retrying(self.store.write_batch, batch.fixes, batch.refusals, batch.new_units)
+                try:
+                    new = retrying(self.store.write_batch, batch.fixes, batch.refusals, batch.new_units)
+                except Exception as exc:
+                    if not refused_for_content(exc):
+                        raise
+                    new = self._write_alone(retrying, batch, exc)
             except Exception:
                 # Only when stopping during an outage: nothing acked, the broker redelivers it all.
                 log.error(
@@ -361,3 +367,44 @@ class Tracker:
                         self.client.ack(mid, qos)
                 for f in new:
                     self.client.publish(topics.position(f.unit_id), position_json(f), qos=0)
+
+    def _write_alone(self, retrying: Retrying, batch: Batch, exc: Exception) -> list[Fix]:
+        """The store refused the batch for what is in it (not for being down): each fix alone, and one it
+        refuses alone is recorded as a `store_refused` refusal with its raw sentences, so that the batch's
+        messages are stored, or set aside, and acknowledged, instead of retried for ever."""
+        log.warning(
+            "batch refused by the store; storing its fixes one at a time",
+            extra={"fixes": len(batch.fixes), "error": type(exc).__name__},
+        )
+        if batch.new_units:
+            retrying(self.store.write_batch, [], [], batch.new_units)
+        new: list[Fix] = []
+        refusals = list(batch.refusals)
+        for f in batch.fixes:
+            try:
+                new.extend(retrying(self.store.write_batch, [f], [], []))
+            except Exception as one:
+                if not refused_for_content(one):
+                    raise
+                r = Refusal(
+                    RefusalReason.STORE_REFUSED,
+                    f"the store refused this fix: {type(one).__name__}",
+                    f.raw.encode(),
+                    f.received_at,
+                    f.unit_id,
+                    topics.nmea(f.unit_id),
+                )
+                refusals.append(r)
+                metrics.REFUSED.labels(str(r.reason)).inc()
+                self._log_refusal(r)
+        for r in refusals:
+            try:
+                retrying(self.store.write_batch, [], [r], [])
+            except Exception as one:
+                if not refused_for_content(one):
+                    raise
+                log.error(
+                    "refusal not stored",
+                    extra={"reason": str(r.reason), "unit_id": r.unit_id, "error": repr(one)},
+                )
+        return new

@@ -5,8 +5,10 @@
   with jittered backoff, so two dispatchers racing never surface a 500 or lose a contact.
 - unavailable: the store is down or unreachable (connection refused or lost, the pool timing out). Nothing is
   wrong with the work; it waits for the store (consumers stop acknowledging, the broker holds the rest).
-- anything else: the store refused this data (a constraint, a value it cannot hold). Retrying cannot help;
-  a consumer handles the message alone and sets it aside if it still fails.
+- refused for its content (`refused_for_content`): a constraint, or a value the store cannot hold. Retrying
+  cannot help; a consumer handles the message alone and sets it aside if it still fails. The tracker sets a
+  fix aside only for such an error and retries any other, since its refusals table is bounded: an error of
+  the infrastructure mistaken for a refusal would turn fixes into refusals.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def is_unavailable(exc: BaseException) -> bool:
         state = exc.sqlstate
         return state is None or state.startswith(("08", "57P"))
     return isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc)
+
+
+def refused_for_content(exc: BaseException) -> bool:
+    """A constraint violated, or a value the store cannot take (psycopg refuses a NUL before sending it)."""
+    return isinstance(
+        exc, psycopg.DataError | psycopg.IntegrityError | sqlite3.DataError | sqlite3.IntegrityError
+    )
 
 
 def retry_transient(fn: Callable[P, R]) -> Callable[P, R]:
