@@ -23,7 +23,7 @@ from dispatch.runner import DispatchRunner, MqttPublisher
 from dispatch.service import build_dispatcher
 from patroli import topics
 from patroli.incidents import ContactRefusalReason, Disposition, IncidentIntake, UnitStatus
-from patroli.localservers import Mosquitto, Postgres, terminate
+from patroli.localservers import Mosquitto, Postgres, start_postgres, terminate
 from patroli.messages import PositionMessage
 from patroli.models import Unit, UnitKind
 from patroli.settings import Settings
@@ -382,3 +382,43 @@ def test_a_unit_freed_at_the_web_is_offered_by_the_dispatch_process_at_once(
         assert second.unit_id == "FREE-1"
     finally:
         gateway.close()
+
+
+# ---------------------------------------------------------------------------------------------- the store away
+def test_contacts_wait_in_the_broker_while_the_database_is_down(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    pg = start_postgres()
+    url = pg.create_database("outage")
+    settings = Settings(
+        mqtt_url=mosquitto.url,
+        database_url=url,
+        dispatch_client_id=f"patroli-dispatch-{uuid.uuid4().hex[:6]}",
+        dispatch_shared_group=f"g-{uuid.uuid4().hex[:6]}",
+    )
+    store = open_store(url)
+    store.migrate()
+    client, connect_args = DispatchRunner.client_for(settings)
+    r = DispatchRunner(
+        settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
+    )
+    r.start()
+    gateway = Gateway(mosquitto.port)
+    try:
+        assert r.wait_connected(10)
+        gateway.post([contact(i) for i in range(20)])
+        wait_until(lambda: stored_contacts(store)[0] == 20, timeout=30)
+        pg.halt()  # the database goes away; the broker acknowledges 100 more contacts meanwhile
+        gateway.post([contact(i) for i in range(20, 120)])
+        wait_until(lambda: "store unavailable; waiting" in caplog.text, timeout=30)
+        assert r._worker.is_alive()
+        pg.resume()
+        wait_until(lambda: stored_contacts(store)[0] >= 120, timeout=90, interval=0.5)
+        assert stored_contacts(store) == (120, 120), "none lost, none twice"
+        with store.transaction() as tx:
+            assert repo.contact_refusals(tx) == []
+    finally:
+        gateway.close()
+        r.stop()
+        store.close()
+        pg.stop()
