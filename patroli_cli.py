@@ -33,6 +33,8 @@ app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
+contacts_app = typer.Typer(no_args_is_help=True, help="110 contacts that came on the bus.")
+app.add_typer(contacts_app, name="contacts")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
@@ -215,6 +217,29 @@ def audit_verify() -> None:
             typer.echo(f"TAMPERED: {p}")
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {count} entries")
+
+
+@contacts_app.command("refused")
+def contacts_refused(
+    limit: Annotated[int, typer.Option(help="the newest this many")] = 20,
+    raw: Annotated[
+        bool, typer.Option(help="also print the bytes as received (they hold the caller's number)")
+    ] = False,
+) -> None:
+    """Contacts set aside in the dead-letter table: when, why (invalid, unroutable, store_refused) and what."""
+    from patroli.storage import dispatch_repo, open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    with store.transaction() as tx:
+        refused = dispatch_repo.contact_refusals(tx, limit=limit)
+    store.close()
+    for r in refused:
+        typer.echo(f"{r.received_at.isoformat()}  {r.reason}  {r.topic}  {r.detail}")
+        if raw:
+            typer.echo(f"    {r.raw.decode('utf-8', 'backslashreplace')}")
+    typer.echo(f"{len(refused)} refused contact(s) shown")
 
 
 @app.command("demo")

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="Tracker processes `patroli tracker` runs, splitting the load by a shared subscription "
+        description="Tracker processes `patroli tracker` runs, splitting the units, each with its own session "
         "(one process is GIL-bound near 11,000 fixes/s).",
     )
     tracker_partitions: int = Field(

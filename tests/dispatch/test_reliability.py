@@ -22,7 +22,7 @@ from tracker_helpers import wait_until
 from dispatch.runner import DispatchRunner, MqttPublisher
 from dispatch.service import build_dispatcher
 from patroli import topics
-from patroli.incidents import ContactRefusalReason, Disposition, IncidentIntake, UnitStatus
+from patroli.incidents import ContactRefusal, ContactRefusalReason, Disposition, IncidentIntake, UnitStatus
 from patroli.localservers import Mosquitto, Postgres, start_postgres, terminate
 from patroli.messages import PositionMessage
 from patroli.models import Unit, UnitKind
@@ -422,3 +422,32 @@ def test_contacts_wait_in_the_broker_while_the_database_is_down(
         r.stop()
         store.close()
         pg.stop()
+
+
+def test_the_dead_letters_are_listed_by_the_cli(sqlite_url: str) -> None:
+    store = open_store(sqlite_url)
+    store.migrate()
+    at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    with store.transaction() as tx:
+        repo.record_contact_refusals(
+            tx,
+            [
+                ContactRefusal(
+                    at, "incidents/new", ContactRefusalReason.INVALID, "caller: NUL", b'{"caller": 1}'
+                ),
+                ContactRefusal(
+                    at, "incidents/new", ContactRefusalReason.UNROUTABLE, "unknown polres_code", b"{}"
+                ),
+            ],
+        )
+    store.close()
+    env = {**os.environ, "PATROLI_DATABASE_URL": sqlite_url}
+    run = [sys.executable, "-m", "patroli_cli", "contacts", "refused"]
+    plain = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.splitlines()
+    assert lines[0].split("  ")[1:] == ["unroutable", "incidents/new", "unknown polres_code"]  # newest first
+    assert lines[1].split("  ")[1:] == ["invalid", "incidents/new", "caller: NUL"]
+    assert lines[-1] == "2 refused contact(s) shown" and '"caller"' not in plain.stdout
+    with_raw = subprocess.run([*run, "--raw"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert '    {"caller": 1}' in with_raw.stdout.splitlines()
