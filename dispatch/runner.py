@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-import psycopg
 from pydantic import ValidationError
 
 from dispatch.service import UNIT_EVENTS_TOPIC, Dispatcher, DispatchError
@@ -41,7 +40,7 @@ from patroli.messages import OFFLINE, ONLINE, PositionMessage, UnitAnswer, UnitE
 from patroli.mqtt import BufferedClient, SessionOptions, make_client
 from patroli.settings import Settings
 from patroli.storage import dispatch_repo as repo
-from patroli.storage.retry import is_unavailable
+from patroli.storage.retry import describe_error, is_unavailable
 
 log = logging.getLogger("patroli.dispatch")
 
@@ -76,13 +75,6 @@ class MqttPublisher:
 
     def publish(self, topic: str, payload: bytes, qos: int) -> None:
         self.client.publish(topic, payload, qos=qos)
-
-
-def store_error(exc: BaseException) -> str:
-    """What the store said, for the dead-letter row and the log: the error's class and SQLSTATE, never its text
-    (which may quote the value refused)."""
-    state = exc.sqlstate if isinstance(exc, psycopg.Error) else None
-    return f"{type(exc).__name__}" + (f" (SQLSTATE {state})" if state else "")
 
 
 class DispatchRunner:
@@ -229,7 +221,7 @@ class DispatchRunner:
                     return True
                 log.warning(
                     "store unavailable; waiting, nothing acknowledged meanwhile",
-                    extra={"error": store_error(exc), "retry_in_s": wait},
+                    extra={"error": describe_error(exc), "retry_in_s": wait},
                 )
             if self._stopping.wait(wait):
                 return False
@@ -262,7 +254,7 @@ class DispatchRunner:
                     raise
                 log.warning(
                     "contact burst refused by the store; taking its contacts one at a time",
-                    extra={"contacts": len(valid), "error": store_error(exc)},
+                    extra={"contacts": len(valid), "error": describe_error(exc)},
                 )
             else:
                 stored = {id(item) for item, _ in valid}
@@ -274,7 +266,7 @@ class DispatchRunner:
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
-                refusals.append(self._refusal(item, ContactRefusalReason.STORE_REFUSED, store_error(exc)))
+                refusals.append(self._refusal(item, ContactRefusalReason.STORE_REFUSED, describe_error(exc)))
                 continue
             pending.remove(item)
         if refusals:

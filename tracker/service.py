@@ -30,7 +30,7 @@ from patroli.models import Fix, Refusal, RefusalReason
 from patroli.mqtt import SessionOptions, make_client
 from patroli.settings import Settings
 from patroli.storage import Store
-from patroli.storage.retry import refused_for_content
+from patroli.storage.retry import describe_error, refused_for_content
 from tracker import metrics
 from tracker.pipeline import Ingest
 from tracker.rules import RuleLimits
@@ -374,7 +374,7 @@ class Tracker:
         messages are stored, or set aside, and acknowledged, instead of retried for ever."""
         log.warning(
             "batch refused by the store; storing its fixes one at a time",
-            extra={"fixes": len(batch.fixes), "error": type(exc).__name__},
+            extra={"fixes": len(batch.fixes), "error": describe_error(exc)},
         )
         if batch.new_units:
             retrying(self.store.write_batch, [], [], batch.new_units)
@@ -388,7 +388,7 @@ class Tracker:
                     raise
                 r = Refusal(
                     RefusalReason.STORE_REFUSED,
-                    f"the store refused this fix: {type(one).__name__}",
+                    f"the store refused this fix: {describe_error(one)}",
                     f.raw.encode(),
                     f.received_at,
                     f.unit_id,
@@ -405,6 +405,6 @@ class Tracker:
                     raise
                 log.error(
                     "refusal not stored",
-                    extra={"reason": str(r.reason), "unit_id": r.unit_id, "error": repr(one)},
+                    extra={"reason": str(r.reason), "unit_id": r.unit_id, "error": describe_error(one)},
                 )
         return new

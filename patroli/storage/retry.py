@@ -51,6 +51,13 @@ def refused_for_content(exc: BaseException) -> bool:
     )
 
 
+def describe_error(exc: BaseException) -> str:
+    """What the store said, for a dead-letter row or a log: the error's class and SQLSTATE, never its text
+    (which may quote the value refused)."""
+    state = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+    return type(exc).__name__ + (f" (SQLSTATE {state})" if state else "")
+
+
 def retry_transient(fn: Callable[P, R]) -> Callable[P, R]:
     """Run `fn` again (up to 8 times in all) when its transaction failed transiently; other errors pass."""
     return retry(
