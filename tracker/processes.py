@@ -98,6 +98,11 @@ def run_tracker_processes(settings: Settings, processes: int, stop: threading.Ev
     if processes == 1:
         run_tracker(settings, stop)
         return
+    if settings.tracker_shared_group:
+        log.warning(
+            "PATROLI_TRACKER_SHARED_GROUP is not used by several tracker processes: they split the units",
+            extra={"shared_group": settings.tracker_shared_group, "processes": processes},
+        )
     store = open_store(settings.database_url)
     try:
         store.migrate()  # once, before the children start, so they never race to migrate
