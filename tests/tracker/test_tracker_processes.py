@@ -58,8 +58,6 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
         "PATROLI_DATABASE_URL": pg_url,
         "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}",
         "PATROLI_TRACKER_PROCESSES": "2",
-        # Its own group: the persistent sessions of other tests' dead children stay in theirs.
-        "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
         "PATROLI_METRICS_PORT": str(metrics),
         "PATROLI_LOG_LEVEL": "INFO",
     }
@@ -172,7 +170,6 @@ def test_children_stop_when_their_supervisor_is_killed(
         "PATROLI_DATABASE_URL": pg_url,
         "PATROLI_TRACKER_CLIENT_ID": f"to-{uuid.uuid4().hex[:6]}",
         "PATROLI_TRACKER_PROCESSES": "2",
-        "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
         "PATROLI_METRICS_PORT": str(metrics),
     }
     with (tmp_path / "tracker.log").open("wb") as log:
