@@ -37,7 +37,7 @@ from dispatch.service import EVENTS_TOPIC, UNIT_EVENTS_TOPIC
 from dispatch.stations import StationDirectory, StationLevel
 from patroli.incidents import Incident
 from patroli.messages import PositionMessage
-from patroli.storage import Store, dispatch_repo, read_repo
+from patroli.storage import Store, dispatch_repo, read_repo, users_repo
 from patroli.storage.read_repo import BBox
 
 log = logging.getLogger("patroli.web.live")
@@ -61,6 +61,7 @@ _BUS_POSITION, _BUS_REFUSED = BUS_IN.labels("position"), BUS_IN.labels("refused"
 _FRAME_COUNTERS = {k: FRAMES.labels(k) for k in ("snapshot", "delta", "heartbeat")}
 
 SUBPROTOCOL = "patroli.v1"
+CLOSE_TOKEN_ENDED = 4401  # the socket's token no longer authenticates: log in again (4000 + HTTP 401)
 
 
 @dataclass(slots=True)
@@ -68,7 +69,9 @@ class LiveClient:
     cid: int
     user: User
     bbox: BBox | None  # None: everything
-    scope: frozenset[str] | None  # stations whose incidents the client always sees (officers); None: no scope
+    scope: (
+        frozenset[str] | None
+    )  # the only stations whose units and incidents it may see (officers); None: all
     pending_pos: dict[str, str] = field(default_factory=dict)  # unit → position JSON, newest only
     pending_units: dict[str, str] = field(default_factory=dict)  # unit → status JSON
     pending_inc: dict[str, str] = field(default_factory=dict)  # incident → incident JSON
@@ -78,16 +81,25 @@ class LiveClient:
     last_sent: float = field(default_factory=time.monotonic)
     sending_since: float | None = None  # a send in progress, since (the tick's watchdog reads it)
     sender: asyncio.Task[None] | None = None
+    close_code: int | None = None  # set when the socket must end (its token ended): the sender closes it
 
     def pending_count(self) -> int:
         return len(self.pending_pos) + len(self.pending_units) + len(self.pending_inc)
 
     def wants_incident(self, inc: Incident) -> bool:
+        """Scope AND area: an officer never hears of another station's incident, whatever area it asks for."""
+        if (
+            self.scope is not None
+            and inc.station_code not in self.scope
+            and inc.polres_code not in self.scope
+        ):
+            return False
         if inc.incident_id in self.known_incidents or inc.lat is None or inc.lon is None:
             return True
-        if self.scope and (inc.station_code in self.scope or inc.polres_code in self.scope):
-            return True
         return inside(self.bbox, inc.lat, inc.lon)
+
+    def may_see_unit(self, station: str | None) -> bool:
+        return self.scope is None or station in self.scope
 
 
 def inside(bbox: BBox | None, lat: float, lon: float) -> bool:
@@ -180,7 +192,9 @@ class LiveHub:
         self._in_events: list[tuple[str, dict[str, Any]]] = []
         self._where: dict[str, tuple[float, float, datetime]] = {}  # unit → last lat, lon, time seen
         self._statuses: dict[str, str] = {}
+        self._unit_station: dict[str, str | None] = {}  # unit → its Polres, for scoped (officers') feeds
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.ticks = 0
 
     # ------------------------------------------------------------------------------------------ bus side
@@ -222,12 +236,14 @@ class LiveHub:
             refresh = self.refresh_sink
             self._to_refresh = _Coalescer(lambda _batch: refresh(), "live-dispatcher-refresh")
         self._task = asyncio.create_task(self._run(), name="live-hub")
+        self._watch = asyncio.create_task(self._watch_tokens(), name="live-token-watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for co in (self._to_sink, self._to_refresh):
             if co is not None:
                 await co.stop()
@@ -239,6 +255,7 @@ class LiveHub:
             rows = read_repo.units_overview(tx)
         for r in rows:
             self._statuses[r.unit_id] = r.status
+            self._unit_station[r.unit_id] = r.polres_code
             if r.lat is not None and r.lon is not None and r.fix_time is not None:
                 self._where[r.unit_id] = (r.lat, r.lon, r.fix_time)
 
@@ -254,6 +271,41 @@ class LiveHub:
                 await self._tick()
             except Exception:  # one bad tick must not end the feed
                 log.exception("live tick failed; going on")
+
+    # ------------------------------------------------------------------------------------------ token watch
+    async def _watch_tokens(self) -> None:
+        """Every web_token_check_s, one query for the tokens of every open socket: a socket whose token no
+        longer authenticates (logged out, user disabled, password changed, expired) is closed with 4401. The
+        units' stations are re-read then too, while officers watch (a unit registered since start is in scope)."""
+        while True:
+            await asyncio.sleep(self.web.web_token_check_s)
+            clients = [c for c in self.clients.values() if c.close_code is None]
+            if not clients:
+                continue
+            scoped = any(c.scope is not None for c in clients)
+            try:
+                live, stations = await asyncio.to_thread(
+                    self._read_tokens, sorted({c.user.token_hash for c in clients}), scoped
+                )
+            except Exception:  # the store away for a moment: sockets stay until it answers again
+                log.exception("live feed could not check its tokens; checking again later")
+                continue
+            if stations is not None:
+                self._unit_station = stations
+            for c in clients:
+                if c.user.token_hash not in live:
+                    log.info(
+                        "live client closed: its token ended",
+                        extra={"client": c.cid, "user": c.user.username, "reason": "token_ended"},
+                    )
+                    c.close_code = CLOSE_TOKEN_ENDED
+                    c.wake.set()
+
+    def _read_tokens(self, hashes: list[str], scoped: bool) -> tuple[set[str], dict[str, str | None] | None]:
+        with self.store.transaction() as tx:
+            live = users_repo.live_tokens(tx, hashes, datetime.now(UTC))
+            stations = read_repo.unit_stations(tx) if scoped else None
+        return live, stations
 
     async def _tick(self) -> None:
         self.ticks += 1
@@ -315,6 +367,13 @@ class LiveHub:
         seen = ((lat >= y0) & (lat <= y1) & (lon >= x0) & (lon <= x1)) | (
             (plat >= y0) & (plat <= y1) & (plon >= x0) & (plon <= x1)
         )  # clients × positions (NaN compares False)
+        if any(
+            c.scope is not None for c in clients
+        ):  # officers: only their stations' units, whatever the area
+            stations = [self._unit_station.get(u) for u in units]
+            for c, row in zip(clients, seen, strict=True):
+                if c.scope is not None:
+                    row &= np.fromiter((s in c.scope for s in stations), bool, n)
         superseded = 0
         limit = self.web.web_client_queue_max
         for c, row in zip(clients, seen, strict=True):
@@ -385,6 +444,8 @@ class LiveHub:
                     if inc.closed_at is not None:
                         c.known_incidents.discard(inc.incident_id)
             for unit_id, frag in unit_frags:
+                if not c.may_see_unit(self._unit_station.get(unit_id)):
+                    continue
                 where = self._where.get(unit_id)
                 if where is None or inside(c.bbox, where[0], where[1]):
                     c.pending_units[unit_id] = frag
@@ -400,11 +461,16 @@ class LiveHub:
         """Units and open incidents in the client's area, as stored, with fresher positions from the bus."""
         with self.store.transaction() as tx:
             rows = read_repo.units_overview(tx)
-            incidents = read_repo.open_incidents_in_view(tx, c.bbox, sorted(c.scope or ()))
+            incidents = read_repo.open_incidents_in_view(
+                tx, c.bbox, None if c.scope is None else sorted(c.scope)
+            )
+        self._unit_station.update((r.unit_id, r.polres_code) for r in rows)  # read anyway: fresher scopes
         now = datetime.now(UTC)
         stale_s = self.web.web_stale_s
         units = []
         for r in rows:
+            if not c.may_see_unit(r.polres_code):
+                continue
             where = self._where.get(r.unit_id)
             fresher = where is not None and (r.fix_time is None or where[2] > r.fix_time)
             lat, lon = (where[0], where[1]) if fresher and where else (r.lat, r.lon)
@@ -498,6 +564,10 @@ class LiveHub:
         while ws.application_state is WebSocketState.CONNECTED:
             await c.wake.wait()  # set by the tick: changes, a snapshot due, or the heartbeat
             c.wake.clear()
+            if c.close_code is not None:
+                with contextlib.suppress(Exception):
+                    await ws.close(code=c.close_code, reason="token ended: log in again")
+                return
             if c.resnapshot:
                 c.resnapshot = False
                 c.pending_pos.clear()
