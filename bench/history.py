@@ -33,6 +33,7 @@ from patroli.localservers import free_port, start_postgres, wait_for_port
 from patroli.models import TrackQuery
 from patroli.settings import Settings
 from patroli.storage import Store, open_store, read_repo
+from patroli.storage.postgres import PostgresStore
 
 RAW = "$GPRMC,081519.00,A,0610.5000,S,10649.6000,E,22.4,84.4,291126,,,A*6A\n$GPGGA,081519.00,0610.5000,S,10649.6000,E,1,09,0.9,8.0,M,,M,,*4F"
 PASSWORD = "bench password 110"
@@ -110,7 +111,17 @@ def main() -> None:
         for _ in range(5):  # warm the cache the way a running system is warm
             read_rows(*window())
             read_columns(*window())
-        full, as_rows, db, bucketed, points = [], [], [], [], 0
+
+        def db_ms(sql: str, params: dict[str, object]) -> float:
+            """The query's own execution time inside PostgreSQL (EXPLAIN ANALYZE, no per-node timing)."""
+            with store.transaction() as tx:
+                plan = tx.rows(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}", params)
+            doc = plan[0][0] if isinstance(plan[0][0], list) else json.loads(plan[0][0])
+            return float(doc[0]["Execution Time"])
+
+        assert isinstance(store, PostgresStore)
+        bucket_sql = store.track_sql(bucketed=True)
+        full, as_rows, db, db_page, db_bucket, bucketed, points = [], [], [], [], [], [], 0
         for _ in range(args.queries):
             unit, t0, t1 = window()
             t = time.perf_counter()
@@ -119,15 +130,17 @@ def main() -> None:
             t = time.perf_counter()
             assert read_rows(unit, t0, t1) == points == 86_400, points
             as_rows.append((time.perf_counter() - t) * 1000)
-            with store.transaction() as tx:
-                plan = tx.rows(
-                    "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) SELECT fix_time, lat, lon, speed_mps, course_deg, "
-                    "altitude_m, hdop, satellites, valid FROM positions WHERE unit_id = :u AND fix_time >= :a "
-                    "AND fix_time < :b ORDER BY fix_time",
-                    {"u": unit, "a": t0, "b": t1},
+            # The reference, in the same run: each read's own query inside PostgreSQL.
+            db.append(db_ms(read_repo.TRACK_ROWS_SQL, {"u": unit, "start": t0, "end": t1, "limit": 200_000}))
+            db_page.append(
+                db_ms(read_repo.TRACK_ROWS_SQL, {"u": unit, "start": t0, "end": t1, "limit": 5001})
+            )
+            db_bucket.append(
+                db_ms(
+                    bucket_sql,
+                    {"unit": unit, "start": t0, "end": t1, "limit": 200_000, "bucket": "60 seconds"},
                 )
-            doc = plan[0][0] if isinstance(plan[0][0], list) else json.loads(plan[0][0])
-            db.append(float(doc[0]["Execution Time"]))
+            )
             t = time.perf_counter()
             store.track(TrackQuery(unit, t0, t1, limit=200_000, bucket_seconds=60))
             bucketed.append((time.perf_counter() - t) * 1000)
@@ -181,9 +194,16 @@ def main() -> None:
         r50, r99 = _percentiles(as_rows)
         c50, c99 = _percentiles(api_columns)
         d50, d99 = _percentiles(db)
+        dp50, dp99 = _percentiles(db_page)
+        db50, db99 = _percentiles(db_bucket)
         g50, g99 = _percentiles(page)
         b50, b99 = _percentiles(bucketed)
         a50, a99 = _percentiles(api)
+        ratios = {
+            "ratio_to_db_columns": round(c99 / d99, 2),  # the whole day through HTTP as columns
+            "ratio_to_db_page": round(g99 / dp99, 2),  # a page of 5,000 points through HTTP
+            "ratio_to_db_bucket": round(a99 / db99, 2),  # one point a minute through HTTP
+        }
         write_results(
             "history",
             {
@@ -195,6 +215,13 @@ def main() -> None:
                 "rows_p99_ms": r99,
                 "db_p50_ms": d50,
                 "db_p99_ms": d99,
+                "db_page_p50_ms": dp50,
+                "db_page_p99_ms": dp99,
+                "db_bucket_p50_ms": db50,
+                "db_bucket_p99_ms": db99,
+                "store_columns_ratio_to_db": round(p99 / d99, 2),
+                **ratios,
+                "ratio_to_db": max(ratios.values()),  # the worst of the three formats: target <= 2
                 "bucket_s": 60,
                 "bucket_points": 1440,
                 "bucket_p50_ms": b50,

@@ -359,34 +359,37 @@ class LiveHub:
         clients = [c for c in self.clients.values() if not c.resnapshot]
         if not clients:
             return
+        # Clients watching the same area with the same scope share one selection: positions are filtered once
+        # per distinct view, not per client, and each client takes its view's selection in one dict update.
+        views: dict[tuple[BBox | None, frozenset[str] | None], list[LiveClient]] = {}
+        for c in clients:
+            views.setdefault((c.bbox, c.scope), []).append(c)
         inf = float("inf")
-        boxes = np.array(
-            [c.bbox if c.bbox is not None else (-inf, -inf, inf, inf) for c in clients], dtype=float
-        )
+        boxes = np.array([b if b is not None else (-inf, -inf, inf, inf) for b, _ in views], dtype=float)
         x0, y0, x1, y1 = (boxes[:, i : i + 1] for i in range(4))
         seen = ((lat >= y0) & (lat <= y1) & (lon >= x0) & (lon <= x1)) | (
             (plat >= y0) & (plat <= y1) & (plon >= x0) & (plon <= x1)
-        )  # clients × positions (NaN compares False)
-        if any(
-            c.scope is not None for c in clients
-        ):  # officers: only their stations' units, whatever the area
-            stations = [self._unit_station.get(u) for u in units]
-            for c, row in zip(clients, seen, strict=True):
-                if c.scope is not None:
-                    row &= np.fromiter((s in c.scope for s in stations), bool, n)
+        )  # views × positions (NaN compares False)
+        stations: list[str | None] | None = None
         superseded = 0
         limit = self.web.web_client_queue_max
-        for c, row in zip(clients, seen, strict=True):
+        for (view, members), row in zip(views.items(), seen, strict=True):
+            scope = view[1]
+            if scope is not None:  # officers: only their stations' units, whatever the area
+                if stations is None:
+                    stations = [self._unit_station.get(u) for u in units]
+                row &= np.fromiter((s in scope for s in stations), bool, n)
             idx = np.flatnonzero(row).tolist()
             if not idx:
                 continue
-            pend = c.pending_pos
-            before = len(pend)
-            for j in idx:
-                pend[units[j]] = frags[j]
-            superseded += before + len(idx) - len(pend)
-            if c.pending_count() > limit:
-                self._overflow(c)
+            chosen = {units[j]: frags[j] for j in idx}
+            for c in members:
+                pend = c.pending_pos
+                before = len(pend)
+                pend.update(chosen)
+                superseded += before + len(chosen) - len(pend)
+                if c.pending_count() > limit:
+                    self._overflow(c)
         SUPERSEDED.inc(superseded)
 
     def _overflow(self, c: LiveClient) -> None:

@@ -286,22 +286,27 @@ class PostgresStore:
         }
         if query.bucket_seconds:
             params["bucket"] = f"{int(query.bucket_seconds)} seconds"
-            bucket_fn = "time_bucket" if self._has_timescaledb() else "date_bin"
-            origin = "" if bucket_fn == "time_bucket" else ", TIMESTAMPTZ 'epoch'"
-            sql = (
-                f"SELECT {_COLS} FROM (SELECT DISTINCT ON ({bucket_fn}(%(bucket)s::interval, fix_time{origin})) "
-                f"{_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
-                f"AND fix_time < %(end)s ORDER BY {bucket_fn}(%(bucket)s::interval, fix_time{origin}), "
-                "fix_time DESC) b ORDER BY fix_time LIMIT %(limit)s"
-            )
-        else:
-            sql = (
-                f"SELECT {_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
-                "AND fix_time < %(end)s ORDER BY fix_time LIMIT %(limit)s"
-            )
+        sql = self.track_sql(bool(query.bucket_seconds))
         with self._pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_row_to_fix(r) for r in rows]
+
+    def track_sql(self, bucketed: bool) -> str:
+        """The SQL `track` runs (parameters unit, start, end, limit, and bucket when bucketed): for benchmarks
+        that time the same query inside PostgreSQL."""
+        if not bucketed:
+            return (
+                f"SELECT {_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
+                "AND fix_time < %(end)s ORDER BY fix_time LIMIT %(limit)s"
+            )
+        bucket_fn = "time_bucket" if self._has_timescaledb() else "date_bin"
+        origin = "" if bucket_fn == "time_bucket" else ", TIMESTAMPTZ 'epoch'"
+        return (
+            f"SELECT {_COLS} FROM (SELECT DISTINCT ON ({bucket_fn}(%(bucket)s::interval, fix_time{origin})) "
+            f"{_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
+            f"AND fix_time < %(end)s ORDER BY {bucket_fn}(%(bucket)s::interval, fix_time{origin}), "
+            "fix_time DESC) b ORDER BY fix_time LIMIT %(limit)s"
+        )
 
     def track_columns(
         self, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from patroli.incidents import AuditEntry, Incident
 from patroli.storage.dispatch_repo import AUDIT_SELECT, INCIDENT_SELECT, audit_from_row, incident_from_row
@@ -120,15 +120,17 @@ class TrackRow(NamedTuple):
     valid: bool
 
 
+TRACK_ROWS_SQL: Final = (
+    "SELECT fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid FROM positions "
+    "WHERE unit_id = :u AND fix_time >= :start AND fix_time < :end ORDER BY fix_time LIMIT :limit"
+)
+
+
 def track_rows(
     tx: Tx, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
 ) -> list[TrackRow]:
     """A unit's fixes in [start, end), oldest first, at full resolution (the primary key's range scan)."""
-    rows = tx.rows(
-        "SELECT fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid FROM positions "
-        "WHERE unit_id = :u AND fix_time >= :start AND fix_time < :end ORDER BY fix_time LIMIT :limit",
-        {"u": unit_id, "start": start, "end": end, "limit": limit},
-    )
+    rows = tx.rows(TRACK_ROWS_SQL, {"u": unit_id, "start": start, "end": end, "limit": limit})
     if rows and isinstance(rows[0][0], datetime) and isinstance(rows[0][8], bool):
         return list(map(TrackRow._make, rows))  # the driver typed them already (PostgreSQL): 1 µs a row saved
     t = tx.time
