@@ -168,9 +168,7 @@ def track(
             fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
     more = len(fixes) > limit
     fixes = fixes[:limit]
-    body = track_page_json(
-        unit_id, t0, t1, bucket_s, fixes, fixes[-1].fix_time if more and fixes else None
-    )
+    body = track_page_json(unit_id, t0, t1, bucket_s, fixes, fixes[-1].fix_time if more and fixes else None)
     return Response(body, media_type="application/json")
 
 

@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from patroli import migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
-from patroli.storage.columns import TRACK_COLUMNS_SELECT, TrackColumns, parse_copy_binary
+from patroli.storage.columns import TRACK_PACKED_SELECT, TrackColumns, parse_packed
 
 log = logging.getLogger(__name__)
 
@@ -313,18 +313,11 @@ class PostgresStore:
     ) -> TrackColumns:
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("naive datetime: times must be timezone-aware UTC")
-        # Binary COPY: one byte stream parsed by numpy, no Python object per value. COPY takes no server-side
-        # parameters: psycopg binds these client-side. Not through _PgTx: COPY does not run in pipeline mode.
-        buf = bytearray()
-        params = {"unit": unit_id, "start": start, "end": end, "limit": limit}
-        with (
-            self._pool.connection() as conn,
-            conn.cursor() as cur,
-            cur.copy(f"COPY ({TRACK_COLUMNS_SELECT}) TO STDOUT (FORMAT BINARY)", params) as copy,
-        ):
-            for block in copy:  # a block per row: appending is the cheapest way to gather them
-                buf += block
-        return parse_copy_binary(unit_id, buf)
+        with self.transaction() as tx:
+            ((count, packed),) = tx.rows(
+                TRACK_PACKED_SELECT, {"unit": unit_id, "start": start, "end": end, "limit": limit}
+            )
+        return parse_packed(unit_id, count, packed)
 
     def _has_timescaledb(self) -> bool:
         """Asked once per store: whether time_bucket exists does not change while it is open."""
