@@ -2,13 +2,16 @@
 
 Run ``python -m bench.history [--units 40] [--days 3] [--queries 100]``. Writes ``bench/results/history.json`` with
 rows (in the positions hypertable), track_points (fixes in one 24-hour track), p50_ms / p99_ms (a random unit's
-random 24-hour window read at full resolution into numpy columns: `store.track_columns`, one binary COPY stream
-parsed by numpy), rows_p50_ms / rows_p99_ms (the same window read as Python rows, `read_repo.track_rows`, what
+random 24-hour window read at full resolution into numpy columns: `store.track_columns`, one packed value built
+by PostgreSQL and read by numpy), rows_p50_ms / rows_p99_ms (the same window read as Python rows, `read_repo.track_rows`, what
 the paged API reads), db_p50_ms / db_p99_ms (that query inside PostgreSQL: EXPLAIN ANALYZE's execution time),
 bucket_* (the store's `track()` with `time_bucket`, one point a minute: what a map draws for a day), and through
 HTTP with a token: api_bucket_* (one point a minute), api_page_* (the first page of 5,000 full-resolution points)
 and api_columns_* (the whole day, 86,400 points, with `format=columns`: request sent to the last byte of the
-body received; api_columns_mb is that body's size).
+body received; api_columns_mb is that body's size). The reference, in the same run: each format's own query
+timed inside PostgreSQL (EXPLAIN ANALYZE, TIMING OFF): db_* for the whole day, db_page_* for a page's 5,001 rows,
+db_bucket_* for the time_bucket downsample; ratio_to_db_columns / _page / _bucket are the whole read's p99 through
+HTTP over that p99 (target <= 2), ratio_to_db the worst of them.
 
 The rows are made in PostgreSQL itself (INSERT … SELECT over generate_series, a day per statement), with the
 columns the tracker writes, raw NMEA included, so the pages read are as wide as in production.

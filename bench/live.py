@@ -1,14 +1,20 @@
-"""Live-feed benchmark (issue #6): 500 websocket clients, each watching an area, while 2,000 positions/s flow.
+"""Live-feed benchmark (issues #6, #17): 500 websocket clients, each watching an area, while 2,000 positions/s flow;
+against a bare broadcast from the same server stack in the same run, and raised until it fails.
 
-Run ``python -m bench.live [--clients 500] [--rate 2000] [--seconds 20]``. Writes ``bench/results/live.json`` with
-clients, fixes_per_s (offered on the bus), p50_ms / p99_ms (publish → a client has the frame, per delivered
-position), cpu_pct (the web process, % of one core), rss_mb (its peak RSS), plus what was delivered.
+Run ``python -m bench.live [--clients 500] [--rate 2000] [--seconds 20] [--capacity 250,500,…]``. Writes
+``bench/results/live.json`` with clients, fixes_per_s (offered on the bus), p50_ms / p99_ms (publish → a client
+has the frame, per delivered position), cpu_pct (the web process alone, % of one core), cpu_ms_per_1k (its CPU per
+1,000 positions delivered), rss_mb, clients_cpu_pct (the client processes' own CPU), and the reference:
+bare_cpu_ms_per_1k, the same figure for a bare broadcast (`--serve-bare`: the same uvicorn set-up and bus client,
+every tick one frame of every 16th position heard, the share a 1/16 area gets, sent to every client, with no
+area, scope or per-client state), cpu_ratio_to_bare (target <= 2), and capacity_clients_at_500ms: the most
+clients, tried in turn at --rate, whose p99 stayed within 500 ms.
 
 Every server is real and local: Mosquitto and PostgreSQL+TimescaleDB from patroli.localservers; the web app runs
 as its own process (`python -m dashboards`, as `patroli web` does) so its CPU and memory are its own. The
 positions are published on `fleet/<unit>/position` as the tracker would, by a separate process, with the fix time
-set to the publish time; the clients (one asyncio process, permessage-deflate on, as browsers do) take each
-position's latency from that.
+set to the publish time; the clients (asyncio, permessage-deflate on, as browsers do) run in their own processes
+(--client-procs, 2) and take each position's latency from that.
 """
 
 from __future__ import annotations
