@@ -11,7 +11,8 @@ and api_columns_* (the whole day, 86,400 points, with `format=columns`: request 
 body received; api_columns_mb is that body's size). The reference, in the same run: each format's own query
 timed inside PostgreSQL (EXPLAIN ANALYZE, TIMING OFF): db_* for the whole day, db_page_* for a page's 5,001 rows,
 db_bucket_* for the time_bucket downsample; ratio_to_db_columns / _page / _bucket are the whole read's p99 through
-HTTP over that p99 (target <= 2), ratio_to_db the worst of them.
+HTTP over that p99 (target <= 2), ratio_to_db the worst of them. api_empty_* is a read of an empty range: what
+every read costs before its first row (the token's lookup, the unit check, the audit entry's commit).
 
 The rows are made in PostgreSQL itself (INSERT … SELECT over generate_series, a day per statement), with the
 columns the tracker writes, raw NMEA included, so the pages read are as wide as in production.
@@ -160,7 +161,7 @@ def main() -> None:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         wait_for_port(port)
-        api, page, api_columns, body_bytes = [], [], [], 0
+        api, page, api_columns, empty, body_bytes = [], [], [], [], 0
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             token = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}).json()[
                 "token"
@@ -190,6 +191,14 @@ def main() -> None:
                 doc = orjson.loads(r.content) if r.status_code == 200 else {}
                 assert doc.get("count") == len(doc["t_us"]) == len(doc["hdop"]) == 86_400, r.text[:200]
                 body_bytes = len(r.content)
+                # What every read costs before its rows: token, unit check, the audit entry (an empty hour).
+                t = time.perf_counter()
+                r = http.get(
+                    f"/api/v1/units/{unit}/track",
+                    params={"start": (start - timedelta(hours=2)).isoformat(), "end": start.isoformat()},
+                )
+                empty.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and r.json()["points"] == [], r.text[:200]
         server.should_exit = True
         thread.join(10)
         store.close()
@@ -202,6 +211,7 @@ def main() -> None:
         g50, g99 = _percentiles(page)
         b50, b99 = _percentiles(bucketed)
         a50, a99 = _percentiles(api)
+        e50, e99 = _percentiles(empty)
         ratios = {
             "ratio_to_db_columns": round(c99 / d99, 2),  # the whole day through HTTP as columns
             "ratio_to_db_page": round(g99 / dp99, 2),  # a page of 5,000 points through HTTP
@@ -237,6 +247,8 @@ def main() -> None:
                 "api_columns_p50_ms": c50,
                 "api_columns_p99_ms": c99,
                 "api_columns_mb": round(body_bytes / 1e6, 1),
+                "api_empty_p50_ms": e50,  # the fixed cost of a read: token, unit check, audit entry
+                "api_empty_p99_ms": e99,
                 "queries": args.queries,
             },
         )

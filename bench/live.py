@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
     parser.add_argument(
         "--capacity",
-        default="250,500,750,1000,1500,2000",
+        default="100,250,500,750,1000,1500,2000",
         help="client counts tried in turn, at --rate, until p99 passes 500 ms ('' to skip)",
     )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)  # the reference server's port

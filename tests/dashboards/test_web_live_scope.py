@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from dashboards.auth import Auth
+from patroli.storage import open_store
 
 JAKARTA = (106.6, -6.4, 107.0, -6.0)
 GEDUNG_SATE = (-6.9025, 107.6188)  # Kota Bandung, Polres 32.73
@@ -165,3 +166,23 @@ def test_client_frames_are_capped(start_server: ServerFactory) -> None:
         frames(ws, until=lambda f: f["type"] == "heartbeat", kinds=("heartbeat",))
         ws.send(json.dumps({"type": "ping", "pad": "x" * 100_000}))  # over it: the socket ends, 1009
         assert _closed_with(ws, timeout=5.0) == 1009
+
+
+def test_on_sqlite_too_scope_and_token_end(sqlite_url: str, start_server: ServerFactory) -> None:
+    lite = open_store(sqlite_url)
+    lite.migrate()
+    try:
+        place_unit(lite, "JKT-1", *MONAS)
+        place_unit(lite, "BDG-1", *GEDUNG_SATE, polres="32.73")
+        server = start_server(store=lite, mqtt=False, web_batch_ms=50)
+        inc = server.client("dispatcher").post("/api/v1/incidents", json=intake_body()).json()["incident"]
+        assert inc["polres_code"] == "31.71"
+        token = _officer_of_bandung(server)
+        with connect_live(server.ws_url, token) as ws:
+            snap = frames(ws, until=lambda f: f["type"] == "snapshot")[-1]
+            assert [u["unit_id"] for u in snap["units"]] == ["BDG-1"] and snap["incidents"] == []
+            r = httpx.post(f"{server.url}/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 204
+            assert _closed_with(ws, timeout=6.0) == 4401
+    finally:
+        lite.close()
