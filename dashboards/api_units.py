@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -168,17 +168,49 @@ def track(
             fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
     more = len(fixes) > limit
     fixes = fixes[:limit]
-    page = TrackPage(
-        unit_id=unit_id,
-        start=t0,
-        end=t1,
-        bucket_s=bucket_s,
-        points=[_point(f) for f in fixes],
-        next_after=fixes[-1].fix_time if more and fixes else None,
-    )
-    # Serialised here: the same bytes FastAPI would write, without validating the page again against the
-    # two-form response_model (which only documents the forms; 40 % more time for a 5,000-point page).
-    return Response(page.model_dump_json(), media_type="application/json")
+    body = track_page_json(unit_id, t0, t1, bucket_s, fixes, fixes[-1].fix_time if more and fixes else None)
+    return Response(body, media_type="application/json")
+
+
+_POINT_KEYS = tuple(TrackPoint.model_fields)  # t, lat, lon, speed_mps, …, valid: TrackRow's order
+
+
+def track_page_json(
+    unit_id: str,
+    start: datetime,
+    end: datetime,
+    bucket_s: int | None,
+    fixes: Sequence[exports.Point | read_repo.TrackRow],
+    next_after: datetime | None,
+) -> bytes:
+    """A TrackPage's JSON, byte for byte what `TrackPage(...).model_dump_json()` writes, built by orjson from
+    the rows as read: a 5,000-point page in a third of the time of 5,000 TrackPoint models (49 → 16 ms here)."""
+    if fixes and isinstance(fixes[0], read_repo.TrackRow):
+        points = [dict(zip(_POINT_KEYS, f, strict=True)) for f in fixes]  # type: ignore[arg-type]
+    else:
+        points = [
+            {
+                "t": f.fix_time,
+                "lat": f.lat,
+                "lon": f.lon,
+                "speed_mps": f.speed_mps,
+                "course_deg": f.course_deg,
+                "altitude_m": f.altitude_m,
+                "hdop": f.hdop,
+                "satellites": f.satellites,
+                "valid": f.valid,
+            }
+            for f in fixes
+        ]
+    page = {
+        "unit_id": unit_id,
+        "start": start,
+        "end": end,
+        "bucket_s": bucket_s,
+        "points": points,
+        "next_after": next_after,
+    }
+    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
 
 
 def _track_columns(

@@ -40,6 +40,18 @@ class WebSettings(BaseSettings):
         ge=4096,
         description="Kernel send buffer of each live socket: bounds what a slow client has queued.",
     )
+    web_ws_max_message_bytes: int = Field(
+        65_536,
+        ge=1024,
+        description="Largest websocket message a live client may send (its area, a ping); larger ones close "
+        "the socket with 1009 before they are buffered whole.",
+    )
+    web_token_check_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the live feed checks its open sockets' tokens; a socket whose token ended "
+        "(logout, user disabled, password changed, expired) is closed with 4401.",
+    )
     web_mqtt_client_id: str | None = Field(
         None,
         description="MQTT client id of the web process; default patroli-web-<random> (ids must be unique).",
