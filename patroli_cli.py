@@ -141,6 +141,33 @@ def services_credentials(
     typer.echo(f"service accounts in {password_file}; passwords in {env_file}")
 
 
+@services_app.command("certs")
+def services_certs(
+    directory: Annotated[Path, typer.Option("--dir", help="where the CA and certificates go")] = Path(
+        "deploy/mosquitto/certs"
+    ),
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a name or address clients reach the broker at (repeat); default mosquitto, localhost"
+        ),
+    ] = None,
+    client: Annotated[
+        list[str] | None, typer.Option(help="also a client certificate for this unit id or account (repeat)")
+    ] = None,
+) -> None:
+    """A private CA and the broker's TLS certificate (kept if present), and optional client certificates."""
+    from patroli import certs
+
+    ca = certs.make_ca(directory)
+    names = host or ["mosquitto", "localhost", "127.0.0.1"]
+    broker = certs.issue(ca, directory, "broker", server_names=names)
+    typer.echo(f"CA {ca.ca_cert} (keep {ca.ca_key} offline); broker {broker.cert} for {', '.join(names)}")
+    for name in client or []:
+        issued = certs.issue(ca, directory, name, client=True)
+        typer.echo(f"client certificate {issued.cert} (key {issued.key}) for {name}")
+
+
 @units_app.command("list")
 def units_list() -> None:
     """List registered units with their last position."""
@@ -275,7 +302,9 @@ def run_demo(
         fleet = _start_demo_fleet(settings, units)
         target = settings.mqtt()
         # The first contact a few seconds in (the seeded draw alone put it 41 s after start), then every ~15 s.
-        gateway = IncidentGateway(target.host, target.port, interval_s=15.0, first_after_s=5.0)
+        gateway = IncidentGateway(
+            target.host, target.port, interval_s=15.0, first_after_s=5.0, tls_context=target.ssl_context()
+        )
         gateway.start()
         app = create_app(settings, store, dispatcher=dispatcher.dispatcher)  # one dispatcher for bus and API
         server = uvicorn.Server(
