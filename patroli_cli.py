@@ -21,6 +21,7 @@ from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from firmware_sim.demo import DemoFleet
+    from patroli.storage import Store
 
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -87,11 +88,17 @@ def units_add(
 
     if not topics.is_valid_unit_id(unit_id):
         raise typer.BadParameter("unit ids are 1 to 64 of A-Z a-z 0-9 _ -", param_hint="UNIT_ID")
+    if credentials.is_reserved(unit_id):
+        raise typer.BadParameter(
+            f"{unit_id!r} is in the services' namespace ({credentials.RESERVED_PREFIX}…): pick another unit id",
+            param_hint="UNIT_ID",
+        )
     s = _settings()
     store = open_store(s.database_url)
     store.migrate()
     try:
         store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
+        _audit_credentials(store, "unit_credentials_issued", unit_id)
     except UnitExistsError as exc:
         raise typer.BadParameter(str(exc), param_hint="UNIT_ID") from exc
     except ValueError as exc:
@@ -102,6 +109,76 @@ def units_add(
     credentials.set_password(password_file, unit_id, password)
     typer.echo(
         f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})"
+    )
+
+
+def _audit_credentials(store: Store, action: str, unit_id: str) -> None:
+    from datetime import UTC, datetime
+
+    from patroli.storage import dispatch_repo
+
+    with store.transaction() as tx:
+        dispatch_repo.append_audit(tx, datetime.now(UTC), "cli", action, unit_id=unit_id)
+
+
+_PASSWORD_FILE_OPTION = typer.Option(help="Mosquitto password file holding the radio's credentials")
+_RELOAD_OPTION = typer.Option(
+    help="command that makes the broker re-read its password file (default PATROLI_MQTT_RELOAD_COMMAND)"
+)
+
+
+@units_app.command("disable")
+def units_disable(
+    unit_id: str,
+    password_file: Annotated[Path, _PASSWORD_FILE_OPTION] = Path("deploy/mosquitto/passwd"),
+    reload: Annotated[str | None, _RELOAD_OPTION] = None,
+) -> None:
+    """A lost or stolen radio: its MQTT account goes, the broker is told to reload, the tracker refuses it."""
+    from datetime import UTC, datetime
+
+    from patroli import credentials
+    from patroli.storage import open_store, units_repo
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    try:
+        with store.transaction() as tx:
+            if not units_repo.disable_unit(tx, unit_id, datetime.now(UTC)):
+                raise typer.BadParameter(f"no enabled unit {unit_id!r}", param_hint="UNIT_ID")
+        _audit_credentials(store, "unit_credentials_revoked", unit_id)
+    finally:
+        store.close()
+    credentials.remove_user(password_file, unit_id)
+    typer.echo(f"unit {unit_id} disabled; {credentials.reload_broker(reload or s.mqtt_reload_command)}")
+
+
+@units_app.command("rotate")
+def units_rotate(
+    unit_id: str,
+    password_file: Annotated[Path, _PASSWORD_FILE_OPTION] = Path("deploy/mosquitto/passwd"),
+    reload: Annotated[str | None, _RELOAD_OPTION] = None,
+) -> None:
+    """A new MQTT password for a radio (printed once); the old one stops working when the broker reloads."""
+    from patroli import credentials
+    from patroli.storage import open_store, units_repo
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    try:
+        if store.get_unit(unit_id) is None:
+            raise typer.BadParameter(f"no unit {unit_id!r}", param_hint="UNIT_ID")
+        with store.transaction() as tx:
+            units_repo.enable_unit(tx, unit_id)
+        _audit_credentials(store, "unit_credentials_rotated", unit_id)
+    finally:
+        store.close()
+    password = credentials.new_password()
+    credentials.set_password(password_file, unit_id, password)
+    done = credentials.reload_broker(reload or s.mqtt_reload_command)
+    typer.echo(
+        f"unit {unit_id}: MQTT username {unit_id} password {password} (written to {password_file}); {done}"
     )
 
 

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         None, description="mqtts://: a client certificate, where the broker requires one (radios, optional)."
     )
     mqtt_key_file: Path | None = Field(None, description="mqtts://: the client certificate's key.")
+    mqtt_reload_command: str | None = Field(
+        None,
+        description="Run after a unit's credentials change so that the broker re-reads its password file, "
+        "e.g. `docker compose kill -s HUP mosquitto`.",
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         "5",
         description="MQTT protocol version; 3.1.1 for brokers without MQTT 5 (the demo's embedded amqtt).",

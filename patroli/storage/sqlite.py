@@ -325,6 +325,13 @@ class SqliteStore:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration file (no semicolons inside our SQLite statements)."""
+    """Statements of a migration file; a trigger's body (semicolons inside BEGIN … END) stays one statement."""
     lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";"))
+            pending = ""
+    return statements
