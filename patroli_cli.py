@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dashboards.users_cli import users_add
+from dashboards.users_cli import users_add, users_disable, users_passwd
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
 from patroli.settings import Settings, get_settings
@@ -37,6 +37,8 @@ app.add_typer(audit_app, name="audit")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
+users_app.command("passwd", help="Set a user's password; their tokens are revoked.")(users_passwd)
+users_app.command("disable", help="Disable a user; their tokens are revoked.")(users_disable)
 app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
     sim_command
 )

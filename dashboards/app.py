@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -27,6 +28,7 @@ from dashboards.config import WebSettings
 from dashboards.context import AppContext
 from dashboards.geo import Outlines
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
+from dashboards.login_guard import LoginGuard
 from dashboards.schemas import Health
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
@@ -99,16 +101,18 @@ def create_app(
     )
     bus = WebBus(settings, hub, web.web_mqtt_client_id) if mqtt else None
     deferred.target = bus if bus is not None else _LocalPublisher(hub)
+    auth = auth or Auth(store, token_ttl_s=web.web_token_ttl_s)
     ctx = AppContext(
         settings=settings,
         web=web,
         store=store,
-        auth=auth or Auth(store, token_ttl_s=web.web_token_ttl_s),
+        auth=auth,
         dispatcher=dispatcher,
         stations=stations,
         hub=hub,
         outlines=Outlines(settings.jurisdiction_geojson, stations),
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
+        login_guard=LoginGuard(auth, web),
     )
 
     @asynccontextmanager
@@ -125,6 +129,7 @@ def create_app(
             if bus is not None:
                 bus.stop()
             await hub.stop()
+            ctx.login_guard.close()
 
     app = FastAPI(
         title="Patroli 110",
@@ -146,7 +151,9 @@ def create_app(
 
     @app.exception_handler(AuthError)
     def auth_error(_r: Request, exc: AuthError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -44,3 +44,18 @@ class WebSettings(BaseSettings):
         None,
         description="MQTT client id of the web process; default patroli-web-<random> (ids must be unique).",
     )
+
+    # --- security (issue 9) ---
+    web_login_user_failures: int = Field(
+        10, ge=2, description="By this many wrong passwords for one username within the window: 429."
+    )
+    web_login_address_failures: int = Field(
+        30, ge=2, description="By this many wrong passwords from one client address within the window: 429."
+    )
+    web_login_window_s: float = Field(900.0, ge=1, description="The login-throttling window.")
+    web_argon2_concurrency: int = Field(
+        2, ge=1, le=32, description="Password verifications at once (each about 50 ms of CPU and 64 MiB)."
+    )
+    web_login_queue_max: int = Field(
+        64, ge=1, description="Logins waiting for a verification slot; past it, 503 at once."
+    )
