@@ -59,3 +59,16 @@ class WebSettings(BaseSettings):
     web_login_queue_max: int = Field(
         64, ge=1, description="Logins waiting for a verification slot; past it, 503 at once."
     )
+    web_api_docs: bool = Field(
+        False, description="Serve /docs and /redoc (their Swagger and ReDoc assets come from a CDN)."
+    )
+    web_max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 before they are read.",
+    )
+    web_metrics_port: int | None = Field(
+        None,
+        description="Serve Prometheus /metrics of the web process on this port (never on the public one).",
+    )
+    web_metrics_host: str = Field("127.0.0.1", description="…on this address.")

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, description="Serve Prometheus /metrics of a standalone tracker or dispatcher on this port."
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="…on this address (0.0.0.0 only on a private network, e.g. compose's)."
+    )
 
     # --- dispatch ---
     jurisdiction_geojson: Path | None = Field(

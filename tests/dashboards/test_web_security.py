@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import httpx
 from web_helpers import PASSWORD, ServerFactory
 
+from patroli.localservers import free_port
 from patroli.storage import dispatch_repo
 
 
@@ -86,3 +90,80 @@ def test_an_admin_reset_and_a_disable_revoke_the_users_tokens(start_server: Serv
             },
         )
         assert dispatcher_only.status_code == 403
+
+
+def test_every_response_carries_the_security_headers_and_nothing_inline_is_allowed(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server()
+    for path in ("/", "/static/map.js", "/healthz", "/api/v1/units", "/no-such-page"):
+        r = httpx.get(server.url + path)
+        csp = r.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp, path
+        assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp, path
+        assert "worker-src 'self' blob:" in csp and "img-src 'self' data: blob:" in csp, path  # MapLibre
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "no-referrer", path
+    page = httpx.get(server.url + "/").text
+    assert "<script>" not in page and " style=" not in page and " on" + "click=" not in page
+
+
+def test_api_docs_are_off_unless_a_setting_turns_them_on(start_server: ServerFactory) -> None:
+    off = start_server()
+    assert httpx.get(off.url + "/docs").status_code == 404
+    assert httpx.get(off.url + "/redoc").status_code == 404
+    on = start_server(users=False, web_api_docs=True)
+    assert httpx.get(on.url + "/docs").status_code == 200
+
+
+def test_metrics_are_served_on_their_own_loopback_listener_only(start_server: ServerFactory) -> None:
+    port = free_port()
+    server = start_server(web_metrics_port=port)
+    assert httpx.get(server.url + "/metrics/").status_code == 404
+    assert httpx.get(server.url + "/metrics").status_code == 404
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics")
+    assert metrics.status_code == 200 and "patroli_web_live_clients" in metrics.text
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def _status(sock: socket.socket) -> int:
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, "connection closed without an answer"
+        head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def test_a_100_mb_body_gets_413_before_it_is_read(start_server: ServerFactory) -> None:
+    server = start_server()
+    token = server.token("dispatcher")
+    request = (
+        f"POST /api/v1/incidents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\n"
+    )
+    before = _rss_bytes()
+    # Declared: refused on the headers alone.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall((request + f"Content-Length: {100 << 20}\r\n\r\n").encode() + b"{" + b" " * 65536)
+        assert _status(sock) == 413
+    # Chunked, no length given: cut off once past the cap, however much more the client would send.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall((request + "Transfer-Encoding: chunked\r\n\r\n").encode())
+        chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+        sent = 0
+        try:
+            while sent < 100 << 20:
+                sock.sendall(chunk)
+                sent += 1 << 20
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert sent < 100 << 20, "the server read 100 MB of body"
+        assert _status(sock) == 413
+    assert _rss_bytes() - before < 30 << 20  # the server (in this process) did not hold the body
