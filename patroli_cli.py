@@ -86,6 +86,7 @@ def units_add(
     """Register a unit and write its MQTT credentials (the password is printed once)."""
     from patroli import credentials, topics
     from patroli.models import Unit, UnitKind
+    from patroli.radio_accounts import radio_accounts
     from patroli.storage import UnitExistsError, open_store
 
     if not topics.is_valid_unit_id(unit_id):
@@ -108,10 +109,8 @@ def units_add(
     finally:
         store.close()
     password = credentials.new_password()
-    credentials.set_password(password_file, unit_id, password)
-    typer.echo(
-        f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})"
-    )
+    done = radio_accounts(s, password_file, None).issue(unit_id, password)
+    typer.echo(f"registered {unit_id}; MQTT username {unit_id} password {password} ({done})")
 
 
 def _audit_credentials(store: Store, action: str, unit_id: str) -> None:
@@ -138,7 +137,7 @@ def units_disable(
     """A lost or stolen radio: its MQTT account goes, the broker is told to reload, the tracker refuses it."""
     from datetime import UTC, datetime
 
-    from patroli import credentials
+    from patroli.radio_accounts import radio_accounts
     from patroli.storage import open_store, units_repo
 
     s = _settings()
@@ -151,8 +150,7 @@ def units_disable(
         _audit_credentials(store, "unit_credentials_revoked", unit_id)
     finally:
         store.close()
-    credentials.remove_user(password_file, unit_id)
-    typer.echo(f"unit {unit_id} disabled; {credentials.reload_broker(reload or s.mqtt_reload_command)}")
+    typer.echo(f"unit {unit_id} disabled; {radio_accounts(s, password_file, reload).revoke(unit_id)}")
 
 
 @units_app.command("rotate")
@@ -163,6 +161,7 @@ def units_rotate(
 ) -> None:
     """A new MQTT password for a radio (printed once); the old one stops working when the broker reloads."""
     from patroli import credentials
+    from patroli.radio_accounts import radio_accounts
     from patroli.storage import open_store, units_repo
 
     s = _settings()
@@ -177,11 +176,8 @@ def units_rotate(
     finally:
         store.close()
     password = credentials.new_password()
-    credentials.set_password(password_file, unit_id, password)
-    done = credentials.reload_broker(reload or s.mqtt_reload_command)
-    typer.echo(
-        f"unit {unit_id}: MQTT username {unit_id} password {password} (written to {password_file}); {done}"
-    )
+    done = radio_accounts(s, password_file, reload).issue(unit_id, password)
+    typer.echo(f"unit {unit_id}: MQTT username {unit_id} password {password} ({done})")
 
 
 @services_app.command("credentials")
@@ -190,6 +186,13 @@ def services_credentials(
         "deploy/mosquitto/passwd"
     ),
     env_file: Annotated[Path, typer.Option(help="compose's .env, receives the passwords")] = Path(".env"),
+    dynsec_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="the dynamic-security plugin's file, where radios' accounts live "
+            "(default: dynsec/dynamic-security.json beside the password file)"
+        ),
+    ] = None,
     load_account: Annotated[
         bool,
         typer.Option(
@@ -215,9 +218,21 @@ def services_credentials(
         existing.setdefault(key, credentials.new_password())
         if user:
             credentials.set_password(password_file, user, existing[key])
+    existing.setdefault("ADMIN_MQTT_PASSWORD", credentials.new_password())
+    dynsec_file = dynsec_file or password_file.parent / "dynsec" / "dynamic-security.json"
+    if not dynsec_file.exists():  # the plugin owns it once the broker runs: never overwritten
+        import json
+
+        from patroli.radio_accounts import initial_dynsec_config
+
+        dynsec_file.parent.mkdir(parents=True, exist_ok=True)
+        dynsec_file.write_text(json.dumps(initial_dynsec_config(existing["ADMIN_MQTT_PASSWORD"]), indent=2))
+        dynsec_file.chmod(0o600)
     env_file.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
     env_file.chmod(0o600)
-    typer.echo(f"service accounts in {password_file}; passwords in {env_file}")
+    typer.echo(
+        f"service accounts in {password_file}; radios' accounts in {dynsec_file}; passwords in {env_file}"
+    )
 
 
 @services_app.command("certs")

@@ -30,10 +30,18 @@ def is_reserved(name: str) -> bool:
     return name.lower().startswith(RESERVED_PREFIX)
 
 
-def hash_password(password: str, *, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
+def pbkdf2_parts(
+    password: str, *, iterations: int = ITERATIONS, salt: bytes | None = None
+) -> tuple[str, str]:
+    """(digest, salt), base64: what both the password file and the dynamic-security plugin store."""
     salt = salt or os.urandom(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    return base64.b64encode(digest).decode(), base64.b64encode(salt).decode()
+
+
+def hash_password(password: str, *, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
+    digest, salt_b64 = pbkdf2_parts(password, iterations=iterations, salt=salt)
+    return f"$7${iterations}${salt_b64}${digest}"
 
 
 def new_password() -> str:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         None, description="mqtts://: a client certificate, where the broker requires one (radios, optional)."
     )
     mqtt_key_file: Path | None = Field(None, description="mqtts://: the client certificate's key.")
+    mqtt_admin_url: str | None = Field(
+        None,
+        description="The broker as patroli-admin (mqtts://patroli-admin:pass@host:8883): radios' accounts are then "
+        "managed in Mosquitto's dynamic-security plugin, each bound to its unit id as client id.",
+    )
     mqtt_reload_command: str | None = Field(
         None,
         description="Run after a unit's credentials change so that the broker re-reads its password file, "

@@ -12,6 +12,8 @@ from patroli.localservers import answers_mqtt, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "deploy" / "mosquitto"
+# Debian's multiarch path (the image's is /usr/lib/mosquitto_dynamic_security.so).
+DYNSEC_PLUGIN = str(next(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so")))
 
 
 @dataclass
@@ -37,6 +39,10 @@ def shipped_config(workdir: Path, plain_port: int, tls_port: int, extra: str = "
     text = text.replace("/mosquitto/config/", f"{workdir}/").replace("/mosquitto/data/", f"{workdir}/data/")
     text = text.replace("listener 1883 127.0.0.1", f"listener {plain_port} 127.0.0.1")
     text = text.replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+    text = text.replace("/mosquitto/dynsec/", f"{workdir}/dynsec/")
+    text = text.replace(
+        "/usr/lib/mosquitto_dynamic_security.so", DYNSEC_PLUGIN
+    )  # Debian's path, not the image's
     return text + f"\nuser {pwd.getpwuid(os.getuid()).pw_name}\n{extra}"
 
 
