@@ -321,7 +321,8 @@ def dispatch_cmd() -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit chain; exit 1 and name every edited, inserted or deleted row."""
+    """Walk the audit chain; exit 1 and name every edited, inserted, deleted, unkeyed or cut-off row."""
+    from patroli import audit_chain
     from patroli.storage import dispatch_repo, open_store
 
     s = _settings()
@@ -335,7 +336,27 @@ def audit_verify() -> None:
         for p in problems:
             typer.echo(f"TAMPERED: {p}")
         raise typer.Exit(1)
-    typer.echo(f"audit chain intact: {count} entries")
+    chain = audit_chain.current()
+    keyed = "keyed (HMAC-SHA256)" if chain.key else "NOT keyed: set PATROLI_AUDIT_KEY_FILE"
+    head = audit_chain.last_exported(chain.anchor_file) if chain.anchor_file else None
+    anchored = (
+        f"checked against the head exported at seq {head[0]}"
+        if head
+        else "no exported head to check against: set PATROLI_AUDIT_ANCHOR_FILE"
+    )
+    typer.echo(f"audit chain intact: {count} entries; {keyed}; {anchored}")
+
+
+@audit_app.command("keygen")
+def audit_keygen(path: Annotated[Path, typer.Argument(help="the secrets file to create (0600)")]) -> None:
+    """A new HMAC key for the audit chain (PATROLI_AUDIT_KEY_FILE); refuses to overwrite one."""
+    from patroli import audit_chain
+
+    try:
+        audit_chain.new_key_file(path)
+    except FileExistsError:
+        raise typer.BadParameter(f"{path} exists: the chain depends on it, it is never replaced") from None
+    typer.echo(f"audit key written to {path}; keep a copy offline: without it the chain cannot be verified")
 
 
 @app.command("demo")

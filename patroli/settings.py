@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("data"), description="Local state: the SQLite file, caches, demo credentials."
     )
+    audit_key_file: Path | None = Field(
+        None,
+        description="A secrets file with the audit chain's HMAC key (`patroli audit keygen`); the database never "
+        "holds it.",
+    )
+    audit_anchor_file: Path | None = Field(
+        None, description="Append-only file where the audit chain's head is exported after every commit."
+    )
     log_level: str = "INFO"
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
 
