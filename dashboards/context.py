@@ -14,6 +14,7 @@ from dashboards.auth import Auth, Role, User
 from dashboards.config import WebSettings
 from dashboards.geo import Outlines
 from dashboards.live import LiveHub
+from dashboards.login_guard import LoginGuard
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from patroli.settings import Settings
@@ -31,6 +32,7 @@ class AppContext:
     hub: LiveHub
     outlines: Outlines
     bus_connected: Callable[[], bool]
+    login_guard: LoginGuard
 
     def audit_read(
         self, user: User, what: str, *, unit_id: str | None = None, details: dict[str, Any]

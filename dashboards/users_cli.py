@@ -55,6 +55,50 @@ def users_add(
     return secret
 
 
+def users_passwd(
+    username: Annotated[str, typer.Argument(help="the user whose password is set")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="at least 10 characters; '-' reads it from stdin; omitted: a random one is printed once"
+        ),
+    ] = None,
+) -> None:
+    """Set a user's password; every token they hold is revoked (their sessions and live sockets end)."""
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\n")
+    secret = password if password is not None else secrets.token_urlsafe(15)
+    store = open_store(s.database_url)
+    try:
+        store.migrate()
+        Auth(store).set_password(username, secret, actor="cli")
+    except AuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    typer.echo(
+        f"password of {username} set; their tokens are revoked"
+        + ("" if password else f"; password {secret} (shown once)")
+    )
+
+
+def users_disable(username: Annotated[str, typer.Argument(help="the user to disable")]) -> None:
+    """Disable a user: they can no longer log in, and every token they hold is revoked."""
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
+    store = open_store(s.database_url)
+    try:
+        store.migrate()
+        Auth(store).disable_user(username, actor="cli")
+    except AuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    typer.echo(f"user {username} disabled; their tokens are revoked")
+
+
 def create_user(
     store: Store,
     username: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,19 @@ class MqttTarget(BaseModel):
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """For mqtts://: verify the broker against the CA file (the system's CAs without one), and present a
+        client certificate where the broker asks for one. None for plain mqtt://."""
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        return ctx
 
 
 class Settings(BaseSettings):
@@ -30,6 +44,25 @@ class Settings(BaseSettings):
         description="Broker URL, mqtt://user:pass@host:port (mqtts:// for TLS). "
         "`patroli demo` starts an embedded broker at this address.",
     )
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="mqtts://: the CA that signed the broker's certificate (`patroli services certs` makes one); "
+        "without it, the system's CAs.",
+    )
+    mqtt_cert_file: Path | None = Field(
+        None, description="mqtts://: a client certificate, where the broker requires one (radios, optional)."
+    )
+    mqtt_key_file: Path | None = Field(None, description="mqtts://: the client certificate's key.")
+    mqtt_admin_url: str | None = Field(
+        None,
+        description="The broker as patroli-admin (mqtts://patroli-admin:pass@host:8883): radios' accounts are then "
+        "managed in Mosquitto's dynamic-security plugin, each bound to its unit id as client id.",
+    )
+    mqtt_reload_command: str | None = Field(
+        None,
+        description="Run after a unit's credentials change so that the broker re-reads its password file, "
+        "e.g. `docker compose kill -s HUP mosquitto`.",
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         "5",
         description="MQTT protocol version; 3.1.1 for brokers without MQTT 5 (the demo's embedded amqtt).",
@@ -40,6 +73,14 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path("data"), description="Local state: the SQLite file, caches, demo credentials."
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="A secrets file with the audit chain's HMAC key (`patroli audit keygen`); the database never "
+        "holds it.",
+    )
+    audit_anchor_file: Path | None = Field(
+        None, description="Append-only file where the audit chain's head is exported after every commit."
     )
     log_level: str = "INFO"
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
@@ -81,6 +122,9 @@ class Settings(BaseSettings):
     tracker_refusals_keep: int = Field(100_000, ge=100, description="Rows kept in the refusals table.")
     metrics_port: int | None = Field(
         None, description="Serve Prometheus /metrics of a standalone tracker or dispatcher on this port."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="…on this address (0.0.0.0 only on a private network, e.g. compose's)."
     )
 
     # --- dispatch ---
@@ -139,6 +183,9 @@ class Settings(BaseSettings):
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
+            ca_file=self.mqtt_ca_file,
+            cert_file=self.mqtt_cert_file,
+            key_file=self.mqtt_key_file,
         )
 
 

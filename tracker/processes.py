@@ -61,7 +61,7 @@ def run_tracker(settings: Settings, stop: threading.Event) -> None:
         store.migrate()
         if settings.metrics_port:
             try:
-                start_http_server(settings.metrics_port, addr="0.0.0.0")  # scraped by Prometheus in the stack
+                start_http_server(settings.metrics_port, addr=settings.metrics_host)
             except OSError as exc:  # tracking matters more than its metrics: no crash (and restart) loop
                 log.error("metrics not served", extra={"port": settings.metrics_port, "error": str(exc)})
         tracker = Tracker(settings, store)

@@ -29,7 +29,7 @@ from patroli import topics
 from patroli.models import Fix, Refusal, RefusalReason
 from patroli.mqtt import SessionOptions, make_client
 from patroli.settings import Settings
-from patroli.storage import Store
+from patroli.storage import Store, units_repo
 from patroli.storage.retry import describe_error, refused_for_content
 from tracker import metrics
 from tracker.pipeline import Ingest
@@ -37,6 +37,7 @@ from tracker.rules import RuleLimits
 
 log = logging.getLogger("patroli.tracker")
 UNKNOWN_UNIT_RECHECK_S = 10.0
+DISABLED_RECHECK_S = 5.0  # a disabled unit's fixes are refused within this
 
 
 @dataclass(slots=True)
@@ -121,6 +122,8 @@ class Tracker:
             str, float
         ] = {}  # refused unregistered units, not looked up again until then
         self._new_units: list[str] = []
+        self._disabled: set[str] = set()
+        self._disabled_checked_at = -DISABLED_RECHECK_S
         self._log_refusal = RefusalLog()
         self._partitions, self._partition = settings.tracker_partitions, settings.tracker_partition
         if self._partition >= self._partitions:
@@ -235,7 +238,20 @@ class Tracker:
         metrics.MESSAGES.inc()
 
     # ------------------------------------------------------------------------------------------ registration
+    def _disabled_units(self) -> set[str]:
+        """Disabled units, read again at most every DISABLED_RECHECK_S (one small query, not one per fix)."""
+        now = time.monotonic()
+        if now >= self._disabled_checked_at + DISABLED_RECHECK_S:
+            with self.store.transaction() as tx:
+                self._disabled = units_repo.disabled_unit_ids(tx)
+            self._disabled_checked_at = now
+        return self._disabled
+
     def _unit_allowed(self, unit_id: str) -> bool:
+        if unit_id in self._disabled_units():
+            return (
+                False  # `patroli units disable`: refused even while the broker still has the radio connected
+            )
         if unit_id in self._known_units:
             return True
         if self.settings.tracker_enforce_registration:

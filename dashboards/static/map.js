@@ -326,9 +326,15 @@ function frame() {
 }
 setInterval(() => { dirty = true; updateCountdowns(); }, 1000);  // countdowns and staleness move with time
 
+// The page's Content-Security-Policy refuses inline style attributes: colours go in data-bg and are set here.
+function paintBackgrounds(root) {
+  for (const el of root.querySelectorAll("[data-bg]")) el.style.background = el.dataset.bg;
+}
+
 function legend() {
-  $("legend").innerHTML = Object.entries(STATUS_COLOURS).map(([k, c]) => `<div><i style="background:${c}"></i>${k.replace("_", " ")}</div>`).join("")
-    + `<div><i style="background:${STALE_FILL}"></i>stale</div>`;
+  $("legend").innerHTML = Object.entries(STATUS_COLOURS).map(([k, c]) => `<div><i data-bg="${c}"></i>${k.replace("_", " ")}</div>`).join("")
+    + `<div><i data-bg="${STALE_FILL}"></i>stale</div>`;
+  paintBackgrounds($("legend"));
 }
 
 // ------------------------------------------------------------------------------------------ panel
@@ -375,8 +381,9 @@ function renderLists() {
   const shown = units.slice(0, 300);
   $("units").innerHTML = shown.map((u) => `
     <li data-unit="${esc(u.unit_id)}" data-lat="${u.lat ?? ""}" data-lon="${u.lon ?? ""}" data-status="${esc(u.status)}" class="${u.unit_id === S.selected ? "selected" : ""}">
-      <span class="dot" style="background:${isStale(u, now) ? STALE_FILL : STATUS_COLOURS[u.status] || STATUS_COLOURS.unknown}"></span>${esc(u.unit_id)}
+      <span class="dot" data-bg="${isStale(u, now) ? STALE_FILL : STATUS_COLOURS[u.status] || STATUS_COLOURS.unknown}"></span>${esc(u.unit_id)}
       <span class="muted">${esc(u.status)}${u.lat != null ? ` · ${u.lat.toFixed(5)}, ${u.lon.toFixed(5)}` : ""}</span></li>`).join("");
+  paintBackgrounds($("units"));
   const live = units.filter((u) => !isStale(u, now)).length;
   $("summary").textContent = `${units.length} units, ${live} live · ${S.incidents.size} open incidents`;
 }
@@ -435,7 +442,7 @@ async function selectUnit(unitId, centre) {
     S.track = { unit_id: unitId, points: page.points.map((p) => [p.lat, p.lon]) };
     const cur = S.units.get(unitId) || {};
     const age = cur.fix_time ? Math.round((serverNow() - Date.parse(cur.fix_time)) / 1000) : null;
-    box.innerHTML = `<strong>${esc(unitId)}</strong> <button id="unit-close" style="float:right">×</button>
+    box.innerHTML = `<strong>${esc(unitId)}</strong> <button id="unit-close">×</button>
       <dl><dt>status</dt><dd>${esc(cur.status)}</dd><dt>kind</dt><dd>${esc(cur.kind)}</dd>
       <dt>Polres</dt><dd>${esc(cur.polres_code || "–")}</dd>
       <dt>last fix</dt><dd>${age != null ? age + " s ago" : "none"}</dd>

@@ -15,13 +15,13 @@ writing transaction appends to the chain anyway, so this serialises little that 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from patroli import audit_chain
 from patroli.incidents import (
     UNIT_TRANSITIONS,
     AuditEntry,
@@ -342,11 +342,13 @@ def _chain_hash(
     incident_id: str | None,
     unit_id: str | None,
     details: str,
+    config: audit_chain.ChainConfig | None = None,
 ) -> str:
+    """HMAC-SHA256 under the audit key where one is configured, else SHA-256 (see patroli.audit_chain)."""
     canonical = json.dumps(
         [seq, at.isoformat(), actor, action, incident_id, unit_id, details], separators=(",", ":")
     )
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    return (config or audit_chain.current()).digest(prev_hash, canonical)
 
 
 def append_audit(
@@ -400,14 +402,25 @@ def audit_entries(
 
 
 def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
-    """Walk the whole chain; every problem found (an edited, inserted or deleted row) as a sentence."""
+    """Walk the whole chain; every problem found as a sentence: an edited, inserted or deleted row, a row hashed
+    without the audit key (where one is configured), a tail cut off or a chain rewritten after the last head
+    exported to the anchor file."""
+    config = audit_chain.current()
+    unkeyed = audit_chain.ChainConfig()
+    anchored = audit_chain.last_exported(config.anchor_file) if config.anchor_file else None
     problems: list[str] = []
     prev_hash, expected_seq, after = GENESIS_HASH, 1, 0
     while True:
         entries = audit_entries(tx, after_seq=after, limit=batch)
         if not entries:
+            if anchored is not None and after < anchored[0]:
+                problems.append(
+                    f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end"
+                )
             return problems
         for e in entries:
+            if anchored is not None and e.seq == anchored[0] and e.hash != anchored[1]:
+                problems.append(f"seq {e.seq}: hash differs from the exported head (chain rewritten)")
             if e.seq != expected_seq:
                 problems.append(f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
             if e.prev_hash != prev_hash:
@@ -416,5 +429,12 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
                 e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details
             )
             if recomputed != e.hash:
-                problems.append(f"seq {e.seq}: content does not match its hash (row edited)")
+                plain = config.key is not None and e.hash == _chain_hash(
+                    e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details, unkeyed
+                )
+                problems.append(
+                    f"seq {e.seq}: hashed without the audit key (recomputed by someone who does not hold it)"
+                    if plain
+                    else f"seq {e.seq}: content does not match its hash (row edited)"
+                )
             prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq

@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from patroli import migrations
+from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TRACK_PACKED_SELECT, TrackColumns, parse_packed
@@ -209,7 +209,10 @@ class PostgresStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[_PgTx]:
         with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-            yield _PgTx(conn, pipeline)
+            tx = _PgTx(conn, pipeline)
+            yield tx
+        if tx.audit_head is not None:  # committed: the new head goes to the anchor outside the database
+            audit_chain.export_head(*tx.audit_head)
 
     # --- positions ---
     def write_batch(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from patroli import migrations
+from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TrackColumns, from_us, to_us  # times are stored as µs since 1970
@@ -166,12 +166,15 @@ class SqliteStore:
     def transaction(self) -> Iterator[_SqliteTx]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
+        tx = _SqliteTx(conn)
         try:
-            yield _SqliteTx(conn)
+            yield tx
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if tx.audit_head is not None:  # committed: the new head goes to the anchor outside the database
+            audit_chain.export_head(*tx.audit_head)
 
     # --- positions ---
     def write_batch(
@@ -325,6 +328,13 @@ class SqliteStore:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration file (no semicolons inside our SQLite statements)."""
+    """Statements of a migration file; a trigger's body (semicolons inside BEGIN … END) stays one statement."""
     lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";"))
+            pending = ""
+    return statements

@@ -79,10 +79,7 @@ def disable_user(tx: Tx, username: str, now: datetime) -> bool:
         "UPDATE users SET disabled_at = :now WHERE username = :u AND disabled_at IS NULL",
         {"now": now, "u": username},
     )
-    tx.run(
-        "UPDATE api_tokens SET revoked_at = :now WHERE username = :u AND revoked_at IS NULL",
-        {"now": now, "u": username},
-    )
+    revoke_user_tokens(tx, username, now)
     return changed == 1
 
 
@@ -114,6 +111,14 @@ def revoke_token(tx: Tx, token_hash: str, now: datetime) -> bool:
             {"now": now, "h": token_hash},
         )
         == 1
+    )
+
+
+def revoke_user_tokens(tx: Tx, username: str, now: datetime) -> int:
+    """Revoke every live token of one user (a password change); returns how many."""
+    return tx.run(
+        "UPDATE api_tokens SET revoked_at = :now WHERE username = :u AND revoked_at IS NULL",
+        {"now": now, "u": username},
     )
 
 

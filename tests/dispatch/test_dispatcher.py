@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from audit_helpers import bypass_append_only
 from pydantic import ValidationError
 from tracker_helpers import wait_until
 
@@ -439,6 +440,7 @@ def test_audit_verify_command_detects_a_tampered_row(make_dispatcher, dstore, pg
     )
     assert ok.returncode == 0 and "intact" in ok.stdout, ok.stderr
     with dstore.transaction() as tx:
+        bypass_append_only(dstore, tx)
         tx.run("UPDATE audit_log SET actor = 'someone-else' WHERE action = 'acknowledged'")
     bad = subprocess.run(
         [sys.executable, "-m", "patroli_cli", "audit", "verify"],
