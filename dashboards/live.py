@@ -34,7 +34,7 @@ from dashboards.auth import Role, User
 from dashboards.config import WebSettings
 from dashboards.schemas import incident_view, iso, unit_view
 from dispatch.service import EVENTS_TOPIC, UNIT_EVENTS_TOPIC
-from dispatch.stations import StationDirectory, StationLevel
+from dispatch.stations import StationDirectory
 from patroli.incidents import Incident
 from patroli.messages import PositionMessage
 from patroli.storage import Store, dispatch_repo, read_repo
@@ -108,18 +108,14 @@ def parse_bbox(value: Any) -> BBox:
 
 
 def station_scope(user: User, stations: StationDirectory) -> frozenset[str] | None:
-    """The stations a station officer answers for: their own and, for a Polda or Mabes, everything below."""
+    """The stations a station officer answers for: their own and everything below it (a Polres officer its
+    Polsek, a Polda officer its Polres and their Polsek, Mabes everything)."""
     if user.role is not Role.STATION_OFFICER or not user.station_code:
         return None
     code = user.station_code
     if code not in stations:
         return frozenset({code})
-    own = stations.get(code)
-    if own.level is StationLevel.MABES:
-        return frozenset(s.code for s in stations)
-    if own.level is StationLevel.POLDA:
-        return frozenset({code, *(s.code for s in stations.polres() if s.parent_code == code)})
-    return frozenset({code})
+    return frozenset({code, *(s.code for s in stations.descendants(code))})
 
 
 class _Coalescer:

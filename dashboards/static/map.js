@@ -268,10 +268,10 @@ function draw() {
     const [x, y] = toScreen(s.lat, s.lon);
     if (x < -20 || y < -20 || x > w + 20 || y > h + 20) continue;
     const size = s.level === "mabes" ? 9 : s.level === "polda" ? 7 : 5;
-    if (s.level === "polres" && S.view.zoom < 7) continue;
+    if ((s.level === "polres" && S.view.zoom < 7) || (s.level === "polsek" && S.view.zoom < 10)) continue;
     ctx.fillStyle = s.level === "polres" ? "#5b7fb0" : s.level === "polda" ? "#9bb8e0" : "#e0d19b";
     ctx.fillRect(x - size / 2, y - size / 2, size, size);
-    if (S.view.zoom >= 11 || s.level !== "polres") { ctx.fillStyle = "#8fa6c8"; ctx.font = "11px system-ui"; ctx.fillText(s.name, x + size, y - size); }
+    if (S.view.zoom >= 11 || s.level === "polda" || s.level === "mabes") { ctx.fillStyle = "#8fa6c8"; ctx.font = "11px system-ui"; ctx.fillText(s.name, x + size, y - size); }
   }
   // the selected unit's track
   if (S.track && S.track.points.length > 1) {
