@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.auth import USERNAME_PATTERN, Role
-from dispatch.service import LEVEL_NAMES, CallerHistory, ResponseFigures
+from dispatch.service import CallerHistory
 from dispatch.stations import Station, StationDirectory
-from patroli.incidents import AuditEntry, Disposition, Incident
+from patroli.incidents import LEVEL_OF, AuditEntry, Disposition, Incident, tier_name
+from patroli.storage.dispatch_repo import ResponseFigures
 from patroli.storage.read_repo import OfferRow, UnitRow
 
 
@@ -133,10 +134,11 @@ class IncidentView(BaseModel):
     description: str
     needs_unit: bool
     polres_code: str
+    polsek_code: str | None = Field(None, description="the Polsek with jurisdiction (kecamatan polygons)")
     station_code: str = Field(description="where it is queued now (climbs on escalation)")
     station_name: str | None = None
-    level: int = Field(description="0 Polres, 1 Polda, 2 Mabes")
-    level_name: str
+    level: int = Field(description="0 Polsek, 1 Polres, 2 Polda, 3 Mabes")
+    level_name: str = Field(description="the tier: polsek, polres, polda or mabes")
     station_deadline: datetime | None
     seconds_to_escalation: float | None = Field(
         None, description="until it climbs to the next station unless acknowledged; null when it cannot climb"
@@ -158,9 +160,10 @@ def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> I
     nxt = None
     if inc.station_deadline is not None and inc.acked_at is None and inc.closed_at is None:
         seconds = round((inc.station_deadline - now).total_seconds(), 1)
-        if inc.polres_code in stations:
-            ladder = stations.chain(inc.polres_code)
-            nxt = ladder[inc.level + 1].code if inc.level + 1 < len(ladder) else None
+        first = inc.polsek_code or inc.polres_code
+        if first in stations:
+            ladder = {LEVEL_OF[s.level]: s.code for s in stations.chain(first)}
+            nxt = ladder.get(inc.level + 1)
     name = stations.get(inc.station_code).name if inc.station_code in stations else None
     return IncidentView(
         incident_id=inc.incident_id,
@@ -177,10 +180,11 @@ def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> I
         description=inc.description,
         needs_unit=inc.needs_unit,
         polres_code=inc.polres_code,
+        polsek_code=inc.polsek_code,
         station_code=inc.station_code,
         station_name=name,
         level=inc.level,
-        level_name=LEVEL_NAMES[inc.level] if 0 <= inc.level < len(LEVEL_NAMES) else str(inc.level),
+        level_name=tier_name(inc.level),
         station_deadline=inc.station_deadline,
         seconds_to_escalation=seconds,
         next_station=nxt,
@@ -317,17 +321,22 @@ class StationDetail(BaseModel):
 
 
 class ResponseTimesView(BaseModel):
-    polres_code: str
+    """One station's response figures (computed in SQL: dispatch_repo.response_figures)."""
+
+    tier: str = Field(description="polsek or polres")
+    station_code: str
     incidents: int
     acknowledged: int
-    ack_within_target: int
-    median_ack_s: float | None
+    ack_within_target: int = Field(description="acknowledged within 10 s of receipt")
+    ack_p50_s: float | None
+    ack_p90_s: float | None
     accepted: int
-    median_accept_s: float | None
+    accept_p50_s: float | None
+    accept_p90_s: float | None
     arrived: int
-    arrive_within_target: int
-    median_arrive_s: float | None
-    targets: dict[str, float]
+    arrive_within_target: int = Field(description="on scene within 10 min (15 beyond 5 km, 25 beyond 10 km)")
+    arrive_p50_s: float | None
+    arrive_p90_s: float | None
 
     @classmethod
     def of(cls, f: ResponseFigures) -> ResponseTimesView:

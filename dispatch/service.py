@@ -2,9 +2,10 @@
 somebody answers.
 
 Two ladders run side by side for an incident:
-- the station ladder: queued at the Polres with jurisdiction, which must acknowledge before its deadline, else
-  it climbs to the Polda, then to Mabes Polri (deadlines per level, stored, so a restarted dispatcher fires a
-  passed deadline on start, once);
+- the station ladder: queued at the Polsek with jurisdiction (at the Polres where no kecamatan polygons are
+  deployed), which must acknowledge before its deadline, else it climbs to the Polres, the Polda, then Mabes
+  Polri (deadlines per tier, stored, so a restarted dispatcher fires a passed deadline on start, once); a
+  station above the one it is queued at may acknowledge for it (a Polres for its Polsek);
 - the unit ladder: offered to the nearest available unit with a fresh position; no answer or a decline, and the
   next nearest is asked.
 
@@ -23,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -31,7 +32,15 @@ from dispatch.jurisdiction import Jurisdiction
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
-from patroli.incidents import Disposition, Incident, IncidentIntake, Location, UnitStatus
+from patroli.incidents import (
+    LEVEL_OF,
+    Disposition,
+    Incident,
+    IncidentIntake,
+    Location,
+    UnitStatus,
+    tier_name,
+)
 from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
 from patroli.settings import Settings
 from patroli.storage import Store
@@ -42,7 +51,6 @@ log = logging.getLogger("patroli.dispatch")
 
 EVENTS_TOPIC = "patroli/events/incident"
 UNIT_EVENTS_TOPIC = "patroli/events/unit"
-LEVEL_NAMES = ("polres", "polda", "mabes")
 REPEAT_FALSE_REPORTS = 2  # from this many false reports on, intake flags the caller (never refuses)
 
 # What a radio may say about itself on fleet/<unit>/status, from which statuses. Dispatch-driven statuses
@@ -85,11 +93,9 @@ def straight_line_travel_s(c: Candidate, _lat: float, _lon: float, kmh: float = 
 
 @dataclass(frozen=True, slots=True)
 class DispatchConfig:
-    ack_deadline_s: tuple[float | None, float | None, float | None] = (
-        10.0,
-        10.0,
-        None,
-    )  # Polres, Polda, Mabes
+    # Seconds each tier has to acknowledge, by incident level (TIERS): Polsek, Polres, Polda, Mabes (None: no
+    # deadline, the top of the ladder).
+    ack_deadline_s: tuple[float | None, ...] = (10.0, 10.0, 10.0, None)
     offer_deadline_s: float = 30.0
     fresh_within_s: float = 120.0
     search_max_km: float = 50.0
@@ -124,19 +130,21 @@ class IntakeResult:
     routed_by: str  # "cell", "polygon", "nearest" or "given"
 
 
-@dataclass(slots=True)
-class ResponseFigures:
-    polres_code: str
-    incidents: int
-    acknowledged: int
-    ack_within_target: int
-    median_ack_s: float | None
-    accepted: int
-    median_accept_s: float | None
-    arrived: int
-    arrive_within_target: int
-    median_arrive_s: float | None
-    targets: dict[str, float] = field(default_factory=dict)
+@dataclass(frozen=True, slots=True)
+class Routing:
+    polres: Station
+    polsek: Station | None  # None without kecamatan polygons (or a contact given only its Polres)
+    routed_by: str  # "cell", "polygon", "nearest" or "given"
+
+    @property
+    def station(self) -> Station:
+        """Where the ladder starts."""
+        return self.polsek or self.polres
+
+
+def arrival_target_s(km: float) -> float:
+    """Polri's 2026 rule: on scene within 10 minutes, 15 beyond 5 km from the station, 25 beyond 10 km."""
+    return 1500.0 if km > 10 else 900.0 if km > 5 else 600.0
 
 
 class _Abort(Exception):
@@ -209,8 +217,8 @@ class Dispatcher:
             offers: list[tuple[Incident, DispatchOffer]] = []
             with self.store.transaction() as tx:
                 counts = repo.caller_counts(tx, [x.caller for x in intakes])
-                for intake, (polres, routed_by) in zip(intakes, routed, strict=True):
-                    inc = self._new_incident(intake, polres.code, now)
+                for intake, routing in zip(intakes, routed, strict=True):
+                    inc = self._new_incident(intake, routing, now)
                     total, false = counts[intake.caller]
                     counts[intake.caller] = (total + 1, false)  # the next one in this burst sees this one
                     history = CallerHistory(intake.caller, total, false, false >= REPEAT_FALSE_REPORTS)
@@ -242,15 +250,17 @@ class Dispatcher:
                         "routed",
                         incident_id=inc.incident_id,
                         details={
-                            "station": polres.code,
-                            "station_name": polres.name,
-                            "by": routed_by,
+                            "station": routing.station.code,
+                            "station_name": routing.station.name,
+                            "polres": routing.polres.code,
+                            "level": tier_name(inc.level),
+                            "by": routing.routed_by,
                             "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
                         },
                     )
                     if unit is not None:
                         offers.append((inc, self._record_offer(tx, inc, unit, now)))
-                    results.append(IntakeResult(inc, history, routed_by))
+                    results.append(IntakeResult(inc, history, routing.routed_by))
             for r in results:  # after the commit: what the bus says is already true in the store
                 log.info(
                     "incident received",
@@ -266,18 +276,28 @@ class Dispatcher:
                 self._announce_offer(inc, offer)
             return results
 
-    def route(self, intake: IncidentIntake) -> tuple[Station, str]:
-        """The Polres with jurisdiction, and how it was found (cell, polygon, nearest, or given)."""
+    def route(self, intake: IncidentIntake) -> Routing:
+        """The Polsek and Polres with jurisdiction, and how they were found (cell, polygon, nearest, or given)."""
         if intake.location is not None:
             found = self.jurisdiction.lookup(intake.location.lat, intake.location.lon)
-            return found.polres, found.method
+            return Routing(found.polres, found.polsek, found.method)
         code = intake.polres_code or ""
         if code not in self.stations or self.stations.get(code).level is not StationLevel.POLRES:
             raise DispatchError(f"unknown polres_code {code!r}", 422)
-        return self.stations.get(code), "given"
+        return Routing(self.stations.get(code), None, "given")
 
-    def _new_incident(self, intake: IncidentIntake, polres_code: str, now: datetime) -> Incident:
-        deadline_s = self.config.ack_deadline_s[0]
+    def ladder(self, inc: Incident) -> dict[int, Station]:
+        """The incident's station ladder: level → station, from the tier it started at up to Mabes."""
+        return {LEVEL_OF[s.level]: s for s in self.stations.chain(inc.polsek_code or inc.polres_code)}
+
+    def _arrival_target(self, station: Station, lat: float | None, lon: float | None) -> float | None:
+        if lat is None or lon is None:
+            return None
+        return arrival_target_s(haversine_km(station.lat, station.lon, lat, lon))
+
+    def _new_incident(self, intake: IncidentIntake, routing: Routing, now: datetime) -> Incident:
+        level = LEVEL_OF[routing.station.level]
+        deadline_s = self.config.ack_deadline_s[level]
         loc = intake.location
         return Incident(
             incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}",
@@ -293,9 +313,9 @@ class Dispatcher:
             address=intake.address,
             description=intake.description,
             needs_unit=intake.needs_unit,
-            polres_code=polres_code,
-            station_code=polres_code,
-            level=0,
+            polres_code=routing.polres.code,
+            station_code=routing.station.code,
+            level=level,
             station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
             acked_at=None,
             acked_by=None,
@@ -306,6 +326,10 @@ class Dispatcher:
             arrived_at=None,
             closed_at=None,
             disposition=None,
+            polsek_code=routing.polsek.code if routing.polsek else None,
+            arrive_target_s=self._arrival_target(
+                routing.station, loc.lat if loc else None, loc.lon if loc else None
+            ),
         )
 
     def locate(self, incident_id: str, location: Location, actor: str) -> Incident:
@@ -327,6 +351,9 @@ class Dispatcher:
                 "accuracy_m": location.accuracy_m,
                 "needs_unit": int(needs_unit),
                 "state": "awaiting_unit" if needs_unit else inc.state,
+                "arrive_target_s": self._arrival_target(
+                    self.stations.get(inc.polsek_code or inc.polres_code), location.lat, location.lon
+                ),
             }
             offer = None
             with self.store.transaction() as tx:
@@ -346,6 +373,7 @@ class Dispatcher:
                         "accuracy_m": location.accuracy_m,
                         "previous": [inc.lat, inc.lon] if inc.lat is not None else None,
                         "polres_of_point": found.polres.code,
+                        "polsek_of_point": found.polsek.code if found.polsek else None,
                         "queued_at": inc.station_code,
                     },
                 )
@@ -364,8 +392,8 @@ class Dispatcher:
         with self._lock:
             now = self.clock.now()
             inc = self.get(incident_id)
-            ladder = [s.code for s in self.stations.chain(inc.polres_code)]
-            if station_code not in ladder[inc.level :]:
+            ladder = [s.code for level, s in self.ladder(inc).items() if level >= inc.level]
+            if station_code not in ladder:
                 raise DispatchError(
                     f"incident {incident_id} is queued at {inc.station_code}; station {station_code} cannot "
                     "acknowledge it",
@@ -387,7 +415,8 @@ class Dispatcher:
                     incident_id=incident_id,
                     details={
                         "station": station_code,
-                        "level": LEVEL_NAMES[inc.level],
+                        "level": tier_name(inc.level),
+                        "queued_at": inc.station_code,
                         "seconds": round((now - inc.received_at).total_seconds(), 3),
                     },
                 )
@@ -473,9 +502,9 @@ class Dispatcher:
                 self._offer_next(inc.incident_id)
 
     def _escalate(self, inc: Incident, now: datetime) -> None:
-        ladder = self.stations.chain(inc.polres_code)
+        ladder = self.ladder(inc)
         nxt = inc.level + 1
-        if nxt >= len(ladder):
+        if nxt not in ladder:
             return
         seconds = self.config.ack_deadline_s[nxt]
         deadline = now + timedelta(seconds=seconds) if seconds is not None else None
@@ -497,7 +526,7 @@ class Dispatcher:
                     details={
                         "from": inc.station_code,
                         "to": ladder[nxt].code,
-                        "level": LEVEL_NAMES[nxt],
+                        "level": tier_name(nxt),
                         "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
                         "deadline": deadline.isoformat() if deadline else None,
                     },
@@ -860,49 +889,13 @@ class Dispatcher:
         total, false = repo.caller_counts(tx, [caller])[caller]
         return CallerHistory(caller, total, false, false >= REPEAT_FALSE_REPORTS)
 
-    def response_times(self) -> list[ResponseFigures]:
-        """Per Polres: time to acknowledge (target 10 s), to accept, to arrive (10 min; 15 beyond 5 km from the
-        station, 25 beyond 10 km), from all incidents in the store."""
+    def response_times(
+        self, tier: str = "polres", since: datetime | None = None
+    ) -> list[repo.ResponseFigures]:
+        """Per Polsek or per Polres: the share acknowledged within 10 s, the time to accept, and to arrive
+        (10 min; 15 beyond 5 km from the station, 25 beyond 10 km), computed in SQL."""
         with self.store.transaction() as tx:
-            incidents = repo.list_incidents(tx, open_only=False, limit=1_000_000)
-        by_polres: dict[str, list[Incident]] = {}
-        for inc in incidents:
-            by_polres.setdefault(inc.polres_code, []).append(inc)
-        figures = []
-        for code, items in sorted(by_polres.items()):
-            ack = [(i.acked_at - i.received_at).total_seconds() for i in items if i.acked_at]
-            accept = [(i.accepted_at - i.received_at).total_seconds() for i in items if i.accepted_at]
-            arrive_within = 0
-            arrive = []
-            for i in items:
-                if i.arrived_at is None:
-                    continue
-                seconds = (i.arrived_at - i.received_at).total_seconds()
-                arrive.append(seconds)
-                arrive_within += seconds <= self.arrival_target_s(i)
-            figures.append(
-                ResponseFigures(
-                    code,
-                    len(items),
-                    len(ack),
-                    sum(s <= 10 for s in ack),
-                    _median(ack),
-                    len(accept),
-                    _median(accept),
-                    len(arrive),
-                    arrive_within,
-                    _median(arrive),
-                    {"ack_s": 10.0},
-                )
-            )
-        return figures
-
-    def arrival_target_s(self, inc: Incident) -> float:
-        if inc.polres_code not in self.stations or inc.lat is None or inc.lon is None:
-            return 600.0
-        station = self.stations.get(inc.polres_code)
-        km = haversine_km(station.lat, station.lon, inc.lat, inc.lon)
-        return 1500.0 if km > 10 else 900.0 if km > 5 else 600.0
+            return repo.response_figures(tx, tier, since)
 
     def _event(self, inc: Incident, action: str) -> None:
         self.publisher.publish(
@@ -913,7 +906,7 @@ class Dispatcher:
                     "action": action,
                     "state": inc.state,
                     "station": inc.station_code,
-                    "level": LEVEL_NAMES[inc.level],
+                    "level": tier_name(inc.level),
                     "unit_id": inc.unit_id,
                     "lat": inc.lat,
                     "lon": inc.lon,
@@ -935,19 +928,19 @@ def build_dispatcher(
     """A Dispatcher configured from the settings: stations, jurisdiction (polygons when configured), deadlines."""
     stations = stations or StationDirectory.load()
     jurisdiction = Jurisdiction(
-        stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache"
+        stations,
+        settings.jurisdiction_geojson,
+        districts_geojson=settings.jurisdiction_districts_geojson,
+        cache_dir=settings.data_dir / "cache",
     )
     config = DispatchConfig(
-        ack_deadline_s=(settings.dispatch_ack_polres_s, settings.dispatch_ack_polda_s, None),
+        ack_deadline_s=(
+            settings.dispatch_ack_polsek_s,
+            settings.dispatch_ack_polres_s,
+            settings.dispatch_ack_polda_s,
+            None,
+        ),
         offer_deadline_s=settings.dispatch_offer_s,
         fresh_within_s=settings.dispatch_fresh_s,
     )
     return Dispatcher(store, stations, jurisdiction, publisher, config=config, actor=actor)
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    mid = len(s) // 2
-    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2

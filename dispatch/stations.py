@@ -16,22 +16,19 @@ import io
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from patroli.incidents import Tier
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 COLUMNS = ("code", "level", "name", "parent_code", "province_code", "lat", "lon", "note", "area")
 OPTIONAL_COLUMNS = frozenset({"area"})
 
 
-class StationLevel(StrEnum):
-    MABES = "mabes"
-    POLDA = "polda"
-    POLRES = "polres"
-    POLSEK = "polsek"
+StationLevel = Tier  # a station's level is its tier on the escalation ladder (patroli.incidents)
 
 
 # The level a station's parent must have: Polsek → Polres → Polda → Mabes.

@@ -45,6 +45,27 @@ UNIT_TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
 }
 
 
+class Tier(enum.StrEnum):
+    """A station's tier on the escalation ladder (and a station's level in the station directory)."""
+
+    POLSEK = "polsek"
+    POLRES = "polres"
+    POLDA = "polda"
+    MABES = "mabes"
+
+
+# An incident's `level` → the tier it is queued at: the one table for it. An incident starts at the Polsek
+# with jurisdiction (level 0), or at the Polres (level 1) where no kecamatan polygons are deployed, and
+# climbs one level each time a station lets its acknowledgement deadline pass.
+TIERS: tuple[Tier, ...] = (Tier.POLSEK, Tier.POLRES, Tier.POLDA, Tier.MABES)
+LEVEL_OF: dict[Tier, int] = {tier: level for level, tier in enumerate(TIERS)}
+
+
+def tier_name(level: int) -> str:
+    """The tier name of an incident level ("polsek" … "mabes"), or the number itself if out of range."""
+    return str(TIERS[level]) if 0 <= level < len(TIERS) else str(level)
+
+
 class Channel(enum.StrEnum):
     PHONE = "phone"
     SMS = "sms"
@@ -160,9 +181,9 @@ class Incident:
     address: str | None
     description: str
     needs_unit: bool
-    polres_code: str  # station with jurisdiction
+    polres_code: str  # the Polres with jurisdiction
     station_code: str  # where it is queued now (climbs on escalation)
-    level: int  # 0 Polres, 1 Polda, 2 Mabes
+    level: int  # the tier it is queued at: TIERS[level] (0 Polsek, 1 Polres, 2 Polda, 3 Mabes)
     station_deadline: datetime | None
     acked_at: datetime | None
     acked_by: str | None
@@ -173,6 +194,10 @@ class Incident:
     arrived_at: datetime | None
     closed_at: datetime | None
     disposition: str | None
+    polsek_code: str | None = (
+        None  # the Polsek with jurisdiction; None where no kecamatan polygons are deployed
+    )
+    arrive_target_s: float | None = None  # 600, 900 or 1,500 s by distance from the station (None: no point)
 
 
 @dataclass(slots=True, frozen=True)

@@ -78,6 +78,8 @@ def _param(value: Any) -> Any:
 
 
 class _SqliteTx:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.audit_head: tuple[int, str] | None = None
