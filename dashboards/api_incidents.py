@@ -39,7 +39,7 @@ router = APIRouter(prefix="/api/v1")
 
 
 def _view(ctx: AppContext, inc: Incident) -> IncidentView:
-    return incident_view(inc, ctx.stations, datetime.now(UTC))
+    return incident_view(inc, ctx.stations, datetime.now(UTC), ctx.dispatcher.places.of_incident(inc))
 
 
 def _in_scope(ctx: AppContext, user: User, inc: Incident) -> bool:

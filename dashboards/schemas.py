@@ -36,9 +36,10 @@ class UnitView(BaseModel):
     course_deg: float | None = None
     age_s: float | None = Field(None, description="seconds since the last fix")
     stale: bool = Field(True, description="no fix, or the last one is older than the stale threshold")
+    place: str | None = Field(None, description="kecamatan, regency, province of the last fix")
 
 
-def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
+def unit_view(row: UnitRow, now: datetime, stale_s: float, place: str | None = None) -> UnitView:
     age = None if row.fix_time is None else round((now - row.fix_time).total_seconds(), 1)
     return UnitView(
         unit_id=row.unit_id,
@@ -55,6 +56,7 @@ def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
         course_deg=row.course_deg,
         age_s=age,
         stale=age is None or age > stale_s,
+        place=place,
     )
 
 
@@ -131,6 +133,7 @@ class IncidentView(BaseModel):
     lon: float | None
     accuracy_m: float | None
     address: str | None
+    place: str | None = Field(None, description="kecamatan, regency, province: 'Kec. Gambir, Kota Adm. …'")
     description: str
     needs_unit: bool
     polres_code: str
@@ -155,7 +158,9 @@ class IncidentView(BaseModel):
     disposition: str | None
 
 
-def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> IncidentView:
+def incident_view(
+    inc: Incident, stations: StationDirectory, now: datetime, place: str | None = None
+) -> IncidentView:
     seconds = None
     nxt = None
     if inc.station_deadline is not None and inc.acked_at is None and inc.closed_at is None:
@@ -177,6 +182,7 @@ def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> I
         lon=inc.lon,
         accuracy_m=inc.accuracy_m,
         address=inc.address,
+        place=place,
         description=inc.description,
         needs_unit=inc.needs_unit,
         polres_code=inc.polres_code,

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from dispatch.jurisdiction import Jurisdiction
+from dispatch.places import Places
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
@@ -167,6 +168,7 @@ class Dispatcher:
         self.store = store
         self.stations = stations
         self.jurisdiction = jurisdiction
+        self.places = Places(stations, jurisdiction)
         self.publisher = publisher
         self.clock = clock or SystemClock()
         self.config = config or DispatchConfig()
@@ -626,6 +628,7 @@ class Dispatcher:
             incident_type=inc.incident_type,
             priority=inc.priority,
             address=inc.address,
+            place=self.places.at(inc.lat, inc.lon).label,
             deadline_s=self.config.offer_deadline_s,
             offered_at=now,
         )

@@ -9,8 +9,8 @@ const STATUS_COLOURS = {
   busy: "#ff8c42", off_duty: "#8893a0", offline: "#5a616c", unknown: "#9aa4b0",
 };
 const STALE_FILL = "#69707b";
-const LEVEL_COLOURS = ["#ff4d4d", "#ff9f1a", "#ff3df5"];
-const LEVEL_NAMES = ["Polres", "Polda", "Mabes"];
+const LEVEL_COLOURS = ["#ff6b6b", "#ff4d4d", "#ff9f1a", "#ff3df5"];  // by incident level (patroli.incidents.TIERS)
+const LEVEL_NAMES = ["Polsek", "Polres", "Polda", "Mabes"];
 const DISPOSITIONS = ["resolved", "no_action", "referred", "duplicate", "false_report"];
 const TILE = 256;
 
