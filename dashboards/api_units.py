@@ -359,6 +359,7 @@ def map_config(ctx: Ctx, user: AnyUser) -> MapConfig:
         batch_ms=ctx.web.web_batch_ms,
         jurisdiction=ctx.outlines.available,
         center=(-6.2, 106.83),
+        warnings=ctx.warnings(),
     )
 
 

@@ -28,6 +28,7 @@ from dashboards.context import AppContext
 from dashboards.geo import Outlines
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
 from dashboards.schemas import Health
+from dispatch.boundaries import BoundaryWatch
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
 from patroli.messages import PositionMessage
@@ -111,10 +112,15 @@ def create_app(
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
     )
 
+    boundaries = BoundaryWatch(
+        settings, d
+    )  # warns while boundary files are missing, loads them when they come
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_dispatcher:
             await asyncio.to_thread(d.load)
+            boundaries.start()
         await hub.start()
         if bus is not None:
             bus.start()
@@ -124,6 +130,7 @@ def create_app(
         finally:
             if bus is not None:
                 bus.stop()
+            boundaries.stop()
             await hub.stop()
 
     app = FastAPI(
@@ -166,6 +173,7 @@ def create_app(
             hypertable=info.hypertable,
             live_clients=len(hub.clients),
             mqtt_connected=ctx.bus_connected(),
+            warnings=ctx.warnings(),
         )
 
     @app.websocket("/ws/live")

@@ -402,6 +402,7 @@ class MapConfig(BaseModel):
     batch_ms: int
     jurisdiction: bool = Field(description="regency outlines are loaded (Settings.jurisdiction_geojson)")
     center: tuple[float, float] = Field(description="lat, lon the map opens on when no unit has a position")
+    warnings: list[str] = Field(default_factory=list, description="for the status line: missing boundaries")
 
 
 class H3Cell(BaseModel):
@@ -432,3 +433,4 @@ class Health(BaseModel):
     hypertable: bool
     live_clients: int
     mqtt_connected: bool
+    warnings: list[str] = Field(default_factory=list, description="e.g. boundary files missing in production")

@@ -183,6 +183,12 @@ class Dispatcher:
         self._searched: dict[str, tuple[int, datetime]] = {}
 
     # ------------------------------------------------------------------------------------------ start-up
+    def use_jurisdiction(self, jurisdiction: Jurisdiction) -> None:
+        """Route by another jurisdiction from now on (boundary files that arrived after the start)."""
+        with self._lock:
+            self.jurisdiction = jurisdiction
+            self.places = Places(self.stations, jurisdiction)
+
     def load(self) -> None:
         """Rebuild the caches from the store: last positions and unit statuses."""
         with self._lock:

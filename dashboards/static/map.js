@@ -104,6 +104,13 @@ $("logout-btn").addEventListener("click", async () => {
   showLogin("");
 });
 
+// The status line: what the server says is wrong with the deployment (boundary files missing in production).
+function showWarnings(warnings) {
+  const el = $("status-warning");
+  el.textContent = (warnings || []).join(" · ");
+  el.hidden = !el.textContent;
+}
+
 async function start(user) {
   S.user = user;
   $("login-overlay").hidden = true;
@@ -113,6 +120,8 @@ async function start(user) {
   S.config = await api("/api/v1/map/config");
   S.staleS = S.config.stale_s; S.heartbeatS = S.config.heartbeat_s;
   $("attribution").textContent = S.config.tile_url ? S.config.tile_attribution : "H3 grid · offline";
+  showWarnings(S.config.warnings);
+  setInterval(async () => { showWarnings((await api("/api/v1/map/config")).warnings); }, 60_000);
   S.stations = await api("/api/v1/stations");
   connect();
   loadLayers();

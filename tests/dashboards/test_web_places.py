@@ -104,3 +104,17 @@ def test_a_polres_officer_acknowledges_for_its_polsek(kec_server: LiveServer) ->
     per_polsek = kec_server.client("officer").get("/api/v1/stats/response-times", params={"tier": "polsek"})
     (fig,) = per_polsek.json()
     assert (fig["tier"], fig["station_code"], fig["acknowledged"]) == ("polsek", "31.71.01", 1)
+
+
+def test_the_status_line_says_the_boundary_files_are_missing(server: LiveServer) -> None:
+    # On PostgreSQL (production), started without any boundary file.
+    bare = server.client("dispatcher").get("/api/v1/map/config").json()["warnings"]
+    assert len(bare) == 1 and "the ladder starts at the Polres" in bare[0]
+    assert "PATROLI_JURISDICTION_DISTRICTS_GEOJSON not set" in bare[0]
+    assert server.client().get("/healthz").json()["warnings"] == bare
+
+
+def test_the_status_line_names_the_one_file_still_missing(kec_server: LiveServer) -> None:
+    half = kec_server.client("dispatcher").get("/api/v1/map/config").json()["warnings"]
+    assert len(half) == 1 and "PATROLI_JURISDICTION_GEOJSON not set" in half[0]
+    assert "DISTRICTS" not in half[0] and "ladder starts" not in half[0]
