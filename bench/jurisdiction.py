@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, float | int | str]:
             (Jurisdiction(directory, GEOJSON, cache_dir=Path(cache)) for _ in range(3)),
             key=lambda j: j.build_seconds,
         )
-    assert not cold.loaded_from_cache and warm.loaded_from_cache
+    assert warm.index is not None and not cold.loaded_from_cache and warm.loaded_from_cache
 
     rng = np.random.default_rng(110)
     lon_min, lon_max, lat_min, lat_max = BBOX
@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> dict[str, float | int | str]:
     city_us = all_us[N_RANDOM:]
     method_of = np.array(methods)
     figures: dict[str, float | int | str] = {
-        "regencies": warm.regency_count,
-        "cells": warm.cell_count,
-        "border_cells": warm.border_cell_count,
+        "regencies": warm.index.polygon_count,
+        "cells": warm.index.cell_count,
+        "border_cells": warm.index.border_cell_count,
         "build_s": round(cold.build_seconds, 3),
         "cached_load_s": round(warm.build_seconds, 3),
         "lookups": len(all_us),

@@ -34,10 +34,12 @@ from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
 from patroli.incidents import (
+    CLOSABLE_STATES,
     LEVEL_OF,
     Disposition,
     Incident,
     IncidentIntake,
+    IncidentState,
     Location,
     UnitStatus,
     tier_name,
@@ -64,10 +66,10 @@ RADIO_STATUS_FROM: dict[UnitStatus, tuple[UnitStatus, ...]] = {
 
 
 # The unit status that goes with each incident state while a unit works on it (to resume after an outage).
-JOB_STATUS: dict[str, UnitStatus] = {
-    "offered": UnitStatus.OFFERED,
-    "dispatched": UnitStatus.DISPATCHED,
-    "on_scene": UnitStatus.ON_SCENE,
+JOB_STATUS: dict[IncidentState, UnitStatus] = {
+    IncidentState.OFFERED: UnitStatus.OFFERED,
+    IncidentState.DISPATCHED: UnitStatus.DISPATCHED,
+    IncidentState.ON_SCENE: UnitStatus.ON_SCENE,
 }
 
 
@@ -233,7 +235,7 @@ class Dispatcher:
                     # Claim the unit first, so the incident is written once, in its final state.
                     unit = self._claim_unit(tx, inc, now, tried=set()) if inc.needs_unit else None
                     if unit is not None:
-                        inc.state, inc.unit_id = "offered", unit.unit_id
+                        inc.state, inc.unit_id = IncidentState.OFFERED, unit.unit_id
                         inc.offer_deadline = now + timedelta(seconds=self.config.offer_deadline_s)
                     repo.insert_incident(tx, inc)
                     repo.append_audit(
@@ -327,7 +329,7 @@ class Dispatcher:
             station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
             acked_at=None,
             acked_by=None,
-            state="awaiting_unit" if intake.needs_unit else "open",
+            state=IncidentState.AWAITING_UNIT if intake.needs_unit else IncidentState.OPEN,
             unit_id=None,
             offer_deadline=None,
             accepted_at=None,
@@ -347,7 +349,10 @@ class Dispatcher:
         with self._lock:
             now = self.clock.now()
             inc = self.get(incident_id)
-            if inc.closed_at is not None or inc.state not in ("open", "awaiting_unit"):
+            if inc.closed_at is not None or inc.state not in (
+                IncidentState.OPEN,
+                IncidentState.AWAITING_UNIT,
+            ):
                 raise DispatchError(
                     f"incident {incident_id} is {inc.state}: its place can no longer change", 409
                 )
@@ -358,7 +363,7 @@ class Dispatcher:
                 "lon": location.lon,
                 "accuracy_m": location.accuracy_m,
                 "needs_unit": int(needs_unit),
-                "state": "awaiting_unit" if needs_unit else inc.state,
+                "state": IncidentState.AWAITING_UNIT if needs_unit else inc.state,
                 "arrive_target_s": self._arrival_target(
                     self.stations.get(inc.polsek_code or inc.polres_code), location.lat, location.lon
                 ),
@@ -386,7 +391,7 @@ class Dispatcher:
                     },
                 )
                 if needs_unit:
-                    inc.lat, inc.lon, inc.state = location.lat, location.lon, "awaiting_unit"
+                    inc.lat, inc.lon, inc.state = location.lat, location.lon, IncidentState.AWAITING_UNIT
                     offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
             updated = self.get(incident_id)
             self._event(updated, "located")
@@ -440,17 +445,17 @@ class Dispatcher:
                 if not repo.update_incident(
                     tx,
                     incident_id,
-                    {"closed_at": None},
+                    {"closed_at": None, "state": CLOSABLE_STATES},
                     {
                         "closed_at": now,
                         "disposition": str(disposition),
-                        "state": "closed",
+                        "state": IncidentState.CLOSED,
                         "station_deadline": None,
                         "offer_deadline": None,
                     },
                 ):
                     raise DispatchError(f"incident {incident_id} is already closed", 409)
-                if inc.unit_id and inc.state in ("offered", "dispatched", "on_scene"):
+                if inc.unit_id and inc.state in JOB_STATUS:
                     # The unit is released: the job it was on no longer exists.
                     repo.set_unit_status(
                         tx,
@@ -561,7 +566,7 @@ class Dispatcher:
         try:
             with self.store.transaction() as tx:
                 inc = repo.get_incident(tx, incident_id)
-                if inc is None or inc.state != "awaiting_unit":
+                if inc is None or inc.state is not IncidentState.AWAITING_UNIT:
                     return False
                 offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
         except DispatchError:  # another dispatcher moved the incident on first; nothing to do here
@@ -580,11 +585,11 @@ class Dispatcher:
         if not repo.update_incident(
             tx,
             inc.incident_id,
-            {"state": "awaiting_unit"},
-            {"state": "offered", "unit_id": unit.unit_id, "offer_deadline": deadline},
+            {"state": IncidentState.AWAITING_UNIT},
+            {"state": IncidentState.OFFERED, "unit_id": unit.unit_id, "offer_deadline": deadline},
         ):
             raise DispatchError(f"incident {inc.incident_id} changed while offering it", 409)
-        inc.state, inc.unit_id, inc.offer_deadline = "offered", unit.unit_id, deadline
+        inc.state, inc.unit_id, inc.offer_deadline = IncidentState.OFFERED, unit.unit_id, deadline
         return self._record_offer(tx, inc, unit, now)
 
     def _claim_unit(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> Candidate | None:
@@ -654,8 +659,8 @@ class Dispatcher:
                 repo.update_incident(
                     tx,
                     inc.incident_id,
-                    {"state": "offered", "unit_id": unit_id},
-                    {"state": "awaiting_unit", "unit_id": None, "offer_deadline": None},
+                    {"state": IncidentState.OFFERED, "unit_id": unit_id},
+                    {"state": IncidentState.AWAITING_UNIT, "unit_id": None, "offer_deadline": None},
                 )
                 # Not freed if it went offline meanwhile: it comes back through `online`.
                 freed = repo.set_unit_status(
@@ -717,25 +722,32 @@ class Dispatcher:
             steps = {
                 # answer: (incident state before, after, unit status before, after, timestamp column, audit action)
                 "accept": (
-                    "offered",
-                    "dispatched",
+                    (IncidentState.OFFERED,),
+                    IncidentState.DISPATCHED,
                     UnitStatus.OFFERED,
                     UnitStatus.DISPATCHED,
                     "accepted_at",
                     "accepted",
                 ),
                 "on_scene": (
-                    "dispatched",
-                    "on_scene",
+                    (IncidentState.DISPATCHED,),
+                    IncidentState.ON_SCENE,
                     UnitStatus.DISPATCHED,
                     UnitStatus.ON_SCENE,
                     "arrived_at",
                     "on_scene",
                 ),
-                "clear": (None, "cleared", None, UnitStatus.AVAILABLE, None, "cleared"),
+                "clear": (
+                    (IncidentState.DISPATCHED, IncidentState.ON_SCENE),
+                    IncidentState.CLEARED,
+                    None,
+                    UnitStatus.AVAILABLE,
+                    None,
+                    "cleared",
+                ),
                 "en_route": (
-                    "dispatched",
-                    "dispatched",
+                    (IncidentState.DISPATCHED,),
+                    IncidentState.DISPATCHED,
                     UnitStatus.DISPATCHED,
                     UnitStatus.DISPATCHED,
                     None,
@@ -749,11 +761,7 @@ class Dispatcher:
                         tx, inc.incident_id, unit_id, "accept", now
                     ):
                         raise _Abort  # the offer had already timed out
-                    expect: dict[str, object] = {"unit_id": unit_id}
-                    if before:
-                        expect["state"] = before
-                    else:
-                        expect["closed_at"] = None
+                    expect: dict[str, object] = {"unit_id": unit_id, "state": before, "closed_at": None}
                     changes: dict[str, object] = {"state": after}
                     if ans.answer == "accept":
                         changes["offer_deadline"] = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -163,7 +163,35 @@ class IncidentIntake(BaseModel):
         return self.category is not Category.INFORMATION and self.location is not None
 
 
-IncidentState = Literal["open", "awaiting_unit", "offered", "dispatched", "on_scene", "cleared", "closed"]
+class IncidentState(enum.StrEnum):
+    OPEN = "open"  # queued at its station; no unit needed (information), or no point to send one to yet
+    AWAITING_UNIT = "awaiting_unit"  # a unit is needed and none has it
+    OFFERED = "offered"  # one unit is asked, until its answer or its deadline
+    DISPATCHED = "dispatched"  # the unit accepted and is on its way
+    ON_SCENE = "on_scene"
+    CLEARED = "cleared"  # the unit is done; the incident waits for a disposition
+    CLOSED = "closed"  # with a disposition: the end
+
+
+# Which state changes are legal: the one place the incident lifecycle lives (patroli.storage.dispatch_repo
+# refuses anything else, whoever asks). Staying in a state (en route, a place found for an information
+# request) is not a change. CLOSED is the end; anything before it may be closed by a dispatcher.
+INCIDENT_TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
+    IncidentState.OPEN: frozenset({IncidentState.AWAITING_UNIT, IncidentState.CLOSED}),
+    IncidentState.AWAITING_UNIT: frozenset({IncidentState.OFFERED, IncidentState.CLOSED}),
+    IncidentState.OFFERED: frozenset(
+        {IncidentState.DISPATCHED, IncidentState.AWAITING_UNIT, IncidentState.CLOSED}
+    ),
+    IncidentState.DISPATCHED: frozenset(
+        {IncidentState.ON_SCENE, IncidentState.CLEARED, IncidentState.CLOSED}
+    ),
+    IncidentState.ON_SCENE: frozenset({IncidentState.CLEARED, IncidentState.CLOSED}),
+    IncidentState.CLEARED: frozenset({IncidentState.CLOSED}),
+    IncidentState.CLOSED: frozenset(),
+}
+# The states an incident is stored in at intake: queued, waiting for a unit, or already offered to one.
+INITIAL_STATES = frozenset({IncidentState.OPEN, IncidentState.AWAITING_UNIT, IncidentState.OFFERED})
+CLOSABLE_STATES = tuple(s for s, nexts in INCIDENT_TRANSITIONS.items() if IncidentState.CLOSED in nexts)
 
 
 @dataclass(slots=True)
@@ -187,7 +215,7 @@ class Incident:
     station_deadline: datetime | None
     acked_at: datetime | None
     acked_by: str | None
-    state: str
+    state: IncidentState
     unit_id: str | None
     offer_deadline: datetime | None
     accepted_at: datetime | None

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from patroli.incidents import UNIT_TRANSITIONS, AuditEntry, Incident, UnitStatus
+from patroli.incidents import (
+    INCIDENT_TRANSITIONS,
+    INITIAL_STATES,
+    UNIT_TRANSITIONS,
+    AuditEntry,
+    Incident,
+    IncidentState,
+    UnitStatus,
+)
 from patroli.storage.tx import Tx
 
 INCIDENT_COLUMNS = (
@@ -69,13 +77,17 @@ def incident_from_row(tx: Tx, row: tuple[Any, ...]) -> Incident:
         values[col] = tx.time(values[col])
     values["caller"] = values.pop("caller_id")
     values["needs_unit"] = bool(values["needs_unit"])
+    values["state"] = IncidentState(values["state"])
     return Incident(**values)
 
 
 # ---------------------------------------------------------------------------------------------- incidents
 def insert_incident(tx: Tx, inc: Incident) -> None:
+    if inc.state not in INITIAL_STATES:
+        raise ValueError(f"{inc.state} is not a state an incident starts in")
     values = {c: getattr(inc, "caller" if c == "caller_id" else c) for c in INCIDENT_COLUMNS}
     values["needs_unit"] = int(inc.needs_unit)
+    values["state"] = str(inc.state)
     tx.send(
         f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in INCIDENT_COLUMNS)})",
         values,
@@ -124,23 +136,43 @@ def caller_counts(tx: Tx, callers: Iterable[str]) -> dict[str, tuple[int, int]]:
     return {c: found.get(c, (0, 0)) for c in params.values()}
 
 
+def _check_state_change(expected: Any, to: Any) -> None:
+    """A state change names the state(s) it leaves, and each leads to the new one by INCIDENT_TRANSITIONS."""
+    if expected is None:
+        raise ValueError(f"a change to state {to} must say which state it leaves (expect 'state')")
+    target = IncidentState(to)
+    froms = [IncidentState(s) for s in (expected if isinstance(expected, tuple) else (expected,))]
+    illegal = [f"{f} → {target}" for f in froms if f is not target and target not in INCIDENT_TRANSITIONS[f]]
+    if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
+        raise ValueError(f"not a legal incident state change: {', '.join(illegal)}")
+
+
 def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
-    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL)."""
+    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL; a
+    tuple: any of those). A change of state is checked against the incident lifecycle first."""
     for col in (*expect, *changes):
         if col not in INCIDENT_COLUMNS:
             raise ValueError(f"unknown incident column {col!r}")
+    if "state" in changes:
+        _check_state_change(expect.get("state"), changes["state"])
     params: dict[str, Any] = {"id": incident_id}
     conditions = ["incident_id = :id"]
     for col, value in expect.items():
         if value is None:
             conditions.append(f"{col} IS NULL")
+        elif isinstance(value, tuple):
+            names = [f"x_{col}_{i}" for i in range(len(value))]
+            conditions.append(f"{col} IN ({', '.join(':' + n for n in names)})")
+            params.update(
+                {n: str(v) if isinstance(v, IncidentState) else v for n, v in zip(names, value, strict=True)}
+            )
         else:
             conditions.append(f"{col} = :x_{col}")
-            params[f"x_{col}"] = value
+            params[f"x_{col}"] = str(value) if isinstance(value, IncidentState) else value
     sets = []
     for col, value in changes.items():
         sets.append(f"{col} = :s_{col}")
-        params[f"s_{col}"] = value
+        params[f"s_{col}"] = str(value) if isinstance(value, IncidentState) else value
     return tx.run(f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params) == 1
 
 

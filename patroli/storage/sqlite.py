@@ -327,6 +327,16 @@ class SqliteStore:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration file (no semicolons inside our SQLite statements)."""
+    """Statements of a migration file: split at the semicolons where SQLite says a statement is complete (a
+    trigger's body holds semicolons of its own)."""
     lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";"))
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";"))
+    return statements
