@@ -97,6 +97,7 @@ def create_app(
         stations,
         position_sink=feed_dispatcher if own_dispatcher else None,
         refresh_sink=d.load if own_dispatcher else None,
+        place_of=lambda inc: d.places.of_incident(inc),
     )
     bus = WebBus(settings, hub, web.web_mqtt_client_id) if mqtt else None
     deferred.target = bus if bus is not None else _LocalPublisher(hub)

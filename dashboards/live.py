@@ -159,14 +159,17 @@ class LiveHub:
         *,
         position_sink: Callable[[list[PositionMessage]], None] | None = None,
         refresh_sink: Callable[[], None] | None = None,
+        place_of: Callable[[Incident], str | None] | None = None,
     ) -> None:
         """`position_sink` and `refresh_sink` feed the web process's own Dispatcher (it offers units at intake, so
-        it needs their positions and statuses); they run off the loop."""
+        it needs their positions and statuses); they run off the loop. `place_of` names an incident's place
+        ("Kec. Gambir, Kota Adm. Jakarta Pusat, DKI Jakarta") in the frames."""
         self.store = store
         self.web = web
         self.stations = stations
         self.position_sink = position_sink
         self.refresh_sink = refresh_sink
+        self.place_of = place_of or (lambda _inc: None)
         self._to_sink: _Coalescer | None = None
         self._to_refresh: _Coalescer | None = None
         self.clients: dict[int, LiveClient] = {}
@@ -367,7 +370,7 @@ class LiveHub:
         now = datetime.now(UTC)
         inc_frags = []
         for inc in incidents:
-            doc = incident_view(inc, self.stations, now).model_dump(mode="json")
+            doc = incident_view(inc, self.stations, now, self.place_of(inc)).model_dump(mode="json")
             doc["action"] = actions.get(inc.incident_id, "")
             inc_frags.append((inc, json.dumps(doc, separators=(",", ":"))))
         unit_frags = [(u, json.dumps(d, separators=(",", ":"))) for u, d in changed_units.items()]
@@ -424,7 +427,10 @@ class LiveHub:
             "stale_s": stale_s,
             "heartbeat_s": self.web.web_heartbeat_s,
             "units": units,
-            "incidents": [incident_view(i, self.stations, now).model_dump(mode="json") for i in incidents],
+            "incidents": [
+                incident_view(i, self.stations, now, self.place_of(i)).model_dump(mode="json")
+                for i in incidents
+            ],
         }
         return json.dumps(doc, separators=(",", ":")), {i.incident_id for i in incidents}
 
