@@ -306,6 +306,7 @@ def web_cmd() -> None:
 @app.command("dispatch")
 def dispatch_cmd() -> None:
     """Run the dispatcher: incidents to stations and units, escalation timers, until SIGINT or SIGTERM."""
+    from dispatch.boundaries import BoundaryWatch
     from dispatch.runner import DispatchRunner, MqttPublisher
     from dispatch.service import build_dispatcher
     from patroli.storage import open_store
@@ -315,8 +316,11 @@ def dispatch_cmd() -> None:
     store.migrate()
     client, connect_args = DispatchRunner.client_for(s)
     runner = DispatchRunner(s, client, connect_args, build_dispatcher(s, store, MqttPublisher(client)))
+    boundaries = BoundaryWatch(s, runner.dispatcher)  # warns every minute while boundary files are missing
     runner.start()
+    boundaries.start()
     _wait_for_signal()
+    boundaries.stop()
     runner.stop()
     store.close()
 

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
-from dashboards import api_auth, api_incidents, api_units
+from dashboards import api_auth, api_incidents, api_places, api_units
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
@@ -33,6 +33,7 @@ from dashboards.hardening import BodyLimit, SecurityHeaders, content_security_po
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
 from dashboards.login_guard import LoginGuard
 from dashboards.schemas import Health
+from dispatch.boundaries import BoundaryWatch
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
 from patroli.incidents import validation_summary
@@ -98,6 +99,7 @@ def create_app(
         stations,
         position_sink=feed_dispatcher if own_dispatcher else None,
         refresh_sink=d.load if own_dispatcher else None,
+        place_of=lambda inc: d.places.of_incident(inc),
     )
     bus = WebBus(settings, hub, web.web_mqtt_client_id) if mqtt else None
     deferred.target = bus if bus is not None else _LocalPublisher(hub)
@@ -115,10 +117,15 @@ def create_app(
         login_guard=LoginGuard(auth, web),
     )
 
+    boundaries = BoundaryWatch(
+        settings, d
+    )  # warns while boundary files are missing, loads them when they come
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_dispatcher:
             await asyncio.to_thread(d.load)
+            boundaries.start()
         await hub.start()
         if bus is not None:
             bus.start()
@@ -131,6 +138,7 @@ def create_app(
         finally:
             if bus is not None:
                 bus.stop()
+            boundaries.stop()
             await hub.stop()
             ctx.login_guard.close()
             if metrics is not None:
@@ -154,6 +162,7 @@ def create_app(
     app.include_router(api_auth.router)
     app.include_router(api_units.router)
     app.include_router(api_incidents.router)
+    app.include_router(api_places.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
@@ -182,6 +191,7 @@ def create_app(
             hypertable=info.hypertable,
             live_clients=len(hub.clients),
             mqtt_connected=ctx.bus_connected(),
+            warnings=ctx.warnings(),
         )
 
     @app.websocket("/ws/live")

@@ -41,7 +41,7 @@ from dashboards.auth import Role, User
 from dashboards.config import WebSettings
 from dashboards.schemas import incident_view, iso, unit_view
 from dispatch.service import EVENTS_TOPIC, UNIT_EVENTS_TOPIC
-from dispatch.stations import StationDirectory, StationLevel
+from dispatch.stations import StationDirectory
 from patroli.incidents import Incident
 from patroli.messages import PositionMessage
 from patroli.storage import Store, dispatch_repo, read_repo, users_repo
@@ -127,18 +127,14 @@ def parse_bbox(value: Any) -> BBox:
 
 
 def station_scope(user: User, stations: StationDirectory) -> frozenset[str] | None:
-    """The stations a station officer answers for: their own and, for a Polda or Mabes, everything below."""
+    """The stations a station officer answers for: their own and everything below it (a Polres officer its
+    Polsek, a Polda officer its Polres and their Polsek, Mabes everything)."""
     if user.role is not Role.STATION_OFFICER or not user.station_code:
         return None
     code = user.station_code
     if code not in stations:
         return frozenset({code})
-    own = stations.get(code)
-    if own.level is StationLevel.MABES:
-        return frozenset(s.code for s in stations)
-    if own.level is StationLevel.POLDA:
-        return frozenset({code, *(s.code for s in stations.polres() if s.parent_code == code)})
-    return frozenset({code})
+    return frozenset({code, *(s.code for s in stations.descendants(code))})
 
 
 class _Coalescer:
@@ -182,14 +178,17 @@ class LiveHub:
         *,
         position_sink: Callable[[list[PositionMessage]], None] | None = None,
         refresh_sink: Callable[[], None] | None = None,
+        place_of: Callable[[Incident], str | None] | None = None,
     ) -> None:
         """`position_sink` and `refresh_sink` feed the web process's own Dispatcher (it offers units at intake, so
-        it needs their positions and statuses); they run off the loop."""
+        it needs their positions and statuses); they run off the loop. `place_of` names an incident's place
+        ("Kec. Gambir, Kota Adm. Jakarta Pusat, DKI Jakarta") in the frames."""
         self.store = store
         self.web = web
         self.stations = stations
         self.position_sink = position_sink
         self.refresh_sink = refresh_sink
+        self.place_of = place_of or (lambda _inc: None)
         self._to_sink: _Coalescer | None = None
         self._to_refresh: _Coalescer | None = None
         self.clients: dict[int, LiveClient] = {}
@@ -440,7 +439,7 @@ class LiveHub:
         now = datetime.now(UTC)
         inc_frags = []
         for inc in incidents:
-            doc = incident_view(inc, self.stations, now).model_dump(mode="json")
+            doc = incident_view(inc, self.stations, now, self.place_of(inc)).model_dump(mode="json")
             doc["action"] = actions.get(inc.incident_id, "")
             inc_frags.append((inc, json.dumps(doc, separators=(",", ":"))))
         unit_frags = [(u, json.dumps(d, separators=(",", ":"))) for u, d in changed_units.items()]
@@ -504,7 +503,10 @@ class LiveHub:
             "stale_s": stale_s,
             "heartbeat_s": self.web.web_heartbeat_s,
             "units": units,
-            "incidents": [incident_view(i, self.stations, now).model_dump(mode="json") for i in incidents],
+            "incidents": [
+                incident_view(i, self.stations, now, self.place_of(i)).model_dump(mode="json")
+                for i in incidents
+            ],
         }
         return json.dumps(doc, separators=(",", ":")), {i.incident_id for i in incidents}
 

@@ -24,7 +24,11 @@ def users_add(
     username: Annotated[str, typer.Argument(help="login name: A-Z a-z 0-9 _ . @ -")],
     role: Annotated[str, typer.Option(help="admin, dispatcher, station_officer or auditor")] = "dispatcher",
     station_code: Annotated[
-        str | None, typer.Option("--station", help="a station officer's station code, e.g. 31.71 (Polres)")
+        str | None,
+        typer.Option(
+            "--station",
+            help="a station officer's station code, e.g. 31.71.01 (Polsek), 31.71 (Polres), 31 (Polda)",
+        ),
     ] = None,
     password: Annotated[
         str | None,
@@ -114,7 +118,8 @@ def create_user(
         directory = stations or StationDirectory.load()
         if station_code not in directory:
             raise AuthError(
-                f"no station {station_code!r} (codes look like 31.71 for a Polres, 31 for a Polda)", 422
+                f"no station {station_code!r} (codes look like 31.71.01 for a Polsek, 31.71 for a Polres, 31 for a Polda)",
+                422,
             )
     Auth(store).create_user(username, role, password, station_code=station_code, actor=actor)
 

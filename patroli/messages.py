@@ -69,6 +69,9 @@ class DispatchOffer(BusMessage):
     incident_type: str
     priority: int = Field(ge=0, le=9, description="1 is the most urgent")
     address: str | None = None
+    place: str | None = Field(
+        None, description="where, readable: 'Kec. Gambir, Kota Adm. Jakarta Pusat, DKI Jakarta'"
+    )
     deadline_s: float = Field(
         gt=0, description="seconds after offered_at to accept before the offer escalates"
     )

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         None,
         description="Regency boundaries (GeoJSON) for jurisdiction; without it, the nearest Polres point.",
     )
+    jurisdiction_districts_geojson: Path | None = Field(
+        None,
+        description="Kecamatan boundaries (GeoJSON): the ladder starts at the Polsek; without, at the Polres.",
+    )
+    dispatch_ack_polsek_s: float = Field(
+        10.0, gt=0, description="A Polsek acknowledges within this, or → Polres."
+    )
     dispatch_ack_polres_s: float = Field(
         10.0, gt=0, description="A Polres acknowledges within this, or → Polda."
     )

@@ -9,8 +9,8 @@ const STATUS_COLOURS = {
   busy: "#ff8c42", off_duty: "#8893a0", offline: "#5a616c", unknown: "#9aa4b0",
 };
 const STALE_FILL = "#69707b";
-const LEVEL_COLOURS = ["#ff4d4d", "#ff9f1a", "#ff3df5"];
-const LEVEL_NAMES = ["Polres", "Polda", "Mabes"];
+const LEVEL_COLOURS = ["#ff6b6b", "#ff4d4d", "#ff9f1a", "#ff3df5"];  // by incident level (patroli.incidents.TIERS)
+const LEVEL_NAMES = ["Polsek", "Polres", "Polda", "Mabes"];
 const DISPOSITIONS = ["resolved", "no_action", "referred", "duplicate", "false_report"];
 const TILE = 256;
 
@@ -104,6 +104,13 @@ $("logout-btn").addEventListener("click", async () => {
   showLogin("");
 });
 
+// The status line: what the server says is wrong with the deployment (boundary files missing in production).
+function showWarnings(warnings) {
+  const el = $("status-warning");
+  el.textContent = (warnings || []).join(" · ");
+  el.hidden = !el.textContent;
+}
+
 async function start(user) {
   S.user = user;
   $("login-overlay").hidden = true;
@@ -113,6 +120,8 @@ async function start(user) {
   S.config = await api("/api/v1/map/config");
   S.staleS = S.config.stale_s; S.heartbeatS = S.config.heartbeat_s;
   $("attribution").textContent = S.config.tile_url ? S.config.tile_attribution : "H3 grid · offline";
+  showWarnings(S.config.warnings);
+  setInterval(async () => { showWarnings((await api("/api/v1/map/config")).warnings); }, 60_000);
   S.stations = await api("/api/v1/stations");
   connect();
   loadLayers();
@@ -268,10 +277,10 @@ function draw() {
     const [x, y] = toScreen(s.lat, s.lon);
     if (x < -20 || y < -20 || x > w + 20 || y > h + 20) continue;
     const size = s.level === "mabes" ? 9 : s.level === "polda" ? 7 : 5;
-    if (s.level === "polres" && S.view.zoom < 7) continue;
+    if ((s.level === "polres" && S.view.zoom < 7) || (s.level === "polsek" && S.view.zoom < 10)) continue;
     ctx.fillStyle = s.level === "polres" ? "#5b7fb0" : s.level === "polda" ? "#9bb8e0" : "#e0d19b";
     ctx.fillRect(x - size / 2, y - size / 2, size, size);
-    if (S.view.zoom >= 11 || s.level !== "polres") { ctx.fillStyle = "#8fa6c8"; ctx.font = "11px system-ui"; ctx.fillText(s.name, x + size, y - size); }
+    if (S.view.zoom >= 11 || s.level === "polda" || s.level === "mabes") { ctx.fillStyle = "#8fa6c8"; ctx.font = "11px system-ui"; ctx.fillText(s.name, x + size, y - size); }
   }
   // the selected unit's track
   if (S.track && S.track.points.length > 1) {

@@ -23,11 +23,14 @@ from typing import Any
 
 from patroli import audit_chain
 from patroli.incidents import (
+    INCIDENT_TRANSITIONS,
+    INITIAL_STATES,
     UNIT_TRANSITIONS,
     AuditEntry,
     ContactRefusal,
     ContactRefusalReason,
     Incident,
+    IncidentState,
     UnitStatus,
 )
 from patroli.storage.tx import Tx
@@ -60,6 +63,8 @@ INCIDENT_COLUMNS = (
     "closed_at",
     "disposition",
     "contact_id",
+    "polsek_code",
+    "arrive_target_s",
 )
 _TIME_COLUMNS = {
     "received_at",
@@ -82,6 +87,7 @@ def incident_from_row(tx: Tx, row: tuple[Any, ...]) -> Incident:
         values[col] = tx.time(values[col])
     values["caller"] = values.pop("caller_id")
     values["needs_unit"] = bool(values["needs_unit"])
+    values["state"] = IncidentState(values["state"])
     return Incident(**values)
 
 
@@ -98,8 +104,11 @@ def _hold_chain(tx: Tx) -> tuple[int, str]:
 # ---------------------------------------------------------------------------------------------- incidents
 def insert_incident(tx: Tx, inc: Incident) -> None:
     _hold_chain(tx)
+    if inc.state not in INITIAL_STATES:
+        raise ValueError(f"{inc.state} is not a state an incident starts in")
     values = {c: getattr(inc, "caller" if c == "caller_id" else c) for c in INCIDENT_COLUMNS}
     values["needs_unit"] = int(inc.needs_unit)
+    values["state"] = str(inc.state)
     tx.send(
         f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in INCIDENT_COLUMNS)})",
         values,
@@ -160,24 +169,44 @@ def caller_counts(tx: Tx, callers: Iterable[str]) -> dict[str, tuple[int, int]]:
     return {c: found.get(c, (0, 0)) for c in params.values()}
 
 
+def _check_state_change(expected: Any, to: Any) -> None:
+    """A state change names the state(s) it leaves, and each leads to the new one by INCIDENT_TRANSITIONS."""
+    if expected is None:
+        raise ValueError(f"a change to state {to} must say which state it leaves (expect 'state')")
+    target = IncidentState(to)
+    froms = [IncidentState(s) for s in (expected if isinstance(expected, tuple) else (expected,))]
+    illegal = [f"{f} → {target}" for f in froms if f is not target and target not in INCIDENT_TRANSITIONS[f]]
+    if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
+        raise ValueError(f"not a legal incident state change: {', '.join(illegal)}")
+
+
 def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
-    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL)."""
+    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL; a
+    tuple: any of those). A change of state is checked against the incident lifecycle first."""
     for col in (*expect, *changes):
         if col not in INCIDENT_COLUMNS:
             raise ValueError(f"unknown incident column {col!r}")
     _hold_chain(tx)
+    if "state" in changes:
+        _check_state_change(expect.get("state"), changes["state"])
     params: dict[str, Any] = {"id": incident_id}
     conditions = ["incident_id = :id"]
     for col, value in expect.items():
         if value is None:
             conditions.append(f"{col} IS NULL")
+        elif isinstance(value, tuple):
+            names = [f"x_{col}_{i}" for i in range(len(value))]
+            conditions.append(f"{col} IN ({', '.join(':' + n for n in names)})")
+            params.update(
+                {n: str(v) if isinstance(v, IncidentState) else v for n, v in zip(names, value, strict=True)}
+            )
         else:
             conditions.append(f"{col} = :x_{col}")
-            params[f"x_{col}"] = value
+            params[f"x_{col}"] = str(value) if isinstance(value, IncidentState) else value
     sets = []
     for col, value in changes.items():
         sets.append(f"{col} = :s_{col}")
-        params[f"s_{col}"] = value
+        params[f"s_{col}"] = str(value) if isinstance(value, IncidentState) else value
     return tx.run(f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params) == 1
 
 
@@ -330,6 +359,126 @@ def contact_refusals(tx: Tx, limit: int = 100) -> list[ContactRefusal]:
         ContactRefusal(tx.time(r[0]), r[1], ContactRefusalReason(r[2]), r[3], bytes(r[4]))  # type: ignore[arg-type]
         for r in rows
     ]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+ACK_TARGET_S = 10.0  # Polri's 2026 rule: a 110 contact is answered within 10 seconds
+DEFAULT_ARRIVE_TARGET_S = 600.0  # an incident without a point (or stored before targets were) gets 10 min
+FIGURE_GROUPS = {"polsek": "polsek_code", "polres": "polres_code"}
+_METRICS = {  # metric → (stamp column): seconds from received_at to it
+    "ack": "acked_at",
+    "accept": "accepted_at",
+    "arrive": "arrived_at",
+}
+_PERCENTILES = (0.5, 0.9)
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseFigures:
+    """One station's figures: counts, shares within the targets, and percentiles (linear interpolation, as
+    PostgreSQL's percentile_cont) of the seconds from receipt to acknowledgement, acceptance and arrival."""
+
+    tier: str  # "polsek" or "polres"
+    station_code: str
+    incidents: int
+    acknowledged: int
+    ack_within_target: int  # acknowledged within ACK_TARGET_S
+    ack_p50_s: float | None
+    ack_p90_s: float | None
+    accepted: int
+    accept_p50_s: float | None
+    accept_p90_s: float | None
+    arrived: int
+    arrive_within_target: int  # on scene within 10/15/25 min by distance from the station
+    arrive_p50_s: float | None
+    arrive_p90_s: float | None
+
+
+def _pg_figures_sql(group: str, where: str) -> str:
+    cols = []
+    for metric, stamp in _METRICS.items():
+        seconds = f"extract(epoch FROM {stamp} - received_at)"
+        cols.append(f"count({stamp})")
+        if metric == "ack":
+            cols.append(f"count(*) FILTER (WHERE {seconds} <= :ack_target)")
+        if metric == "arrive":
+            cols.append(f"count(*) FILTER (WHERE {seconds} <= coalesce(arrive_target_s, :arrive_default))")
+        cols += [f"percentile_cont({p}) WITHIN GROUP (ORDER BY {seconds})" for p in _PERCENTILES]
+    return (
+        f"SELECT {group}, count(*), {', '.join(cols)} FROM incidents WHERE {where} "
+        f"GROUP BY {group} ORDER BY {group}"
+    )
+
+
+def _sqlite_figures_sql(group: str, where: str) -> str:
+    """SQLite has no percentile_cont: rank each metric's values per station (window functions) and
+    interpolate between the ranks around 1 + p·(n − 1), which is percentile_cont's definition."""
+    seconds = ", ".join(f"({stamp} - received_at) / 1e6 AS {m}" for m, stamp in _METRICS.items())
+    ranked = " UNION ALL ".join(
+        f"SELECT code, '{m}' AS m, {m} AS v, row_number() OVER (PARTITION BY code ORDER BY {m}) AS rn, "
+        f"count(*) OVER (PARTITION BY code) AS n FROM base WHERE {m} IS NOT NULL"
+        for m in _METRICS
+    )
+    ps = " UNION ALL ".join(f"SELECT {p} AS p" for p in _PERCENTILES)
+    cols = []
+    for m in _METRICS:
+        cols.append(f"count({m})")
+        if m == "ack":
+            cols.append("coalesce(sum(ack <= :ack_target), 0)")
+        if m == "arrive":
+            cols.append("coalesce(sum(arrive <= target), 0)")
+        cols += [
+            f"(SELECT val FROM pct WHERE pct.code = base.code AND m = '{m}' AND p = {p})"
+            for p in _PERCENTILES
+        ]
+    return f"""
+        WITH base AS (
+            SELECT {group} AS code, {seconds}, coalesce(arrive_target_s, :arrive_default) AS target
+            FROM incidents WHERE {where}
+        ),
+        ranked AS ({ranked}),
+        at AS (SELECT DISTINCT code, m, n, ps.p, 1 + ps.p * (n - 1) AS pos FROM ranked CROSS JOIN ({ps}) ps),
+        pct AS (
+            SELECT at.code, at.m, at.p, lo.v + (at.pos - lo.rn) * (hi.v - lo.v) AS val
+            FROM at
+            JOIN ranked lo ON lo.code = at.code AND lo.m = at.m AND lo.rn = CAST(at.pos AS INTEGER)
+            JOIN ranked hi ON hi.code = at.code AND hi.m = at.m AND hi.rn = min(lo.rn + 1, at.n)
+        )
+        SELECT code, count(*), {", ".join(cols)} FROM base GROUP BY code ORDER BY code
+    """
+
+
+def response_figures(tx: Tx, tier: str = "polres", since: datetime | None = None) -> list[ResponseFigures]:
+    """Per Polsek or per Polres, from every incident received since `since` (all when None): computed in
+    SQL, with percentile_cont on PostgreSQL and the same interpolation by ranks on SQLite."""
+    group = FIGURE_GROUPS[tier]  # KeyError for anything else: the column name is never the caller's text
+    where = f"{group} IS NOT NULL" + (" AND received_at >= :since" if since is not None else "")
+    sql = _pg_figures_sql(group, where) if tx.dialect == "postgresql" else _sqlite_figures_sql(group, where)
+    params: dict[str, Any] = {"ack_target": ACK_TARGET_S, "arrive_default": DEFAULT_ARRIVE_TARGET_S}
+    if since is not None:
+        params["since"] = since
+    out = []
+    for r in tx.rows(sql, params):
+        v = [None if x is None else float(x) for x in r[2:]]
+        out.append(
+            ResponseFigures(
+                tier,
+                r[0],
+                int(r[1]),
+                int(v[0] or 0),
+                int(v[1] or 0),
+                v[2],
+                v[3],
+                int(v[4] or 0),
+                v[5],
+                v[6],
+                int(v[7] or 0),
+                int(v[8] or 0),
+                v[9],
+                v[10],
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- audit chain

@@ -54,6 +54,8 @@ def _pyformat(sql: str) -> str:
 class _PgTx:
     """A transaction in pipeline mode: statements are sent without waiting, until one needs its answer."""
 
+    dialect = "postgresql"
+
     def __init__(self, conn: psycopg.Connection, pipeline: psycopg.Pipeline) -> None:
         self._conn = conn
         self._pipeline = pipeline

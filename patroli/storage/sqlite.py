@@ -78,6 +78,8 @@ def _param(value: Any) -> Any:
 
 
 class _SqliteTx:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.audit_head: tuple[int, str] | None = None
@@ -328,13 +330,16 @@ class SqliteStore:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration file; a trigger's body (semicolons inside BEGIN … END) stays one statement."""
+    """Statements of a migration file: split at the semicolons where SQLite says a statement is complete (a
+    trigger's body holds semicolons of its own)."""
     lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
     statements, pending = [], ""
-    for part in "\n".join(lines).split(";"):
-        pending += part + ";"
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
         if sqlite3.complete_statement(pending):
             if pending.strip(" \n;"):
                 statements.append(pending.strip().removesuffix(";"))
             pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";"))
     return statements

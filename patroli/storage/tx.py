@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 
 class Tx(Protocol):
+    dialect: str  # "postgresql" or "sqlite": for the few queries that must differ (percentiles)
     audit_head: (
         tuple[int, str] | None
     )  # (seq, hash) of the chain's last entry, once this transaction holds it

@@ -385,10 +385,10 @@ def test_stations_figures_and_repeat_false_reporters(server: LiveServer) -> None
         c.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "false_report"})
     third = c.post("/api/v1/incidents", json=intake_body(caller="+62899")).json()
     assert third["caller"] == {"caller": "+62899", "incidents": 2, "false_reports": 2, "flagged": True}
-    figures = {f["polres_code"]: f for f in c.get("/api/v1/stats/response-times").json()}
+    figures = {f["station_code"]: f for f in c.get("/api/v1/stats/response-times").json()}
     assert figures["31.71"]["incidents"] == 3 and figures["31.71"]["acknowledged"] == 2
     assert [
-        f["polres_code"] for f in server.client("officer_utara").get("/api/v1/stats/response-times").json()
+        f["station_code"] for f in server.client("officer_utara").get("/api/v1/stats/response-times").json()
     ] == []
 
 

@@ -184,6 +184,7 @@ def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, r
     frames(disp, until=incident_and_status)  # the incident, and the unit it was offered to
     inc = next(i for f in seen for i in f["incidents"] if i["incident_id"] == iid and i["state"] == "offered")
     assert inc["level_name"] == "polres" and inc["station_code"] == "31.71" and inc["unit_id"] == "NEAR-1"
+    assert inc["place"] == "near Kota Adm. Jakarta Pusat, DKI Jakarta"  # no polygons here: the nearest Polres
     assert 0 < inc["seconds_to_escalation"] <= 10 and inc["action"] in ("received", "offered")
     frames(officer, until=lambda f: has_incident(f))  # in the officer's scope and in their view
     assert not any(has_incident(f) or f["incidents"] for f in frames(other, timeout=0.8))
