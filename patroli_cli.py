@@ -21,6 +21,7 @@ from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from firmware_sim.demo import DemoFleet
+    from patroli.storage import Store
 
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -79,30 +80,75 @@ def units_add(
     password_file: Annotated[
         Path, typer.Option(help="Mosquitto password file to write the radio's credentials to")
     ] = Path("deploy/mosquitto/passwd"),
+    device: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="bind a phone app: osmand:<device id> or owntracks:<user>/<device> (repeatable; "
+            "the unit may exist already)"
+        ),
+    ] = None,
 ) -> None:
-    """Register a unit and write its MQTT credentials (the password is printed once)."""
+    """Register a unit and write its MQTT credentials (the password is printed once); bind phone apps to it."""
     from patroli import credentials, topics
     from patroli.models import Unit, UnitKind
     from patroli.storage import UnitExistsError, open_store
+    from patroli.storage.devices_repo import check_device_name
 
     if not topics.is_valid_unit_id(unit_id):
         raise typer.BadParameter("unit ids are 1 to 64 of A-Z a-z 0-9 _ -", param_hint="UNIT_ID")
+    try:
+        devices = [check_device_name(d) for d in device or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from exc
     s = _settings()
     store = open_store(s.database_url)
     store.migrate()
     try:
-        store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
-    except UnitExistsError as exc:
-        raise typer.BadParameter(str(exc), param_hint="UNIT_ID") from exc
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        try:
+            store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
+            created = True
+        except UnitExistsError as exc:
+            if not devices:  # binding phones to a unit that exists is fine; registering it twice is not
+                raise typer.BadParameter(str(exc), param_hint="UNIT_ID") from exc
+            created = False
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        for line in _bind_devices(store, unit_id, devices):
+            typer.echo(line)
     finally:
         store.close()
+    if not created:
+        return
     password = credentials.new_password()
     credentials.set_password(password_file, unit_id, password)
     typer.echo(
         f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})"
     )
+
+
+def _bind_devices(store: Store, unit_id: str, devices: list[str]) -> list[str]:
+    """Bind phone apps to a unit; what to tell the officer who sets the app up."""
+    from datetime import UTC, datetime
+
+    from patroli import credentials
+    from patroli.storage.devices_repo import DeviceExistsError, add_device
+
+    lines = []
+    for device in devices:
+        secret = credentials.new_password() if device.startswith("owntracks:") else None
+        try:
+            with store.transaction() as tx:
+                add_device(tx, device, unit_id, datetime.now(UTC), secret)
+        except DeviceExistsError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--device") from exc
+        if secret is None:
+            lines.append(
+                f"bound {device} to {unit_id} (OsmAnd / Traccar Client: the device id is its credential)"
+            )
+        else:
+            user = device.removeprefix("owntracks:").split("/", 1)[0]
+            lines.append(f"bound {device} to {unit_id}; OwnTracks HTTP: user {user} password {secret}")
+    return lines
 
 
 @services_app.command("credentials")
@@ -170,6 +216,46 @@ def tracker_cmd() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     run_tracker_processes(s, s.tracker_processes, stop)
+
+
+@units_app.command("command")
+def units_command(
+    unit_id: str,
+    action: Annotated[str, typer.Argument(help="an OwnTracks cmd action")] = "reportLocation",
+) -> None:
+    """Queue a command for a unit's OwnTracks app: answered to its next HTTP request, or sent on …/cmd."""
+    from patroli.storage import open_store
+    from patroli.storage.devices_repo import queue_command
+    from tracker.phones.owntracks import COMMANDS
+
+    if action not in COMMANDS:
+        raise typer.BadParameter(f"one of {', '.join(COMMANDS)}", param_hint="ACTION")
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    with store.transaction() as tx:
+        count = queue_command(tx, unit_id, action)
+    store.close()
+    if not count:
+        raise typer.BadParameter(f"unit {unit_id!r} has no OwnTracks device", param_hint="UNIT_ID")
+    typer.echo(f"{action} queued for {count} OwnTracks device(s) of {unit_id}")
+
+
+@app.command("phones")
+def phones_cmd() -> None:
+    """Serve phone trackers: OsmAnd / Traccar Client on PATROLI_PHONES_PORT, OwnTracks over HTTP and MQTT."""
+    from patroli.storage import open_store
+    from tracker.phones.server import PhoneServer
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    server = PhoneServer(s, store)
+    server.start()
+    typer.echo(f"phones: http://{s.phones_host}:{s.phones_port}/ (OsmAnd), /owntracks; MQTT owntracks/+/+")
+    _wait_for_signal()
+    server.stop()
+    store.close()
 
 
 @app.command("web")

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Only units seen this recently are offered incidents."
     )
 
+    # --- phones (tracker.phones) ---
+    phones_host: str = Field("127.0.0.1", description="`patroli phones` listens here (0.0.0.0 behind TLS).")
+    phones_port: int = Field(5055, description="OsmAnd/Traccar Client at /, OwnTracks at /owntracks.")
+    phones_max_body_bytes: int = Field(65536, ge=256, description="Larger phone requests are refused (413).")
+
     # --- web ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000
