@@ -70,8 +70,8 @@ def all_devices(tx: Tx) -> list[Device]:
 def queue_command(tx: Tx, unit_id: str, command: str) -> int:
     """Queue a command for every OwnTracks device of a unit; how many devices will receive it."""
     return tx.run(
-        "UPDATE devices SET pending_command = :c WHERE unit_id = :u AND device LIKE 'owntracks:%'",
-        {"c": command, "u": unit_id},
+        "UPDATE devices SET pending_command = :c WHERE unit_id = :u AND device LIKE :kind",
+        {"c": command, "u": unit_id, "kind": "owntracks:%"},
     )
 
 
