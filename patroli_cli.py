@@ -34,6 +34,10 @@ app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
+gateways_app = typer.Typer(
+    no_args_is_help=True, help="Accounts of the 110 channel gateways (SMS, e-mail, social)."
+)
+app.add_typer(gateways_app, name="gateways")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
@@ -255,6 +259,54 @@ def phones_cmd() -> None:
     typer.echo(f"phones: http://{s.phones_host}:{s.phones_port}/ (OsmAnd), /owntracks; MQTT owntracks/+/+")
     _wait_for_signal()
     server.stop()
+    store.close()
+
+
+@gateways_app.command("add")
+def gateways_add(
+    name: str,
+    channel: Annotated[str, typer.Option(help="sms (also ELS), els, email (also fax) or social")],
+    polres: Annotated[str, typer.Option(help="Polres code where its contacts without a location are queued")],
+) -> None:
+    """Create a channel gateway account; its token is printed once."""
+    from datetime import UTC, datetime
+
+    from patroli import credentials
+    from patroli.storage import open_store
+    from patroli.storage.channels_repo import Gateway, GatewayExistsError, add_gateway
+
+    if channel not in ("sms", "els", "email", "social"):
+        raise typer.BadParameter("sms, els, email or social", param_hint="--channel")
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    token = credentials.new_password()
+    try:
+        with store.transaction() as tx:
+            add_gateway(tx, Gateway(name, channel, polres), token, datetime.now(UTC))
+    except GatewayExistsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from exc
+    finally:
+        store.close()
+    typer.echo(f"gateway {name} ({channel}, contacts without a place queued at {polres}); token {token}")
+
+
+@app.command("channels")
+def channels_cmd() -> None:
+    """Serve the 110 channels: SMS/ELS/social webhooks on PATROLI_CHANNELS_PORT, SMTP on PATROLI_SMTP_PORT."""
+    from dispatch.channels.service import ChannelService
+    from patroli.storage import open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    service = ChannelService(s, store)
+    service.start()
+    typer.echo(
+        f"channels: http://{s.channels_host}:{s.channels_port}/sms /els /social; smtp {s.smtp_host}:{s.smtp_port}"
+    )
+    _wait_for_signal()
+    service.stop()
     store.close()
 
 
