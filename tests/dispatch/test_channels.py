@@ -282,9 +282,11 @@ def test_refusals_get_4xx_with_a_reason_and_are_recorded(channels: Channels) -> 
     for reason in ("bad_token", "wrong_channel", "invalid_contact", "unreadable", "rate_limited_caller"):
         assert reason in reasons
     # a mail nobody sent (no From, null envelope sender) is refused with 550 and recorded
-    with smtplib.SMTP("127.0.0.1", channels.settings.smtp_port, timeout=10) as smtp:
-        with pytest.raises(smtplib.SMTPDataError) as err:
-            smtp.sendmail("", ["110@polri.example"], b"Subject: x\r\n\r\nno sender\r\n")
+    with (
+        smtplib.SMTP("127.0.0.1", channels.settings.smtp_port, timeout=10) as smtp,
+        pytest.raises(smtplib.SMTPDataError) as err,
+    ):
+        smtp.sendmail("", ["110@polri.example"], b"Subject: x\r\n\r\nno sender\r\n")
     assert err.value.smtp_code == 550 and b"invalid_contact" in err.value.smtp_error
     with channels.store.transaction() as tx:
         assert ("email", "invalid_contact") in [(r[1], r[2]) for r in recent_refusals(tx, 5)]
