@@ -117,7 +117,7 @@ def units_add(
             created = False
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        for line in _bind_devices(store, unit_id, devices):
+        for line in _bind_devices(store, unit_id, devices, password_file):
             typer.echo(line)
     finally:
         store.close()
@@ -130,8 +130,9 @@ def units_add(
     )
 
 
-def _bind_devices(store: Store, unit_id: str, devices: list[str]) -> list[str]:
-    """Bind phone apps to a unit; what to tell the officer who sets the app up."""
+def _bind_devices(store: Store, unit_id: str, devices: list[str], password_file: Path) -> list[str]:
+    """Bind phone apps to a unit; what to tell the officer who sets the app up. An OwnTracks user gets one
+    password for both of its ways in: HTTP Basic auth here, and the broker (written to the password file)."""
     from datetime import UTC, datetime
 
     from patroli import credentials
@@ -151,7 +152,10 @@ def _bind_devices(store: Store, unit_id: str, devices: list[str]) -> list[str]:
             )
         else:
             user = device.removeprefix("owntracks:").split("/", 1)[0]
-            lines.append(f"bound {device} to {unit_id}; OwnTracks HTTP: user {user} password {secret}")
+            credentials.set_password(password_file, user, secret)
+            lines.append(
+                f"bound {device} to {unit_id}; OwnTracks (HTTP and MQTT): user {user} password {secret}"
+            )
     return lines
 
 

@@ -35,6 +35,9 @@ class UnitView(BaseModel):
     course_deg: float | None = None
     age_s: float | None = Field(None, description="seconds since the last fix")
     stale: bool = Field(True, description="no fix, or the last one is older than the stale threshold")
+    source: str | None = Field(None, description="how the last fix arrived: nmea, osmand, owntracks, browser")
+    battery_pct: float | None = Field(None, description="the phone's battery level with its last fix")
+    accuracy_m: float | None = Field(None, description="the phone's own estimate of its error, metres")
 
 
 def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
@@ -54,6 +57,9 @@ def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
         course_deg=row.course_deg,
         age_s=age,
         stale=age is None or age > stale_s,
+        source=row.source,
+        battery_pct=row.battery_pct,
+        accuracy_m=row.accuracy_m,
     )
 
 

@@ -18,10 +18,11 @@ import orjson
 import pytest
 from tracker_helpers import make_bus, wait_until
 
+from dashboards.schemas import unit_view
 from patroli.localservers import Mosquitto, free_port
 from patroli.models import Fix, Unit
 from patroli.settings import Settings
-from patroli.storage import Store, open_store
+from patroli.storage import Store, open_store, read_repo
 from patroli.storage.devices_repo import add_device, queue_command
 from tracker.phones.server import PhoneServer
 
@@ -122,6 +123,11 @@ def test_traccar_client_query_and_json_store_fixes_with_source_battery_accuracy(
     assert phones.store.count_positions("PJ-01") == 2
     last = phones.store.last_position("PJ-01")
     assert last is not None and (last.battery_pct, last.speed_mps) == (79.0, 1.5)
+    # shown: the units overview the dashboards serve carries the phone's battery, accuracy and source
+    with phones.store.transaction() as tx:
+        [row] = read_repo.units_overview(tx, "PJ-01")
+    view = unit_view(row, datetime.now(UTC), 120)
+    assert (view.source, view.battery_pct, view.accuracy_m) == ("osmand", 79.0, pytest.approx(3.8))
     # the same fix again (the app retrying after a lost answer) is a 200 and stays one row
     assert phones.http.post("/", json=body).status_code == 200
     assert phones.store.count_positions("PJ-01") == 2
