@@ -22,6 +22,7 @@ from patroli.settings import Settings, get_settings
 if TYPE_CHECKING:
     from firmware_sim.demo import DemoFleet
     from patroli.storage import Store
+    from tracker.phones.server import PhoneServer
 
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -368,14 +369,30 @@ def demo_cmd(
     password: Annotated[
         str | None, typer.Option(help="one password for all the demo's users (default: random ones, printed)")
     ] = None,
+    phones_port: Annotated[
+        int, typer.Option(help="port for phone apps (OsmAnd, Traccar Client, OwnTracks)")
+    ] = 5055,
 ) -> None:
     """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
     _settings()
-    run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir, demo_password=password)
+    run_demo(
+        units=units,
+        web_port=port,
+        mqtt_port=mqtt_port,
+        data_dir=data_dir,
+        demo_password=password,
+        phones_port=phones_port,
+    )
 
 
 def run_demo(
-    *, units: int, web_port: int, mqtt_port: int, data_dir: Path, demo_password: str | None = None
+    *,
+    units: int,
+    web_port: int,
+    mqtt_port: int,
+    data_dir: Path,
+    demo_password: str | None = None,
+    phones_port: int = 5055,
 ) -> None:
     """Embedded broker and SQLite unless PATROLI_MQTT_URL / PATROLI_DATABASE_URL point elsewhere."""
     import os
@@ -392,7 +409,7 @@ def run_demo(
     from patroli.storage import open_store
     from tracker.service import Tracker
 
-    overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir}
+    overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir, "phones_port": phones_port}
     broker = None
     if "PATROLI_MQTT_URL" not in os.environ:
         broker = EmbeddedBroker("127.0.0.1", mqtt_port)
@@ -409,10 +426,11 @@ def run_demo(
         settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
     )
     logins = ensure_demo_users(store, demo_password)
-    fleet = gateway = None
+    fleet = gateway = phones = None
     try:
         tracker.start()
         tracker.wait_connected(10)
+        phones = _start_demo_phones(settings, store)
         dispatcher.start()
         fleet = _start_demo_fleet(settings, units)
         target = settings.mqtt()
@@ -426,12 +444,19 @@ def run_demo(
         typer.echo(f"Patroli 110 demo: the map is at http://{settings.web_host}:{web_port}  (Ctrl-C stops)")
         for username, password in logins.items():
             typer.echo(f"  log in as {username:<12} password {password}")
+        if phones is not None:
+            typer.echo(
+                f"  phones: Traccar Client / OsmAnd → http://<this host>:{phones.port}/ (device id = unit id), "
+                f"OwnTracks → /owntracks"
+            )
         # uvicorn handles SIGINT/SIGTERM, shuts down, then re-raises the signal to its previous handler: make
         # that handler a KeyboardInterrupt for both, so a requested stop always runs the cleanup below.
         signal.signal(signal.SIGTERM, _interrupt)
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
     finally:
+        if phones is not None:
+            phones.stop()
         if gateway is not None:
             gateway.stop()
         if fleet is not None:
@@ -442,6 +467,22 @@ def run_demo(
         if broker is not None:
             broker.stop()
         typer.echo("demo stopped")
+
+
+def _start_demo_phones(settings: Settings, store: Store) -> PhoneServer | None:
+    """Phones in the demo's open mode: an app reports as the unit its device id names, registered with its
+    first fix. A taken port (another demo) costs the phones, not the demo."""
+    import logging
+
+    from tracker.phones.server import PhoneServer
+
+    server = PhoneServer(settings, store, client_id="patroli-demo-phones")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        logging.getLogger("patroli.demo").warning("phones not served", extra={"reason": str(exc)})
+        return None
+    return server
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -42,8 +42,14 @@ class PhoneServer:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the phones' HTTP server did not start (port taken?)")
+                self.server.should_exit = True
+                self.service.stop()
+                raise RuntimeError(f"the phones' HTTP server did not start on port {self.port} (taken?)")
             time.sleep(0.02)
+
+    @property
+    def port(self) -> int:
+        return self.server.config.port
 
     def stop(self) -> None:
         self.server.should_exit = True
