@@ -200,8 +200,7 @@ class ChannelDesk:
                         "sha256": item.sha256,
                     },
                 )
-            if held is not None:
-                repo.attach_location(tx, held, inc.incident_id, at)
+            if held is not None and repo.attach_location(tx, held, inc.incident_id, at):
                 self._audit_location(tx, inc.incident_id, held, at, placed=True)
 
         try:

@@ -12,6 +12,7 @@ default hook, `log_unit_sos`, records it in the log; wiring the SOS is replacing
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -74,7 +75,7 @@ class PhoneService:
             enforce_registration=settings.tracker_enforce_registration,
         )
         self.writer = PhoneWriter(store, self._publish, max_rows=settings.tracker_batch_rows)
-        self.log_refusal = RefusalLog()
+        self._refusal_log = RefusalLog()
         self.client, self._connect_args = make_client(
             settings, client_id, SessionOptions(persistent=True, receive_maximum=1000), manual_ack=True
         )
@@ -100,6 +101,11 @@ class PhoneService:
         self.client.loop_stop()
 
     # ------------------------------------------------------------------------------------------ shared
+    def log_refusal(self, refusal: Refusal) -> None:
+        """The tracker's rate-limited refusal log, without the request: an OsmAnd request carries the device
+        id, which is the device's credential (the stored refusal keeps the request as evidence)."""
+        self._refusal_log(dataclasses.replace(refusal, raw=b"<phone request, stored with the refusal>"))
+
     def record_refusal(self, refusal: Refusal) -> None:
         """A refused request: stored (without making anyone wait for it), counted, logged (rate limited)."""
         REQUESTS.labels(refusal.topic.split(":", 1)[0], str(refusal.reason)).inc()
