@@ -25,9 +25,9 @@ from starlette.routing import Route
 
 from patroli import topics
 from patroli.models import Fix, PositionSource, Refusal, RefusalReason
-from patroli.storage.devices_repo import secret_hash, take_command
+from patroli.storage.devices_repo import secret_hash
 from tracker.phones import osmand, owntracks
-from tracker.phones.ingest import Checked
+from tracker.phones.ingest import STORE_ERRORS, Checked
 from tracker.phones.report import PhoneRefusal, PhoneReport
 from tracker.phones.service import PhoneService
 from tracker.phones.writer import Submission, WriterBusy
@@ -133,7 +133,7 @@ class PhoneHttp:
             await self._store(checked)
         except PhoneRefusal as refusal:
             return self._refused(refusal, body or str(request.url).encode(), topic, received_at)
-        except WriterBusy:
+        except (WriterBusy, *STORE_ERRORS):
             return Response("store busy, retry\n", 503, media_type="text/plain")
         except Exception:  # a decoder bug must not become a 500 storm; recorded like any refusal
             log.exception("unexpected error in an OsmAnd request")
@@ -173,22 +173,20 @@ class PhoneHttp:
                     report, unit_id, first, received_at, PositionSource.OWNTRACKS, raw, topic
                 )
                 await self._store(checked)
-            command = await run_in_threadpool(self._take_command, name) if registered is not None else None
+            command = (
+                await run_in_threadpool(self.service.take_command, name) if registered is not None else None
+            )
         except PhoneRefusal as refusal:
             return self._refused(
                 refusal, body, topic, received_at, challenge if refusal.status == 401 else None
             )
-        except WriterBusy:
+        except (WriterBusy, *STORE_ERRORS):
             return Response("store busy, retry\n", 503, media_type="text/plain")
         except Exception:
             log.exception("unexpected error in an OwnTracks request")
             return self._refused(_INTERNAL, body, topic, received_at)
         answer = [owntracks.command(command)] if command else []
         return Response(orjson.dumps(answer), 200, media_type="application/json")
-
-    def _take_command(self, name: str) -> str | None:
-        with self.service.store.transaction() as tx:
-            return take_command(tx, name)
 
 
 def _basic(header: str) -> tuple[str, str]:

@@ -8,10 +8,13 @@ flood of made-up ids is not a flood of queries. Thread-safe: the HTTP loop and p
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import psycopg
 
 from patroli import topics
 from patroli.models import Fix, Refusal, RefusalReason
@@ -22,6 +25,9 @@ from tracker.pipeline import run_fix_steps
 from tracker.rules import RuleLimits, RuleState
 
 UNKNOWN_RECHECK_S = 10.0
+# What a store raises when it cannot answer (an outage): the request is not refused, it is answered 503 (HTTP)
+# or left unacknowledged (MQTT) and comes again.
+STORE_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, sqlite3.Error)
 RAW_LIMIT = 8192
 
 

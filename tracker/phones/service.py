@@ -28,7 +28,7 @@ from patroli.settings import Settings
 from patroli.storage import Store
 from patroli.storage.devices_repo import take_command
 from tracker.phones import owntracks
-from tracker.phones.ingest import Checked, PhoneIngest
+from tracker.phones.ingest import STORE_ERRORS, Checked, PhoneIngest
 from tracker.phones.report import PhoneRefusal
 from tracker.phones.writer import PhoneWriter, Submission
 from tracker.rules import RuleLimits
@@ -162,6 +162,11 @@ class PhoneService:
         raw = msg.payload[:8192].decode("utf-8", "replace")
         try:
             checked, command, where = self._owntracks_mqtt(topic, msg.payload, received_at, raw)
+        except STORE_ERRORS:  # the registry could not be read: unacknowledged, it comes again on reconnect
+            log.warning(
+                "store unavailable; OwnTracks message left unacknowledged", extra={"topic": topic[:200]}
+            )
+            return
         except PhoneRefusal as refusal:
             item = Submission(
                 [],
@@ -204,6 +209,12 @@ class PhoneService:
         )
         if first:
             checked.new_units.append(unit_id)
-        with self.store.transaction() as tx:
-            command = take_command(tx, name)
-        return checked, command, where
+        return checked, self.take_command(name), where
+
+    def take_command(self, name: str) -> str | None:
+        """The device's pending command, if the store can say: a command waits for the next message."""
+        try:
+            with self.store.transaction() as tx:
+                return take_command(tx, name)
+        except STORE_ERRORS:
+            return None

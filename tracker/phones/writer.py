@@ -60,10 +60,11 @@ class PhoneWriter:
         self._thread.start()
 
     def stop(self) -> None:
-        """Commit what is queued, then stop (a submission arriving later is never answered: no 200)."""
+        """Commit what is queued, then stop (a submission arriving later is never answered: no 200). During a
+        store outage the batch in hand is given up, unanswered: HTTP clients retry, the broker redelivers."""
+        self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout=30)
-        self._stopping.set()
 
     def submit(self, item: Submission, *, block: bool = False) -> None:
         try:
