@@ -18,10 +18,12 @@ Answers: 200 with `{"incident_id": …}` for a contact, `{"location": "attached"
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+import psycopg
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +37,7 @@ from patroli.incidents import Location
 from patroli.storage.channels_repo import EvidenceItem
 
 log = logging.getLogger("patroli.channels")
+STORE_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, sqlite3.Error)
 
 SENDER_KEYS = ("from", "sender", "msisdn", "phone")
 TEXT_KEYS = ("text", "message", "body")
@@ -105,6 +108,11 @@ class ChannelWebhooks:
         except ChannelRefusal as refusal:
             await run_in_threadpool(self.desk.refuse, refusal, channel, gateway, body)
             return JSONResponse({"reason": str(refusal.reason), "detail": refusal.detail}, refusal.status)
+        except STORE_ERRORS:  # an outage, not bad input: nothing was stored, the gateway retries
+            log.warning(
+                "store unavailable; contact not taken", extra={"channel": channel, "gateway": gateway}
+            )
+            return JSONResponse({"reason": "store_unavailable", "detail": "try again later"}, 503)
         except Exception:  # a bug must not become a 500 storm: refused, recorded, logged with its trace
             log.exception("unexpected error in a channel webhook", extra={"channel": channel})
             refusal = ChannelRefusal(
