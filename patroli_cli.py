@@ -22,6 +22,7 @@ from patroli.settings import Settings, get_settings
 if TYPE_CHECKING:
     from firmware_sim.demo import DemoFleet
     from patroli.storage import Store
+    from tracker.phones.server import PhoneServer
 
 app = typer.Typer(no_args_is_help=True, help="Patroli 110: GPS tracking and 110 dispatch for police patrols.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -36,6 +37,10 @@ app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
 contacts_app = typer.Typer(no_args_is_help=True, help="110 contacts that came on the bus.")
 app.add_typer(contacts_app, name="contacts")
+gateways_app = typer.Typer(
+    no_args_is_help=True, help="Accounts of the 110 channel gateways (SMS, e-mail, social)."
+)
+app.add_typer(gateways_app, name="gateways")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
@@ -84,12 +89,20 @@ def units_add(
     password_file: Annotated[
         Path, typer.Option(help="Mosquitto password file to write the radio's credentials to")
     ] = Path("deploy/mosquitto/passwd"),
+    device: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="bind a phone app: osmand:<device id> or owntracks:<user>/<device> (repeatable; "
+            "the unit may exist already)"
+        ),
+    ] = None,
 ) -> None:
-    """Register a unit and write its MQTT credentials (the password is printed once)."""
+    """Register a unit and write its MQTT credentials (the password is printed once); bind phone apps to it."""
     from patroli import credentials, topics
     from patroli.models import Unit, UnitKind
     from patroli.radio_accounts import radio_accounts
     from patroli.storage import UnitExistsError, open_store
+    from patroli.storage.devices_repo import check_device_name
 
     if not topics.is_valid_unit_id(unit_id):
         raise typer.BadParameter("unit ids are 1 to 64 of A-Z a-z 0-9 _ -", param_hint="UNIT_ID")
@@ -98,18 +111,31 @@ def units_add(
             f"{unit_id!r} is in the services' namespace ({credentials.RESERVED_PREFIX}…): pick another unit id",
             param_hint="UNIT_ID",
         )
+    try:
+        devices = [check_device_name(d) for d in device or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from exc
     s = _settings()
     store = open_store(s.database_url)
     store.migrate()
     try:
-        store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
-        _audit_credentials(store, "unit_credentials_issued", unit_id)
-    except UnitExistsError as exc:
-        raise typer.BadParameter(str(exc), param_hint="UNIT_ID") from exc
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        try:
+            store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
+            created = True
+        except UnitExistsError as exc:
+            if not devices:  # binding phones to a unit that exists is fine; registering it twice is not
+                raise typer.BadParameter(str(exc), param_hint="UNIT_ID") from exc
+            created = False
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        if created:
+            _audit_credentials(store, "unit_credentials_issued", unit_id)
+        for line in _bind_devices(store, unit_id, devices, password_file):
+            typer.echo(line)
     finally:
         store.close()
+    if not created:
+        return
     password = credentials.new_password()
     done = radio_accounts(s, password_file, None).issue(unit_id, password)
     typer.echo(f"registered {unit_id}; MQTT username {unit_id} password {password} ({done})")
@@ -180,6 +206,35 @@ def units_rotate(
     password = credentials.new_password()
     done = radio_accounts(s, password_file, reload).issue(unit_id, password)
     typer.echo(f"unit {unit_id}: MQTT username {unit_id} password {password} ({done})")
+
+
+def _bind_devices(store: Store, unit_id: str, devices: list[str], password_file: Path) -> list[str]:
+    """Bind phone apps to a unit; what to tell the officer who sets the app up. An OwnTracks user gets one
+    password for both of its ways in: HTTP Basic auth here, and the broker (written to the password file)."""
+    from datetime import UTC, datetime
+
+    from patroli import credentials
+    from patroli.storage.devices_repo import DeviceExistsError, add_device
+
+    lines = []
+    for device in devices:
+        secret = credentials.new_password() if device.startswith("owntracks:") else None
+        try:
+            with store.transaction() as tx:
+                add_device(tx, device, unit_id, datetime.now(UTC), secret)
+        except DeviceExistsError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--device") from exc
+        if secret is None:
+            lines.append(
+                f"bound {device} to {unit_id} (OsmAnd / Traccar Client: the device id is its credential)"
+            )
+        else:
+            user = device.removeprefix("owntracks:").split("/", 1)[0]
+            credentials.set_password(password_file, user, secret)
+            lines.append(
+                f"bound {device} to {unit_id}; OwnTracks (HTTP and MQTT): user {user} password {secret}"
+            )
+    return lines
 
 
 @services_app.command("credentials")
@@ -295,6 +350,94 @@ def tracker_cmd() -> None:
     run_tracker_processes(s, s.tracker_processes, stop)
 
 
+@units_app.command("command")
+def units_command(
+    unit_id: str,
+    action: Annotated[str, typer.Argument(help="an OwnTracks cmd action")] = "reportLocation",
+) -> None:
+    """Queue a command for a unit's OwnTracks app: answered to its next HTTP request, or sent on …/cmd."""
+    from patroli.storage import open_store
+    from patroli.storage.devices_repo import queue_command
+    from tracker.phones.owntracks import COMMANDS
+
+    if action not in COMMANDS:
+        raise typer.BadParameter(f"one of {', '.join(COMMANDS)}", param_hint="ACTION")
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    with store.transaction() as tx:
+        count = queue_command(tx, unit_id, action)
+    store.close()
+    if not count:
+        raise typer.BadParameter(f"unit {unit_id!r} has no OwnTracks device", param_hint="UNIT_ID")
+    typer.echo(f"{action} queued for {count} OwnTracks device(s) of {unit_id}")
+
+
+@app.command("phones")
+def phones_cmd() -> None:
+    """Serve phone trackers: OsmAnd / Traccar Client on PATROLI_PHONES_PORT, OwnTracks over HTTP and MQTT."""
+    from patroli.storage import open_store
+    from tracker.phones.server import PhoneServer
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    server = PhoneServer(s, store)
+    server.start()
+    typer.echo(f"phones: http://{s.phones_host}:{s.phones_port}/ (OsmAnd), /owntracks; MQTT owntracks/+/+")
+    _wait_for_signal()
+    server.stop()
+    store.close()
+
+
+@gateways_app.command("add")
+def gateways_add(
+    name: str,
+    channel: Annotated[str, typer.Option(help="sms (also ELS), els, email (also fax) or social")],
+    polres: Annotated[str, typer.Option(help="Polres code where its contacts without a location are queued")],
+) -> None:
+    """Create a channel gateway account; its token is printed once."""
+    from datetime import UTC, datetime
+
+    from patroli import credentials
+    from patroli.storage import open_store
+    from patroli.storage.channels_repo import Gateway, GatewayExistsError, add_gateway
+
+    if channel not in ("sms", "els", "email", "social"):
+        raise typer.BadParameter("sms, els, email or social", param_hint="--channel")
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    token = credentials.new_password()
+    try:
+        with store.transaction() as tx:
+            add_gateway(tx, Gateway(name, channel, polres), token, datetime.now(UTC))
+    except GatewayExistsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from exc
+    finally:
+        store.close()
+    typer.echo(f"gateway {name} ({channel}, contacts without a place queued at {polres}); token {token}")
+
+
+@app.command("channels")
+def channels_cmd() -> None:
+    """Serve the 110 channels: SMS/ELS/social webhooks on PATROLI_CHANNELS_PORT, SMTP on PATROLI_SMTP_PORT."""
+    from dispatch.channels.service import ChannelService
+    from patroli.storage import open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    service = ChannelService(s, store)
+    service.start()
+    typer.echo(
+        f"channels: http://{s.channels_host}:{s.channels_port}/sms /els /social; smtp {s.smtp_host}:{s.smtp_port}"
+    )
+    _wait_for_signal()
+    service.stop()
+    store.close()
+
+
 @app.command("web")
 def web_cmd() -> None:
     """Serve the dashboards: the map, REST under /api/v1, the live websocket, /metrics."""
@@ -397,14 +540,30 @@ def demo_cmd(
     password: Annotated[
         str | None, typer.Option(help="one password for all the demo's users (default: random ones, printed)")
     ] = None,
+    phones_port: Annotated[
+        int, typer.Option(help="port for phone apps (OsmAnd, Traccar Client, OwnTracks)")
+    ] = 5055,
 ) -> None:
     """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
     _settings()
-    run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir, demo_password=password)
+    run_demo(
+        units=units,
+        web_port=port,
+        mqtt_port=mqtt_port,
+        data_dir=data_dir,
+        demo_password=password,
+        phones_port=phones_port,
+    )
 
 
 def run_demo(
-    *, units: int, web_port: int, mqtt_port: int, data_dir: Path, demo_password: str | None = None
+    *,
+    units: int,
+    web_port: int,
+    mqtt_port: int,
+    data_dir: Path,
+    demo_password: str | None = None,
+    phones_port: int = 5055,
 ) -> None:
     """Embedded broker and SQLite unless PATROLI_MQTT_URL / PATROLI_DATABASE_URL point elsewhere."""
     import os
@@ -421,7 +580,7 @@ def run_demo(
     from patroli.storage import open_store
     from tracker.service import Tracker
 
-    overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir}
+    overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir, "phones_port": phones_port}
     broker = None
     if "PATROLI_MQTT_URL" not in os.environ:
         broker = EmbeddedBroker("127.0.0.1", mqtt_port)
@@ -438,10 +597,11 @@ def run_demo(
         settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
     )
     logins = ensure_demo_users(store, demo_password)
-    fleet = gateway = None
+    fleet = gateway = phones = None
     try:
         tracker.start()
         tracker.wait_connected(10)
+        phones = _start_demo_phones(settings, store)
         dispatcher.start()
         fleet = _start_demo_fleet(settings, units)
         target = settings.mqtt()
@@ -457,12 +617,19 @@ def run_demo(
         typer.echo(f"Patroli 110 demo: the map is at http://{settings.web_host}:{web_port}  (Ctrl-C stops)")
         for username, password in logins.items():
             typer.echo(f"  log in as {username:<12} password {password}")
+        if phones is not None:
+            typer.echo(
+                f"  phones: Traccar Client / OsmAnd → http://<this host>:{phones.port}/ (device id = unit id), "
+                f"OwnTracks → /owntracks"
+            )
         # uvicorn handles SIGINT/SIGTERM, shuts down, then re-raises the signal to its previous handler: make
         # that handler a KeyboardInterrupt for both, so a requested stop always runs the cleanup below.
         signal.signal(signal.SIGTERM, _interrupt)
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
     finally:
+        if phones is not None:
+            phones.stop()
         if gateway is not None:
             gateway.stop()
         if fleet is not None:
@@ -473,6 +640,22 @@ def run_demo(
         if broker is not None:
             broker.stop()
         typer.echo("demo stopped")
+
+
+def _start_demo_phones(settings: Settings, store: Store) -> PhoneServer | None:
+    """Phones in the demo's open mode: an app reports as the unit its device id names, registered with its
+    first fix. A taken port (another demo) costs the phones, not the demo."""
+    import logging
+
+    from tracker.phones.server import PhoneServer
+
+    server = PhoneServer(settings, store, client_id="patroli-demo-phones")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        logging.getLogger("patroli.demo").warning("phones not served", extra={"reason": str(exc)})
+        return None
+    return server
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -37,6 +37,9 @@ class UnitView(BaseModel):
     age_s: float | None = Field(None, description="seconds since the last fix")
     stale: bool = Field(True, description="no fix, or the last one is older than the stale threshold")
     place: str | None = Field(None, description="kecamatan, regency, province of the last fix")
+    source: str | None = Field(None, description="how the last fix arrived: nmea, osmand, owntracks, browser")
+    battery_pct: float | None = Field(None, description="the phone's battery level with its last fix")
+    accuracy_m: float | None = Field(None, description="the phone's own estimate of its error, metres")
 
 
 def unit_view(row: UnitRow, now: datetime, stale_s: float, place: str | None = None) -> UnitView:
@@ -57,6 +60,9 @@ def unit_view(row: UnitRow, now: datetime, stale_s: float, place: str | None = N
         age_s=age,
         stale=age is None or age > stale_s,
         place=place,
+        source=row.source,
+        battery_pct=row.battery_pct,
+        accuracy_m=row.accuracy_m,
     )
 
 

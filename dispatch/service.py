@@ -221,11 +221,17 @@ class Dispatcher:
         return self.intake_many([intake], actor)[0]
 
     @retry_transient
-    def intake_many(self, intakes: list[IncidentIntake], actor: str = "intake") -> list[IntakeResult]:
+    def intake_many(
+        self,
+        intakes: list[IncidentIntake],
+        actor: str = "intake",
+        on_insert: Callable[[Tx, Incident, datetime], None] | None = None,
+    ) -> list[IntakeResult]:
         """Several contacts (a gateway's burst) in one transaction: one commit instead of one each.
 
         Every incident still gets its own routing, offer and audit entries; an invalid one raises before
-        anything is written, so nothing is half-stored.
+        anything is written, so nothing is half-stored. `on_insert` writes what a channel keeps with each
+        incident (its evidence and their audit entries) in the same transaction.
         """
         with self._lock:
             now = self.clock.now()
@@ -287,6 +293,8 @@ class Dispatcher:
                             "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
                         },
                     )
+                    if on_insert is not None:
+                        on_insert(tx, inc, now)
                     if unit is not None:
                         offers.append((inc, self._record_offer(tx, inc, unit, now)))
                     results.append(IntakeResult(inc, history, routing.routed_by))

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ITERATIONS = 101  # mosquitto_passwd's default
-SERVICE_USERS = ("patroli-tracker", "patroli-dispatch", "patroli-web", "patroli-gateway")
+SERVICE_USERS = ("patroli-tracker", "patroli-dispatch", "patroli-web", "patroli-gateway", "patroli-phones")
 # The load generator publishes as many units from one account, so it can publish NMEA as any unit: created only
 # when asked (a staging broker), never by default.
 LOAD_USER = "patroli-sim"

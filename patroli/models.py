@@ -27,6 +27,10 @@ class RefusalReason(enum.StrEnum):
     BAD_TOPIC = "bad_topic"
     UNKNOWN_UNIT = "unknown_unit"
     STORE_REFUSED = "store_refused"  # decoded and checked, but the store refused the fix alone
+    # phones (tracker.phones): the request itself is refused, answered 4xx
+    UNKNOWN_DEVICE = "unknown_device"
+    BAD_CREDENTIALS = "bad_credentials"
+    BAD_REQUEST = "bad_request"
 
 
 @dataclass(slots=True)
@@ -48,7 +52,21 @@ class Fix:
     valid: bool = True
     h3_r9: int = 0  # H3 cell at resolution 9 (search)
     h3_r7: int = 0  # H3 cell at resolution 7 (jurisdiction)
-    raw: str = ""  # the sentences of the epoch, LF-separated: evidence for auditors
+    raw: str = ""  # the sentences of the epoch, LF-separated (a phone's: its request): evidence for auditors
+    source: str = "nmea"  # how it arrived: nmea, osmand, owntracks, browser (see PositionSource)
+    battery_pct: float | None = None  # phones report their battery level
+    accuracy_m: float | None = None  # a phone's own estimate of its horizontal error
+    alarm: str | None = None  # an alarm the device raised with this fix (e.g. "sos")
+    attributes: str | None = None  # the rest of what a phone sent, as JSON text
+
+
+class PositionSource(enum.StrEnum):
+    """How a fix entered: stored with it, so an auditor knows which decoder read it."""
+
+    NMEA = "nmea"
+    OSMAND = "osmand"
+    OWNTRACKS = "owntracks"
+    BROWSER = "browser"
 
 
 @dataclass(slots=True)

@@ -167,6 +167,34 @@ class Settings(BaseSettings):
         description="Messages a dispatcher holds unacknowledged (its Receive Maximum and bounded inbox).",
     )
 
+    # --- phones (tracker.phones) ---
+    phones_host: str = Field("127.0.0.1", description="`patroli phones` listens here (0.0.0.0 behind TLS).")
+    phones_port: int = Field(5055, description="OsmAnd/Traccar Client at /, OwnTracks at /owntracks.")
+    phones_max_body_bytes: int = Field(65536, ge=256, description="Larger phone requests are refused (413).")
+
+    # --- 110 channels (dispatch.channels) ---
+    channels_host: str = Field("127.0.0.1", description="`patroli channels` serves /sms, /els, /social here.")
+    channels_port: int = Field(8110, description="Port of the SMS, ELS and social-media webhooks.")
+    channels_max_body_bytes: int = Field(
+        65536, ge=256, description="Larger webhook bodies are refused (413)."
+    )
+    channels_rate_gateway: str = Field(
+        "600/minute", description="Contacts one gateway may post (limits syntax)."
+    )
+    channels_rate_caller: str = Field(
+        "10/minute", description="Contacts one caller may make, across channels."
+    )
+    channels_hold_s: float = Field(
+        3600.0, gt=0, description="An AML/ELS location waits this long for its contact."
+    )
+    smtp_host: str = Field("127.0.0.1", description="The SMTP server for 110 by e-mail and fax-to-email.")
+    smtp_port: int = Field(2525, description="SMTP port (compose maps 25 to it).")
+    smtp_gateway: str = Field("email", description="The gateway account e-mail contacts are taken under.")
+    smtp_max_bytes: int = Field(20_000_000, ge=1024, description="Larger messages are refused (552).")
+    fax_senders: str = Field("", description="Comma-separated addresses of the fax-to-email gateway.")
+    imap_url: str | None = Field(None, description="imaps://user:pass@host/INBOX: poll this mailbox too.")
+    imap_poll_s: float = Field(30.0, gt=0, description="How often the IMAP mailbox is polled.")
+
     # --- web ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000

@@ -12,6 +12,9 @@ _NMEA_TOPIC = re.compile(rf"^fleet/({UNIT_ID_PATTERN})/nmea$")
 NMEA_SUBSCRIPTION = "fleet/+/nmea"
 POSITION_SUBSCRIPTION = "fleet/+/position"
 INCIDENTS_NEW = "incidents/new"
+# OwnTracks phones publish on owntracks/<user>/<device> and read commands on …/cmd (tracker.phones).
+OWNTRACKS_SUBSCRIPTION = "owntracks/+/+"
+_OWNTRACKS_TOPIC = re.compile(r"^owntracks/([^/+#]{1,64})/([^/+#]{1,64})$")
 
 
 def is_valid_unit_id(unit_id: str) -> bool:
@@ -22,6 +25,16 @@ def unit_from_nmea_topic(topic: str) -> str | None:
     """The unit id of a `fleet/<unit_id>/nmea` topic, or None when the topic is not one."""
     m = _NMEA_TOPIC.match(topic)
     return m.group(1) if m else None
+
+
+def owntracks_device(topic: str) -> tuple[str, str] | None:
+    """(user, device) of an `owntracks/<user>/<device>` topic, or None when the topic is not one."""
+    m = _OWNTRACKS_TOPIC.match(topic)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def owntracks_cmd(user: str, device: str) -> str:
+    return f"owntracks/{user}/{device}/cmd"
 
 
 def nmea(unit_id: str) -> str:

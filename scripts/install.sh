@@ -25,6 +25,7 @@ APT_PACKAGES=(
   "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
   build-essential cmake dpkg-dev libssl-dev libkrb5-dev  # to build TimescaleDB
   chromium                                          # headless browser for the map tests
+  dovecot-imapd                                     # a real IMAP server for the 110-by-mailbox tests
   python3-venv
 )
 missing=()

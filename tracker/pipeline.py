@@ -31,6 +31,15 @@ def _enrich(fix: Fix, _state: rules.RuleState) -> rules.Verdict:
 FIX_STEPS: tuple[rules.Rule, ...] = (*rules.RULES, _enrich)
 
 
+def run_fix_steps(fix: Fix, state: rules.RuleState) -> rules.Verdict:
+    """FIX_STEPS on one fix, in order, up to the first refusal: every decoder's fixes take this walk."""
+    for step in FIX_STEPS:
+        verdict = step(fix, state)
+        if verdict is not None:
+            return verdict
+    return None
+
+
 @dataclass(slots=True)
 class Outcome:
     """What one MQTT message became."""
@@ -103,14 +112,10 @@ class Ingest:
         out.refusals.extend(decoded.refusals)
         state = self.rule_state
         for fix in decoded.fixes:
-            for step in FIX_STEPS:
-                verdict = step(fix, state)
-                if verdict is not None:
-                    reason, detail = verdict
-                    out.refusals.append(
-                        Refusal(reason, detail, fix.raw.encode(), received_at, unit_id, topic)
-                    )
-                    break
+            verdict = run_fix_steps(fix, state)
+            if verdict is not None:
+                reason, detail = verdict
+                out.refusals.append(Refusal(reason, detail, fix.raw.encode(), received_at, unit_id, topic))
             else:
                 out.fixes.append(fix)
         return out

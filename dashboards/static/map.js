@@ -456,6 +456,9 @@ async function selectUnit(unitId, centre) {
       <dt>Polres</dt><dd>${esc(cur.polres_code || "–")}</dd>
       <dt>last fix</dt><dd>${age != null ? age + " s ago" : "none"}</dd>
       <dt>speed</dt><dd>${cur.speed_mps != null ? (cur.speed_mps * 3.6).toFixed(0) + " km/h" : "–"}</dd>
+      <dt>source</dt><dd>${esc(cur.source || "–")}</dd>
+      <dt>battery</dt><dd>${cur.battery_pct != null ? Math.round(cur.battery_pct) + " %" : "–"}</dd>
+      <dt>accuracy</dt><dd>${cur.accuracy_m != null ? "± " + Math.round(cur.accuracy_m) + " m" : "–"}</dd>
       <dt>track</dt><dd id="track-count">${page.points.length} fixes in 30 min</dd></dl>`;
     $("unit-close").onclick = () => { S.selected = null; S.track = null; box.hidden = true; dirty = true; renderLists(); };
   } catch (ex) { box.innerHTML = `<strong>${esc(unitId)}</strong> <span class="error">${esc(ex.message)}</span>`; }

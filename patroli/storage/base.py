@@ -33,6 +33,12 @@ POSITION_COLUMNS: tuple[str, ...] = (
     "h3_r9",
     "h3_r7",
     "raw",
+    # 0010_phones: where a fix came from and what a phone adds (defaults keep radio rows as they were)
+    "source",
+    "battery_pct",
+    "accuracy_m",
+    "alarm",
+    "attributes",
 )
 
 

@@ -39,6 +39,11 @@ _COPY_TYPES = [
     "int8",
     "int8",
     "text",
+    "text",
+    "float4",
+    "float4",
+    "text",
+    "text",
 ]
 _MIGRATION_LOCK = 0x5A7_0110  # advisory lock: two processes starting together migrate once
 _AUDIT_LOCK = 0x5A7_0A0D  # advisory lock held while appending to the audit chain
@@ -101,6 +106,11 @@ def _row_to_fix(r: tuple) -> Fix:
         h3_r9=r[13],
         h3_r7=r[14],
         raw=r[15],
+        source=r[16],
+        battery_pct=r[17],
+        accuracy_m=r[18],
+        alarm=r[19],
+        attributes=r[20],
     )
 
 
@@ -122,6 +132,11 @@ def _fix_to_row(f: Fix) -> tuple:
         f.h3_r9,
         f.h3_r7,
         f.raw,
+        f.source,
+        f.battery_pct,
+        f.accuracy_m,
+        f.alarm,
+        f.attributes,
     )
 
 

@@ -47,13 +47,16 @@ class UnitRow:
     speed_mps: float | None
     course_deg: float | None
     valid: bool | None
+    source: str | None = None  # 0010_phones: how the last fix arrived, and what a phone said of itself
+    battery_pct: float | None = None
+    accuracy_m: float | None = None
 
 
 def units_overview(tx: Tx, unit_id: str | None = None) -> list[UnitRow]:
     """Every registered unit (or one) with its status and last position, if it has sent one."""
     sql = (
         "SELECT u.unit_id, u.kind, u.polres_code, u.name, u.status, u.status_since, u.incident_id, "
-        "p.lat, p.lon, p.fix_time, p.speed_mps, p.course_deg, p.valid "
+        "p.lat, p.lon, p.fix_time, p.speed_mps, p.course_deg, p.valid, p.source, p.battery_pct, p.accuracy_m "
         "FROM units u LEFT JOIN last_positions p ON p.unit_id = u.unit_id"
     )
     params: dict[str, Any] = {}
@@ -76,6 +79,9 @@ def units_overview(tx: Tx, unit_id: str | None = None) -> list[UnitRow]:
             r[10],
             r[11],
             None if r[12] is None else bool(r[12]),
+            r[13],
+            r[14],
+            r[15],
         )
         for r in rows
     ]

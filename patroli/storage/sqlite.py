@@ -45,6 +45,11 @@ def _fix_to_row(f: Fix) -> tuple:
         f.h3_r9,
         f.h3_r7,
         f.raw,
+        f.source,
+        f.battery_pct,
+        f.accuracy_m,
+        f.alarm,
+        f.attributes,
     )
 
 
@@ -66,6 +71,11 @@ def _row_to_fix(r: sqlite3.Row | tuple) -> Fix:
         h3_r9=r[13],
         h3_r7=r[14],
         raw=r[15],
+        source=r[16],
+        battery_pct=r[17],
+        accuracy_m=r[18],
+        alarm=r[19],
+        attributes=r[20],
     )
 
 
