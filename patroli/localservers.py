@@ -198,6 +198,13 @@ class Postgres:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         return self.url(dbname)
 
+    def postmaster_pid(self) -> int | None:
+        """The server's process (pg_ctl detaches it, so it is no child of ours): for benchmarks' CPU notes."""
+        try:
+            return int((self.datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def halt(self) -> None:
         """Stop the server but keep its data: an outage, for tests of what clients do meanwhile."""
         subprocess.run(
@@ -230,6 +237,9 @@ class Postgres:
             check=False,
         )
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+STARTED_CLUSTERS: list[Postgres] = []  # by this process: a benchmark's note counts their CPU as its own
 
 
 def start_postgres(*, port: int | None = None, settings: dict[str, str] | None = None) -> Postgres:
@@ -313,7 +323,8 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
             check=False,
         )
         if result.returncode == 0:
-            return Postgres(chosen, datadir, run_as)
+            STARTED_CLUSTERS.append(Postgres(chosen, datadir, run_as))
+            return STARTED_CLUSTERS[-1]
         log_text = log_path.read_bytes()[log_start:].decode(errors="replace") if log_path.exists() else ""
         if "Address already in use" not in log_text or attempt == attempts:
             raise RuntimeError(f"postgres did not start: {result.stderr}\n{log_text[-2000:]}")
