@@ -17,6 +17,7 @@ import typer
 from dashboards.users_cli import users_add
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
+from patroli.retention_cli import retention_app
 from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )

@@ -17,9 +17,11 @@ edition is read from `timescaledb.license` and a run reports `compression: unava
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from patroli.settings import Settings
 from patroli.storage import Store, dispatch_repo, retention_repo
 from patroli.storage.tx import Tx
 
@@ -136,3 +138,25 @@ def run_retention(store: Store, policy: RetentionPolicy, now: datetime | None = 
 def _chunks_of(store: Store, cutoff: datetime) -> list[tuple[datetime, datetime]]:
     with store.transaction() as tx:
         return [(tx.time(s), tx.time(e)) for s, e in _chunks(tx, cutoff)]  # type: ignore[misc]
+
+
+def policy_from(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        positions_days=settings.retention_positions_days,
+        incident_margin=timedelta(minutes=settings.retention_incident_margin_min),
+        compress_after_days=settings.retention_compress_after_days,
+    )
+
+
+def run_daily(store: Store, policy: RetentionPolicy, stop: threading.Event, every_s: float = 86_400.0) -> int:
+    """Run now, then every `every_s` until `stop` is set; a failed run is logged and tried again next time.
+    How many runs completed."""
+    runs = 0
+    while not stop.is_set():
+        try:
+            run_retention(store, policy)
+            runs += 1
+        except Exception:  # the database away for a moment must not end the daily job
+            log.exception("retention run failed; next attempt in %.0f s", every_s)
+        stop.wait(every_s)
+    return runs

@@ -93,6 +93,19 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Only units seen this recently are offered incidents."
     )
 
+    # --- retention (issue 14) ---
+    retention_positions_days: float = Field(
+        90.0, gt=0, description="Positions, refusals and their raw evidence are kept this long, then dropped."
+    )
+    retention_incident_margin_min: float = Field(
+        30.0,
+        ge=0,
+        description="Units of an incident are held from this long before it until this long after.",
+    )
+    retention_compress_after_days: float = Field(
+        7.0, gt=0, description="Chunks older than this are compressed (TimescaleDB community edition only)."
+    )
+
     # --- web ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000

@@ -134,3 +134,31 @@ def test_services_credentials_open_the_shipped_acl_for_each_service(tmp_path: Pa
             c.disconnect()
     finally:
         broker.stop()
+
+
+def test_retention_commands_place_list_lift_and_run(tmp_path: Path) -> None:
+    env = {"PATROLI_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    placed = patroli(
+        "retention",
+        "hold",
+        "PJ-01",
+        "--from",
+        "2026-01-01T00:00",
+        "--to",
+        "2026-01-02T00:00",
+        "--reason",
+        "LP/123",
+        "--by",
+        "auditor1",
+        env=env,
+    )
+    assert placed.returncode == 0, placed.stderr
+    assert placed.stdout.startswith("hold 1 placed on PJ-01 2026-01-01T00:00:00+00:00")
+    listed = patroli("retention", "holds", env=env)
+    assert "PJ-01" in listed.stdout and "by auditor1: LP/123" in listed.stdout
+    refused = patroli("retention", "lift", "7", "--reason", "x", "--by", "admin", env=env)
+    assert refused.returncode == 2 and "refused (not_found)" in refused.stderr
+    assert patroli("retention", "lift", "1", "--reason", "selesai", "--by", "admin", env=env).returncode == 0
+    run = patroli("retention", "run", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "(sqlite): 0 dropped" in run.stdout and "compression not applicable" in run.stdout

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tracker_helpers import wait_until
 
 from patroli.incidents import Incident
 from patroli.models import Fix, Refusal, RefusalReason, TrackQuery
-from patroli.retention import RetentionPolicy, run_retention
+from patroli.retention import RetentionPolicy, run_daily, run_retention
 from patroli.storage import Store, dispatch_repo
 from patroli.storage import retention_repo as repo
 
@@ -254,3 +256,23 @@ def test_holds_are_refused_with_reasons_and_every_step_is_audited(store: Store) 
     ]
     assert '"reason":"penyidikan"' in entries[0].details
     assert '"positions_dropped":0' in entries[2].details
+
+
+def test_the_daily_job_runs_at_start_and_stops_on_request(store: Store) -> None:
+    store.write_batch(fixes("PJ-OLD", datetime.now(UTC) - timedelta(days=120), 1))
+    stop, runs = threading.Event(), []
+    job = threading.Thread(target=lambda: runs.append(run_daily(store, POLICY, stop, every_s=3600)))
+    job.start()
+    wait_until(lambda: store.count_positions("PJ-OLD") == 0)
+    stop.set()
+    job.join(20)
+    assert runs == [1]
+    with store.transaction() as tx:
+        actions = [e.action for e in dispatch_repo.audit_entries(tx)]
+    assert (
+        actions
+        == {
+            "postgres": ["retention_chunk_dropped", "retention_run"],  # a chunk's drop is audited with it
+            "sqlite": ["retention_run"],
+        }[store.info().backend]
+    )
