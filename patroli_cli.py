@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dashboards.users_cli import users_add
+from dispatch.alerts_cli import alerts_cmd
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
 from patroli.retention_cli import retention_app
@@ -38,6 +39,9 @@ app.add_typer(retention_app, name="retention")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
+app.command(
+    "alerts", help="BMKG CAP 1.2 warnings (feed URL or folder) → an incident per Polres in the area."
+)(alerts_cmd)
 app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
     sim_command
 )

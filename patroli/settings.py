@@ -106,6 +106,16 @@ class Settings(BaseSettings):
         7.0, gt=0, description="Chunks older than this are compressed (TimescaleDB community edition only)."
     )
 
+    # --- CAP alerts (issue 14) ---
+    alerts_url: str | None = Field(
+        None,
+        description="A CAP 1.2 alert or an Atom/RSS feed of them (BMKG InaTEWS) that `patroli alerts` polls.",
+    )
+    alerts_folder: Path | None = Field(
+        None, description="A folder of CAP 1.2 files that `patroli alerts` watches."
+    )
+    alerts_poll_s: float = Field(30.0, gt=0, description="How often the feed or folder is read.")
+
     # --- web ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000
