@@ -34,8 +34,8 @@ def alerts_cmd(
     area; honour updates and cancels."""
     s = get_settings()
     configure_logging(s.log_level, s.log_json)
-    url = url or s.alerts_url
-    folder = folder or s.alerts_folder
+    url = url or s.alerts_url or None  # compose passes an empty URL when none is set
+    folder = folder or s.alerts_folder or None
     if (url is None) == (folder is None):
         typer.echo("give one of --url or --folder (or PATROLI_ALERTS_URL / PATROLI_ALERTS_FOLDER)", err=True)
         raise typer.Exit(2)
