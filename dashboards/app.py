@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 
-from dashboards import api_alerts, api_auth, api_holds, api_incidents, api_units
+from dashboards import api_alerts, api_auth, api_eido, api_holds, api_incidents, api_units
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
@@ -141,6 +141,7 @@ def create_app(
     app.include_router(api_incidents.router)
     app.include_router(api_holds.router)
     app.include_router(api_alerts.router)
+    app.include_router(api_eido.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:

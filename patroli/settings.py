@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     )
     alerts_poll_s: float = Field(30.0, gt=0, description="How often the feed or folder is read.")
 
+    # --- EIDO (issue 14) ---
+    eido_agency_domain: str = Field(
+        "110.polri.go.id",
+        description="The domain EIDO tracking identifiers are minted under (ours, globally unique).",
+    )
+
     # --- web ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000

@@ -23,3 +23,10 @@ CREATE TABLE alert_incidents (
     incident_id       TEXT NOT NULL,
     PRIMARY KEY (thread_sender, thread_identifier, polres_code)
 );
+
+-- EIDO (NENA-STA-021) documents taken from other agencies: one incident per tracking identifier.
+CREATE TABLE eido_incidents (
+    tracking_id  TEXT    PRIMARY KEY,
+    incident_id  TEXT    NOT NULL,
+    last_update  INTEGER NOT NULL
+);
