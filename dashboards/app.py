@@ -33,6 +33,7 @@ from dispatch.stations import StationDirectory
 from patroli.messages import PositionMessage
 from patroli.settings import Settings
 from patroli.storage import Store
+from patroli.storage.read_router import ReadRouter
 
 log = logging.getLogger("patroli.web")
 
@@ -75,6 +76,7 @@ def create_app(
     web: WebSettings | None = None,
     stations: StationDirectory | None = None,
     auth: Auth | None = None,
+    read_router: ReadRouter | None = None,
 ) -> FastAPI:
     """`dispatcher`: share one (e.g. the demo's); by default the app builds its own, fed from its bus client.
     `mqtt=False`: no broker (the live feed then carries only this process's own dispatch events)."""
@@ -109,6 +111,7 @@ def create_app(
         hub=hub,
         outlines=Outlines(settings.jurisdiction_geojson, stations),
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
+        read_router=read_router,
     )
 
     @asynccontextmanager

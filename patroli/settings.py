@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         "sqlite:///data/patroli.db",
         description="postgresql://… for TimescaleDB, sqlite:///path for the embedded default.",
     )
+    database_read_url: str | None = Field(
+        None,
+        description="A streaming replica for reads that do not need the primary (history, exports, replay).",
+    )
+    database_read_max_lag_s: float = Field(
+        10.0,
+        ge=0,
+        description="A replica further behind than this is not read; the primary is, and the log says so.",
+    )
     data_dir: Path = Field(
         Path("data"), description="Local state: the SQLite file, caches, demo credentials."
     )
