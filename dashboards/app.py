@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 
-from dashboards import api_alerts, api_auth, api_eido, api_holds, api_incidents, api_units
+from dashboards import api_alerts, api_auth, api_eido, api_holds, api_incidents, api_units, incident_metrics
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
@@ -136,6 +136,9 @@ def create_app(
         description="GPS tracking and 110 dispatch: live map, incidents, history, audit.",
     )
     app.state.ctx = ctx
+    incident_metrics.COLLECTOR.store = (
+        store  # /metrics: open incidents by level, acknowledgements within 10 s
+    )
     app.state.bus = bus
     app.mount("/metrics", make_asgi_app())
     app.mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static")
