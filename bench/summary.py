@@ -48,6 +48,7 @@ REPORTED: dict[str, tuple[str, ...]] = {
     "live": ("clients", "fixes_per_s"),
     "history": ("rows",),
     "sim_rate": ("rate_per_s",),
+    "retention": ("drop_s", "ratio_delete_to_drop", "compression"),
 }
 
 
