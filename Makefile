@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 VENV ?= .venv
 BIN := $(VENV)/bin
-BENCHES := $(basename $(notdir $(wildcard bench/[a-z]*.py)))
+BENCHES := $(filter-out common summary,$(basename $(notdir $(wildcard bench/[a-z]*.py))))
 
 .PHONY: demo test install venv lint format bench soak $(addprefix bench-,$(BENCHES))
 
@@ -25,7 +25,8 @@ format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install $(addprefix bench-,$(BENCHES))  ## every benchmark; figures in bench/results/<name>.json
+bench: install  ## every benchmark; figures in bench/results/<name>.json, then the table against the targets
+	$(MAKE) -k $(addprefix bench-,$(BENCHES)); status=$$?; $(BIN)/python -m bench.summary; exit $$status
 
 $(addprefix bench-,$(BENCHES)): bench-%:
 	$(BIN)/python -m bench.$*

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dashboards.users_cli import users_add, users_disable, users_passwd
+from dispatch.alerts_cli import alerts_cmd
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
+from patroli.retention_cli import retention_app
 from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -46,6 +48,10 @@ users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_
 )
 users_app.command("passwd", help="Set a user's password; their tokens are revoked.")(users_passwd)
 users_app.command("disable", help="Disable a user; their tokens are revoked.")(users_disable)
+app.add_typer(retention_app, name="retention")
+app.command(
+    "alerts", help="BMKG CAP 1.2 warnings (feed URL or folder) → an incident per Polres in the area."
+)(alerts_cmd)
 app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
     sim_command
 )
