@@ -116,11 +116,3 @@ RULES: tuple[Rule, ...] = (
     require_plausible_time,
     require_plausible_speed,
 )
-
-
-def check(fix: Fix, state: RuleState) -> Verdict:
-    for rule in RULES:
-        verdict = rule(fix, state)
-        if verdict is not None:
-            return verdict
-    return None
