@@ -181,7 +181,6 @@ class LiveHub:
         self._where: dict[str, tuple[float, float, datetime]] = {}  # unit → last lat, lon, time seen
         self._statuses: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
-        self.ticks = 0
 
     # ------------------------------------------------------------------------------------------ bus side
     def feed(self, topic: str, payload: bytes) -> None:
@@ -256,7 +255,6 @@ class LiveHub:
                 log.exception("live tick failed; going on")
 
     async def _tick(self) -> None:
-        self.ticks += 1
         with self._lock:
             positions, self._in_pos = self._in_pos, {}
             events, self._in_events = self._in_events, []
