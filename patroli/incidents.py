@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -140,9 +140,6 @@ class IncidentIntake(BaseModel):
     def needs_unit(self) -> bool:
         """Reports and complaints send a patrol where the caller is; information requests do not."""
         return self.category is not Category.INFORMATION and self.location is not None
-
-
-IncidentState = Literal["open", "awaiting_unit", "offered", "dispatched", "on_scene", "cleared", "closed"]
 
 
 @dataclass(slots=True)
