@@ -8,12 +8,14 @@ Sentences are written with tests/nmea_builders.py's own checksum, independent of
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from nmea_builders import sentence
 
 from patroli.models import Fix, RefusalReason
+from tracker import decode as decode_module
 from tracker.decode import NmeaDecoder
 
 RECEIVED = datetime(2025, 9, 15, 8, 0, 5, tzinfo=UTC)
@@ -330,3 +332,166 @@ def test_the_reference_follows_each_valid_epoch() -> None:
     assert fix_times(dec, "235959.00") == [at("235959.00")]
     assert fix_times(dec, "000001.00") == [at("000001.00", NEXT)]
     assert fix_times(dec, "000002.00") == [at("000002.00", NEXT)]
+
+
+# --------------------------------------------------------------------------------------------- RMC and GGA refusals
+
+RMC_OK = f"GPRMC,080003.00,A,{POS},12.5,87.25,150925,,,A"
+
+
+@pytest.mark.parametrize(
+    ("body", "refusal"),
+    [
+        (f"GPRMC,080003.00,A,{POS},12.5,87.25", "RMC truncated: 8 fields, need 9"),
+        (f"GPRMC,080003.00,X,{POS},12.5,87.25,150925,,,A", "RMC status 'X'"),
+        (f"GPRMC,080003.00,a,{POS},12.5,87.25,150925,,,A", "RMC status 'a'"),
+        ("GPRMC,080003.00,A,0610.50.00,S,10649.2500,E,12.5,87.25,150925,,,A", "RMC latitude '0610.50.00'"),
+        ("GPRMC,080003.00,A,0610.5000,S,10649.2500,X,12.5,87.25,150925,,,A", "RMC longitude hemisphere 'X'"),
+        (f"GPRMC,080003.00,A,{POS},1x,87.25,150925,,,A", "RMC speed '1x'"),
+        (f"GPRMC,080003.00,A,{POS},12.5,-87,150925,,,A", "RMC course '-87'"),
+        (f"GPRMC,080003.00,A,{POS},12.5,87.25,150925,,,a", "RMC mode 'a'"),
+        (f"GPRMC,08000x.00,A,{POS},12.5,87.25,150925,,,A", "RMC time '08000x.00'"),
+        (f"GPRMC,080003.00,A,{POS},12.5,87.25,320925,,,A", "RMC date '320925'"),
+        ("GPGGA,080003.00,0610.5000,S,10649.2500,E,1,09,0.8", "GGA truncated: 8 fields, need 9"),
+        ("GPGGA,0800.03,0610.5000,S,10649.2500,E,1,09,0.8,12.3,M,3.4,M,,", "GGA time '0800.03'"),
+        ("GPGGA,080003.00,x610.5000,S,10649.2500,E,1,09,0.8,12.3,M,3.4,M,,", "GGA latitude 'x610.5000'"),
+        ("GPGGA,080003.00,0610.5000,S,10649.2500,E,1,09,0.8x,12.3,M,3.4,M,,", "GGA hdop '0.8x'"),
+        ("GPGGA,080003.00,0610.5000,S,10649.2500,E,1,09,0.8,1.2.3,M,3.4,M,,", "GGA altitude '1.2.3'"),
+        ("GPGGA,080003.00,0610.5000,S,10649.2500,E,1,09,0.8,-1.2.3,M,3.4,M,,", "GGA altitude '-1.2.3'"),
+    ],
+)
+def test_rmc_and_gga_refusals_say_which_field(body: str, refusal: str) -> None:
+    assert decode(body) == ([], [(UNPARSEABLE, refusal)])
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (RMC_OK, (12.5 * KNOT, 87.25, "A", True)),
+        (f"GPRMC,080003.00,D,{POS},12.5,87.25,150925,,,D", (12.5 * KNOT, 87.25, "D", True)),  # differential
+        (f"GPRMC,080003.00,V,{POS},12.5,87.25,150925,,,A", (12.5 * KNOT, 87.25, "A", False)),
+        (f"GPRMC,080003.00,,{POS},12.5,87.25,150925,,,A", (12.5 * KNOT, 87.25, "A", False)),  # no status
+        (f"GPRMC,080003.00,A,{POS},12.5,87.25,150925,,,N", (12.5 * KNOT, 87.25, "N", False)),
+        (f"GPRMC,080003.00,A,{POS},12.5,87.25,150925,,,E", (12.5 * KNOT, 87.25, "E", False)),
+        (f"GPRMC,080003.00,A,{POS},,,150925,,", (None, None, None, True)),  # NMEA 2.0: no mode field at all
+        (f"GPRMC,080003.00,A,{POS},,,150925", (None, None, None, True)),  # nor the magnetic variation
+    ],
+)
+def test_rmc_fields(body: str, expected: tuple[object, ...]) -> None:
+    fixes, refused = decode(body, day=None)
+    assert refused == []
+    assert [(f.speed_mps, f.course_deg, f.faa_mode, f.valid) for f in fixes] == [expected]
+    assert fixes[0].fix_time == T
+
+
+def test_a_checksum_over_more_than_256_bytes_is_still_right() -> None:
+    """Long lines take the byte loop: a correct checksum passes it, and the sentence is refused for its length."""
+    for extra in (186, 187, 188, 250):  # bodies of 255, 256, 257 and 319 bytes
+        body = GGA + "0" * extra
+        assert decode(body) == ([], [(UNPARSEABLE, f"GGA overlong: {len(body) + 4} characters")])
+
+
+# --------------------------------------------------------------------------------------------- lines and payloads
+
+
+def test_lines_split_at_a_bare_cr_keep_their_spaces() -> None:
+    line = sentence("GPTXT,01,01,02,ANTENNA OK") + "\r" + sentence(GGA) + "\r\n"
+    out = seeded(DAY).decode(line.encode(), "PJ-01", RECEIVED)
+    assert (out.refusals, out.skipped, [f.altitude_m for f in out.fixes]) == ([], 1, [12.3])
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "# a gpsd comment",  # skipped
+        "$GPGGA,080003.00*00",  # refused (bad checksum)
+        sentence("GPGSV,1,1,00"),  # skipped (not a position)
+        "garbage",  # refused (no '$')
+    ],
+)
+def test_what_comes_first_on_a_cr_split_line_does_not_cost_the_rest(first: str) -> None:
+    payload = (first + "\r" + sentence(GGA) + "\r\n").encode()
+    dec = NmeaDecoder()
+    dec.seed_date("PJ-01", DAY)
+    assert [f.altitude_m for f in dec.decode(payload, "PJ-01", RECEIVED).fixes] == [12.3]
+
+
+def test_bytearrays_and_memoryviews_decode_like_bytes() -> None:
+    payload = (sentence(RMC_OK) + "\r\n").encode()
+    for given in (bytearray(payload), memoryview(payload)):
+        out = NmeaDecoder().decode(given, "PJ-01", RECEIVED)  # type: ignore[arg-type]
+        assert ([f.fix_time for f in out.fixes], out.refusals) == ([T], [])
+
+
+def test_a_decoder_bug_costs_one_sentence_and_is_refused_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_fields: list[str]) -> None:
+        raise RuntimeError("x" * 100)
+
+    monkeypatch.setitem(decode_module._PARSERS, "GLL", broken)
+    fixes, refused = decode(f"GPGLL,{POS},080003.00,A,A", GGA)
+    assert refused == [(UNPARSEABLE, f"decoder error: RuntimeError('{'x' * 100}')"[:80])]
+    assert [f.altitude_m for f in fixes] == [12.3]
+
+
+# --------------------------------------------------------------------------------------------- more of the date reference
+
+
+def test_an_epoch_level_refusal_carries_the_unit_topic_time_and_sentences() -> None:
+    out = NmeaDecoder().decode((sentence(GGA) + "\r\n").encode(), "PJ-09", RECEIVED, "fleet/PJ-09/nmea")
+    (r,) = out.refusals
+    assert (r.reason, r.detail, r.unit_id, r.topic, r.received_at, r.raw) == (
+        RefusalReason.NO_DATE,
+        "no RMC date known for this unit yet",
+        "PJ-09",
+        "fleet/PJ-09/nmea",
+        RECEIVED,
+        sentence(GGA).encode(),
+    )
+
+
+def test_a_seed_at_the_end_of_the_calendar_refuses_instead_of_crashing() -> None:
+    dec = seeded(datetime(9999, 12, 31, 23, 59, 50, tzinfo=UTC))
+    out = dec.decode((sentence(gga_at("000005.00")) + "\r\n").encode(), "PJ-01", RECEIVED)
+    assert [(r.reason, r.detail) for r in out.refusals] == [
+        (RefusalReason.NO_DATE, "unit date reference out of range")
+    ]
+
+
+def test_an_aware_seed_is_converted_to_utc() -> None:
+    wib = timezone(timedelta(hours=7))
+    # 06:00 WIB on the 16th is 23:00 UTC on the 15th: noon UTC is then 11 h earlier, the same day.
+    assert fix_times(seeded(datetime(2025, 9, 16, 6, 0, 0, tzinfo=wib)), "120000.00") == [at("120000.00")]
+
+
+def test_seeds_do_not_depend_on_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Jakarta")
+    time.tzset()
+    try:
+        assert fix_times(seeded(datetime(2025, 9, 15, 23, 59, 50)), "000005.00") == [at("000005.00", NEXT)]
+        wib = timezone(timedelta(hours=7))
+        assert fix_times(seeded(datetime(2025, 9, 16, 6, 0, 0, tzinfo=wib)), "120000.00") == [at("120000.00")]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_time_of_day_at_midnight_still_counts_as_one() -> None:
+    """A seed at 00:00:00.000000 has a time of day (zero), which a date-only seed does not replace."""
+    midnight = datetime(2025, 9, 15, 0, 0, 0, tzinfo=UTC)
+    assert fix_times(seeded(DAY, midnight), "230000.00") == [at("230000.00", PREV)]
+    just_after = datetime(2025, 9, 15, 0, 0, 0, 1, tzinfo=UTC)
+    assert fix_times(seeded(just_after, DAY), "230000.00") == [at("230000.00", PREV)]
+
+
+def test_a_valid_rmc_moves_the_reference_for_the_epochs_after_it() -> None:
+    dec = seeded(DAY)
+    out = dec.decode((sentence(f"GPRMC,235959.00,A,{POS},,,200925,,,A") + "\r\n").encode(), "PJ-01", RECEIVED)
+    assert [f.fix_time for f in out.fixes] == [at("235959.00", date(2025, 9, 20))]
+    assert fix_times(dec, "000001.00") == [at("000001.00", date(2025, 9, 21))]
+
+
+def test_a_void_rmc_dates_only_its_own_epoch() -> None:
+    dec = seeded(DAY)
+    out = dec.decode((sentence(f"GPRMC,235959.00,V,{POS},,,200925,,,N") + "\r\n").encode(), "PJ-01", RECEIVED)
+    assert [(f.fix_time, f.valid) for f in out.fixes] == [(at("235959.00", date(2025, 9, 20)), False)]
+    assert fix_times(dec, "080003.00") == [T]  # still the seeded day
