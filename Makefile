@@ -33,3 +33,14 @@ $(addprefix bench-,$(BENCHES)): bench-%:
 
 soak: install  ## 10 minutes of radios, contacts and answers, a random service SIGKILLed every 30 s (not in `make test`)
 	$(BIN)/python scripts/soak.py --minutes 10
+
+MUTATED := tracker.rules tracker.decode dispatch.unit_index
+.PHONY: mutation deadcode
+
+mutation: venv  ## mutation testing of the core pure modules, one module at a time (mutmut): README figures
+	rm -rf mutants
+	for m in $(MUTATED); do $(BIN)/mutmut run --max-children 2 "$$m.*" > /dev/null || exit 1; done
+	$(BIN)/python scripts/mutation_report.py
+
+deadcode: venv  ## vulture over the product code; what only frameworks call is in vulture_whitelist.py
+	$(BIN)/vulture

@@ -595,7 +595,7 @@ def run_demo(
     if "PATROLI_DATABASE_URL" not in os.environ:
         overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, refusals_keep=settings.tracker_refusals_keep)
     store.migrate()
     tracker = Tracker(settings, store, client_id="patroli-demo-tracker")
     client, connect_args = DispatchRunner.client_for(settings, "patroli-demo-dispatch")

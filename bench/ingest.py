@@ -63,7 +63,6 @@ class Subscriber:
         self.last_at = 0.0
         self.samples: list[tuple[str, datetime, datetime]] = []  # (unit, fix time, heard at)
         self._want_latency = latencies
-        self._topic = topic
         self._ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)

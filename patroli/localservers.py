@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -388,24 +388,6 @@ def start_replica(primary: Postgres) -> Postgres:
         if attempt == PORT_ATTEMPTS:
             raise RuntimeError(f"replica did not start: {result.stderr}\n{log_path.read_text()[-2000:]}")
     raise AssertionError("unreachable")
-
-
-@contextlib.contextmanager
-def running_mosquitto(**kwargs: object) -> Iterator[Mosquitto]:
-    broker = start_mosquitto(**kwargs)  # type: ignore[arg-type]
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@contextlib.contextmanager
-def running_postgres(**kwargs: object) -> Iterator[Postgres]:
-    pg = start_postgres(**kwargs)  # type: ignore[arg-type]
-    try:
-        yield pg
-    finally:
-        pg.stop()
 
 
 def terminate(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
