@@ -235,6 +235,7 @@ def _measure(
         readies.append(ready)
     for ready in readies:
         ready.wait(180)
+    print(f"{clients} clients connected and snapshotted; publishing", flush=True)
     pub_ready, go = ctx.Event(), ctx.Event()
     pub = ctx.Process(
         target=_publisher,
