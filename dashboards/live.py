@@ -14,8 +14,8 @@ snapshot instead. Frames are batched because per-fix frames cost a core at ~120,
 
 A station officer's feed is scoped AND filtered by area: only the units and incidents of the stations in their
 scope, whatever area the client asks for. Where the time goes (py-spy, 500 clients at 2,000 positions/s): about
-half in paho reading the bus, a third in permessage-deflate of each client's frame, a twentieth in the tick; so
-the hub costs 1.4x a bare broadcast of the same frames from the same stack (bench.live, cpu_ratio_to_bare).
+half in paho reading the bus and a quarter in permessage-deflate of each client's frame, both of which a bare
+broadcast pays too, and about a tenth in the tick (bench.live measures the ratio to a bare broadcast).
 """
 
 from __future__ import annotations
@@ -68,9 +68,8 @@ _BUS_POSITION, _BUS_REFUSED = BUS_IN.labels("position"), BUS_IN.labels("refused"
 _FRAME_COUNTERS = {k: FRAMES.labels(k) for k in ("snapshot", "delta", "heartbeat")}
 
 SUBPROTOCOL = "patroli.v1"
-FLEET_TTL_S = (
-    0.5  # how long snapshots share one read of the fleet (positions are overlaid from the bus anyway)
-)
+# How long snapshots share one read of the fleet (positions are overlaid from the bus anyway).
+FLEET_TTL_S = 0.5
 CLOSE_TOKEN_ENDED = 4401  # the socket's token no longer authenticates: log in again (4000 + HTTP 401)
 
 
@@ -79,9 +78,8 @@ class LiveClient:
     cid: int
     user: User
     bbox: BBox | None  # None: everything
-    scope: (
-        frozenset[str] | None
-    )  # the only stations whose units and incidents it may see (officers); None: all
+    # The only stations whose units and incidents it may see (officers); None: all.
+    scope: frozenset[str] | None
     pending_pos: dict[str, str] = field(default_factory=dict)  # unit → position JSON, newest only
     pending_units: dict[str, str] = field(default_factory=dict)  # unit → status JSON
     pending_inc: dict[str, str] = field(default_factory=dict)  # incident → incident JSON
