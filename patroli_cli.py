@@ -116,10 +116,11 @@ def units_add(
 def _audit_credentials(store: Store, action: str, unit_id: str) -> None:
     from datetime import UTC, datetime
 
+    from patroli import actors
     from patroli.storage import dispatch_repo
 
     with store.transaction() as tx:
-        dispatch_repo.append_audit(tx, datetime.now(UTC), "cli", action, unit_id=unit_id)
+        dispatch_repo.append_audit(tx, datetime.now(UTC), actors.CLI, action, unit_id=unit_id)
 
 
 _PASSWORD_FILE_OPTION = typer.Option(help="Mosquitto password file holding the radio's credentials")

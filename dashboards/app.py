@@ -35,6 +35,7 @@ from dashboards.login_guard import LoginGuard
 from dashboards.schemas import Health
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
+from patroli import actors
 from patroli.messages import PositionMessage
 from patroli.settings import Settings
 from patroli.storage import Store
@@ -88,7 +89,7 @@ def create_app(
     own_dispatcher = dispatcher is None
     deferred = _DeferredPublisher()
     if dispatcher is None:
-        dispatcher = build_dispatcher(settings, store, deferred, stations=stations)
+        dispatcher = build_dispatcher(settings, store, deferred, stations=stations, actor=actors.WEB)
     d = dispatcher
 
     def feed_dispatcher(msgs: list[PositionMessage]) -> None:

@@ -72,3 +72,13 @@ class WebSettings(BaseSettings):
         description="Serve Prometheus /metrics of the web process on this port (never on the public one).",
     )
     web_metrics_host: str = Field("127.0.0.1", description="…on this address.")
+    web_export_max_span_s: float = Field(
+        31 * 86400.0, gt=0, description="A unit's track export covers at most this long."
+    )
+    web_area_max_span_s: float = Field(
+        86400.0, gt=0, description="A read or export of positions in an area covers at most this long…"
+    )
+    web_area_max_deg: float = Field(2.0, gt=0, description="…and at most this many degrees a side.")
+    web_statement_timeout_ms: int = Field(
+        15_000, ge=100, description="PostgreSQL statement_timeout of the web process's queries."
+    )

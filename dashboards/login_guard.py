@@ -26,6 +26,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from dashboards.auth import Auth, AuthError, User
 from dashboards.config import WebSettings
+from patroli import actors
 from patroli.storage import dispatch_repo
 
 log = logging.getLogger("patroli.web.login")
@@ -76,7 +77,7 @@ class LoginGuard:
                 dispatch_repo.append_audit(
                     tx,
                     datetime.now(UTC),
-                    "anonymous",
+                    actors.ANONYMOUS,
                     "login_refused",
                     details={"username": username[:64], "reason": reason},
                 )

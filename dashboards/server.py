@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 from fastapi import FastAPI
@@ -82,9 +83,10 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    store = open_store(settings.database_url, pool_size=16)  # the thread pool runs up to 40 routes at once
-    store.migrate()
     web = WebSettings()
+    # the thread pool runs up to 40 routes at once
+    store = open_store(api_database_url(settings.database_url, web.web_statement_timeout_ms), pool_size=16)
+    store.migrate()
     try:
         run(
             create_app(settings, store, web=web),
@@ -95,6 +97,18 @@ def main() -> None:
         )
     finally:
         store.close()
+
+
+def api_database_url(url: str, statement_timeout_ms: int) -> str:
+    """PostgreSQL: every query of the web process is cancelled past the timeout (a costly history read cannot
+    hold a connection, or the database, for long); SQLite has no such setting and is returned as is."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres"}:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    options = dict(parse_qsl(parts.query)).get("options", "")
+    query.append(("options", f"{options} -c statement_timeout={statement_timeout_ms}".strip()))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def run(

@@ -15,6 +15,7 @@ import typer
 
 from dashboards.auth import Auth, AuthError
 from dispatch.stations import StationDirectory
+from patroli import actors
 from patroli.logs import configure_logging
 from patroli.settings import get_settings
 from patroli.storage import Store, open_store
@@ -73,7 +74,7 @@ def users_passwd(
     store = open_store(s.database_url)
     try:
         store.migrate()
-        Auth(store).set_password(username, secret, actor="cli")
+        Auth(store).set_password(username, secret, actor=actors.CLI)
     except AuthError as exc:
         raise typer.BadParameter(str(exc)) from exc
     finally:
@@ -91,7 +92,7 @@ def users_disable(username: Annotated[str, typer.Argument(help="the user to disa
     store = open_store(s.database_url)
     try:
         store.migrate()
-        Auth(store).disable_user(username, actor="cli")
+        Auth(store).disable_user(username, actor=actors.CLI)
     except AuthError as exc:
         raise typer.BadParameter(str(exc)) from exc
     finally:
@@ -107,7 +108,7 @@ def create_user(
     station_code: str | None = None,
     *,
     stations: StationDirectory | None = None,
-    actor: str = "cli",
+    actor: str = actors.CLI,
 ) -> None:
     """Check the station against the directory, then hash and store (AuthError says what is wrong)."""
     if station_code is not None:
@@ -143,8 +144,8 @@ def ensure_demo_users(store: Store, password: str | None = None) -> dict[str, st
             if exists:
                 users_repo.set_password_hash(tx, username, auth.hasher.hash(made[username]))
                 dispatch_repo.append_audit(
-                    tx, datetime.now(UTC), "demo", "password_reset", details={"user": username}
+                    tx, datetime.now(UTC), actors.DEMO, "password_reset", details={"user": username}
                 )
         if not exists:
-            create_user(store, username, role, made[username], station, actor="demo")
+            create_user(store, username, role, made[username], station, actor=actors.DEMO)
     return made

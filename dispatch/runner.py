@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from dispatch.service import Dispatcher, DispatchError
-from patroli import topics
+from patroli import actors, privacy, topics
 from patroli.incidents import IncidentIntake
 from patroli.messages import OFFLINE, ONLINE, PositionMessage, UnitAnswer, UnitStatusReport
 from patroli.mqtt import SessionOptions, make_client
@@ -137,18 +137,18 @@ class DispatchRunner:
                 intake = IncidentIntake.model_validate_json(item.payload)
                 self.dispatcher.route(intake)  # an unroutable one is refused alone, not with the burst
             except (ValidationError, DispatchError, ValueError) as exc:
-                log.warning(
+                log.warning(  # never the payload: it holds the caller's number and the complaint
                     "incident refused",
                     extra={
                         "topic": item.topic,
-                        "reason": str(exc)[:300],
-                        "payload": item.payload[:200].decode("utf-8", "replace"),
+                        "reason": privacy.safe_reason(exc),
+                        **privacy.payload_summary(item.payload),
                     },
                 )
                 continue
             intakes.append(intake)
         if intakes:
-            for result in self.dispatcher.intake_many(intakes, actor="gateway"):
+            for result in self.dispatcher.intake_many(intakes, actor=actors.gateway("patroli-gateway")):
                 log.info("incident from gateway", extra={"incident_id": result.incident.incident_id})
 
     def _apply(self, item: _Inbound) -> None:

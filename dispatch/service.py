@@ -30,7 +30,7 @@ from typing import Protocol
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
-from patroli import topics
+from patroli import actors, topics
 from patroli.incidents import Disposition, Incident, IncidentIntake, Location, UnitStatus
 from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
 from patroli.settings import Settings
@@ -154,7 +154,7 @@ class Dispatcher:
         clock: Clock | None = None,
         config: DispatchConfig | None = None,
         travel_time: TravelTime = straight_line_travel_s,
-        actor: str = "dispatcher",
+        actor: str = actors.DISPATCH,
     ) -> None:
         self.store = store
         self.stations = stations
@@ -192,11 +192,11 @@ class Dispatcher:
             self._pool_version += 1
 
     # ------------------------------------------------------------------------------------------ intake
-    def intake(self, intake: IncidentIntake, actor: str = "intake") -> IntakeResult:
+    def intake(self, intake: IncidentIntake, actor: str = actors.DISPATCH) -> IntakeResult:
         """One 110 contact: routed, queued at its station, offered to a unit, all in one transaction."""
         return self.intake_many([intake], actor)[0]
 
-    def intake_many(self, intakes: list[IncidentIntake], actor: str = "intake") -> list[IntakeResult]:
+    def intake_many(self, intakes: list[IncidentIntake], actor: str = actors.DISPATCH) -> list[IntakeResult]:
         """Several contacts (a gateway's burst) in one transaction: one commit instead of one each.
 
         Every incident still gets its own routing, offer and audit entries; an invalid one raises before
@@ -626,7 +626,7 @@ class Dispatcher:
                 repo.append_audit(
                     tx,
                     now,
-                    unit_id if answer == "decline" else self.actor,
+                    actors.unit(unit_id) if answer == "decline" else self.actor,
                     "declined" if answer == "decline" else "timed_out",
                     incident_id=inc.incident_id,
                     unit_id=unit_id,
@@ -739,7 +739,7 @@ class Dispatcher:
                     repo.append_audit(
                         tx,
                         now,
-                        unit_id,
+                        actors.unit(unit_id),
                         action,
                         incident_id=inc.incident_id,
                         unit_id=unit_id,
@@ -811,7 +811,7 @@ class Dispatcher:
                     repo.append_audit(
                         tx,
                         now,
-                        unit_id,
+                        actors.unit(unit_id),
                         "unit_status",
                         unit_id=unit_id,
                         incident_id=job.incident_id if job else None,
@@ -930,7 +930,7 @@ def build_dispatcher(
     publisher: Publisher,
     *,
     stations: StationDirectory | None = None,
-    actor: str = "dispatcher",
+    actor: str = actors.DISPATCH,
 ) -> Dispatcher:
     """A Dispatcher configured from the settings: stations, jurisdiction (polygons when configured), deadlines."""
     stations = stations or StationDirectory.load()

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     audit_anchor_file: Path | None = Field(
         None, description="Append-only file where the audit chain's head is exported after every commit."
     )
+    pseudonym_key_file: Path | None = Field(
+        None,
+        description="A secrets file with the key of the callers' pseudonyms in logs (random per process without).",
+    )
     log_level: str = "INFO"
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
 

@@ -48,9 +48,9 @@ def test_the_app_on_sqlite(lite: Store, start_server: ServerFactory) -> None:
         snap = frames(ws, until=lambda f: f["type"] == "snapshot")[-1]
         assert [i["incident_id"] for i in snap["incidents"]] == [inc["incident_id"]]
         acked = officer.post(f"/api/v1/incidents/{inc['incident_id']}/ack").json()
-        assert acked["acked_by"] == "officer"
+        assert acked["acked_by"] == "user:officer"
         # Without a broker, the app's own dispatch events still reach the feed.
-        frames(ws, until=lambda f: any(i["acked_by"] == "officer" for i in f.get("incidents", [])))
+        frames(ws, until=lambda f: any(i["acked_by"] == "user:officer" for i in f.get("incidents", [])))
     actions = [e["action"] for e in auditor.get("/api/v1/audit").json()["entries"]]
     assert {"user_created", "login", "received", "acknowledged", "history_read", "area_read"} <= set(actions)
     assert auditor.get("/api/v1/audit/verify").json()["ok"] is True
