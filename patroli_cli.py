@@ -370,7 +370,13 @@ def demo_cmd(
         str | None, typer.Option(help="one password for all the demo's users (default: random ones, printed)")
     ] = None,
 ) -> None:
-    """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
+    """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops.
+
+    Refuses a store that holds data the demo did not make; never resets an existing user's password."""
+    from dashboards.auth import MIN_PASSWORD_LEN
+
+    if password is not None and len(password) < MIN_PASSWORD_LEN:
+        raise typer.BadParameter(f"at least {MIN_PASSWORD_LEN} characters", param_hint="--password")
     _settings()
     run_demo(units=units, web_port=port, mqtt_port=mqtt_port, data_dir=data_dir, demo_password=password)
 
@@ -385,7 +391,7 @@ def run_demo(
 
     from dashboards.app import create_app
     from dashboards.server import uvicorn_config
-    from dashboards.users_cli import ensure_demo_users
+    from dashboards.users_cli import NotADemoStore, check_demo_store, ensure_demo_users
     from dispatch.runner import DispatchRunner, MqttPublisher
     from dispatch.service import build_dispatcher
     from firmware_sim.gateway import IncidentGateway
@@ -394,22 +400,28 @@ def run_demo(
     from tracker.service import Tracker
 
     overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir}
+    if "PATROLI_DATABASE_URL" not in os.environ:
+        overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
+    store = open_store(str(overrides.get("database_url") or os.environ["PATROLI_DATABASE_URL"]))
+    try:
+        store.migrate()
+        check_demo_store(store)
+    except NotADemoStore as exc:
+        store.close()
+        typer.echo(f"patroli demo refuses this store: {exc}. Point it at an empty one.", err=True)
+        raise typer.Exit(2) from None
     broker = None
     if "PATROLI_MQTT_URL" not in os.environ:
         broker = EmbeddedBroker("127.0.0.1", mqtt_port)
         broker.start()
         overrides |= {"mqtt_url": f"mqtt://127.0.0.1:{mqtt_port}", "mqtt_protocol": "3.1.1"}
-    if "PATROLI_DATABASE_URL" not in os.environ:
-        overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    store = open_store(settings.database_url)
-    store.migrate()
     tracker = Tracker(settings, store, client_id="patroli-demo-tracker")
     client, connect_args = DispatchRunner.client_for(settings, "patroli-demo-dispatch")
     dispatcher = DispatchRunner(
         settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
     )
-    logins = ensure_demo_users(store, demo_password)
+    logins = ensure_demo_users(store, demo_password, data_dir / "demo-logins.json")
     fleet = gateway = None
     try:
         tracker.start()

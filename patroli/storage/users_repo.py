@@ -125,3 +125,20 @@ def revoke_user_tokens(tx: Tx, username: str, now: datetime) -> int:
 def purge_tokens(tx: Tx, now: datetime) -> int:
     """Forget expired tokens (they no longer authenticate anyone); returns how many went."""
     return tx.run("DELETE FROM api_tokens WHERE expires_at <= :now", {"now": now})
+
+
+def creators(tx: Tx) -> dict[str, str]:
+    """Who created each user, from the audit log's `user_created` entries."""
+    import json
+
+    found: dict[str, str] = {}
+    for actor, details in tx.rows("SELECT actor, details FROM audit_log WHERE action = 'user_created'"):
+        username = json.loads(details).get("username")
+        if isinstance(username, str):
+            found.setdefault(username, actor)
+    return found
+
+
+def actions_by(tx: Tx, actor: str) -> int:
+    """How many audit entries one actor has (e.g. the command line's)."""
+    return int(tx.rows("SELECT count(*) FROM audit_log WHERE actor = :a", {"a": actor})[0][0])

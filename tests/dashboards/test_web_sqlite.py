@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import typer
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from web_helpers import MONAS, ServerFactory, connect_live, frames, intake_body, place_unit
 
 from dashboards.auth import Auth
-from dashboards.users_cli import ensure_demo_users, users_add
+from dashboards.users_cli import NotADemoStore, check_demo_store, ensure_demo_users, users_add
 from patroli.settings import get_settings
 from patroli.storage import Store, open_store, users_repo
 
@@ -87,7 +88,10 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
             users = {u.username: (u.role, u.station_code) for u in users_repo.list_users(tx)}
         assert users == {"sari": ("station_officer", "31.71"), "budi": ("auditor", None)}
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"
-        demo = ensure_demo_users(store)  # the demo's own four users, beside the ones already there
+        with pytest.raises(NotADemoStore, match="'budi' was not made by the demo"):
+            check_demo_store(store)  # `patroli demo` refuses this store…
+        logins = Path(store.info().extra["path"]).with_name("demo-logins.json")
+        demo = ensure_demo_users(store, None, logins)  # …but its users would sit beside the ones there
         assert set(demo) == {"admin", "dispatcher", "auditor", "polres3171"}
         assert Auth(store).login("polres3171", demo["polres3171"])[1].station_code == "31.71"
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"  # left as it was
