@@ -73,6 +73,23 @@ def db_upgrade() -> None:
     )
 
 
+@db_app.command("login")
+def db_login(
+    username: str,
+    role: Annotated[str, typer.Option(help="tracker, dispatch or web: the only rights the user gets")],
+    password_file: Annotated[Path, typer.Option(help="a secrets file holding the user's password")],
+) -> None:
+    """Create (or re-key) a service's database user, a member of one least-privilege role (run as the owner)."""
+    from patroli.storage.roles import ensure_login
+
+    s = _settings()
+    try:
+        ensure_login(s.database_url, username, role, password_file.read_text().strip())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"database user {username} may do what the {role} does, nothing more")
+
+
 @units_app.command("add")
 def units_add(
     unit_id: str,

@@ -13,6 +13,7 @@ from web_helpers import MONAS, PASSWORD, ServerFactory, intake_body, place_unit
 from dashboards.server import api_database_url
 from patroli.localservers import free_port
 from patroli.storage import dispatch_repo, open_store
+from patroli.storage.roles import ensure_login
 
 
 def _login(url: str, username: str, password: str) -> httpx.Response:
@@ -253,5 +254,36 @@ def test_the_web_processs_queries_are_cancelled_past_the_statement_timeout(pg_ur
             tx.rows("SELECT pg_sleep(3)")
         with store.transaction() as tx:
             assert tx.rows("SELECT 1") == [(1,)]
+    finally:
+        store.close()
+
+
+def test_the_web_app_does_its_whole_job_as_its_least_privilege_database_user(
+    start_server: ServerFactory, pg_url: str
+) -> None:
+    owner = open_store(pg_url)
+    owner.migrate()
+    place_unit(owner, "ROLE-1", *MONAS)
+    owner.close()
+    name = f"web_{pg_url.rsplit('/', 1)[1]}"
+    ensure_login(pg_url, name, "web", "web-role-password")
+    store = open_store(pg_url.replace("postgres@", f"{name}:web-role-password@"), pool_size=4)
+    try:
+        server = start_server(store=store)
+        dispatcher, officer, auditor = (server.client(n) for n in ("dispatcher", "officer", "auditor"))
+        made = dispatcher.post("/api/v1/incidents", json=intake_body())
+        assert made.status_code == 201, made.text
+        iid = made.json()["incident"]["incident_id"]
+        assert officer.post(f"/api/v1/incidents/{iid}/ack").status_code == 200
+        assert dispatcher.get("/api/v1/units/ROLE-1/track").status_code == 200
+        assert auditor.get("/api/v1/audit").status_code == 200
+        assert auditor.get("/api/v1/audit/verify").json()["ok"] is True
+        assert (
+            httpx.post(
+                f"{server.url}/api/v1/auth/logout",
+                headers={"Authorization": f"Bearer {server.token('admin')}"},
+            ).status_code
+            == 204
+        )
     finally:
         store.close()
