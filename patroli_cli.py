@@ -58,13 +58,28 @@ def _wait_for_signal() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    logins_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="a secrets folder: make the login user of each service whose <svc>_db_password is there"
+        ),
+    ] = None,
+) -> None:
     """Apply pending schema migrations (TimescaleDB hypertables when the extension is present)."""
     from patroli.storage import open_store
 
     s = _settings()
     store = open_store(s.database_url)
     applied = store.migrate()
+    if logins_from is not None and s.database_url.startswith(("postgresql", "postgres")):
+        from patroli.deploy_secrets import SERVICES, login_name
+        from patroli.storage.roles import ensure_login
+
+        for svc in SERVICES:
+            pw_file = logins_from / f"{svc}_db_password"
+            if pw_file.exists():
+                ensure_login(s.database_url, login_name(svc), svc, pw_file.read_text().strip())
     info = store.info()
     store.close()
     typer.echo(
@@ -218,6 +233,12 @@ def services_credentials(
             "for a staging broker only."
         ),
     ] = False,
+    secrets_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="also write compose's secrets files here (database and MQTT URLs per service, keys)"
+        ),
+    ] = None,
 ) -> None:
     """Create MQTT accounts for the services and a database password, for compose.yaml (idempotent)."""
     from patroli import credentials
@@ -248,6 +269,10 @@ def services_credentials(
         dynsec_file.chmod(0o600)
     env_file.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
     env_file.chmod(0o600)
+    if secrets_dir is not None:
+        from patroli.deploy_secrets import write_compose_secrets
+
+        typer.echo(f"secrets in {secrets_dir}: {', '.join(write_compose_secrets(secrets_dir, existing))}")
     typer.echo(
         f"service accounts in {password_file}; radios' accounts in {dynsec_file}; passwords in {env_file}"
     )

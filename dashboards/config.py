@@ -82,3 +82,8 @@ class WebSettings(BaseSettings):
     web_statement_timeout_ms: int = Field(
         15_000, ge=100, description="PostgreSQL statement_timeout of the web process's queries."
     )
+    web_forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Addresses whose X-Forwarded-For is believed (the reverse proxy's): the client address that "
+        "login throttling counts.",
+    )

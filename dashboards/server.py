@@ -70,6 +70,8 @@ def uvicorn_config(
         port=port,
         log_level=log_level,
         ws=live_ws_protocol(web.web_ws_send_buffer_bytes),
+        proxy_headers=True,
+        forwarded_allow_ips=web.web_forwarded_allow_ips,
         **kwargs,
     )
 
