@@ -54,7 +54,7 @@ class WebSettings(BaseSettings):
     )
     web_login_window_s: float = Field(900.0, ge=1, description="The login-throttling window.")
     web_argon2_concurrency: int = Field(
-        2, ge=1, le=32, description="Password verifications at once (each about 50 ms of CPU and 64 MiB)."
+        1, ge=1, le=32, description="Password verifications at once (each about 50 ms of CPU and 64 MiB)."
     )
     web_login_queue_max: int = Field(
         64, ge=1, description="Logins waiting for a verification slot; past it, 503 at once."
