@@ -98,7 +98,7 @@ class LoginGuard:
                     details={"username": username[:64], "reason": reason},
                 )
 
-        await asyncio.get_running_loop().run_in_executor(self._pool, record)
+        await asyncio.to_thread(record)  # not on the verification thread: a refusal never waits behind one
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
