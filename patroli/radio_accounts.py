@@ -78,7 +78,8 @@ class DynsecAccounts:
     def issue(self, unit_id: str, password: str) -> str:
         role = f"radio-{unit_id}"
         self.run(
-            [{"command": "createRole", "rolename": role, "acls": radio_acls(unit_id)}], ok={"already exists"}
+            [{"command": "createRole", "rolename": role, "acls": radio_acls(unit_id)}],
+            ok=frozenset({"already exists"}),
         )
         created = self.run(
             [
@@ -90,7 +91,7 @@ class DynsecAccounts:
                     "roles": [{"rolename": role}],
                 }
             ],
-            ok={"already exists"},
+            ok=frozenset({"already exists"}),
         )
         if created:  # an existing account: a new password, enabled again (both end its current connection)
             self.run(
@@ -106,7 +107,7 @@ class DynsecAccounts:
         self.run([{"command": "disableClient", "username": unit_id}])
         return "broker account disabled (its connection is dropped)"
 
-    def run(self, commands: list[dict[str, Any]], ok: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    def run(self, commands: list[dict[str, Any]], ok: frozenset[str] = frozenset()) -> list[str]:
         """Send commands and wait for the answers; returns the tolerated errors (those matching `ok`)."""
         client, kwargs = make_client(self.settings, f"{ADMIN_USER}-{os.getpid()}")
         answered = threading.Event()

@@ -206,7 +206,10 @@ def test_an_open_incident_holds_its_unit_until_it_closes(store: Store) -> None:
     closed = received + timedelta(hours=1)
     with store.transaction() as tx:
         assert dispatch_repo.update_incident(
-            tx, "INC-OPEN", {"closed_at": None, "state": "dispatched"}, {"closed_at": closed, "state": "closed"}
+            tx,
+            "INC-OPEN",
+            {"closed_at": None, "state": "dispatched"},
+            {"closed_at": closed, "state": "closed"},
         )
     report = run_retention(store, POLICY, NOW + timedelta(days=1))
     assert report.holds_synced == 1  # its hold now ends 30 min after the close
