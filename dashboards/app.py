@@ -14,17 +14,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 
-from dashboards import api_auth, api_incidents, api_units
+from dashboards import api_auth, api_console, api_incidents, api_units
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
 from dashboards.context import AppContext
+from dashboards.errors import error_code
 from dashboards.geo import Outlines
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
 from dashboards.schemas import Health
@@ -35,6 +36,11 @@ from patroli.settings import Settings
 from patroli.storage import Store
 
 log = logging.getLogger("patroli.web")
+
+NOT_BUILT = (
+    "<!doctype html><title>Patroli 110</title><p>The console is not built: run scripts/install.sh "
+    "(or cd dashboards/web && npm ci && npm run build).</p>"
+)
 
 
 class _LocalPublisher:
@@ -139,21 +145,31 @@ def create_app(
     app.include_router(api_auth.router)
     app.include_router(api_units.router)
     app.include_router(api_incidents.router)
+    app.state.console = api_console.ConsoleContext.build(settings, web)
+    app.include_router(api_console.router)
+    app.include_router(api_console.open_router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": str(exc), "code": error_code(exc.status)}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    def http_error(_r: Request, exc: HTTPException) -> JSONResponse:
+        body = {"detail": exc.detail, "code": error_code(exc.status_code)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(AuthError)
     def auth_error(_r: Request, exc: AuthError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+        body = {"detail": str(exc), "code": error_code(exc.status)}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     def invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
         # One sentence a person can act on, and the details for programs.
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+        body = {"detail": _validation_message(exc), "code": "invalid", "errors": errors}
+        return JSONResponse(body, status_code=422)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> Health:
@@ -186,11 +202,13 @@ def create_app(
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         await hub.serve(ws, user, bbox)
 
-    page = resources.files("dashboards").joinpath("static/map.html").read_text(encoding="utf-8")
-
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def map_page() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+    def console_page() -> HTMLResponse:
+        # Built by scripts/install.sh (or `make demo`) from dashboards/web; never committed.
+        page = resources.files("dashboards").joinpath("static/console/index.html")
+        if not page.is_file():
+            return HTMLResponse(NOT_BUILT, status_code=503)
+        return HTMLResponse(page.read_text(encoding="utf-8"), headers={"Cache-Control": "no-cache"})
 
     return app
 
