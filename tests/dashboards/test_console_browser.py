@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import playwright.sync_api as playwright
@@ -154,4 +155,106 @@ def test_a_close_dialog_keeps_false_report_through_live_frames_and_a_reconnect(
     assert stored["disposition"] == "false_report"
     history = dispatcher.get("/api/v1/callers/lookup", params={"caller": "+62 812 5550 1234"}).json()
     assert history == {"caller": "+6281255501234", "incidents": 1, "false_reports": 1, "flagged": False}
+    no_missing_strings(page)
+
+
+def focused(page: playwright.Page) -> dict[str, str]:
+    return page.evaluate(  # type: ignore[no-any-return]
+        """() => { const e = document.activeElement; const s = getComputedStyle(e);
+           return {id: e.id, outline: s.outlineStyle, visible: String(e.matches(':focus-visible'))}; }"""
+    )
+
+
+def test_a_call_taker_takes_a_call_by_keyboard_only_and_sees_the_callers_history(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    disp = server.client("dispatcher")
+    earlier = disp.post("/api/v1/incidents", json=intake_body(caller="+62 812 3456 7890")).json()
+    disp.post(
+        f"/api/v1/incidents/{earlier['incident']['incident_id']}/close", json={"disposition": "false_report"}
+    )
+    page = new_page(browser, guard)
+    page.goto(server.url + "/")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'username'")
+    kb = page.keyboard
+    kb.type("dispatcher")
+    kb.press("Tab")
+    kb.type("correct horse battery")
+    kb.press("Enter")
+    wait_live(page)
+    page.wait_for_function("() => document.activeElement.id === 'in-caller'")
+
+    kb.type("0812-3456-7890")  # typed as the caller said it
+    history = page.locator("#caller-history [data-caller]")
+    history.wait_for(timeout=5_000)
+    assert history.get_attribute("data-caller") == "+6281234567890"
+    assert "1 laporan palsu" in page.text_content("#caller-history")  # type: ignore[operator]
+    steps = [
+        ("Tab", "in-category"),  # report
+        ("Tab", "in-type"),
+        ("ArrowDown", "in-type"),  # accident → disaster
+        ("Tab", "in-priority"),
+        ("2", "in-priority"),
+        ("Tab", "in-description"),
+    ]
+    for key, expect in steps:
+        kb.press(key)
+        now = focused(page)
+        assert now["id"] == expect, (key, now)
+        assert now["visible"] == "true" and now["outline"] != "none", now  # focus is visible
+    kb.type("Banjir setinggi lutut")
+    for expect in ("in-pick", "in-place", "in-address"):
+        kb.press("Tab")
+        assert focused(page)["id"] == expect
+    kb.type("Jl. Kebon Sirih 1")
+    kb.press("Tab")
+    assert focused(page)["id"] == "in-polres"
+    kb.type("31.71")
+    kb.press("Enter")
+
+    done = page.locator("#intake-created")
+    done.wait_for(timeout=10_000)
+    iid = done.get_attribute("data-incident")
+    assert "dtk" in done.text_content()  # type: ignore[operator]  # the time from first key to created
+    page.wait_for_function("() => document.activeElement.id === 'in-caller'")  # ready for the next call
+    assert page.input_value("#in-caller") == "" and page.input_value("#in-description") == ""
+    stored = server.client("auditor").get(f"/api/v1/incidents/{iid}").json()
+    inc = stored["incident"]
+    assert (inc["caller"], inc["incident_type"], inc["priority"]) == ("+6281234567890", "disaster", 2)
+    assert (inc["polres_code"], inc["address"], inc["description"]) == (
+        "31.71",
+        "Jl. Kebon Sirih 1",
+        "Banjir setinggi lutut",
+    )
+    assert stored["caller"]["incidents"] == 2 and stored["caller"]["false_reports"] == 1
+    no_missing_strings(page)
+
+
+def test_a_station_officer_hears_the_alert_and_acknowledges_with_one_key_before_the_countdown_ends(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    page = new_page(browser, guard)
+    login(page, server, "officer")
+    assert "31.71" in page.text_content("#queue-title")  # type: ignore[operator]
+    assert page.evaluate("() => document.getElementById('alert-sound').played.length") == 0
+    iid = (
+        server.client("dispatcher")
+        .post("/api/v1/incidents", json=intake_body())
+        .json()["incident"]["incident_id"]
+    )
+    row = page.locator(f'#incidents li[data-incident="{iid}"]')
+    row.wait_for(timeout=10_000)
+    page.wait_for_function("() => document.getElementById('alert-sound').played.length > 0", timeout=5_000)
+    left = int(row.locator(".countdown").get_attribute("data-seconds") or "-1")
+    assert 0 < left <= 10
+    shot(page, "station-queue")
+    auditor = server.client("auditor")
+    deadline = auditor.get(f"/api/v1/incidents/{iid}").json()["incident"]["station_deadline"]
+    page.keyboard.press("a")
+    row.locator(".acked-by").wait_for(timeout=5_000)
+    inc = auditor.get(f"/api/v1/incidents/{iid}").json()["incident"]
+    assert inc["acked_by"] == "officer" and datetime.fromisoformat(inc["acked_at"]) < datetime.fromisoformat(
+        deadline
+    )
+    assert inc["level_name"] == "polres"  # acknowledged where it was queued: it did not escalate
     no_missing_strings(page)

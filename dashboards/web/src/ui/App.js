@@ -1,5 +1,5 @@
 // The page: login, then one workspace at a time among those the role may use, beside the map.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { useStore, useLanguage } from "./hooks.js";
 import { CallTaker } from "./CallTaker.js";
@@ -19,6 +19,8 @@ export const ROLE_WORKSPACES = {
 
 export function Login({ onLogin }) {
   useLanguage();
+  const first = useRef(null);
+  useEffect(() => first.current && first.current.focus(), []);
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState(null);
@@ -36,7 +38,7 @@ export function Login({ onLogin }) {
   return html`<div id="login-overlay">
     <form id="login-form" onSubmit=${submit}>
       <h1>Patroli 110</h1>
-      <label>${t("login.username")} <input id="username" autocomplete="username" autofocus required value=${username} onInput=${(e) => setUsername(e.target.value)} /></label>
+      <label>${t("login.username")} <input id="username" ref=${first} autocomplete="username" required value=${username} onInput=${(e) => setUsername(e.target.value)} /></label>
       <label>${t("login.password")} <input id="password" type="password" autocomplete="current-password" required value=${password} onInput=${(e) => setPassword(e.target.value)} /></label>
       <button id="login-btn" class="primary" type="submit">${t("login.submit")}</button>
       <${LanguageSwitch} />

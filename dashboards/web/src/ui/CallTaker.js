@@ -26,6 +26,7 @@ export function CallTaker() {
   const first = useRef(null);
   const set = (k, v) => setForm((f) => ({ ...f, [k]: v }));
   const types = meta.types_by_category[form.category] || [];
+  useEffect(() => first.current && first.current.focus(), []); // a call-taker starts typing the number
 
   useEffect(() => {
     if (!form.caller.trim()) {
@@ -105,7 +106,7 @@ export function CallTaker() {
           ${meta.channels.map((c) => html`<option key=${c} value=${c}>${te("channel", c)}</option>`)}
         </select></label>
       <label>${t("intake.caller")}
-        <input id="in-caller" ref=${first} autofocus value=${form.caller} onInput=${(e) => set("caller", e.target.value)} required aria-describedby="caller-history" /></label>
+        <input id="in-caller" ref=${first} value=${form.caller} onInput=${(e) => set("caller", e.target.value)} required aria-describedby="caller-history" /></label>
       <div id="caller-history" class=${"caller-history" + (history && history.flagged ? " flagged" : "")} aria-live="polite">
         ${history
           ? html`<span data-caller=${history.caller}>${history.caller}</span> · ${t("caller.history", { n: num(history.incidents), f: num(history.false_reports) })}${history.flagged ? html` · <strong>${t("caller.flagged")}</strong>` : null}`

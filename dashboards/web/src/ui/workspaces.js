@@ -81,18 +81,22 @@ export function StationQueue({ user }) {
     }
   };
   const onKeyDown = (e) => {
-    if (e.key !== "a" && e.key !== "A") return;
-    if (e.target.closest("input, textarea, select")) return;
-    const row = e.target.closest("li.incident");
+    if ((e.key !== "a" && e.key !== "A") || e.ctrlKey || e.altKey || e.metaKey) return;
+    if (e.target.closest && e.target.closest("input, textarea, select, .dialog")) return;
+    const row = e.target.closest && e.target.closest("li.incident");
     const inc = row ? incidents.get(row.dataset.incident) : rows.find(canAck);
     if (inc && canAck(inc)) {
       e.preventDefault();
       ack(inc);
     }
   };
+  useEffect(() => {
+    document.addEventListener("keydown", onKeyDown);
+    return () => document.removeEventListener("keydown", onKeyDown);
+  });
   const own = [...units.values()].filter((u) => u.polres_code && (u.polres_code === code || u.polres_code.startsWith(code + "."))).sort((a, b) => a.unit_id.localeCompare(b.unit_id));
   const next = rows.filter((i) => secondsLeft(i) != null).map(secondsLeft);
-  return html`<div class="workspace" id="ws-station" onKeyDown=${onKeyDown}>
+  return html`<div class="workspace" id="ws-station">
     <audio ref=${audio} id="alert-sound" src="/static/console/alert.wav" preload="auto"></audio>
     <h2 id="queue-title">${t("queue.title", { code })}</h2>
     <p class="hint">${t("queue.hint")}${next.length ? " · " + t("queue.next_escalation", { s: Math.min(...next) }) : ""}</p>
