@@ -28,6 +28,7 @@ from console_browser import (
     wait_drawn,
     wait_live,
 )
+from tiles_helpers import raster_pmtiles
 from web_helpers import MONAS, LiveServer, Radio, ServerFactory, intake_body, place_unit
 
 LAND_POINT = (-6.26, 106.95)  # Bekasi, inland
@@ -257,4 +258,22 @@ def test_a_station_officer_hears_the_alert_and_acknowledges_with_one_key_before_
         deadline
     )
     assert inc["level_name"] == "polres"  # acknowledged where it was queued: it did not escalate
+    no_missing_strings(page)
+
+
+def test_a_pmtiles_basemap_is_drawn_from_range_requests(
+    start_server: ServerFactory, tmp_path: Path, browser: playwright.Browser, guard: Guard
+) -> None:
+    colour = (200, 30, 160)
+    path = raster_pmtiles(tmp_path / "basemap.pmtiles", colour, (106.6, -6.5, 107.1, -5.9), max_zoom=12)
+    server = start_server(web_basemap_pmtiles=path)
+    page = new_page(browser, guard)
+    ranges: list[int] = []
+    page.on("response", lambda r: ranges.append(r.status) if r.url.endswith("/basemap.pmtiles") else None)
+    login(page, server, "dispatcher")
+    jump(page, -6.2, 106.85, 10)
+    # The basemap's colour where, without it, the land layer is drawn (the first test reads that colour there).
+    assert pixel(page, *LAND_POINT)[:3] == list(colour)
+    assert ranges and set(ranges) == {206}
+    shot(page, "basemap")
     no_missing_strings(page)
