@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 
-from dashboards import api_auth, api_console, api_incidents, api_units
+from dashboards import api_assignment, api_auth, api_console, api_incidents, api_units
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
@@ -148,6 +148,7 @@ def create_app(
     app.state.console = api_console.ConsoleContext.build(settings, web)
     app.include_router(api_console.router)
     app.include_router(api_console.open_router)
+    app.include_router(api_assignment.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:

@@ -29,7 +29,7 @@ from console_browser import (
     wait_live,
 )
 from tiles_helpers import raster_pmtiles
-from web_helpers import MONAS, LiveServer, Radio, ServerFactory, intake_body, place_unit
+from web_helpers import MONAS, LiveServer, Radio, ServerFactory, eventually, intake_body, place_unit
 
 LAND_POINT = (-6.26, 106.95)  # Bekasi, inland
 SEA_POINT = (-5.90, 106.80)  # the Java Sea north of Jakarta
@@ -107,19 +107,32 @@ def test_map_draws_land_outlines_and_a_unit_moving_after_a_fix_over_mqtt(
     no_missing_strings(page)
 
 
-def test_a_close_dialog_keeps_false_report_through_live_frames_and_a_reconnect(
+def test_a_dispatcher_reassigns_and_the_close_dialog_keeps_false_report_through_frames_and_a_reconnect(
     console: LiveServer, radio: Radio, browser: playwright.Browser, guard: Guard
 ) -> None:
     """The bug this console fixes: a live frame re-rendered the panel and Close stored `resolved`."""
     place_unit(console.store, "BRW-2", *MONAS)
+    place_unit(console.store, "BRW-3", MONAS[0] + 0.01, MONAS[1])
+    index = console.app.state.ctx.dispatcher.index
+    for unit, lat in (
+        ("BRW-2", MONAS[0]),
+        ("BRW-3", MONAS[0] + 0.01),
+    ):  # heard on the bus, as from the tracker
+        radio.position(unit, lat, MONAS[1])
+        eventually(lambda u=unit: index.position(u) is not None)
     dispatcher = console.client("dispatcher")
-    iid = dispatcher.post("/api/v1/incidents", json=intake_body(caller="0812-5550-1234")).json()["incident"][
-        "incident_id"
-    ]
+    first = dispatcher.post("/api/v1/incidents", json=intake_body(caller="0812-5550-1234")).json()
+    iid = first["incident"]["incident_id"]
+    assert first["incident"]["unit_id"] == "BRW-2"
     page = new_page(browser, guard)
     login(page, console, "dispatcher")
     page.click("#tab-dispatch")
     page.click(f'#incidents li[data-incident="{iid}"]')
+    page.click('#suggestions button[data-unit="BRW-3"]')  # reassigned by hand
+    page.wait_for_function(
+        f"() => window.patroli.store.get().incidents.get('{iid}').unit_id === 'BRW-3'", timeout=5_000
+    )
+    assert console.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]["unit_id"] == "BRW-3"
     page.click("#incident-detail button.close")
     page.check('#close-dialog input[value="false_report"]')
 

@@ -67,7 +67,42 @@ export function IncidentRow({ inc, actions }) {
   </li>`;
 }
 
-export function IncidentDetail({ incidentId, canClose, canPlace }) {
+// Ranked units for a manual assignment (distance, and the travel-time hook's estimate); choosing one offers
+// the incident to it, taking it from the unit that had it.
+function Assign({ incidentId, unitId, onError }) {
+  const [ranked, setRanked] = useState(null);
+  const load = () =>
+    api(`/api/v1/incidents/${encodeURIComponent(incidentId)}/suggestions`).then(setRanked, (e) => onError(e.code));
+  useEffect(() => {
+    load();
+  }, [incidentId, unitId]);
+  const assign = async (u) => {
+    try {
+      const doc = await api(`/api/v1/incidents/${encodeURIComponent(incidentId)}/assign`, { method: "POST", body: { unit_id: u } });
+      store.get().incidents.set(doc.incident_id, doc);
+      store.set({ liveVersion: store.get().liveVersion + 1, announcement: t("assign.done", { unit: u }) });
+      load();
+    } catch (e) {
+      onError(e.code);
+    }
+  };
+  return html`<h3>${unitId ? t("assign.reassign") : t("assign.title")}</h3>
+    <ul class="list suggestions" id="suggestions">
+      ${ranked === null
+        ? html`<li class="muted">${t("common.loading")}</li>`
+        : ranked.length
+          ? ranked.map(
+              (s) => html`<li key=${s.unit_id}>
+                <button data-unit=${s.unit_id} onClick=${() => assign(s.unit_id)}>
+                  ${t("assign.option", { unit: s.unit_id, km: num(s.distance_km, 1), min: num(s.travel_s / 60, 0) })}
+                </button>
+              </li>`,
+            )
+          : html`<li class="muted">${t("assign.none")}</li>`}
+    </ul>`;
+}
+
+export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
   const inc = useStore((s) => s.incidents.get(incidentId));
   const live = useStore((s) => s.liveVersion);
   const [detail, setDetail] = useState(null);
@@ -128,6 +163,9 @@ export function IncidentDetail({ incidentId, canClose, canPlace }) {
       <ol class="timeline">
         ${detail.timeline.map((e) => html`<li key=${e.seq}>${time(e.at, shown.station_code)} · ${te("action", e.action)} · ${e.actor}</li>`)}
       </ol>`}
+    ${canAssign && shown.lat != null && ["awaiting_unit", "offered", "dispatched"].includes(shown.state)
+      ? html`<${Assign} incidentId=${incidentId} unitId=${shown.unit_id} onError=${setError} />`
+      : null}
     <div class="actions">
       ${shown.lat != null ? html`<button onClick=${() => flyTo(shown.lat, shown.lon)}>${t("incident.show_on_map")}</button>` : null}
       ${canPlace && shown.lat == null ? html`<button class="place" onClick=${place}>${t("incident.place_on_map")}</button>` : null}

@@ -45,7 +45,7 @@ export function DispatchBoard({ role }) {
     <ul class="list" id="incidents" aria-labelledby="board-title">
       ${rows.length ? rows.map((i) => html`<${IncidentRow} key=${i.incident_id} inc=${i} />`) : html`<li class="muted">${t("board.empty")}</li>`}
     </ul>
-    ${openId ? html`<${IncidentDetail} key=${openId} incidentId=${openId} canClose=${role !== "auditor"} canPlace=${role === "dispatcher" || role === "admin"} />` : null}
+    ${openId ? html`<${IncidentDetail} key=${openId} incidentId=${openId} canClose=${role !== "auditor"} canPlace=${role === "dispatcher" || role === "admin"} canAssign=${role === "dispatcher" || role === "admin"} />` : null}
   </div>`;
 }
 
