@@ -9,6 +9,9 @@ let retryMs = 500;
 let lastFrame = 0;
 let area = null;
 const frameHooks = new Set();
+// Publish → received in this page, per position (ms; positions carry their fix time, set when published):
+// the benchmark's reference for the map's publish → drawn.
+export const receivedDelays = [];
 
 export function onFrame(f) {
   frameHooks.add(f);
@@ -84,6 +87,9 @@ export function apply(msg) {
     patch.staleS = msg.stale_s;
     patch.heartbeatS = msg.heartbeat_s;
   } else if (msg.type === "delta") {
+    const now = Date.now(); // the publisher shares this machine's clock (the benchmark)
+    for (const p of msg.positions) receivedDelays.push(now - Date.parse(p.t));
+    if (receivedDelays.length > 200000) receivedDelays.splice(0, 100000);
     for (const p of msg.positions) {
       let u = s.units.get(p.u);
       if (!u) {
@@ -96,7 +102,6 @@ export function apply(msg) {
       u.fix_time = p.t;
       u.speed_mps = p.v ?? null;
       u.course_deg = p.c ?? null;
-      if (p.b !== undefined) u.battery = p.b;
       changed.push(p);
     }
     for (const st of msg.units) {

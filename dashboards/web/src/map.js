@@ -36,6 +36,11 @@ export const STATUS_SHAPES = {
   offline: "cross",
   unknown: "ring",
 };
+// Zoomed out, the second cue is the dot's outline width instead of its shape.
+const STATUS_OUTLINE = { available: 0.5, offered: 2.5, dispatched: 2.5, on_scene: 3.5, busy: 1.5, off_duty: 0, offline: 0, unknown: 0 };
+const SHAPES_FROM_ZOOM = 13;
+const CLUSTERS_UNTIL = 12;
+const CLUSTERS_MIN_MS = 1000;
 const STALE_FILL = "#69707b";
 export const SEA = "#0c1621";
 export const LAND = "#1f2b36";
@@ -44,7 +49,8 @@ const TIER_STATION = { mabes: ["#e0d19b", 7], polda: ["#9bb8e0", 5.5], polres: [
 let map = null;
 const markers = new Map();
 let unitsDirty = true;
-let unitsBusy = false;
+let unitsBusy = null; // the source whose new data the worker is indexing
+let shownSource = null;
 let track = null;
 const drawnProbe = { pending: [], samples: [] }; // fix times waiting to be drawn, and publish → drawn delays
 
@@ -130,7 +136,11 @@ function style(config) {
   }
   const empty = { type: "FeatureCollection", features: [] };
   for (const name of ["h3", "province", "regency", "district", "stations", "track"]) sources[name] = { type: "geojson", data: empty };
-  sources.units = { type: "geojson", data: empty, cluster: true, clusterMaxZoom: 11, clusterRadius: 36 };
+  // Two sources of the same units: clustered for the zoomed-out view (rebuilt at most every second: there a
+  // move is a pixel or less, and clustering 10,000 points on each live frame starved the page), plain from
+  // CLUSTERS_UNTIL on, rebuilt with every frame. Only the one in view is rebuilt.
+  sources["unit-clusters"] = { type: "geojson", data: empty, cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
+  sources.units = { type: "geojson", data: empty };
   layers.push(
     { id: "h3", type: "line", source: "h3", layout: { visibility: "none" }, paint: { "line-color": "#26384d", "line-width": 1 } },
     { id: "district", type: "line", source: "district", minzoom: 9, paint: { "line-color": "#3b4d63", "line-width": 0.7 } },
@@ -152,7 +162,8 @@ function style(config) {
     {
       id: "clusters",
       type: "circle",
-      source: "units",
+      source: "unit-clusters",
+      maxzoom: CLUSTERS_UNTIL,
       filter: ["has", "point_count"],
       paint: {
         "circle-color": "#2f6fb0",
@@ -166,7 +177,8 @@ function style(config) {
       id: "unit-heading",
       type: "symbol",
       source: "units",
-      filter: ["all", ["!", ["has", "point_count"]], [">=", ["get", "c"], 0], ["==", ["get", "st"], 0]],
+      minzoom: SHAPES_FROM_ZOOM, // arrows where they can be told apart
+      filter: ["all", [">=", ["get", "c"], 0], ["==", ["get", "st"], 0]],
       layout: {
         "icon-image": "arrow",
         "icon-rotate": ["get", "c"],
@@ -175,13 +187,29 @@ function style(config) {
         "icon-ignore-placement": true,
       },
     },
+    ...["unit-clusters", "units"].map((source) => ({
+      // Zoomed out, thousands of units: a dot each is what software WebGL can redraw at the live feed's pace
+      // (bench.console); the status is its colour and its outline width (none, thin, thick).
+      id: source === "units" ? "unit-dots" : "cluster-dots",
+      type: "circle",
+      source,
+      ...(source === "units" ? { minzoom: CLUSTERS_UNTIL, maxzoom: SHAPES_FROM_ZOOM } : { maxzoom: CLUSTERS_UNTIL }),
+      filter: ["!", ["has", "point_count"]],
+      paint: {
+        "circle-radius": 4.5,
+        "circle-color": ["case", ["==", ["get", "st"], 1], STALE_FILL, ["match", ["get", "s"], ...Object.entries(STATUS_COLOURS).flat(), "#999"]],
+        "circle-stroke-color": "#0b0f14",
+        "circle-stroke-width": ["match", ["get", "s"], ...Object.entries(STATUS_OUTLINE).flat(), 1],
+      },
+    })),
     {
       id: "units",
       type: "symbol",
       source: "units",
-      filter: ["!", ["has", "point_count"]],
+      minzoom: SHAPES_FROM_ZOOM,
       layout: {
         "icon-image": ["concat", "unit-", ["get", "s"], ["case", ["==", ["get", "st"], 1], "-stale", ""]],
+        "icon-size": ["interpolate", ["linear"], ["zoom"], SHAPES_FROM_ZOOM, 0.8, 15, 1],
         "icon-allow-overlap": true,
         "icon-ignore-placement": true,
       },
@@ -231,17 +259,21 @@ export function createMap(container, config) {
     setArea(paddedBounds(0.5));
   });
   map.on("click", onClick);
-  for (const id of ["units", "clusters", "stations"]) {
+  for (const id of ["units", "unit-dots", "cluster-dots", "clusters", "stations"]) {
     map.on("mouseenter", id, () => (map.getCanvas().style.cursor = "pointer"));
     map.on("mouseleave", id, () => (map.getCanvas().style.cursor = ""));
   }
   map.on("render", probeDrawn);
   map.on("sourcedata", (e) => {
     // The worker has the new unit positions: the next frame shows them.
-    if (e.sourceId !== "units" || !unitsBusy || !map.isSourceLoaded("units")) return;
+    if (e.sourceId !== unitsBusy || !map.isSourceLoaded(e.sourceId)) return;
     drawnProbe.ready = drawnProbe.inFlight;
-    unitsBusy = false;
+    unitsBusy = null;
     map.triggerRepaint();
+  });
+  map.on("zoomend", () => {
+    const now = unitSource();
+    if (now !== shownSource) unitsDirty = true; // the other source comes into view: bring it up to date
   });
   onFrame((msg, changed) => {
     unitsDirty = true;
@@ -254,7 +286,7 @@ export function createMap(container, config) {
   store.subscribe(() => syncIncidents());
   requestAnimationFrame(tick);
   setInterval(() => {
-    unitsDirty = true; // staleness moves with time
+    if (stalenessChanged()) unitsDirty = true; // staleness moves with time, positions or not
     syncIncidents();
   }, 1000);
   return map;
@@ -268,36 +300,62 @@ function paddedBounds(pad) {
   return [c(b.getWest() - w * pad, 180), c(b.getSouth() - h * pad, 85), c(b.getEast() + w * pad, 180), c(b.getNorth() + h * pad, 85)];
 }
 
-function tick() {
+// Whether a unit went stale (or fresh) since the source was last built: a rebuild otherwise changes nothing.
+let staleCount = -1;
+function stalenessChanged() {
+  const now = serverNow();
+  const staleMs = store.get().staleS * 1000;
+  let n = 0;
+  for (const u of store.get().units.values()) if (u.lat != null && (!u.fix_time || now - Date.parse(u.fix_time) > staleMs)) n++;
+  return n !== staleCount;
+}
+
+// The units source is rebuilt at most every UNITS_MIN_MS (live frames come every 150 ms): MapLibre's worker
+// re-indexes the whole source on each setData.
+const UNITS_MIN_MS = 200;
+let unitsBuiltAt = 0;
+
+function unitSource() {
+  return map.getZoom() < CLUSTERS_UNTIL ? "unit-clusters" : "units";
+}
+
+function tick(t) {
   if (unitsDirty && !unitsBusy && map && map.isStyleLoaded()) {
-    unitsDirty = false;
-    const src = map.getSource("units");
-    if (src) {
-      unitsBusy = true;
-      const now = serverNow();
-      const staleMs = store.get().staleS * 1000;
-      const features = [];
-      for (const u of store.get().units.values()) {
-        if (u.lat == null) continue;
-        const stale = !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0;
-        features.push({
-          type: "Feature",
-          geometry: { type: "Point", coordinates: [u.lon, u.lat] },
-          properties: { id: u.unit_id, s: STATUS_SHAPES[u.status] ? u.status : "unknown", st: stale, c: u.course_deg ?? -1 },
-        });
-      }
-      drawnProbe.inFlight = drawnProbe.pending;
-      drawnProbe.pending = [];
-      src.setData({ type: "FeatureCollection", features });
-    }
+    const name = unitSource();
+    if (t - unitsBuiltAt >= (name === "units" ? UNITS_MIN_MS : CLUSTERS_MIN_MS)) buildUnits(name, t);
   }
   requestAnimationFrame(tick);
+}
+
+function buildUnits(name, t) {
+  unitsDirty = false;
+  unitsBuiltAt = t;
+  shownSource = name;
+  unitsBusy = name;
+  const now = serverNow();
+  const staleMs = store.get().staleS * 1000;
+  const features = [];
+  let stales = 0;
+  for (const u of store.get().units.values()) {
+    if (u.lat == null) continue;
+    const stale = !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0;
+    stales += stale;
+    features.push({
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [u.lon, u.lat] },
+      properties: { id: u.unit_id, s: STATUS_SHAPES[u.status] ? u.status : "unknown", st: stale, c: u.course_deg ?? -1 },
+    });
+  }
+  staleCount = stales;
+  drawnProbe.inFlight = drawnProbe.pending;
+  drawnProbe.pending = [];
+  map.getSource(name).setData({ type: "FeatureCollection", features });
 }
 
 function probeDrawn() {
   // The frame after the worker handed the new unit positions back is the one that shows them.
   if (!drawnProbe.ready) return;
-  const now = Date.now() + store.get().offsetMs;
+  const now = Date.now();
   for (const t0 of drawnProbe.ready) drawnProbe.samples.push(now - Date.parse(t0));
   if (drawnProbe.samples.length > 200000) drawnProbe.samples.splice(0, 100000);
   drawnProbe.ready = null;
@@ -373,8 +431,8 @@ function onClick(e) {
     [e.point.x - 8, e.point.y - 8],
     [e.point.x + 8, e.point.y + 8],
   ];
-  const hits = map.queryRenderedFeatures(box, { layers: ["units", "clusters"] });
-  const unit = hits.find((f) => f.layer.id === "units");
+  const hits = map.queryRenderedFeatures(box, { layers: ["units", "unit-dots", "cluster-dots", "clusters"] });
+  const unit = hits.find((f) => f.layer.id !== "clusters");
   if (unit) {
     selectUnit(unit.properties.id);
     return;
@@ -382,7 +440,7 @@ function onClick(e) {
   const cluster = hits.find((f) => f.layer.id === "clusters");
   if (cluster) {
     map
-      .getSource("units")
+      .getSource("unit-clusters")
       .getClusterExpansionZoom(cluster.properties.cluster_id)
       .then((z) => map.easeTo({ center: cluster.geometry.coordinates, zoom: z }));
   }

@@ -83,7 +83,7 @@ function UnitPanel() {
       <dt>${t("unit.polres")}</dt><dd>${u.polres_code || "–"}</dd>
       <dt>${t("unit.last_fix")}</dt><dd>${age != null ? t("unit.ago", { s: num(age) }) + " · " + time(u.fix_time, u.polres_code) : t("unit.no_fix")}</dd>
       <dt>${t("unit.speed")}</dt><dd>${u.speed_mps != null ? num(u.speed_mps * 3.6) + " km/j" : "–"}</dd>
-      ${u.battery != null ? html`<dt>${t("unit.battery")}</dt><dd>${num(u.battery)} %</dd>` : null}
+      ${u.battery_pct != null ? html`<dt>${t("unit.battery")}</dt><dd data-battery=${u.battery_pct}>${num(u.battery_pct)} %</dd>` : null}
       <dt>${t("unit.track")}</dt><dd id="track-count">${count != null ? t("unit.track_count", { n: num(count) }) : t("common.loading")}</dd>
     </dl>
   </section>`;

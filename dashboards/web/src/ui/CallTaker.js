@@ -46,7 +46,7 @@ export function CallTaker() {
     }
     const h = setTimeout(() => {
       api(`/api/v1/places?q=${encodeURIComponent(placeQ)}`).then(
-        (doc) => setPlaces((doc.places || doc || []).slice(0, 8)),
+        (doc) => setPlaces(doc.slice(0, 8)),
         (e) => setError(e.code === "not_found" ? "places_unavailable" : e.code),
       );
     }, 200);
@@ -136,8 +136,8 @@ export function CallTaker() {
           <input id="in-place" value=${placeQ} onInput=${(e) => setPlaceQ(e.target.value)} /></label>
         <ul class="list places" aria-label=${t("intake.places")}>
           ${places.map(
-            (p) => html`<li key=${p.code || p.name}>
-              <button type="button" onClick=${() => setForm((f) => ({ ...f, location: { lat: p.lat, lon: p.lon, accuracy_m: null }, address: f.address || p.name }))}>${p.name}</button>
+            (p) => html`<li key=${p.kind + p.code}>
+              <button type="button" onClick=${() => setForm((f) => ({ ...f, location: { lat: p.lat, lon: p.lon, accuracy_m: null }, address: f.address || p.label }))}>${p.label}</button>
             </li>`,
           )}
         </ul>
