@@ -87,7 +87,9 @@ def test_login_logout_and_wrong_passwords(server: LiveServer) -> None:
     wrong = anon.post("/api/v1/auth/login", json={"username": "dispatcher", "password": "nope"})
     nobody = anon.post("/api/v1/auth/login", json={"username": "ghost", "password": PASSWORD})
     assert wrong.status_code == nobody.status_code == 401
-    assert wrong.json() == nobody.json() == {"detail": "wrong username or password"}  # no user probing
+    assert (
+        wrong.json() == nobody.json() == {"detail": "wrong username or password", "code": "unauthorized"}
+    )  # no probing
     r = anon.post("/api/v1/auth/login", json={"username": "dispatcher", "password": PASSWORD})
     assert r.status_code == 200
     token = r.json()["token"]

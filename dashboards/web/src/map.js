@@ -243,7 +243,6 @@ export function createMap(container, config) {
   });
   map.touchZoomRotate.disableRotation();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
-  map.on("styleimagemissing", () => {});
   map.on("load", () => {
     for (const [status, shape] of Object.entries(STATUS_SHAPES)) {
       map.addImage(`unit-${status}`, shapeImage(shape, STATUS_COLOURS[status]));

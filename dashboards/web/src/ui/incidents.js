@@ -104,7 +104,6 @@ function Assign({ incidentId, unitId, onError }) {
 
 export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
   const inc = useStore((s) => s.incidents.get(incidentId));
-  const live = useStore((s) => s.liveVersion);
   const [detail, setDetail] = useState(null);
   const [error, setError] = useState(null);
   const [closing, setClosing] = useState(false);
@@ -116,7 +115,6 @@ export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
     );
     return () => (gone = true);
   }, [incidentId, inc && inc.state, inc && inc.station_code, inc && inc.acked_at, inc && inc.unit_id]);
-  void live;
   const shown = inc || (detail && detail.incident);
   if (!shown) return html`<section class="detail" aria-live="polite">${error ? t("error." + error) : t("common.loading")}</section>`;
   const place = () =>
