@@ -1,6 +1,6 @@
-"""A dispatcher assigns by hand: ranked suggestions (distance, and travel time from the dispatcher's hook) and
-the assignment itself, which takes the incident from a unit that has it. Both go through the dispatcher's
-incident lifecycle (`Dispatcher.suggestions`, `Dispatcher.assign`): compare-and-set in the store, audited."""
+"""A dispatcher's hands on an incident: ranked suggestions (distance, and travel time from the dispatcher's hook),
+the assignment itself, which takes the incident from a unit that has it, and notes on its timeline. All go
+through the dispatcher (`Dispatcher.suggestions`, `.assign`, `.note`): compare-and-set in the store, audited."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ class Suggestion(BaseModel):
     )
     lat: float
     lon: float
+
+
+class NoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    text: str = Field(min_length=1, max_length=2000)
 
 
 class AssignBody(BaseModel):
@@ -55,3 +60,10 @@ def suggestions(ctx: Ctx, user: Dispatchers, incident_id: str, k: int = 5) -> li
 def assign(ctx: Ctx, user: Dispatchers, incident_id: str, body: AssignBody) -> IncidentView:
     inc = ctx.dispatcher.assign(incident_id, body.unit_id, actor=user.username)
     return incident_view(inc, ctx.stations, datetime.now(UTC))
+
+
+@router.post(
+    "/incidents/{incident_id}/notes", status_code=204, tags=["incidents"], summary="A note on the timeline"
+)
+def note(ctx: Ctx, user: Dispatchers, incident_id: str, body: NoteBody) -> None:
+    ctx.dispatcher.note(incident_id, body.text, actor=user.username)

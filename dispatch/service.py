@@ -412,6 +412,18 @@ class Dispatcher:
             )
         return sorted(((c, self.travel_time(c, lat, lon)) for c in found), key=lambda ct: ct[1])
 
+    def note(self, incident_id: str, text: str, actor: str) -> None:
+        """A dispatcher's note on an open incident: an entry of its timeline in the audit chain."""
+        with self.store.transaction() as tx:
+            inc = repo.get_incident(tx, incident_id)
+            if inc is None:
+                raise DispatchError(f"no incident {incident_id!r}", 404)
+            if inc.closed_at is not None:
+                raise DispatchError(f"incident {incident_id} is closed", 409)
+            repo.append_audit(
+                tx, self.clock.now(), actor, "note", incident_id=incident_id, details={"text": text}
+            )
+
     def assign(self, incident_id: str, unit_id: str, actor: str) -> Incident:
         """A dispatcher's choice: offer the incident to this available unit, taking it from the unit that has it
         (an open offer is withdrawn, an accepted job handed over); the chosen radio answers as to any offer."""

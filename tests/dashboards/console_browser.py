@@ -71,11 +71,11 @@ def login(page: playwright.Page, server: LiveServer, username: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("#login-btn")
     wait_live(page)
-    page.wait_for_function("() => window.patroli.map() && window.patroli.map().loaded()", timeout=20_000)
+    page.wait_for_function("() => window.patroli.map() && window.patroli.map().loaded()", timeout=60_000)
 
 
 def wait_live(page: playwright.Page) -> None:
-    page.wait_for_selector("#conn[data-state=live]", timeout=15_000)
+    page.wait_for_selector("#conn[data-state=live]", timeout=60_000)
 
 
 UNITS_NEAR = """([lat, lon]) => { const m = window.patroli.map(); const p = m.project([lon, lat]);

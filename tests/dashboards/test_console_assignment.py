@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from web_helpers import MONAS, ServerFactory, intake_body, place_unit
+from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
 
 from patroli.messages import UnitAnswer
 from patroli.storage import Store, open_store
@@ -64,3 +64,28 @@ def test_a_dispatcher_reassigns_to_a_suggested_unit(
     officer = server.client("officer").post(f"/api/v1/incidents/{iid}/assign", json={"unit_id": "MID"})
     assert officer.status_code == 403
     assert server.client("auditor").get("/api/v1/audit/verify").json()["ok"] is True
+
+
+def test_dispatchers_note_on_the_timeline(server: LiveServer) -> None:
+    disp = server.client("dispatcher")
+    iid = disp.post("/api/v1/incidents", json=intake_body()).json()["incident"]["incident_id"]
+    assert (
+        disp.post(
+            f"/api/v1/incidents/{iid}/notes", json={"text": "  pelapor menunggu di halte  "}
+        ).status_code
+        == 204
+    )
+    last = disp.get(f"/api/v1/incidents/{iid}").json()["timeline"][-1]
+    assert (last["action"], last["actor"], last["details"]) == (
+        "note",
+        "dispatcher",
+        {"text": "pelapor menunggu di halte"},
+    )
+    assert disp.post(f"/api/v1/incidents/{iid}/notes", json={"text": ""}).status_code == 422
+    assert (
+        server.client("auditor").post(f"/api/v1/incidents/{iid}/notes", json={"text": "x"}).status_code == 403
+    )
+    disp.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "resolved"})
+    late = disp.post(f"/api/v1/incidents/{iid}/notes", json={"text": "terlambat"})
+    assert late.status_code == 409 and late.json()["code"] == "conflict"
+    assert disp.post("/api/v1/incidents/nope/notes", json={"text": "x"}).status_code == 404

@@ -133,6 +133,11 @@ def test_a_dispatcher_reassigns_and_the_close_dialog_keeps_false_report_through_
         f"() => window.patroli.store.get().incidents.get('{iid}').unit_id === 'BRW-3'", timeout=5_000
     )
     assert server.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]["unit_id"] == "BRW-3"
+    page.fill("#note-text", "Pelapor tidak dapat dihubungi kembali")
+    page.click("#incident-detail form.note button[type=submit]")
+    page.locator("#incident-detail .timeline q", has_text="Pelapor tidak dapat dihubungi kembali").wait_for(
+        timeout=5_000
+    )
     page.click("#incident-detail button.close")
     page.check('#close-dialog input[value="false_report"]')
     for _ in range(8):  # the dialog keeps the focus: Tab cycles inside it

@@ -107,6 +107,8 @@ export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
   const [detail, setDetail] = useState(null);
   const [error, setError] = useState(null);
   const [closing, setClosing] = useState(false);
+  const [note, setNote] = useState("");
+  const [reload, setReload] = useState(0);
   useEffect(() => {
     let gone = false;
     api(`/api/v1/incidents/${encodeURIComponent(incidentId)}`).then(
@@ -114,7 +116,17 @@ export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
       (e) => !gone && setError(e.code),
     );
     return () => (gone = true);
-  }, [incidentId, inc && inc.state, inc && inc.station_code, inc && inc.acked_at, inc && inc.unit_id]);
+  }, [incidentId, reload, inc && inc.state, inc && inc.station_code, inc && inc.acked_at, inc && inc.unit_id]);
+  const addNote = async (e) => {
+    e.preventDefault();
+    try {
+      await api(`/api/v1/incidents/${encodeURIComponent(incidentId)}/notes`, { method: "POST", body: { text: note } });
+      setNote("");
+      setReload((n) => n + 1);
+    } catch (ex) {
+      setError(ex.code);
+    }
+  };
   const shown = inc || (detail && detail.incident);
   if (!shown) return html`<section class="detail" aria-live="polite">${error ? t("error." + error) : t("common.loading")}</section>`;
   const place = () =>
@@ -159,8 +171,18 @@ export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
       </ul>
       <h3>${t("incident.timeline")}</h3>
       <ol class="timeline">
-        ${detail.timeline.map((e) => html`<li key=${e.seq}>${time(e.at, shown.station_code)} · ${te("action", e.action)} · ${e.actor}</li>`)}
-      </ol>`}
+        ${detail.timeline.map(
+          (e) => html`<li key=${e.seq}>
+            ${time(e.at, shown.station_code)} · ${te("action", e.action)} · ${e.actor}${e.action === "note" ? html`: <q>${e.details.text}</q>` : null}
+          </li>`,
+        )}
+      </ol>
+      ${canAssign && !shown.closed_at
+        ? html`<form class="note" onSubmit=${addNote}>
+            <label>${t("note.label")} <textarea id="note-text" value=${note} onInput=${(e) => setNote(e.target.value)} required></textarea></label>
+            <button type="submit">${t("note.add")}</button>
+          </form>`
+        : null}`}
     ${canAssign && shown.lat != null && ["awaiting_unit", "offered", "dispatched"].includes(shown.state)
       ? html`<${Assign} incidentId=${incidentId} unitId=${shown.unit_id} onError=${setError} />`
       : null}
