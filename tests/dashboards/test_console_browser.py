@@ -31,6 +31,9 @@ from console_browser import (
 from tiles_helpers import raster_pmtiles
 from web_helpers import MONAS, LiveServer, Radio, ServerFactory, eventually, intake_body, place_unit
 
+# A browser rendering WebGL in software beside the servers: on a loaded machine a test takes minutes.
+pytestmark = pytest.mark.timeout(900)
+
 LAND_POINT = (-6.26, 106.95)  # Bekasi, inland
 SEA_POINT = (-5.90, 106.80)  # the Java Sea north of Jakarta
 
