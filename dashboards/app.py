@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +25,9 @@ from prometheus_client import start_http_server
 
 from dashboards import (
     api_alerts,
+    api_assignment,
     api_auth,
+    api_console,
     api_eido,
     api_holds,
     api_incidents,
@@ -37,6 +39,7 @@ from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
 from dashboards.context import AppContext
+from dashboards.errors import error_code
 from dashboards.geo import Outlines
 from dashboards.hardening import BodyLimit, SecurityHeaders, content_security_policy
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
@@ -53,6 +56,11 @@ from patroli.storage import Store
 from patroli.storage.read_router import ReadRouter
 
 log = logging.getLogger("patroli.web")
+
+NOT_BUILT = (
+    "<!doctype html><title>Patroli 110</title><p>The console is not built: run scripts/install.sh "
+    "(or cd dashboards/web && npm ci && npm run build).</p>"
+)
 
 
 class _LocalPublisher:
@@ -182,23 +190,34 @@ def create_app(
     app.include_router(api_holds.router)
     app.include_router(api_alerts.router)
     app.include_router(api_eido.router)
+    app.state.console = api_console.ConsoleContext.build(settings, web)
+    app.include_router(api_console.router)
+    app.include_router(api_console.open_router)
+    app.include_router(api_assignment.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": str(exc), "code": error_code(exc.status)}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    def http_error(_r: Request, exc: HTTPException) -> JSONResponse:
+        body = {"detail": exc.detail, "code": error_code(exc.status_code)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(AuthError)
     def auth_error(_r: Request, exc: AuthError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         if exc.retry_after_s is not None:
             headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+        body = {"detail": str(exc), "code": error_code(exc.status)}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     def invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
         # One sentence a person can act on, and the details for programs.
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+        body = {"detail": _validation_message(exc), "code": "invalid", "errors": errors}
+        return JSONResponse(body, status_code=422)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> Health:
@@ -232,11 +251,13 @@ def create_app(
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         await hub.serve(ws, user, bbox)
 
-    page = resources.files("dashboards").joinpath("static/map.html").read_text(encoding="utf-8")
-
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def map_page() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+    def console_page() -> HTMLResponse:
+        # Built by scripts/install.sh (or `make demo`) from dashboards/web; never committed.
+        page = resources.files("dashboards").joinpath("static/console/index.html")
+        if not page.is_file():
+            return HTMLResponse(NOT_BUILT, status_code=503)
+        return HTMLResponse(page.read_text(encoding="utf-8"), headers={"Cache-Control": "no-cache"})
 
     return app
 

@@ -6,6 +6,8 @@ reads both.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -98,4 +100,16 @@ class WebSettings(BaseSettings):
         "127.0.0.1",
         description="Addresses whose X-Forwarded-For is believed (the reverse proxy's): the client address that "
         "login throttling counts.",
+    )
+    web_basemap_pmtiles: Path | None = Field(
+        None,
+        description="A local .pmtiles basemap (e.g. an OpenStreetMap extract of Indonesia), served to the console "
+        "with range requests at /basemap.pmtiles; raster or vector tiles.",
+    )
+    web_provinces_geojson: Path | None = Field(None, description="Province outlines for the console's map.")
+    web_regencies_geojson: Path | None = Field(
+        None, description="Regency outlines for the map; PATROLI_JURISDICTION_GEOJSON when unset."
+    )
+    web_districts_geojson: Path | None = Field(
+        None, description="Kecamatan outlines for the map (served from zoom 9)."
     )

@@ -470,6 +470,92 @@ class Dispatcher:
             self._event(updated, "acknowledged")
             return updated
 
+    def suggestions(self, incident_id: str, k: int = 5) -> list[tuple[Candidate, float]]:
+        """Available units with a fresh position nearest the incident, with the travel-time hook's estimate,
+        quickest first: what a dispatcher chooses from when assigning by hand."""
+        inc = self.get(incident_id)
+        if inc.lat is None or inc.lon is None:
+            return []
+        lat, lon, now = inc.lat, inc.lon, self.clock.now()
+        with self._lock:
+            found = self.index.nearest(
+                lat,
+                lon,
+                k=k,
+                max_km=self.config.search_max_km,
+                accept=lambda u, p: self._is_candidate(u, p, now, set()),
+            )
+        return sorted(((c, self.travel_time(c, lat, lon)) for c in found), key=lambda ct: ct[1])
+
+    def note(self, incident_id: str, text: str, actor: str) -> None:
+        """A dispatcher's note on an open incident: an entry of its timeline in the audit chain."""
+        with self.store.transaction() as tx:
+            inc = repo.get_incident(tx, incident_id)
+            if inc is None:
+                raise DispatchError(f"no incident {incident_id!r}", 404)
+            if inc.closed_at is not None:
+                raise DispatchError(f"incident {incident_id} is closed", 409)
+            repo.append_audit(
+                tx, self.clock.now(), actor, "note", incident_id=incident_id, details={"text": text}
+            )
+
+    def assign(self, incident_id: str, unit_id: str, actor: str) -> Incident:
+        """A dispatcher's choice: offer the incident to this available unit, taking it from the unit that has it
+        (an open offer is withdrawn, an accepted job handed over); the chosen radio answers as to any offer."""
+        now = self.clock.now()
+        with self._lock:
+            pos = self.index.position(unit_id)
+            if pos is None:
+                raise DispatchError(f"unit {unit_id} has no known position", 409)
+            with self.store.transaction() as tx:
+                inc = repo.get_incident(tx, incident_id)
+                if inc is None:
+                    raise DispatchError(f"no incident {incident_id!r}", 404)
+                if inc.state not in ("awaiting_unit", "offered", "dispatched") or inc.lat is None:
+                    raise DispatchError(f"incident {incident_id} cannot be assigned while {inc.state}", 409)
+                if inc.unit_id == unit_id:
+                    raise DispatchError(f"incident {incident_id} is already with {unit_id}", 409)
+                previous, freed = inc.unit_id, None
+                if previous is not None:
+                    repo.answer_offer(
+                        tx, incident_id, previous, "reassigned", now
+                    )  # a late accept is refused
+                    freed = repo.set_unit_status(
+                        tx,
+                        previous,
+                        UnitStatus.AVAILABLE,
+                        now,
+                        expect=[UnitStatus.OFFERED, UnitStatus.DISPATCHED],
+                    )
+                    repo.append_audit(tx, now, actor, "reassigned", incident_id=incident_id, unit_id=previous)
+                if not repo.set_unit_status(
+                    tx,
+                    unit_id,
+                    UnitStatus.OFFERED,
+                    now,
+                    expect=[UnitStatus.AVAILABLE],
+                    incident_id=incident_id,
+                ):
+                    raise DispatchError(f"unit {unit_id} is not available", 409)
+                deadline = now + timedelta(seconds=self.config.offer_deadline_s)
+                if not repo.update_incident(
+                    tx,
+                    incident_id,
+                    {"state": inc.state, "unit_id": previous},
+                    {"state": "offered", "unit_id": unit_id, "offer_deadline": deadline},
+                ):
+                    raise DispatchError(f"incident {incident_id} changed meanwhile; try again", 409)
+                inc.state, inc.unit_id, inc.offer_deadline = "offered", unit_id, deadline
+                distance = haversine_km(inc.lat, inc.lon, pos.lat, pos.lon)
+                offer = self._record_offer(tx, inc, Candidate(unit_id, distance, pos), now)
+            if previous is not None:
+                self._cache_status(previous, UnitStatus.AVAILABLE)
+            self._status[unit_id] = UnitStatus.OFFERED
+        if previous is not None and freed is not None:  # other dispatchers hear it and may offer the unit
+            self._announce_unit(previous, UnitStatus.AVAILABLE, now)
+        self._announce_offer(inc, offer)
+        return self.get(incident_id)
+
     @retry_transient
     def close(self, incident_id: str, disposition: Disposition, actor: str, note: str = "") -> Incident:
         with self._lock:

@@ -208,8 +208,9 @@ INCIDENT_TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
     IncidentState.OFFERED: frozenset(
         {IncidentState.DISPATCHED, IncidentState.AWAITING_UNIT, IncidentState.CLOSED}
     ),
+    # OFFERED again: a dispatcher hands the job to another unit (Dispatcher.assign).
     IncidentState.DISPATCHED: frozenset(
-        {IncidentState.ON_SCENE, IncidentState.CLEARED, IncidentState.CLOSED}
+        {IncidentState.ON_SCENE, IncidentState.CLEARED, IncidentState.CLOSED, IncidentState.OFFERED}
     ),
     IncidentState.ON_SCENE: frozenset({IncidentState.CLEARED, IncidentState.CLOSED}),
     IncidentState.CLEARED: frozenset({IncidentState.CLOSED}),

@@ -26,6 +26,7 @@ APT_PACKAGES=(
   build-essential cmake dpkg-dev libssl-dev libkrb5-dev  # to build TimescaleDB
   chromium                                          # headless browser for the map tests
   dovecot-imapd                                     # a real IMAP server for the 110-by-mailbox tests
+  nodejs npm                                        # to build the console (dashboards/web)
   python3-venv
 )
 missing=()
@@ -90,5 +91,23 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   touch "$stamp"
 else
   log "venv: up to date"
+fi
+# ---- 4. The console: dashboards/web built by esbuild into dashboards/static/console (never committed) ----
+# A full install rebuilds when a source is newer than the build; --venv-only (make demo) only when missing.
+WEB="$ROOT/dashboards/web"
+BUILT="$ROOT/dashboards/static/console/console.js"
+if [ ! -f "$BUILT" ] || { [ "$VENV_ONLY" -eq 0 ] && [ -n "$(find "$WEB/src" "$WEB/build.mjs" "$WEB/index.html" "$WEB/package-lock.json" -newer "$BUILT" 2>/dev/null | head -1)" ]; }; then
+  if ! command -v npm >/dev/null; then
+    echo "npm not found: install Node.js 18+ and npm to build the console (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  if [ ! -d "$WEB/node_modules" ] || [ "$WEB/package-lock.json" -nt "$WEB/node_modules/.package-lock.json" ]; then
+    log "console: npm ci"
+    (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  log "console: building"
+  (cd "$WEB" && node build.mjs)
+else
+  log "console: up to date"
 fi
 log "done"

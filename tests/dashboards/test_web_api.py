@@ -78,7 +78,7 @@ def test_nothing_without_a_token_but_health_metrics_and_the_page(server: LiveSer
     assert bad.status_code == 401 and "expired" in bad.json()["detail"]
     assert anon.get("/healthz").json()["schema_version"] >= 3
     assert anon.get("/metrics/").status_code == 404  # metrics live on their own loopback listener
-    assert anon.get("/").status_code == 200 and anon.get("/static/map.js").status_code == 200
+    assert anon.get("/").status_code == 200 and anon.get("/static/console/console.js").status_code == 200
     assert "/api/v1/incidents/{incident_id}/ack" in anon.get("/openapi.json").json()["paths"]
 
 
@@ -87,7 +87,9 @@ def test_login_logout_and_wrong_passwords(server: LiveServer) -> None:
     wrong = anon.post("/api/v1/auth/login", json={"username": "dispatcher", "password": "nope"})
     nobody = anon.post("/api/v1/auth/login", json={"username": "ghost", "password": PASSWORD})
     assert wrong.status_code == nobody.status_code == 401
-    assert wrong.json() == nobody.json() == {"detail": "wrong username or password"}  # no user probing
+    assert (
+        wrong.json() == nobody.json() == {"detail": "wrong username or password", "code": "unauthorized"}
+    )  # no probing
     r = anon.post("/api/v1/auth/login", json={"username": "dispatcher", "password": PASSWORD})
     assert r.status_code == 200
     token = r.json()["token"]
@@ -468,7 +470,9 @@ def test_the_map_page_needs_no_internet_and_its_base_layers(
         web_tile_url="http://tiles.polda.local/{z}/{x}/{y}.png",
     )
     anon = server.client()
-    for path in ("/", "/static/map.js", "/static/map.css"):
+    # The page; the bundle's own requests are checked in a browser (test_console_browser's guard), since
+    # MapLibre's code and CSS hold addresses in messages and SVG namespaces that are never fetched.
+    for path in ("/",):
         text = anon.get(path).text
         assert not re.search(r"https?://", text), (
             path

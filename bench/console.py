@@ -1,0 +1,161 @@
+"""Console benchmark (issue #11): the operations console in headless Chromium with 10,000 units moving and
+2,000 position updates a second through the real live feed.
+
+Run ``python -m bench.console [--units 10000] [--rate 2000] [--seconds 20]``. Writes
+``bench/results/console.json`` with units, updates_per_s, frame_p50_ms / frame_p95_ms (requestAnimationFrame
+intervals while the updates flow), drawn_p50_ms / drawn_p99_ms (publish → the unit drawn at its new place: the
+frame after MapLibre's worker has the new positions), heap_mb (the page's JS heap). References measured in the
+same run: the idle page's frame p95 (the same map, no updates) and publish → received in the page (the live feed
+alone); each ratio is reported. Targets: frame p95 under 50 ms, publish → drawn p99 under 1 s.
+
+Every server is real and local (Mosquitto, PostgreSQL+TimescaleDB); the web app runs as its own process; the
+positions are published on `fleet/<unit>/position` by a separate process, as the tracker would, with the fix time
+set to the publish time. Chromium renders WebGL through SwiftShader here, on the same two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import playwright.sync_api as playwright
+
+from bench.common import write_results
+from bench.live import PASSWORD, REGION, REPO, _publisher, _register_fleet
+from patroli.localservers import free_port, start_mosquitto, start_postgres, terminate, wait_for_port
+
+CHROMIUM = os.environ.get("PATROLI_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+
+FRAMES_JS = """() => { window.__frames = []; let last = performance.now();
+  const f = (t) => { window.__frames.push(t - last); last = t; requestAnimationFrame(f); };
+  requestAnimationFrame(f); }"""
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(values), q)), 1) if values else float("nan")
+
+
+def _frames(page: playwright.Page, seconds: float) -> list[float]:
+    page.evaluate("() => { window.__frames.length = 0; }")
+    page.wait_for_timeout(seconds * 1000)
+    return page.evaluate("() => window.__frames.slice(1)")  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=2000, help="positions per second on the bus")
+    parser.add_argument("--seconds", type=float, default=20, help="measured duration")
+    parser.add_argument("--warmup", type=float, default=5)
+    args = parser.parse_args()
+
+    broker = start_mosquitto()
+    pg = start_postgres()
+    web = None
+    try:
+        url = pg.create_database("bench_console")
+        from patroli.storage import open_store
+
+        store = open_store(url)
+        store.migrate()
+        from dashboards.users_cli import create_user
+
+        create_user(store, "bench", "dispatcher", PASSWORD)
+        _register_fleet(store, args.units)
+        store.close()
+        port = free_port()
+        env = {
+            **os.environ,
+            "PATROLI_MQTT_URL": broker.url,
+            "PATROLI_DATABASE_URL": url,
+            "PATROLI_WEB_PORT": str(port),
+            "PATROLI_LOG_LEVEL": "WARNING",
+            "PATROLI_WEB_CLIENT_QUEUE_MAX": str(max(20_000, 2 * args.units)),
+        }
+        web = subprocess.Popen([sys.executable, "-m", "dashboards"], cwd=REPO, env=env)
+        wait_for_port(port, timeout=60, proc=web)
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).raise_for_status()
+        ctx = mp.get_context("spawn")
+        ready, go = ctx.Event(), ctx.Event()
+        pub = ctx.Process(
+            target=_publisher,
+            args=(broker.port, args.units, args.rate, args.warmup + args.seconds + 2, ready, go),
+        )
+        pub.start()
+        ready.wait(30)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.fill("#username", "bench")
+            page.fill("#password", PASSWORD)
+            page.click("#login-btn")
+            page.wait_for_selector("#conn[data-state=live]", timeout=60_000)
+            page.wait_for_function(
+                f"() => window.patroli.store.get().units.size >= {args.units}", timeout=120_000
+            )
+            # The whole fleet in view, unclustered (zoom past the clustering limit).
+            page.evaluate(
+                """([x0, y0, x1, y1]) => new Promise(r => { const m = window.patroli.map();
+                   m.once('idle', r); m.fitBounds([[x0, y0], [x1, y1]], {duration: 0}); m.jumpTo({zoom: 12}); })""",
+                list(REGION),
+            )
+            page.evaluate(FRAMES_JS)
+            idle = _frames(page, 5)
+            go.set()
+            page.wait_for_timeout(args.warmup * 1000)
+            drawn0 = page.evaluate("() => window.patroli.drawnDelays().length")
+            got0 = page.evaluate("() => window.patroli.receivedDelays.length")
+            t0 = time.monotonic()
+            busy = _frames(page, args.seconds)
+            elapsed = time.monotonic() - t0
+            drawn = page.evaluate(f"() => window.patroli.drawnDelays().slice({drawn0})")
+            received = page.evaluate(f"() => window.patroli.receivedDelays.slice({got0})")
+            heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
+            in_view = page.evaluate(
+                """() => { const b = window.patroli.map().getBounds(); let n = 0;
+                   for (const u of window.patroli.store.get().units.values())
+                     if (u.lat != null && b.contains([u.lon, u.lat])) n++; return n; }"""
+            )
+            browser.close()
+        pub.join(30)
+        frame_p95, idle_p95 = _pct(busy, 95), _pct(idle, 95)
+        drawn_p99, received_p99 = _pct(drawn, 99), _pct(received, 99)
+        write_results(
+            "console",
+            {
+                "units": args.units,
+                "updates_per_s": args.rate,
+                "frame_p50_ms": _pct(busy, 50),
+                "frame_p95_ms": frame_p95,
+                "drawn_p50_ms": _pct(drawn, 50),
+                "drawn_p99_ms": drawn_p99,
+                "heap_mb": round(heap / 2**20, 1),
+                "reference_idle_frame_p95_ms": idle_p95,
+                "frame_p95_ratio_to_idle": round(frame_p95 / idle_p95, 2) if idle_p95 else float("nan"),
+                "reference_received_p50_ms": _pct(received, 50),
+                "reference_received_p99_ms": received_p99,
+                "drawn_p99_ratio_to_received": round(drawn_p99 / received_p99, 2)
+                if received_p99
+                else float("nan"),
+                "positions_received_per_s": round(len(received) / elapsed),
+                "units_in_view": in_view,
+                "seconds": args.seconds,
+            },
+        )
+    finally:
+        if web is not None:
+            terminate(web)
+        pg.stop()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,543 @@
+// The map, in its own module: MapLibre GL JS drawing offline layers only. Land and coastline from Natural
+// Earth (world-atlas, bundled); province, regency and kecamatan outlines from the app, simplified for the zoom;
+// a PMTiles basemap (PATROLI_WEB_BASEMAP_PMTILES, read with range requests) or a site's tile server where one is
+// configured; stations by tier; the H3 grid on demand. Units are one clustered GeoJSON source refreshed at most
+// once per animation frame from the store (no DOM element per unit): shape and colour by status, an arrow for
+// the heading, greyed when stale. Incidents are few, so each is a focusable marker with its tier and seconds
+// left. No text layer is used: labels would need glyph files from a server.
+import maplibregl from "maplibre-gl";
+import { Protocol } from "pmtiles";
+import { feature } from "topojson-client";
+import land50m from "world-atlas/land-50m.json";
+import { store, serverNow } from "./store.js";
+import { api } from "./api.js";
+import { onFrame, setArea } from "./live.js";
+import { t, te, num } from "./i18n.js";
+import { tierOf } from "./tiers.js";
+
+export const STATUS_COLOURS = {
+  available: "#3fd07a",
+  offered: "#f5c542",
+  dispatched: "#4aa3ff",
+  on_scene: "#b36bff",
+  busy: "#ff8c42",
+  off_duty: "#8893a0",
+  offline: "#5a616c",
+  unknown: "#9aa4b0",
+};
+// The cue that is not colour: each status has its own shape.
+export const STATUS_SHAPES = {
+  available: "circle",
+  offered: "diamond",
+  dispatched: "triangle",
+  on_scene: "square",
+  busy: "hexagon",
+  off_duty: "ring",
+  offline: "cross",
+  unknown: "ring",
+};
+// Zoomed out, the second cue is the dot's outline width instead of its shape.
+const STATUS_OUTLINE = { available: 0.5, offered: 2.5, dispatched: 2.5, on_scene: 3.5, busy: 1.5, off_duty: 0, offline: 0, unknown: 0 };
+const SHAPES_FROM_ZOOM = 13;
+const CLUSTERS_UNTIL = 12;
+const CLUSTERS_MIN_MS = 1000;
+const STALE_FILL = "#69707b";
+export const SEA = "#0c1621";
+export const LAND = "#1f2b36";
+const TIER_STATION = { mabes: ["#e0d19b", 7], polda: ["#9bb8e0", 5.5], polres: ["#5b7fb0", 4], polsek: ["#4f9b94", 3] };
+
+let map = null;
+const markers = new Map();
+let unitsDirty = true;
+let unitsBusy = null; // the source whose new data the worker is indexing
+let shownSource = null;
+let track = null;
+const drawnProbe = { pending: [], samples: [] }; // fix times waiting to be drawn, and publish → drawn delays
+
+function shapeImage(shape, fill, size = 24) {
+  const c = document.createElement("canvas");
+  c.width = c.height = size;
+  const g = c.getContext("2d");
+  const m = size / 2;
+  const r = size * 0.36;
+  g.lineWidth = 2;
+  g.strokeStyle = "#0b0f14";
+  g.fillStyle = fill;
+  g.beginPath();
+  if (shape === "circle" || shape === "ring") g.arc(m, m, r, 0, 2 * Math.PI);
+  else if (shape === "square") g.rect(m - r * 0.85, m - r * 0.85, r * 1.7, r * 1.7);
+  else if (shape === "diamond") g.moveTo(m, m - r), g.lineTo(m + r, m), g.lineTo(m, m + r), g.lineTo(m - r, m);
+  else if (shape === "triangle") g.moveTo(m, m - r), g.lineTo(m + r, m + r * 0.8), g.lineTo(m - r, m + r * 0.8);
+  else if (shape === "hexagon") {
+    for (let k = 0; k < 6; k++) {
+      const a = (Math.PI / 3) * k;
+      g.lineTo(m + r * Math.cos(a), m + r * Math.sin(a));
+    }
+  } else if (shape === "cross") {
+    const w = r * 0.45;
+    for (const [x, y] of [[-w, -r], [w, -r], [w, -w], [r, -w], [r, w], [w, w], [w, r], [-w, r], [-w, w], [-r, w], [-r, -w], [-w, -w]])
+      g.lineTo(m + x, m + y);
+  }
+  g.closePath();
+  if (shape === "ring") {
+    g.lineWidth = 4;
+    g.strokeStyle = fill;
+    g.stroke();
+  } else {
+    g.fill();
+    g.stroke();
+  }
+  return g.getImageData(0, 0, size, size);
+}
+
+function arrowImage() {
+  const size = 40;
+  const c = document.createElement("canvas");
+  c.width = c.height = size;
+  const g = c.getContext("2d");
+  g.fillStyle = "#f2f5f8";
+  g.strokeStyle = "#0b0f14";
+  g.lineWidth = 1.5;
+  g.beginPath(); // pointing up (north) ahead of the unit's marker, which sits at the centre
+  g.moveTo(20, 1);
+  g.lineTo(26, 11);
+  g.lineTo(14, 11);
+  g.closePath();
+  g.fill();
+  g.stroke();
+  return g.getImageData(0, 0, size, size);
+}
+
+function style(config) {
+  const sources = {
+    land: { type: "geojson", data: feature(land50m, land50m.objects.land) },
+  };
+  const layers = [
+    { id: "sea", type: "background", paint: { "background-color": SEA } },
+    { id: "land", type: "fill", source: "land", paint: { "fill-color": LAND } },
+  ];
+  const b = config.basemap;
+  if (b && b.kind === "pmtiles") {
+    const url = `pmtiles://${location.origin}${b.url}`;
+    if (b.tile_type === "mvt") {
+      sources.basemap = { type: "vector", url };
+      layers.push(
+        { id: "basemap-water", type: "fill", source: "basemap", "source-layer": "water", paint: { "fill-color": SEA } },
+        { id: "basemap-roads", type: "line", source: "basemap", "source-layer": "roads", paint: { "line-color": "#3a4a5c", "line-width": 1 } },
+        { id: "basemap-buildings", type: "fill", source: "basemap", "source-layer": "buildings", minzoom: 14, paint: { "fill-color": "#2a3643" } },
+      );
+    } else {
+      sources.basemap = { type: "raster", url, tileSize: 256 };
+      layers.push({ id: "basemap", type: "raster", source: "basemap" });
+    }
+  } else if (config.tile_url) {
+    sources.basemap = { type: "raster", tiles: [config.tile_url], tileSize: 256, attribution: config.tile_attribution };
+    layers.push({ id: "basemap", type: "raster", source: "basemap" });
+  }
+  const empty = { type: "FeatureCollection", features: [] };
+  for (const name of ["h3", "province", "regency", "district", "stations", "track"]) sources[name] = { type: "geojson", data: empty };
+  // Two sources of the same units: clustered for the zoomed-out view (rebuilt at most every second: there a
+  // move is a pixel or less, and clustering 10,000 points on each live frame starved the page), plain from
+  // CLUSTERS_UNTIL on, rebuilt with every frame. Only the one in view is rebuilt.
+  sources["unit-clusters"] = { type: "geojson", data: empty, cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
+  sources.units = { type: "geojson", data: empty };
+  layers.push(
+    { id: "h3", type: "line", source: "h3", layout: { visibility: "none" }, paint: { "line-color": "#26384d", "line-width": 1 } },
+    { id: "district", type: "line", source: "district", minzoom: 9, paint: { "line-color": "#3b4d63", "line-width": 0.7 } },
+    { id: "regency", type: "line", source: "regency", minzoom: 5, paint: { "line-color": "#5a7394", "line-width": 1.1 } },
+    { id: "province", type: "line", source: "province", paint: { "line-color": "#8aa3c4", "line-width": 1.6 } },
+    {
+      id: "stations",
+      type: "circle",
+      source: "stations",
+      filter: ["any", ["!=", ["get", "tier"], "polres"], [">=", ["zoom"], 7]],
+      paint: {
+        "circle-color": ["match", ["get", "tier"], ...Object.entries(TIER_STATION).flatMap(([k, v]) => [k, v[0]]), "#888"],
+        "circle-radius": ["match", ["get", "tier"], ...Object.entries(TIER_STATION).flatMap(([k, v]) => [k, v[1]]), 3],
+        "circle-stroke-color": "#0b0f14",
+        "circle-stroke-width": 1,
+      },
+    },
+    { id: "track", type: "line", source: "track", paint: { "line-color": "#ffd84d", "line-width": 2.5 } },
+    {
+      id: "clusters",
+      type: "circle",
+      source: "unit-clusters",
+      maxzoom: CLUSTERS_UNTIL,
+      filter: ["has", "point_count"],
+      paint: {
+        "circle-color": "#2f6fb0",
+        "circle-opacity": 0.85,
+        "circle-stroke-color": "#cfe3ff",
+        "circle-stroke-width": 1.5,
+        "circle-radius": ["step", ["get", "point_count"], 10, 10, 14, 100, 19, 1000, 25],
+      },
+    },
+    {
+      id: "unit-heading",
+      type: "symbol",
+      source: "units",
+      minzoom: SHAPES_FROM_ZOOM, // arrows where they can be told apart
+      filter: ["all", [">=", ["get", "c"], 0], ["==", ["get", "st"], 0]],
+      layout: {
+        "icon-image": "arrow",
+        "icon-rotate": ["get", "c"],
+        "icon-rotation-alignment": "map",
+        "icon-allow-overlap": true,
+        "icon-ignore-placement": true,
+      },
+    },
+    ...["unit-clusters", "units"].map((source) => ({
+      // Zoomed out, thousands of units: a dot each is what software WebGL can redraw at the live feed's pace
+      // (bench.console); the status is its colour and its outline width (none, thin, thick).
+      id: source === "units" ? "unit-dots" : "cluster-dots",
+      type: "circle",
+      source,
+      ...(source === "units" ? { minzoom: CLUSTERS_UNTIL, maxzoom: SHAPES_FROM_ZOOM } : { maxzoom: CLUSTERS_UNTIL }),
+      filter: ["!", ["has", "point_count"]],
+      paint: {
+        "circle-radius": 4.5,
+        "circle-color": ["case", ["==", ["get", "st"], 1], STALE_FILL, ["match", ["get", "s"], ...Object.entries(STATUS_COLOURS).flat(), "#999"]],
+        "circle-stroke-color": "#0b0f14",
+        "circle-stroke-width": ["match", ["get", "s"], ...Object.entries(STATUS_OUTLINE).flat(), 1],
+      },
+    })),
+    {
+      id: "units",
+      type: "symbol",
+      source: "units",
+      minzoom: SHAPES_FROM_ZOOM,
+      layout: {
+        "icon-image": ["concat", "unit-", ["get", "s"], ["case", ["==", ["get", "st"], 1], "-stale", ""]],
+        "icon-size": ["interpolate", ["linear"], ["zoom"], SHAPES_FROM_ZOOM, 0.8, 15, 1],
+        "icon-allow-overlap": true,
+        "icon-ignore-placement": true,
+      },
+    },
+    {
+      id: "unit-selected",
+      type: "circle",
+      source: "units",
+      filter: ["==", ["get", "id"], ""],
+      paint: { "circle-radius": 13, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#ffd84d", "circle-stroke-width": 3 },
+    },
+  );
+  return { version: 8, sources, layers };
+}
+
+export function createMap(container, config) {
+  if (config.basemap && config.basemap.kind === "pmtiles") {
+    const protocol = new Protocol();
+    maplibregl.addProtocol("pmtiles", protocol.tile);
+  }
+  const view = config.view || { center: [config.center[1], config.center[0]], zoom: 11 };
+  map = new maplibregl.Map({
+    container,
+    style: style(config),
+    center: view.center,
+    zoom: view.zoom,
+    attributionControl: config.tile_attribution ? { compact: true, customAttribution: config.tile_attribution } : false,
+    dragRotate: false,
+    keyboard: true,
+    fadeDuration: 0,
+  });
+  map.touchZoomRotate.disableRotation();
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+  map.on("load", () => {
+    for (const [status, shape] of Object.entries(STATUS_SHAPES)) {
+      map.addImage(`unit-${status}`, shapeImage(shape, STATUS_COLOURS[status]));
+      map.addImage(`unit-${status}-stale`, shapeImage(shape, STALE_FILL));
+    }
+    map.addImage("arrow", arrowImage());
+    setStations(store.get().stations);
+    refreshOutlines();
+    unitsDirty = true;
+  });
+  map.on("moveend", () => {
+    refreshOutlines();
+    setArea(paddedBounds(0.5));
+  });
+  map.on("click", onClick);
+  for (const id of ["units", "unit-dots", "cluster-dots", "clusters", "stations"]) {
+    map.on("mouseenter", id, () => (map.getCanvas().style.cursor = "pointer"));
+    map.on("mouseleave", id, () => (map.getCanvas().style.cursor = ""));
+  }
+  map.on("render", probeDrawn);
+  map.on("sourcedata", (e) => {
+    // The worker has the new unit positions: the next frame shows them.
+    if (e.sourceId !== unitsBusy || !map.isSourceLoaded(e.sourceId)) return;
+    drawnProbe.ready = drawnProbe.inFlight;
+    unitsBusy = null;
+    map.triggerRepaint();
+  });
+  map.on("zoomend", () => {
+    const now = unitSource();
+    if (now !== shownSource) unitsDirty = true; // the other source comes into view: bring it up to date
+  });
+  onFrame((msg, changed) => {
+    unitsDirty = true;
+    if (msg.type === "delta") for (const p of changed) drawnProbe.pending.push(p.t);
+    if (track && msg.type === "delta") {
+      for (const p of changed) if (p.u === track.unit) track.coords.push([p.lon, p.lat]);
+      setTrack();
+    }
+  });
+  store.subscribe(() => syncIncidents());
+  requestAnimationFrame(tick);
+  setInterval(() => {
+    if (stalenessChanged()) unitsDirty = true; // staleness moves with time, positions or not
+    syncIncidents();
+  }, 1000);
+  return map;
+}
+
+function paddedBounds(pad) {
+  const b = map.getBounds();
+  const w = b.getEast() - b.getWest();
+  const h = b.getNorth() - b.getSouth();
+  const c = (v, a) => +Math.max(-a, Math.min(a, v)).toFixed(5);
+  return [c(b.getWest() - w * pad, 180), c(b.getSouth() - h * pad, 85), c(b.getEast() + w * pad, 180), c(b.getNorth() + h * pad, 85)];
+}
+
+// Whether a unit went stale (or fresh) since the source was last built: a rebuild otherwise changes nothing.
+let staleCount = -1;
+function stalenessChanged() {
+  const now = serverNow();
+  const staleMs = store.get().staleS * 1000;
+  let n = 0;
+  for (const u of store.get().units.values()) if (u.lat != null && (!u.fix_time || now - Date.parse(u.fix_time) > staleMs)) n++;
+  return n !== staleCount;
+}
+
+// The units source is rebuilt at most every UNITS_MIN_MS (live frames come every 150 ms): MapLibre's worker
+// re-indexes the whole source on each setData.
+const UNITS_MIN_MS = 200;
+let unitsBuiltAt = 0;
+
+function unitSource() {
+  return map.getZoom() < CLUSTERS_UNTIL ? "unit-clusters" : "units";
+}
+
+function tick(t) {
+  if (unitsDirty && !unitsBusy && map && map.isStyleLoaded()) {
+    const name = unitSource();
+    if (t - unitsBuiltAt >= (name === "units" ? UNITS_MIN_MS : CLUSTERS_MIN_MS)) buildUnits(name, t);
+  }
+  requestAnimationFrame(tick);
+}
+
+function buildUnits(name, t) {
+  unitsDirty = false;
+  unitsBuiltAt = t;
+  shownSource = name;
+  unitsBusy = name;
+  const now = serverNow();
+  const staleMs = store.get().staleS * 1000;
+  const features = [];
+  let stales = 0;
+  for (const u of store.get().units.values()) {
+    if (u.lat == null) continue;
+    const stale = !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0;
+    stales += stale;
+    features.push({
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [u.lon, u.lat] },
+      properties: { id: u.unit_id, s: STATUS_SHAPES[u.status] ? u.status : "unknown", st: stale, c: u.course_deg ?? -1 },
+    });
+  }
+  staleCount = stales;
+  drawnProbe.inFlight = drawnProbe.pending;
+  drawnProbe.pending = [];
+  map.getSource(name).setData({ type: "FeatureCollection", features });
+}
+
+function probeDrawn() {
+  // The frame after the worker handed the new unit positions back is the one that shows them.
+  if (!drawnProbe.ready) return;
+  const now = Date.now();
+  for (const t0 of drawnProbe.ready) drawnProbe.samples.push(now - Date.parse(t0));
+  if (drawnProbe.samples.length > 200000) drawnProbe.samples.splice(0, 100000);
+  drawnProbe.ready = null;
+}
+
+export function drawnDelays() {
+  return drawnProbe.samples;
+}
+
+function setStations(stations) {
+  const src = map && map.getSource("stations");
+  if (!src) return;
+  src.setData({
+    type: "FeatureCollection",
+    features: stations.map((s) => ({
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [s.lon, s.lat] },
+      properties: { code: s.code, name: s.name, tier: s.level },
+    })),
+  });
+}
+
+let outlineSeq = 0;
+async function refreshOutlines() {
+  if (!map || !store.get().config) return;
+  const seq = ++outlineSeq;
+  const zoom = map.getZoom();
+  const bbox = paddedBounds(0.2).join(",");
+  const layers = store.get().config.outlines || [];
+  for (const layer of layers) {
+    const minZoom = layer === "district" ? 9 : layer === "regency" ? 5 : 0;
+    if (zoom < minZoom) continue;
+    try {
+      const doc = await api(`/api/v1/map/outlines/${layer}?bbox=${bbox}&zoom=${zoom.toFixed(1)}`);
+      if (seq !== outlineSeq) return; // the view moved on
+      map.getSource(layer).setData(doc);
+    } catch (e) {
+      console.warn("outlines", layer, e.code);
+    }
+  }
+  if (map.getLayoutProperty("h3", "visibility") === "visible") refreshH3();
+}
+
+async function refreshH3() {
+  try {
+    const doc = await api(`/api/v1/map/h3?bbox=${paddedBounds(0.1).join(",")}`);
+    map.getSource("h3").setData({
+      type: "FeatureCollection",
+      features: doc.cells.map((c) => ({
+        type: "Feature",
+        geometry: { type: "Polygon", coordinates: [[...c.b, c.b[0]].map(([la, lo]) => [lo, la])] },
+        properties: { h: c.h },
+      })),
+    });
+  } catch (e) {
+    console.warn("h3", e.code);
+  }
+}
+
+export function toggleH3(on) {
+  map.setLayoutProperty("h3", "visibility", on ? "visible" : "none");
+  if (on) refreshH3();
+}
+
+function onClick(e) {
+  const { picking } = store.get();
+  if (picking) {
+    store.set({ picking: null });
+    picking({ lat: +e.lngLat.lat.toFixed(6), lon: +e.lngLat.lng.toFixed(6) });
+    return;
+  }
+  const box = [
+    [e.point.x - 8, e.point.y - 8],
+    [e.point.x + 8, e.point.y + 8],
+  ];
+  const hits = map.queryRenderedFeatures(box, { layers: ["units", "unit-dots", "cluster-dots", "clusters"] });
+  const unit = hits.find((f) => f.layer.id !== "clusters");
+  if (unit) {
+    selectUnit(unit.properties.id);
+    return;
+  }
+  const cluster = hits.find((f) => f.layer.id === "clusters");
+  if (cluster) {
+    map
+      .getSource("unit-clusters")
+      .getClusterExpansionZoom(cluster.properties.cluster_id)
+      .then((z) => map.easeTo({ center: cluster.geometry.coordinates, zoom: z }));
+  }
+}
+
+export async function selectUnit(unitId) {
+  store.set({ selectedUnit: unitId });
+  map.setFilter("unit-selected", ["==", ["get", "id"], unitId || ""]);
+  track = null;
+  setTrack();
+  if (!unitId) return;
+  const page = await api(`/api/v1/units/${encodeURIComponent(unitId)}/track?limit=5000`);
+  if (store.get().selectedUnit !== unitId) return;
+  track = { unit: unitId, coords: page.points.map((p) => [p.lon, p.lat]), count: page.points.length };
+  setTrack();
+  store.set({ trackCount: page.points.length });
+}
+
+function setTrack() {
+  const src = map.getSource("track");
+  if (!src) return;
+  src.setData({
+    type: "FeatureCollection",
+    features: track && track.coords.length > 1 ? [{ type: "Feature", geometry: { type: "LineString", coordinates: track.coords }, properties: {} }] : [],
+  });
+}
+
+function syncIncidents() {
+  if (!map) return;
+  const s = store.get();
+  const now = serverNow();
+  const seen = new Set();
+  for (const inc of s.incidents.values()) {
+    if (inc.lat == null) continue;
+    seen.add(inc.incident_id);
+    let m = markers.get(inc.incident_id);
+    if (!m) {
+      const el = document.createElement("button");
+      el.type = "button";
+      el.className = "incident-marker";
+      el.dataset.incident = inc.incident_id;
+      el.addEventListener("click", (ev) => {
+        ev.stopPropagation();
+        store.set({ openIncident: el.dataset.incident });
+      });
+      m = new maplibregl.Marker({ element: el, anchor: "left" }).setLngLat([inc.lon, inc.lat]).addTo(map);
+      markers.set(inc.incident_id, m);
+    }
+    m.setLngLat([inc.lon, inc.lat]);
+    const el = m.getElement();
+    const left = inc.station_deadline && !inc.acked_at ? Math.max(0, Math.ceil((Date.parse(inc.station_deadline) - now) / 1000)) : null;
+    const label = `${te("tier", inc.level_name)}${left != null ? " · " + t("map.seconds_left", { s: num(left) }) : inc.acked_at ? " · " + t("map.acked") : ""}`;
+    if (el.textContent !== label) el.textContent = label;
+    el.style.borderColor = tierOf(inc).colour;
+    el.setAttribute("aria-label", `${t("incident.title")} ${te("type", inc.incident_type)}, ${label}`);
+    el.classList.toggle("open", s.openIncident === inc.incident_id);
+  }
+  for (const [id, m] of markers) {
+    if (!seen.has(id)) {
+      m.remove();
+      markers.delete(id);
+    }
+  }
+}
+
+export function fitToUnits() {
+  const placed = [...store.get().units.values()].filter((u) => u.lat != null);
+  if (!placed.length) return;
+  const b = new maplibregl.LngLatBounds();
+  for (const u of placed) b.extend([u.lon, u.lat]);
+  map.fitBounds(b, { padding: 60, maxZoom: 15, duration: 0 });
+}
+
+export function flyTo(lat, lon, zoom) {
+  map.easeTo({ center: [lon, lat], zoom: zoom ?? Math.max(map.getZoom(), 14) });
+}
+
+export function project(lat, lon) {
+  const p = map.project([lon, lat]);
+  const r = map.getCanvas().getBoundingClientRect();
+  return [p.x + r.left, p.y + r.top];
+}
+
+// The colour drawn at a point, read from the frame as it is rendered (for the tests and the benchmark).
+export function pixelAt(lat, lon) {
+  return new Promise((resolve) => {
+    map.once("render", () => {
+      const gl = map.painter.context.gl;
+      const p = map.project([lon, lat]);
+      const r = window.devicePixelRatio || 1;
+      const px = new Uint8Array(4);
+      gl.readPixels(Math.round(p.x * r), Math.round(gl.drawingBufferHeight - p.y * r), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      resolve([...px]);
+    });
+    map.triggerRepaint();
+  });
+}
+
+export function mapInstance() {
+  return map;
+}

@@ -1,0 +1,306 @@
+"""The operations console in headless Chromium against the real stack (uvicorn, TimescaleDB, Mosquitto).
+
+Each test fails on any request to a non-loopback address and on any string missing from the Indonesian table.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import playwright.sync_api as playwright
+import pytest
+from console_browser import (
+    ARGS,
+    BUILT,
+    CHROMIUM,
+    Guard,
+    hex_rgb,
+    jump,
+    login,
+    new_page,
+    pixel,
+    rendered_units,
+    shot,
+    wait_drawn,
+    wait_live,
+)
+from tiles_helpers import raster_pmtiles
+from web_helpers import MONAS, LiveServer, Radio, ServerFactory, eventually, intake_body, place_unit
+
+# A browser rendering WebGL in software beside the servers: on a loaded machine a test takes minutes.
+pytestmark = pytest.mark.timeout(900)
+
+LAND_POINT = (-6.26, 106.95)  # Bekasi, inland
+SEA_POINT = (-5.90, 106.80)  # the Java Sea north of Jakarta
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright.Browser]:
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
+    if not BUILT.is_file():
+        pytest.fail(
+            "the console is not built: run scripts/install.sh (npm ci && npm run build in dashboards/web)"
+        )
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def guard() -> Iterator[Guard]:
+    g = Guard()
+    yield g
+    assert g.outside == [], f"requests left the machine: {g.outside}"
+    assert g.errors == [], f"errors in the page: {g.errors}"
+
+
+@pytest.fixture
+def console(start_server: ServerFactory, shared_data: Path) -> LiveServer:
+    ind = shared_data / "indonesia"
+    return start_server(
+        web_provinces_geojson=ind / "provinces" / "provinsi_cahyadsn_2025.geojson",
+        web_regencies_geojson=ind / "regencies" / "kabkota_cahyadsn_2025.geojson",
+        web_districts_geojson=ind / "districts" / "kecamatan_cahyadsn_2025.geojson",
+    )
+
+
+def no_missing_strings(page: playwright.Page) -> None:
+    missing = page.evaluate("() => [...window.patroli.missing]")
+    assert missing == [], f"strings missing from the tables: {missing}"
+
+
+def test_map_draws_land_outlines_and_a_unit_moving_after_a_fix_over_mqtt(
+    console: LiveServer, radio: Radio, browser: playwright.Browser, guard: Guard
+) -> None:
+    place_unit(console.store, "BRW-1", *MONAS, course=45.0)
+    page = new_page(browser, guard)
+    login(page, console, "dispatcher")
+    page.wait_for_function("() => window.patroli.store.get().units.has('BRW-1')")
+    colours = page.evaluate("() => window.patroli.colours")
+
+    jump(page, -6.1, 106.85, 10)
+    assert pixel(page, *LAND_POINT)[:3] == hex_rgb(colours["land"])
+    assert pixel(page, *SEA_POINT)[:3] == hex_rgb(colours["sea"])
+    page.wait_for_function(
+        "() => ['province', 'regency'].every(l => window.patroli.map().queryRenderedFeatures({layers: [l]}).length > 0)",
+        timeout=60_000,  # the first request of a layer reads its file (the kecamatan: 7 MB)
+    )
+    jump(page, *MONAS, 12)
+    page.wait_for_function(
+        "() => window.patroli.map().queryRenderedFeatures({layers: ['district']}).length > 0", timeout=60_000
+    )
+    shot(page, "map-outlines")
+
+    jump(page, *MONAS, 15)
+    wait_drawn(page, "BRW-1", *MONAS)
+    moved = radio.position("BRW-1", MONAS[0] + 0.002, MONAS[1] + 0.001, course=30.0)
+    wait_drawn(page, "BRW-1", moved.lat, moved.lon)
+    assert "BRW-1" not in rendered_units(page, *MONAS)
+    assert pixel(page, moved.lat, moved.lon)[:3] == hex_rgb(colours["status"]["available"])
+    page.mouse.click(*page.evaluate(f"() => window.patroli.project({moved.lat}, {moved.lon})"))
+    page.wait_for_selector("#track-count", timeout=5_000)
+    page.wait_for_function("() => window.patroli.store.get().trackCount >= 1")
+    shot(page, "map-unit")
+    no_missing_strings(page)
+
+
+def test_a_dispatcher_reassigns_and_the_close_dialog_keeps_false_report_through_frames_and_a_reconnect(
+    server: LiveServer, radio: Radio, browser: playwright.Browser, guard: Guard
+) -> None:
+    """The bug this console fixes: a live frame re-rendered the panel and Close stored `resolved`."""
+    place_unit(server.store, "BRW-2", *MONAS)
+    place_unit(server.store, "BRW-3", MONAS[0] + 0.01, MONAS[1])
+    index = server.app.state.ctx.dispatcher.index
+    for unit, lat in (
+        ("BRW-2", MONAS[0]),
+        ("BRW-3", MONAS[0] + 0.01),
+    ):  # heard on the bus, as from the tracker
+        radio.position(unit, lat, MONAS[1])
+        eventually(lambda u=unit: index.position(u) is not None)
+    dispatcher = server.client("dispatcher")
+    first = dispatcher.post("/api/v1/incidents", json=intake_body(caller="0812-5550-1234")).json()
+    iid = first["incident"]["incident_id"]
+    assert first["incident"]["unit_id"] == "BRW-2"
+    page = new_page(browser, guard)
+    login(page, server, "dispatcher")
+    page.click("#tab-dispatch")
+    page.click(f'#incidents li[data-incident="{iid}"]')
+    page.click('#suggestions button[data-unit="BRW-3"]')  # reassigned by hand
+    page.wait_for_function(
+        f"() => window.patroli.store.get().incidents.get('{iid}').unit_id === 'BRW-3'", timeout=5_000
+    )
+    assert server.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]["unit_id"] == "BRW-3"
+    page.fill("#note-text", "Pelapor tidak dapat dihubungi kembali")
+    page.click("#incident-detail form.note button[type=submit]")
+    page.locator("#incident-detail .timeline q", has_text="Pelapor tidak dapat dihubungi kembali").wait_for(
+        timeout=5_000
+    )
+    page.click("#incident-detail button.close")
+    page.check('#close-dialog input[value="false_report"]')
+    for _ in range(8):  # the dialog keeps the focus: Tab cycles inside it
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => !!document.activeElement.closest('#close-dialog')")
+
+    before = page.evaluate("() => window.patroli.store.get().liveVersion")
+    stop = threading.Event()
+
+    def publish() -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            radio.position("BRW-2", MONAS[0] + 0.0001 * k, MONAS[1], wait=False)
+            stop.wait(0.1)
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    try:
+        page.wait_for_timeout(1000)  # the scenario itself: frames arriving while the dialog is open
+        page.evaluate("() => window.patroli.dropConnection()")
+        page.wait_for_selector("#conn[data-state=reconnecting]", timeout=5_000)
+        wait_live(page)
+        page.wait_for_timeout(1000)
+    finally:
+        stop.set()
+        publisher.join(5)
+    frames = page.evaluate("() => window.patroli.store.get().liveVersion") - before
+    assert frames >= 5, f"only {frames} live frames arrived while the dialog was open"
+    assert page.is_checked('#close-dialog input[value="false_report"]')
+    shot(page, "close-dialog")
+    page.click("#confirm-close")
+    page.wait_for_selector("#close-dialog", state="detached", timeout=5_000)
+
+    stored = server.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]
+    assert stored["state"] == "closed"
+    assert stored["disposition"] == "false_report"
+    history = dispatcher.get("/api/v1/callers/lookup", params={"caller": "+62 812 5550 1234"}).json()
+    assert history == {"caller": "+6281255501234", "incidents": 1, "false_reports": 1, "flagged": False}
+    no_missing_strings(page)
+
+
+def focused(page: playwright.Page) -> dict[str, str]:
+    return page.evaluate(  # type: ignore[no-any-return]
+        """() => { const e = document.activeElement; const s = getComputedStyle(e);
+           return {id: e.id, outline: s.outlineStyle, visible: String(e.matches(':focus-visible'))}; }"""
+    )
+
+
+def test_a_call_taker_takes_a_call_by_keyboard_only_and_sees_the_callers_history(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    disp = server.client("dispatcher")
+    earlier = disp.post("/api/v1/incidents", json=intake_body(caller="+62 812 3456 7890")).json()
+    disp.post(
+        f"/api/v1/incidents/{earlier['incident']['incident_id']}/close", json={"disposition": "false_report"}
+    )
+    page = new_page(browser, guard)
+    page.goto(server.url + "/")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'username'")
+    kb = page.keyboard
+    kb.type("dispatcher")
+    kb.press("Tab")
+    kb.type("correct horse battery")
+    kb.press("Enter")
+    wait_live(page)
+    page.wait_for_function("() => document.activeElement.id === 'in-caller'")
+
+    kb.type("0812-3456-7890")  # typed as the caller said it
+    history = page.locator("#caller-history [data-caller]")
+    history.wait_for(timeout=5_000)
+    assert history.get_attribute("data-caller") == "+6281234567890"
+    assert "1 laporan palsu" in page.text_content("#caller-history")  # type: ignore[operator]
+    steps = [
+        ("Tab", "in-category"),  # report
+        ("Tab", "in-type"),
+        ("ArrowDown", "in-type"),  # accident → disaster
+        ("Tab", "in-priority"),
+        ("2", "in-priority"),
+        ("Tab", "in-description"),
+    ]
+    for key, expect in steps:
+        kb.press(key)
+        now = focused(page)
+        assert now["id"] == expect, (key, now)
+        assert now["visible"] == "true" and now["outline"] != "none", now  # focus is visible
+    kb.type("Banjir setinggi lutut")
+    for expect in ("in-pick", "in-place", "in-address"):
+        kb.press("Tab")
+        assert focused(page)["id"] == expect
+    kb.type("Jl. Kebon Sirih 1")
+    kb.press("Tab")
+    assert focused(page)["id"] == "in-polres"
+    kb.type("31.71")
+    kb.press("Enter")
+
+    done = page.locator("#intake-created")
+    done.wait_for(timeout=10_000)
+    iid = done.get_attribute("data-incident")
+    assert "dtk" in done.text_content()  # type: ignore[operator]  # the time from first key to created
+    page.wait_for_function("() => document.activeElement.id === 'in-caller'")  # ready for the next call
+    assert page.input_value("#in-caller") == "" and page.input_value("#in-description") == ""
+    stored = server.client("auditor").get(f"/api/v1/incidents/{iid}").json()
+    inc = stored["incident"]
+    assert (inc["caller"], inc["incident_type"], inc["priority"]) == ("+6281234567890", "disaster", 2)
+    assert (inc["polres_code"], inc["address"], inc["description"]) == (
+        "31.71",
+        "Jl. Kebon Sirih 1",
+        "Banjir setinggi lutut",
+    )
+    assert stored["caller"]["incidents"] == 2 and stored["caller"]["false_reports"] == 1
+    no_missing_strings(page)
+
+
+def test_a_station_officer_hears_the_alert_and_acknowledges_with_one_key_before_the_countdown_ends(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    page = new_page(browser, guard)
+    login(page, server, "officer")
+    assert "31.71" in page.text_content("#queue-title")  # type: ignore[operator]
+    assert page.evaluate("() => document.getElementById('alert-sound').played.length") == 0
+    iid = (
+        server.client("dispatcher")
+        .post("/api/v1/incidents", json=intake_body())
+        .json()["incident"]["incident_id"]
+    )
+    row = page.locator(f'#incidents li[data-incident="{iid}"]')
+    row.wait_for(timeout=10_000)
+    page.wait_for_function("() => document.getElementById('alert-sound').played.length > 0", timeout=5_000)
+    announced = page.text_content("#announcer[aria-live]") or ""
+    assert announced.startswith("Kejadian baru: Kecelakaan, ") and announced.endswith(" 31.71"), announced
+    left = int(row.locator(".countdown").get_attribute("data-seconds") or "-1")
+    assert 0 < left <= 10
+    shot(page, "station-queue")
+    auditor = server.client("auditor")
+    queued = auditor.get(f"/api/v1/incidents/{iid}").json()["incident"]
+    deadline = queued["station_deadline"]
+    page.keyboard.press("a")
+    row.locator(".acked-by").wait_for(timeout=5_000)
+    inc = auditor.get(f"/api/v1/incidents/{iid}").json()["incident"]
+    assert inc["acked_by"] == "officer" and datetime.fromisoformat(inc["acked_at"]) < datetime.fromisoformat(
+        deadline
+    )
+    assert inc["level_name"] == queued["level_name"]  # acknowledged where it was queued: it did not escalate
+    no_missing_strings(page)
+
+
+def test_a_pmtiles_basemap_is_drawn_from_range_requests(
+    start_server: ServerFactory, tmp_path: Path, browser: playwright.Browser, guard: Guard
+) -> None:
+    colour = (200, 30, 160)
+    path = raster_pmtiles(tmp_path / "basemap.pmtiles", colour, (106.6, -6.5, 107.1, -5.9), max_zoom=12)
+    server = start_server(web_basemap_pmtiles=path)
+    page = new_page(browser, guard)
+    ranges: list[int] = []
+    page.on("response", lambda r: ranges.append(r.status) if r.url.endswith("/basemap.pmtiles") else None)
+    login(page, server, "dispatcher")
+    jump(page, -6.2, 106.85, 10)
+    # The basemap's colour where, without it, the land layer is drawn (the first test reads that colour there).
+    assert pixel(page, *LAND_POINT)[:3] == list(colour)
+    assert ranges and set(ranges) == {206}
+    shot(page, "basemap")
+    no_missing_strings(page)
