@@ -26,13 +26,15 @@ APT_PACKAGES=(
   build-essential cmake dpkg-dev libssl-dev libkrb5-dev  # to build TimescaleDB
   chromium                                          # headless browser for the map tests
   dovecot-imapd                                     # a real IMAP server for the 110-by-mailbox tests
-  nodejs npm                                        # to build the console (dashboards/web)
   python3-venv
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Node.js and npm build the console (dashboards/web); an image that ships its own Node (with npm) keeps it, since
+# Debian's npm package conflicts with such a Node.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   log "apt: installing ${missing[*]}"
   $SUDO apt-get update -qq
