@@ -31,7 +31,9 @@ class Bus:
     heard: list[tuple[str, bytes]] = field(default_factory=list)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos).wait_for_publish(10)
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(10)  # returns quietly on timeout: check
+        assert info.is_published(), f"{topic}: not sent (or not acknowledged) within 10 s"
 
     def positions(self) -> list[dict[str, Any]]:
         return [json.loads(p) for t, p in list(self.heard) if t.endswith("/position")]

@@ -191,3 +191,40 @@ def test_near_a_pentagon_the_rings_still_find_the_nearest() -> None:
     ix = index_of(**units, **crowd)
     want = sorted(units, key=lambda u: (haversine_km(lat, lon, *units[u]), u))[:4]
     assert ids(ix.nearest(lat, lon, k=4)) == want
+
+
+# A crowd far away keeps the search walking rings (a scan over every unit would hide what the rings miss).
+CROWD = {f"C{i:03d}": (MONAS[0] + 2.0, MONAS[1] + i * 0.001) for i in range(500)}
+
+
+def test_the_rings_find_what_is_near_within_a_short_limit() -> None:
+    ix = index_of(A=north(0.5), **CROWD)
+    assert ids(ix.nearest(*MONAS, k=1, max_km=1.0)) == ["A"]
+    assert ids(ix.nearest(*MONAS, k=3, max_km=1.0)) == ["A"]
+
+
+def test_a_unit_that_moved_to_the_next_cell_is_found_once() -> None:
+    origin = h3.latlng_to_cell(*MONAS, RESOLUTION)
+    here = h3.cell_to_latlng(origin)
+    there = h3.cell_to_latlng(h3.grid_ring(origin, 1)[0])
+    further = h3.cell_to_latlng(h3.grid_ring(origin, 2)[0])
+    ix = index_of(A=here, B=further, **CROWD)
+    ix.update("A", *there, T + timedelta(seconds=1))
+    assert ids(ix.nearest(*here, k=2)) == ["A", "B"]
+
+
+def test_the_last_of_two_in_a_cell_stays_findable() -> None:
+    ix = index_of(A=MONAS, B=(MONAS[0] + 1e-5, MONAS[1]), **CROWD)
+    ix.remove("A")
+    assert ids(ix.nearest(*MONAS, k=1, max_km=1.0)) == ["B"]
+    ix.update("B", *north(0.3), T + timedelta(seconds=1))
+    assert ids(ix.nearest(*MONAS, k=1, max_km=1.0)) == ["B"]
+
+
+def test_defaults_one_unit_within_50_km() -> None:
+    ix = index_of(A=north(1.0), B=north(2.0), FAR=north(50.5))
+    assert (
+        ids(ix.nearest(*north(49.0, of=north(1.5)))) == ["FAR"] == ids(ix.nearest(*north(50.5), max_km=1.0))
+    )
+    assert ids(ix.nearest(*MONAS)) == ["A"]
+    assert ids(ix.nearest(*MONAS, k=5)) == ["A", "B"]  # FAR is beyond the default 50 km

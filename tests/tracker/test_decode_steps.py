@@ -167,7 +167,8 @@ def test_gll_refusals(body: str, refusal: tuple[RefusalReason, str]) -> None:
         ("GPVTG,91.5,T,,M,,N,36.0,K,A", 10.0, 91.5, True),  # only km/h
         ("GPVTG,,T,,M,,N,,K,A", None, None, True),  # nothing known
         ("GPVTG,91.5,T,,M,,", None, 91.5, True),  # cut short after the knots: no km/h field at all
-        ("GPVTG,91.5,T,,M,,N,36.0", 10.0, 91.5, True),  # NMEA 2.0: no mode
+        ("GPVTG,91.5,T,,M,,N,36.0", 10.0, 91.5, True),  # cut short after the km/h
+        ("GPVTG,91.5,T,,M,,N,36.0,K", 10.0, 91.5, True),  # NMEA 2.0: no mode field
         ("GPVTG,91.5,T,,M,2.0,N,3.7,K,N", 2.0 * KNOT, 91.5, False),  # mode N spoils the epoch
         ("GPVTG,91.5,T,,M,2.0,N,3.7,K,E", 2.0 * KNOT, 91.5, False),
     ],
@@ -467,7 +468,9 @@ def test_seeds_do_not_depend_on_the_machines_time_zone(monkeypatch: pytest.Monke
     monkeypatch.setenv("TZ", "Asia/Jakarta")
     time.tzset()
     try:
-        assert fix_times(seeded(datetime(2025, 9, 15, 23, 59, 50)), "000005.00") == [at("000005.00", NEXT)]
+        # A naive noon is UTC noon: 20:00 is 8 h later, the same day (read as 12:00 WIB, 05:00 UTC, 20:00
+        # would be 15 h later, so the day before).
+        assert fix_times(seeded(datetime(2025, 9, 15, 12, 0, 0)), "200000.00") == [at("200000.00")]
         wib = timezone(timedelta(hours=7))
         assert fix_times(seeded(datetime(2025, 9, 16, 6, 0, 0, tzinfo=wib)), "120000.00") == [at("120000.00")]
     finally:

@@ -192,15 +192,16 @@ def test_a_flood_waits_in_the_broker_not_in_memory(
                 epoch(start + timedelta(seconds=i // 10), -6.2 + i * 1e-6, 106.8),
                 qos=0,
             )
-        # Taken in by the tracker: its inbox (bound 4 batches), the batch being written, the two queued for the
-        # writer and the one waiting to join them (50 fixes each). The rest must wait outside.
-        bound = 4 * 50 + 4 * 50
-        wait_until(lambda: metric("patroli_tracker_messages_received_total") - received_before >= bound)
+        # Taken in by the tracker: its inbox (4 batches' worth), the batch being written, the two queued for
+        # the writer and the one waiting to join them (at most 50 fixes each, fewer when the flush timer closes
+        # them first). The rest must wait outside.
+        inbox, bound = 4 * 50, 4 * 50 + 4 * 50
+        wait_until(lambda: metric("patroli_tracker_messages_received_total") - received_before > inbox)
         peak = 0
         deadline = time.monotonic() + 3  # an observation window, not a wait for anything
         while time.monotonic() < deadline:
             peak = max(peak, metric("patroli_tracker_messages_received_total") - received_before)
             time.sleep(0.01)
-        assert peak == bound, f"the tracker took in {peak} of 3,000 messages, bound {bound}"
+        assert inbox < peak <= bound, f"the tracker took in {peak} of 3,000 messages, bound {bound}"
         blocker.rollback()  # the lock goes; the batch goes through, then the rest of the flood
         wait_until(lambda: sum(store.count_positions(f"BL-{u}") for u in range(10)) == 3000, timeout=60)
