@@ -28,6 +28,8 @@ station_name
 level_name
 seconds_to_escalation
 next_station
+accept_p90_s
+arrive_p90_s
 entries_checked
 disabled
 token_type
@@ -73,3 +75,7 @@ truncated
 clock_skew
 duplicates
 bursts
+
+# http.server calls a request handler's do_<METHOD> and log_message (the CAP feed the alerts tests serve).
+_.do_GET
+_.log_message

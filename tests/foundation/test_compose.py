@@ -50,15 +50,19 @@ def test_settings_accept_the_values_compose_gives_them(monkeypatch, tmp_path) ->
     from patroli.deploy_secrets import write_compose_secrets
 
     # The secrets files as `patroli services credentials --secrets-dir` writes them, where compose mounts them.
+    from patroli.credentials import SERVICE_USERS
+
     passwords = {
         "DB_PASSWORD": "secret",
-        **{f"{s.upper()}_MQTT_PASSWORD": "secret" for s in ("tracker", "dispatch", "web")},
+        **{f"{u.removeprefix('patroli-').upper()}_MQTT_PASSWORD": "secret" for u in SERVICE_USERS},
     }
     write_compose_secrets(tmp_path / "secrets", passwords)
     mounted = {f"/run/secrets/{k}": str(REPO / v["file"]) for k, v in compose()["secrets"].items()}
     mounted = {
         k: v.replace(str(REPO / "deploy" / "secrets"), str(tmp_path / "secrets")) for k, v in mounted.items()
     }
+    missing = sorted(k for k, path in mounted.items() if not Path(path).exists())
+    assert not missing, f"compose mounts secrets that `services credentials --secrets-dir` does not write: {missing}"
     for name, service in compose()["services"].items():
         env = {k: re.sub(r"\$\{[^}]+\}", "secret", str(v)) for k, v in service.get("environment", {}).items()}
         for var, value in env.items():
