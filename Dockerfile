@@ -8,5 +8,7 @@ COPY dispatch ./dispatch
 COPY firmware_sim ./firmware_sim
 COPY dashboards ./dashboards
 RUN pip install --no-cache-dir . && useradd --system patroli
+# Owned by the service user, so the named volumes compose mounts here (the jurisdiction cache) are writable.
+RUN mkdir -p /srv/patroli/data && chown patroli /srv/patroli/data
 USER patroli
 ENTRYPOINT ["patroli"]

@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BENCHES := $(basename $(notdir $(wildcard bench/[a-z]*.py)))
 
-.PHONY: demo test install venv lint format bench $(addprefix bench-,$(BENCHES))
+.PHONY: demo test install venv lint format bench soak $(addprefix bench-,$(BENCHES))
 
 demo: venv  ## the whole system on the embedded default: broker, SQLite, radios, the map
 	$(BIN)/patroli demo
@@ -29,3 +29,6 @@ bench: install $(addprefix bench-,$(BENCHES))  ## every benchmark; figures in be
 
 $(addprefix bench-,$(BENCHES)): bench-%:
 	$(BIN)/python -m bench.$*
+
+soak: install  ## 10 minutes of radios, contacts and answers, a random service SIGKILLed every 30 s (not in `make test`)
+	$(BIN)/python scripts/soak.py --minutes 10

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dashboards.users_cli import users_add
+from dashboards.users_cli import users_add, users_disable, users_passwd
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
 from patroli.settings import Settings, get_settings
@@ -39,9 +39,13 @@ gateways_app = typer.Typer(
     no_args_is_help=True, help="Accounts of the 110 channel gateways (SMS, e-mail, social)."
 )
 app.add_typer(gateways_app, name="gateways")
+contacts_app = typer.Typer(no_args_is_help=True, help="110 contacts that came on the bus.")
+app.add_typer(contacts_app, name="contacts")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
+users_app.command("passwd", help="Set a user's password; their tokens are revoked.")(users_passwd)
+users_app.command("disable", help="Disable a user; their tokens are revoked.")(users_disable)
 app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
     sim_command
 )
@@ -96,11 +100,17 @@ def units_add(
     """Register a unit and write its MQTT credentials (the password is printed once); bind phone apps to it."""
     from patroli import credentials, topics
     from patroli.models import Unit, UnitKind
+    from patroli.radio_accounts import radio_accounts
     from patroli.storage import UnitExistsError, open_store
     from patroli.storage.devices_repo import check_device_name
 
     if not topics.is_valid_unit_id(unit_id):
         raise typer.BadParameter("unit ids are 1 to 64 of A-Z a-z 0-9 _ -", param_hint="UNIT_ID")
+    if credentials.is_reserved(unit_id):
+        raise typer.BadParameter(
+            f"{unit_id!r} is in the services' namespace ({credentials.RESERVED_PREFIX}…): pick another unit id",
+            param_hint="UNIT_ID",
+        )
     try:
         devices = [check_device_name(d) for d in device or []]
     except ValueError as exc:
@@ -118,6 +128,8 @@ def units_add(
             created = False
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
+        if created:
+            _audit_credentials(store, "unit_credentials_issued", unit_id)
         for line in _bind_devices(store, unit_id, devices, password_file):
             typer.echo(line)
     finally:
@@ -125,10 +137,75 @@ def units_add(
     if not created:
         return
     password = credentials.new_password()
-    credentials.set_password(password_file, unit_id, password)
-    typer.echo(
-        f"registered {unit_id}; MQTT username {unit_id} password {password} (written to {password_file})"
-    )
+    done = radio_accounts(s, password_file, None).issue(unit_id, password)
+    typer.echo(f"registered {unit_id}; MQTT username {unit_id} password {password} ({done})")
+
+
+def _audit_credentials(store: Store, action: str, unit_id: str) -> None:
+    from datetime import UTC, datetime
+
+    from patroli.storage import dispatch_repo
+
+    with store.transaction() as tx:
+        dispatch_repo.append_audit(tx, datetime.now(UTC), "cli", action, unit_id=unit_id)
+
+
+_PASSWORD_FILE_OPTION = typer.Option(help="Mosquitto password file holding the radio's credentials")
+_RELOAD_OPTION = typer.Option(
+    help="command that makes the broker re-read its password file (default PATROLI_MQTT_RELOAD_COMMAND)"
+)
+
+
+@units_app.command("disable")
+def units_disable(
+    unit_id: str,
+    password_file: Annotated[Path, _PASSWORD_FILE_OPTION] = Path("deploy/mosquitto/passwd"),
+    reload: Annotated[str | None, _RELOAD_OPTION] = None,
+) -> None:
+    """A lost or stolen radio: its MQTT account goes, the broker is told to reload, the tracker refuses it."""
+    from datetime import UTC, datetime
+
+    from patroli.radio_accounts import radio_accounts
+    from patroli.storage import open_store, units_repo
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    try:
+        with store.transaction() as tx:
+            if not units_repo.disable_unit(tx, unit_id, datetime.now(UTC)):
+                raise typer.BadParameter(f"no enabled unit {unit_id!r}", param_hint="UNIT_ID")
+        _audit_credentials(store, "unit_credentials_revoked", unit_id)
+    finally:
+        store.close()
+    typer.echo(f"unit {unit_id} disabled; {radio_accounts(s, password_file, reload).revoke(unit_id)}")
+
+
+@units_app.command("rotate")
+def units_rotate(
+    unit_id: str,
+    password_file: Annotated[Path, _PASSWORD_FILE_OPTION] = Path("deploy/mosquitto/passwd"),
+    reload: Annotated[str | None, _RELOAD_OPTION] = None,
+) -> None:
+    """A new MQTT password for a radio (printed once); the old one stops working when the broker reloads."""
+    from patroli import credentials
+    from patroli.radio_accounts import radio_accounts
+    from patroli.storage import open_store, units_repo
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    try:
+        if store.get_unit(unit_id) is None:
+            raise typer.BadParameter(f"no unit {unit_id!r}", param_hint="UNIT_ID")
+        with store.transaction() as tx:
+            units_repo.enable_unit(tx, unit_id)
+        _audit_credentials(store, "unit_credentials_rotated", unit_id)
+    finally:
+        store.close()
+    password = credentials.new_password()
+    done = radio_accounts(s, password_file, reload).issue(unit_id, password)
+    typer.echo(f"unit {unit_id}: MQTT username {unit_id} password {password} ({done})")
 
 
 def _bind_devices(store: Store, unit_id: str, devices: list[str], password_file: Path) -> list[str]:
@@ -142,6 +219,8 @@ def _bind_devices(store: Store, unit_id: str, devices: list[str], password_file:
     lines = []
     for device in devices:
         secret = credentials.new_password() if device.startswith("owntracks:") else None
+        if secret is not None and credentials.is_reserved(device.removeprefix("owntracks:")):
+            raise typer.BadParameter(f"{device!r}: OwnTracks users may not be in the services' namespace")
         try:
             with store.transaction() as tx:
                 add_device(tx, device, unit_id, datetime.now(UTC), secret)
@@ -166,6 +245,13 @@ def services_credentials(
         "deploy/mosquitto/passwd"
     ),
     env_file: Annotated[Path, typer.Option(help="compose's .env, receives the passwords")] = Path(".env"),
+    dynsec_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="the dynamic-security plugin's file, where radios' accounts live "
+            "(default: dynsec/dynamic-security.json beside the password file)"
+        ),
+    ] = None,
     load_account: Annotated[
         bool,
         typer.Option(
@@ -191,9 +277,48 @@ def services_credentials(
         existing.setdefault(key, credentials.new_password())
         if user:
             credentials.set_password(password_file, user, existing[key])
+    existing.setdefault("ADMIN_MQTT_PASSWORD", credentials.new_password())
+    dynsec_file = dynsec_file or password_file.parent / "dynsec" / "dynamic-security.json"
+    if not dynsec_file.exists():  # the plugin owns it once the broker runs: never overwritten
+        import json
+
+        from patroli.radio_accounts import initial_dynsec_config
+
+        dynsec_file.parent.mkdir(parents=True, exist_ok=True)
+        dynsec_file.write_text(json.dumps(initial_dynsec_config(existing["ADMIN_MQTT_PASSWORD"]), indent=2))
+        dynsec_file.chmod(0o600)
     env_file.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
     env_file.chmod(0o600)
-    typer.echo(f"service accounts in {password_file}; passwords in {env_file}")
+    typer.echo(
+        f"service accounts in {password_file}; radios' accounts in {dynsec_file}; passwords in {env_file}"
+    )
+
+
+@services_app.command("certs")
+def services_certs(
+    directory: Annotated[Path, typer.Option("--dir", help="where the CA and certificates go")] = Path(
+        "deploy/mosquitto/certs"
+    ),
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a name or address clients reach the broker at (repeat); default mosquitto, localhost"
+        ),
+    ] = None,
+    client: Annotated[
+        list[str] | None, typer.Option(help="also a client certificate for this unit id or account (repeat)")
+    ] = None,
+) -> None:
+    """A private CA and the broker's TLS certificate (kept if present), and optional client certificates."""
+    from patroli import certs
+
+    ca = certs.make_ca(directory)
+    names = host or ["mosquitto", "localhost", "127.0.0.1"]
+    broker = certs.issue(ca, directory, "broker", server_names=names)
+    typer.echo(f"CA {ca.ca_cert} (keep {ca.ca_key} offline); broker {broker.cert} for {', '.join(names)}")
+    for name in client or []:
+        issued = certs.issue(ca, directory, name, client=True)
+        typer.echo(f"client certificate {issued.cert} (key {issued.key}) for {name}")
 
 
 @units_app.command("list")
@@ -216,7 +341,7 @@ def units_list() -> None:
 def tracker_cmd() -> None:
     """Run the tracker: NMEA over MQTT into the store, until SIGINT or SIGTERM.
 
-    With PATROLI_TRACKER_PROCESSES=N (MQTT 5), N processes split the load through a shared subscription.
+    With PATROLI_TRACKER_PROCESSES=N, N processes split the load by unit, each with its own persistent session.
     """
     from tracker.processes import run_tracker_processes
 
@@ -326,6 +451,7 @@ def web_cmd() -> None:
 @app.command("dispatch")
 def dispatch_cmd() -> None:
     """Run the dispatcher: incidents to stations and units, escalation timers, until SIGINT or SIGTERM."""
+    from dispatch.boundaries import BoundaryWatch
     from dispatch.runner import DispatchRunner, MqttPublisher
     from dispatch.service import build_dispatcher
     from patroli.storage import open_store
@@ -335,15 +461,19 @@ def dispatch_cmd() -> None:
     store.migrate()
     client, connect_args = DispatchRunner.client_for(s)
     runner = DispatchRunner(s, client, connect_args, build_dispatcher(s, store, MqttPublisher(client)))
+    boundaries = BoundaryWatch(s, runner.dispatcher)  # warns every minute while boundary files are missing
     runner.start()
+    boundaries.start()
     _wait_for_signal()
+    boundaries.stop()
     runner.stop()
     store.close()
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit chain; exit 1 and name every edited, inserted or deleted row."""
+    """Walk the audit chain; exit 1 and name every edited, inserted, deleted, unkeyed or cut-off row."""
+    from patroli import audit_chain
     from patroli.storage import dispatch_repo, open_store
 
     s = _settings()
@@ -357,7 +487,50 @@ def audit_verify() -> None:
         for p in problems:
             typer.echo(f"TAMPERED: {p}")
         raise typer.Exit(1)
-    typer.echo(f"audit chain intact: {count} entries")
+    chain = audit_chain.current()
+    keyed = "keyed (HMAC-SHA256)" if chain.key else "NOT keyed: set PATROLI_AUDIT_KEY_FILE"
+    head = audit_chain.last_exported(chain.anchor_file) if chain.anchor_file else None
+    anchored = (
+        f"checked against the head exported at seq {head[0]}"
+        if head
+        else "no exported head to check against: set PATROLI_AUDIT_ANCHOR_FILE"
+    )
+    typer.echo(f"audit chain intact: {count} entries; {keyed}; {anchored}")
+
+
+@audit_app.command("keygen")
+def audit_keygen(path: Annotated[Path, typer.Argument(help="the secrets file to create (0600)")]) -> None:
+    """A new HMAC key for the audit chain (PATROLI_AUDIT_KEY_FILE); refuses to overwrite one."""
+    from patroli import audit_chain
+
+    try:
+        audit_chain.new_key_file(path)
+    except FileExistsError:
+        raise typer.BadParameter(f"{path} exists: the chain depends on it, it is never replaced") from None
+    typer.echo(f"audit key written to {path}; keep a copy offline: without it the chain cannot be verified")
+
+
+@contacts_app.command("refused")
+def contacts_refused(
+    limit: Annotated[int, typer.Option(help="the newest this many")] = 20,
+    raw: Annotated[
+        bool, typer.Option(help="also print the bytes as received (they hold the caller's number)")
+    ] = False,
+) -> None:
+    """Contacts set aside in the dead-letter table: when, why (invalid, unroutable, store_refused) and what."""
+    from patroli.storage import dispatch_repo, open_store
+
+    s = _settings()
+    store = open_store(s.database_url)
+    store.migrate()
+    with store.transaction() as tx:
+        refused = dispatch_repo.contact_refusals(tx, limit=limit)
+    store.close()
+    for r in refused:
+        typer.echo(f"{r.received_at.isoformat()}  {r.reason}  {r.topic}  {r.detail}")
+        if raw:
+            typer.echo(f"    {r.raw.decode('utf-8', 'backslashreplace')}")
+    typer.echo(f"{len(refused)} refused contact(s) shown")
 
 
 @app.command("demo")
@@ -435,7 +608,9 @@ def run_demo(
         fleet = _start_demo_fleet(settings, units)
         target = settings.mqtt()
         # The first contact a few seconds in (the seeded draw alone put it 41 s after start), then every ~15 s.
-        gateway = IncidentGateway(target.host, target.port, interval_s=15.0, first_after_s=5.0)
+        gateway = IncidentGateway(
+            target.host, target.port, interval_s=15.0, first_after_s=5.0, tls_context=target.ssl_context()
+        )
         gateway.start()
         app = create_app(settings, store, dispatcher=dispatcher.dispatcher)  # one dispatcher for bus and API
         server = uvicorn.Server(

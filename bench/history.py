@@ -2,13 +2,17 @@
 
 Run ``python -m bench.history [--units 40] [--days 3] [--queries 100]``. Writes ``bench/results/history.json`` with
 rows (in the positions hypertable), track_points (fixes in one 24-hour track), p50_ms / p99_ms (a random unit's
-random 24-hour window read at full resolution into numpy columns: `store.track_columns`, one binary COPY stream
-parsed by numpy), rows_p50_ms / rows_p99_ms (the same window read as Python rows, `read_repo.track_rows`, what
+random 24-hour window read at full resolution into numpy columns: `store.track_columns`, one packed value built
+by PostgreSQL and read by numpy), rows_p50_ms / rows_p99_ms (the same window read as Python rows, `read_repo.track_rows`, what
 the paged API reads), db_p50_ms / db_p99_ms (that query inside PostgreSQL: EXPLAIN ANALYZE's execution time),
 bucket_* (the store's `track()` with `time_bucket`, one point a minute: what a map draws for a day), and through
 HTTP with a token: api_bucket_* (one point a minute), api_page_* (the first page of 5,000 full-resolution points)
 and api_columns_* (the whole day, 86,400 points, with `format=columns`: request sent to the last byte of the
-body received; api_columns_mb is that body's size).
+body received; api_columns_mb is that body's size). The reference, in the same run: each format's own query
+timed inside PostgreSQL (EXPLAIN ANALYZE, TIMING OFF): db_* for the whole day, db_page_* for a page's 5,001 rows,
+db_bucket_* for the time_bucket downsample; ratio_to_db_columns / _page / _bucket are the whole read's p99 through
+HTTP over that p99 (target <= 2), ratio_to_db the worst of them. api_empty_* is a read of an empty range: what
+every read costs before its first row (the token's lookup, the unit check, the audit entry's commit).
 
 The rows are made in PostgreSQL itself (INSERT … SELECT over generate_series, a day per statement), with the
 columns the tracker writes, raw NMEA included, so the pages read are as wide as in production.
@@ -33,6 +37,7 @@ from patroli.localservers import free_port, start_postgres, wait_for_port
 from patroli.models import TrackQuery
 from patroli.settings import Settings
 from patroli.storage import Store, open_store, read_repo
+from patroli.storage.postgres import PostgresStore
 
 RAW = "$GPRMC,081519.00,A,0610.5000,S,10649.6000,E,22.4,84.4,291126,,,A*6A\n$GPGGA,081519.00,0610.5000,S,10649.6000,E,1,09,0.9,8.0,M,,M,,*4F"
 PASSWORD = "bench password 110"
@@ -110,7 +115,17 @@ def main() -> None:
         for _ in range(5):  # warm the cache the way a running system is warm
             read_rows(*window())
             read_columns(*window())
-        full, as_rows, db, bucketed, points = [], [], [], [], 0
+
+        def db_ms(sql: str, params: dict[str, object]) -> float:
+            """The query's own execution time inside PostgreSQL (EXPLAIN ANALYZE, no per-node timing)."""
+            with store.transaction() as tx:
+                plan = tx.rows(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}", params)
+            doc = plan[0][0] if isinstance(plan[0][0], list) else json.loads(plan[0][0])
+            return float(doc[0]["Execution Time"])
+
+        assert isinstance(store, PostgresStore)
+        bucket_sql = store.track_sql(bucketed=True)
+        full, as_rows, db, db_page, db_bucket, bucketed, points = [], [], [], [], [], [], 0
         for _ in range(args.queries):
             unit, t0, t1 = window()
             t = time.perf_counter()
@@ -119,15 +134,17 @@ def main() -> None:
             t = time.perf_counter()
             assert read_rows(unit, t0, t1) == points == 86_400, points
             as_rows.append((time.perf_counter() - t) * 1000)
-            with store.transaction() as tx:
-                plan = tx.rows(
-                    "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) SELECT fix_time, lat, lon, speed_mps, course_deg, "
-                    "altitude_m, hdop, satellites, valid FROM positions WHERE unit_id = :u AND fix_time >= :a "
-                    "AND fix_time < :b ORDER BY fix_time",
-                    {"u": unit, "a": t0, "b": t1},
+            # The reference, in the same run: each read's own query inside PostgreSQL.
+            db.append(db_ms(read_repo.TRACK_ROWS_SQL, {"u": unit, "start": t0, "end": t1, "limit": 200_000}))
+            db_page.append(
+                db_ms(read_repo.TRACK_ROWS_SQL, {"u": unit, "start": t0, "end": t1, "limit": 5001})
+            )
+            db_bucket.append(
+                db_ms(
+                    bucket_sql,
+                    {"unit": unit, "start": t0, "end": t1, "limit": 200_000, "bucket": "60 seconds"},
                 )
-            doc = plan[0][0] if isinstance(plan[0][0], list) else json.loads(plan[0][0])
-            db.append(float(doc[0]["Execution Time"]))
+            )
             t = time.perf_counter()
             store.track(TrackQuery(unit, t0, t1, limit=200_000, bucket_seconds=60))
             bucketed.append((time.perf_counter() - t) * 1000)
@@ -144,7 +161,7 @@ def main() -> None:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         wait_for_port(port)
-        api, page, api_columns, body_bytes = [], [], [], 0
+        api, page, api_columns, empty, body_bytes = [], [], [], [], 0
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             token = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}).json()[
                 "token"
@@ -174,6 +191,14 @@ def main() -> None:
                 doc = orjson.loads(r.content) if r.status_code == 200 else {}
                 assert doc.get("count") == len(doc["t_us"]) == len(doc["hdop"]) == 86_400, r.text[:200]
                 body_bytes = len(r.content)
+                # What every read costs before its rows: token, unit check, the audit entry (an empty hour).
+                t = time.perf_counter()
+                r = http.get(
+                    f"/api/v1/units/{unit}/track",
+                    params={"start": (start - timedelta(hours=2)).isoformat(), "end": start.isoformat()},
+                )
+                empty.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and r.json()["points"] == [], r.text[:200]
         server.should_exit = True
         thread.join(10)
         store.close()
@@ -181,9 +206,17 @@ def main() -> None:
         r50, r99 = _percentiles(as_rows)
         c50, c99 = _percentiles(api_columns)
         d50, d99 = _percentiles(db)
+        dp50, dp99 = _percentiles(db_page)
+        db50, db99 = _percentiles(db_bucket)
         g50, g99 = _percentiles(page)
         b50, b99 = _percentiles(bucketed)
         a50, a99 = _percentiles(api)
+        e50, e99 = _percentiles(empty)
+        ratios = {
+            "ratio_to_db_columns": round(c99 / d99, 2),  # the whole day through HTTP as columns
+            "ratio_to_db_page": round(g99 / dp99, 2),  # a page of 5,000 points through HTTP
+            "ratio_to_db_bucket": round(a99 / db99, 2),  # one point a minute through HTTP
+        }
         write_results(
             "history",
             {
@@ -195,6 +228,13 @@ def main() -> None:
                 "rows_p99_ms": r99,
                 "db_p50_ms": d50,
                 "db_p99_ms": d99,
+                "db_page_p50_ms": dp50,
+                "db_page_p99_ms": dp99,
+                "db_bucket_p50_ms": db50,
+                "db_bucket_p99_ms": db99,
+                "store_columns_ratio_to_db": round(p99 / d99, 2),
+                **ratios,
+                "ratio_to_db": max(ratios.values()),  # the worst of the three formats: target <= 2
                 "bucket_s": 60,
                 "bucket_points": 1440,
                 "bucket_p50_ms": b50,
@@ -207,6 +247,8 @@ def main() -> None:
                 "api_columns_p50_ms": c50,
                 "api_columns_p99_ms": c99,
                 "api_columns_mb": round(body_bytes / 1e6, 1),
+                "api_empty_p50_ms": e50,  # the fixed cost of a read: token, unit check, audit entry
+                "api_empty_p99_ms": e99,
                 "queries": args.queries,
             },
         )

@@ -8,8 +8,8 @@ the generator, not the tracker. Throughput is therefore measured as a drain: the
 QoS 1 into the broker for a persistent session whose consumer is away (radios coming back into coverage look
 just like this), then the consumer connects and drains them, with nothing else running:
 - ceiling_per_s: a bare paho subscriber that only counts messages;
-- fixes_per_s: `patroli tracker` with --processes (default 2) processes sharing an MQTT 5 subscription, counted
-  as committed rows in TimescaleDB; one_process_* is the same drain by a single tracker process;
+- fixes_per_s: `patroli tracker` with --processes (default 2) processes splitting the units (each reads every
+  message on its own session and takes its partition), counted as committed rows in TimescaleDB; one_process_* is the same drain by a single tracker process;
 - ratio = fixes_per_s / ceiling_per_s; cpu_ms_per_1k and rss_mb are the tracker processes' together (CPU per
   1,000 fixes over the drain; the sum of their peak RSS).
 Latency is measured live: radios publish at --live-rate for --seconds while the tracker runs; p50_ms / p99_ms go
@@ -184,7 +184,7 @@ def main() -> None:
     )
     parser.add_argument("--live-rate", type=float, default=5_000, help="offered fixes/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=30, help="duration of the latency phase")
-    parser.add_argument("--processes", type=int, default=2, help="tracker processes (shared subscription)")
+    parser.add_argument("--processes", type=int, default=2, help="tracker processes (splitting the units)")
     args = parser.parse_args()
     units = 2_000
 
@@ -213,7 +213,7 @@ def main() -> None:
         counter.disconnect(end_session=True)  # else the broker would queue every later message for it
         print(f"ceiling: {counter.count} drained at {ceiling:.0f}/s")
 
-        # ---- the tracker drains the same backlog: one process, then --processes sharing a subscription --------
+        # ---- the tracker drains the same backlog: one process, then --processes splitting the units -----------
         url = pg.create_database("bench_ingest")
         store = open_store(url)
         store.migrate()

@@ -1,14 +1,20 @@
-"""Live-feed benchmark (issue #6): 500 websocket clients, each watching an area, while 2,000 positions/s flow.
+"""Live-feed benchmark (issues #6, #17): 500 websocket clients, each watching an area, while 2,000 positions/s flow;
+against a bare broadcast from the same server stack in the same run, and raised until it fails.
 
-Run ``python -m bench.live [--clients 500] [--rate 2000] [--seconds 20]``. Writes ``bench/results/live.json`` with
-clients, fixes_per_s (offered on the bus), p50_ms / p99_ms (publish → a client has the frame, per delivered
-position), cpu_pct (the web process, % of one core), rss_mb (its peak RSS), plus what was delivered.
+Run ``python -m bench.live [--clients 500] [--rate 2000] [--seconds 20] [--capacity 250,500,…]``. Writes
+``bench/results/live.json`` with clients, fixes_per_s (offered on the bus), p50_ms / p99_ms (publish → a client
+has the frame, per delivered position), cpu_pct (the web process alone, % of one core), cpu_ms_per_1k (its CPU per
+1,000 positions delivered), rss_mb, clients_cpu_pct (the client processes' own CPU), and the reference:
+bare_cpu_ms_per_1k, the same figure for a bare broadcast (`--serve-bare`: the same uvicorn set-up and bus client,
+every tick one frame of every 16th position heard, the share a 1/16 area gets, sent to every client, with no
+area, scope or per-client state), cpu_ratio_to_bare (target <= 2), and capacity_clients_at_500ms: the most
+clients, tried in turn at --rate, whose p99 stayed within 500 ms.
 
 Every server is real and local: Mosquitto and PostgreSQL+TimescaleDB from patroli.localservers; the web app runs
 as its own process (`python -m dashboards`, as `patroli web` does) so its CPU and memory are its own. The
 positions are published on `fleet/<unit>/position` as the tracker would, by a separate process, with the fix time
-set to the publish time; the clients (one asyncio process, permessage-deflate on, as browsers do) take each
-position's latency from that.
+set to the publish time; the clients (asyncio, permessage-deflate on, as browsers do) run in their own processes
+(--client-procs, 2) and take each position's latency from that.
 """
 
 from __future__ import annotations
@@ -22,15 +28,18 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import h3
 import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
+import uvicorn
 from websockets.asyncio.client import connect
 
 from bench.common import sample, write_results
@@ -107,14 +116,10 @@ def _register_fleet(store: Store, units: int) -> None:
 
 
 class Clients:
-    def __init__(self, url: str, token: str, n: int, seed: int = 11) -> None:
-        self.url, self.token, self.n = url, token, n
-        rng = random.Random(seed)
-        w, h = (REGION[2] - REGION[0]) / 4, (REGION[3] - REGION[1]) / 4  # each watches 1/16 of the region
-        self.boxes = []
-        for _ in range(n):
-            x0, y0 = rng.uniform(REGION[0], REGION[2] - w), rng.uniform(REGION[1], REGION[3] - h)
-            self.boxes.append((round(x0, 5), round(y0, 5), round(x0 + w, 5), round(y0 + h, 5)))
+    """One client process's share of the clients: connect, count snapshots, then time each position's arrival."""
+
+    def __init__(self, url: str, token: str, boxes: list[tuple[float, ...]]) -> None:
+        self.url, self.token, self.boxes = url, token, boxes
         self.latencies = array("d")
         self.measuring = False
         self.frames = self.positions = self.snapshots = self.errors = 0
@@ -144,7 +149,7 @@ class Clients:
                     doc = json.loads(raw)
                     if doc["type"] == "snapshot":
                         self.snapshots += 1
-                        if self.snapshots == self.n:
+                        if self.snapshots == len(self.boxes):
                             self.all_in.set()
                     elif doc["type"] == "delta" and self.measuring:
                         self.frames += 1
@@ -156,45 +161,195 @@ class Clients:
             self.errors += 1
             print(f"client error: {exc!r}", file=sys.stderr)
 
-    async def run(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        gate = asyncio.Semaphore(50)  # a handshake storm is not what is measured
-        return [asyncio.create_task(self.one(b, gate, stop)) for b in self.boxes]
+
+def _boxes(n: int, seed: int = 11) -> list[tuple[float, ...]]:
+    """Each client watches 1/16 of the region (a quarter of its width and of its height), somewhere in it."""
+    rng = random.Random(seed)
+    w, h = (REGION[2] - REGION[0]) / 4, (REGION[3] - REGION[1]) / 4
+    boxes = []
+    for _ in range(n):
+        x0, y0 = rng.uniform(REGION[0], REGION[2] - w), rng.uniform(REGION[1], REGION[3] - h)
+        boxes.append((round(x0, 5), round(y0, 5), round(x0 + w, 5), round(y0 + h, 5)))
+    return boxes
 
 
-async def _measure(
-    url: str, token: str, args: argparse.Namespace, web_pid: int, go: mp.Event
-) -> dict[str, float]:  # type: ignore[valid-type]
-    clients = Clients(url, token, args.clients)
-    stop = asyncio.Event()
-    tasks = await clients.run(stop)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(clients.all_in.wait(), 120)
-    print(f"{clients.connected} clients connected, {clients.snapshots} snapshots, {clients.errors} errors")
+def _client_process(
+    url: str,
+    token: str,
+    boxes: list[tuple[float, ...]],
+    ready: Any,
+    measure: Any,
+    stop: Any,
+    results: Any,
+) -> None:
+    """A separate process running some of the clients; reports what they got and its own CPU."""
+
+    async def run() -> None:
+        clients = Clients(url, token, boxes)
+        halt = asyncio.Event()
+        gate = asyncio.Semaphore(25)  # a handshake storm is not what is measured
+        tasks = [asyncio.create_task(clients.one(b, gate, halt)) for b in boxes]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(clients.all_in.wait(), 120)
+        ready.set()
+        await asyncio.to_thread(measure.wait)
+        clients.measuring, cpu0 = True, sample(os.getpid()).cpu_s
+        await asyncio.to_thread(stop.wait)
+        clients.measuring, cpu1 = False, sample(os.getpid()).cpu_s
+        halt.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        results.put(
+            {
+                "connected": clients.connected,
+                "snapshots": clients.snapshots,
+                "errors": clients.errors,
+                "frames": clients.frames,
+                "positions": clients.positions,
+                "cpu_s": cpu1 - cpu0,
+                "latencies": clients.latencies.tobytes(),
+            }
+        )
+
+    asyncio.run(run())
+
+
+def _measure(
+    url: str, token: str, clients: int, args: argparse.Namespace, server_pid: int, broker_port: int
+) -> dict[str, float]:
+    """One load level against one running server: client processes, a publisher process, then the figures."""
+    ctx = mp.get_context("spawn")
+    measure, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    boxes = _boxes(clients)
+    share = -(-clients // args.client_procs)
+    procs, readies = [], []
+    for k in range(args.client_procs):
+        part = boxes[k * share : (k + 1) * share]
+        if not part:
+            continue
+        ready = ctx.Event()
+        proc = ctx.Process(
+            target=_client_process, args=(url, token, part, ready, measure, stop, results), daemon=True
+        )
+        proc.start()
+        procs.append(proc)
+        readies.append(ready)
+    for ready in readies:
+        ready.wait(180)
+    pub_ready, go = ctx.Event(), ctx.Event()
+    pub = ctx.Process(
+        target=_publisher,
+        args=(broker_port, args.units, args.rate, args.warmup + args.seconds + 1, pub_ready, go),
+        daemon=True,
+    )
+    pub.start()
+    pub_ready.wait(30)
     go.set()
-    await asyncio.sleep(args.warmup)
-    before, t0, mine = sample(web_pid), time.monotonic(), sample(os.getpid())
-    clients.measuring = True
-    await asyncio.sleep(args.seconds)
-    clients.measuring = False
-    after, elapsed = sample(web_pid), time.monotonic() - t0
-    clients_cpu = (sample(os.getpid()).cpu_s - mine.cpu_s) / elapsed * 100
+    time.sleep(args.warmup)
+    before, t0 = sample(server_pid), time.monotonic()
+    measure.set()
+    time.sleep(args.seconds)
     stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    lat = np.frombuffer(clients.latencies, dtype=np.float64)
+    after, elapsed = sample(server_pid), time.monotonic() - t0
+    got = [results.get(timeout=120) for _ in procs]
+    for proc in (*procs, pub):
+        proc.join(30)
+    lat = np.concatenate([np.frombuffer(g["latencies"], dtype=np.float64) for g in got])
+    positions = sum(g["positions"] for g in got)
+    cpu_s = after.cpu_s - before.cpu_s
+    pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if len(lat) else (lambda q: float("nan"))
     return {
-        "clients": clients.connected,
+        "clients": sum(g["connected"] for g in got),
         "fixes_per_s": args.rate,
-        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else float("nan"),
-        "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else float("nan"),
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
         "max_ms": round(float(lat.max()), 1) if len(lat) else float("nan"),
-        "cpu_pct": round((after.cpu_s - before.cpu_s) / elapsed * 100, 1),
+        "cpu_pct": round(cpu_s / elapsed * 100, 1),
+        "cpu_ms_per_1k": round(cpu_s * 1e6 / positions, 2) if positions else float("nan"),
         "rss_mb": round(after.peak_rss_mb, 1),
-        "frames_per_s": round(clients.frames / elapsed),
-        "positions_delivered_per_s": round(clients.positions / elapsed),
-        "client_errors": clients.errors,
-        "clients_cpu_pct": round(clients_cpu, 1),
-        "seconds": args.seconds,
+        "frames_per_s": round(sum(g["frames"] for g in got) / elapsed),
+        "positions_delivered_per_s": round(positions / elapsed),
+        "client_errors": sum(g["errors"] for g in got),
+        "clients_cpu_pct": round(sum(g["cpu_s"] for g in got) / elapsed * 100, 1),
     }
+
+
+def _serve_bare(port: int, stride: int) -> None:
+    """The reference: the same server stack (uvicorn with the live socket set-up, the web process's bus client)
+    broadcasting, every tick, one frame of every `stride`-th position heard to every client: the same kind of
+    bytes, as many per client as the hub sends, with no area, no scope, no per-client state."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from dashboards.bus import WebBus
+    from dashboards.config import WebSettings
+    from dashboards.server import uvicorn_config
+    from patroli.settings import Settings
+
+    web = WebSettings()
+    lock = threading.Lock()
+    heard: list[bytes] = []
+    waiting: set[asyncio.Event] = set()
+    frame: list[str] = [""]
+
+    class Heard:
+        def feed(self, topic: str, payload: bytes) -> None:
+            with lock:
+                heard.append(payload)
+
+    async def tick() -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(web.web_batch_ms / 1000)
+            with lock:
+                batch = heard[:]
+                heard.clear()
+            n += 1
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            body = b",".join(batch[n % stride :: stride]).decode()
+            frame[0] = f'{{"type":"delta","now":"{now}","positions":[{body}],"units":[],"incidents":[]}}'
+            for wake in list(waiting):
+                wake.set()
+
+    async def endpoint(ws: WebSocket) -> None:
+        offered = ws.scope.get("subprotocols") or []
+        await ws.accept(subprotocol="patroli.v1" if "patroli.v1" in offered else None)
+        await ws.send_text('{"type":"snapshot","units":[],"incidents":[]}')
+        wake = asyncio.Event()
+        waiting.add(wake)
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                await ws.send_text(frame[0])
+        except Exception:
+            return
+        finally:
+            waiting.discard(wake)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> Any:
+        bus = WebBus(Settings(), Heard(), "bench-bare")
+        bus.start()
+        task = asyncio.create_task(tick())
+        yield
+        task.cancel()
+        bus.stop()
+
+    app = Starlette(routes=[WebSocketRoute("/ws/live", endpoint)], lifespan=lifespan)
+    uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning", web=web)).run()  # type: ignore[arg-type]
+
+
+def _start_server(env: dict[str, str], bare: bool, stride: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cmd = (
+        [sys.executable, "-m", "bench.live", "--serve-bare", str(port), "--bare-stride", str(stride)]
+        if bare
+        else [sys.executable, "-m", "dashboards"]
+    )
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**env, "PATROLI_WEB_PORT": str(port)})
+    wait_for_port(port, timeout=60, proc=proc)
+    return proc, port
 
 
 def main() -> None:
@@ -206,11 +361,22 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20, help="measured duration")
     parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
+    parser.add_argument(
+        "--capacity",
+        default="100,250,500,750,1000,1500,2000",
+        help="client counts tried in turn, at --rate, until p99 passes 500 ms ('' to skip)",
+    )
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)  # the reference server's port
+    parser.add_argument("--bare-stride", type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_bare:
+        _serve_bare(args.serve_bare, args.bare_stride)
+        return
 
     broker = start_mosquitto()
     pg = start_postgres()
-    web = None
+    server = None
     try:
         url = pg.create_database("bench_live")
         store = open_store(url)
@@ -220,34 +386,52 @@ def main() -> None:
         create_user(store, "bench", "dispatcher", PASSWORD)
         _register_fleet(store, args.units)
         store.close()
-        port = free_port()
         env = {
             **os.environ,
             "PATROLI_MQTT_URL": broker.url,
             "PATROLI_DATABASE_URL": url,
-            "PATROLI_WEB_PORT": str(port),
             "PATROLI_LOG_LEVEL": "WARNING",
         }
-        web = subprocess.Popen([sys.executable, "-m", "dashboards"], cwd=REPO, env=env)
-        wait_for_port(port, timeout=60, proc=web)
-        print(f"web process {web.pid} on port {port}", flush=True)
+        # The reference first: a bare broadcast from the same stack, each client a 1/16 share of the positions
+        # (what a 1/16 area gets), so that both deliver about as many positions.
+        server, port = _start_server(env, bare=True, stride=16)
+        bare = _measure(f"ws://127.0.0.1:{port}/ws/live", "", args.clients, args, server.pid, broker.port)
+        terminate(server)
+        print(f"bare broadcast: {bare}", flush=True)
+
+        server, port = _start_server(env, bare=False, stride=16)
+        print(f"web process {server.pid} on port {port}", flush=True)
         token = httpx.post(
             f"http://127.0.0.1:{port}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
         ).json()["token"]
-        ctx = mp.get_context("spawn")
-        ready, go = ctx.Event(), ctx.Event()
-        pub = ctx.Process(
-            target=_publisher,
-            args=(broker.port, args.units, args.rate, args.warmup + args.seconds + 2, ready, go),
+        ws_url = f"ws://127.0.0.1:{port}/ws/live"
+        figures = _measure(ws_url, token, args.clients, args, server.pid, broker.port)
+        print(f"live hub: {figures}", flush=True)
+        capacity = 0
+        for n in [int(c) for c in args.capacity.split(",") if c]:
+            step = _measure(ws_url, token, n, args, server.pid, broker.port)
+            print(f"capacity step: {n} clients at {args.rate:.0f}/s: p99 {step['p99_ms']} ms", flush=True)
+            if not step["p99_ms"] <= 500 or step["client_errors"]:
+                break
+            capacity = n
+        write_results(
+            "live",
+            {
+                **figures,
+                "bare_p99_ms": bare["p99_ms"],
+                "bare_cpu_pct": bare["cpu_pct"],
+                "bare_positions_delivered_per_s": bare["positions_delivered_per_s"],
+                "bare_cpu_ms_per_1k": bare["cpu_ms_per_1k"],
+                "cpu_ratio_to_bare": round(figures["cpu_ms_per_1k"] / bare["cpu_ms_per_1k"], 2),
+                "capacity_clients_at_500ms": capacity,
+                "capacity_fixes_per_s": args.rate,
+                "seconds": args.seconds,
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+            },
         )
-        pub.start()
-        ready.wait(30)
-        figures = asyncio.run(_measure(f"ws://127.0.0.1:{port}/ws/live", token, args, web.pid, go))
-        pub.join(30)
-        write_results("live", figures)
     finally:
-        if web is not None:
-            terminate(web)
+        if server is not None:
+            terminate(server)
         pg.stop()
         broker.stop()
 

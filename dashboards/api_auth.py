@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.auth import ADMIN_ROLES, User
 from dashboards.context import AnyUser, Ctx, require
@@ -14,6 +15,17 @@ from patroli.storage import users_repo
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 def _user_view(u: User) -> UserView:
     return UserView(
         username=u.username, role=u.role, station_code=u.station_code, display_name=u.display_name
@@ -21,8 +33,9 @@ def _user_view(u: User) -> UserView:
 
 
 @router.post("/auth/login", summary="Trade a username and password for a bearer token")
-def login(ctx: Ctx, body: LoginBody) -> LoginResponse:
-    token, user = ctx.auth.login(body.username, body.password)
+async def login(ctx: Ctx, body: LoginBody, request: Request) -> LoginResponse:
+    address = request.client.host if request.client else "unknown"
+    token, user = await ctx.login_guard.login(body.username, body.password, address)
     assert user.token_expires_at is not None
     return LoginResponse(token=token, expires_at=user.token_expires_at, user=_user_view(user))
 
@@ -30,6 +43,14 @@ def login(ctx: Ctx, body: LoginBody) -> LoginResponse:
 @router.post("/auth/logout", status_code=204, summary="Revoke the token this request carries")
 def logout(ctx: Ctx, user: AnyUser) -> Response:
     ctx.auth.logout(user)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/password", status_code=204, summary="Change your own password; every token you hold is revoked"
+)
+def change_password(ctx: Ctx, body: PasswordChange, user: AnyUser) -> Response:
+    ctx.auth.change_own_password(user, body.current_password, body.new_password)
     return Response(status_code=204)
 
 
@@ -81,4 +102,16 @@ def disable_user(ctx: Ctx, username: str, user: Annotated[User, Depends(require(
     if username == user.username:
         raise HTTPException(409, "you cannot disable yourself")
     ctx.auth.disable_user(username, actor=user.username)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/{username}/password",
+    status_code=204,
+    summary="Reset a user's password, revoking their tokens (admins)",
+)
+def reset_password(
+    ctx: Ctx, username: str, body: PasswordReset, user: Annotated[User, Depends(require(*ADMIN_ROLES))]
+) -> Response:
+    ctx.auth.set_password(username, body.new_password, actor=user.username)
     return Response(status_code=204)

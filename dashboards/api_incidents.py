@@ -6,7 +6,7 @@ Thin over the Dispatcher, which owns every state change and its audit entry; thi
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/api/v1")
 
 
 def _view(ctx: AppContext, inc: Incident) -> IncidentView:
-    return incident_view(inc, ctx.stations, datetime.now(UTC))
+    return incident_view(inc, ctx.stations, datetime.now(UTC), ctx.dispatcher.places.of_incident(inc))
 
 
 def _in_scope(ctx: AppContext, user: User, inc: Incident) -> bool:
@@ -266,9 +266,18 @@ def audit_verify(ctx: Ctx, user: Annotated[User, Depends(require(*AUDIT_ROLES))]
 
 
 @router.get(
-    "/stats/response-times", tags=["figures"], summary="Acknowledge, accept and arrival times per Polres"
+    "/stats/response-times",
+    tags=["figures"],
+    summary="Acknowledge, accept and arrival times per Polsek or per Polres",
 )
-def response_times(ctx: Ctx, user: Annotated[User, Depends(require(*ALL_ROLES))]) -> list[ResponseTimesView]:
-    figures = ctx.dispatcher.response_times()
+def response_times(
+    ctx: Ctx,
+    user: Annotated[User, Depends(require(*ALL_ROLES))],
+    tier: Annotated[
+        Literal["polsek", "polres"], Query(description="figures per Polsek or per Polres")
+    ] = "polres",
+    since: datetime | None = None,
+) -> list[ResponseTimesView]:
+    figures = ctx.dispatcher.response_times(tier, utc(since))
     scope = station_scope(user, ctx.stations)
-    return [ResponseTimesView.of(f) for f in figures if scope is None or f.polres_code in scope]
+    return [ResponseTimesView.of(f) for f in figures if scope is None or f.station_code in scope]

@@ -2,14 +2,17 @@
 /metrics, and the map page.
 
 Routes are plain `def` functions: FastAPI runs them in its thread pool, next to the synchronous store. Only the
-live feed is async. Open without a token: `/` and `/static/*` (the page and its code, no data), `/healthz`,
-`/metrics`, `/docs` and `/openapi.json`; everything under /api/v1 (but login) and /ws/live needs one.
+live feed and login are async. Open without a token: `/` and `/static/*` (the page and its code, no data),
+`/healthz` and `/openapi.json` (`/docs` and `/redoc` only where PATROLI_WEB_API_DOCS is set: their assets come
+from a CDN); everything under /api/v1 (but login) and /ws/live needs one. Prometheus metrics are served on a
+separate loopback listener (PATROLI_WEB_METRICS_PORT), never on the public port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -18,18 +21,22 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import make_asgi_app
+from prometheus_client import start_http_server
 
-from dashboards import api_auth, api_incidents, api_units
+from dashboards import api_auth, api_incidents, api_places, api_units
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
 from dashboards.context import AppContext
 from dashboards.geo import Outlines
+from dashboards.hardening import BodyLimit, SecurityHeaders, content_security_policy
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
+from dashboards.login_guard import LoginGuard
 from dashboards.schemas import Health
+from dispatch.boundaries import BoundaryWatch
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
+from patroli.incidents import validation_summary
 from patroli.messages import PositionMessage
 from patroli.settings import Settings
 from patroli.storage import Store
@@ -59,11 +66,7 @@ class _DeferredPublisher:
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return validation_summary(exc.errors())
 
 
 def create_app(
@@ -96,49 +99,70 @@ def create_app(
         stations,
         position_sink=feed_dispatcher if own_dispatcher else None,
         refresh_sink=d.load if own_dispatcher else None,
+        place_of=lambda inc: d.places.of_incident(inc),
     )
     bus = WebBus(settings, hub, web.web_mqtt_client_id) if mqtt else None
     deferred.target = bus if bus is not None else _LocalPublisher(hub)
+    auth = auth or Auth(store, token_ttl_s=web.web_token_ttl_s)
     ctx = AppContext(
         settings=settings,
         web=web,
         store=store,
-        auth=auth or Auth(store, token_ttl_s=web.web_token_ttl_s),
+        auth=auth,
         dispatcher=dispatcher,
         stations=stations,
         hub=hub,
         outlines=Outlines(settings.jurisdiction_geojson, stations),
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
+        login_guard=LoginGuard(auth, web),
     )
+
+    boundaries = BoundaryWatch(
+        settings, d
+    )  # warns while boundary files are missing, loads them when they come
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_dispatcher:
             await asyncio.to_thread(d.load)
+            boundaries.start()
         await hub.start()
         if bus is not None:
             bus.start()
+        metrics = None
+        if web.web_metrics_port is not None:  # its own listener, on loopback by default: not the public port
+            metrics, _thread = start_http_server(web.web_metrics_port, addr=web.web_metrics_host)
         log.info("dashboards ready", extra={"mqtt": bus is not None, "batch_ms": web.web_batch_ms})
         try:
             yield
         finally:
             if bus is not None:
                 bus.stop()
+            boundaries.stop()
             await hub.stop()
+            ctx.login_guard.close()
+            if metrics is not None:
+                metrics.shutdown()
+                metrics.server_close()
 
     app = FastAPI(
         title="Patroli 110",
         version="0.2.0",
         lifespan=lifespan,
         description="GPS tracking and 110 dispatch: live map, incidents, history, audit.",
+        docs_url="/docs" if web.web_api_docs else None,
+        redoc_url="/redoc" if web.web_api_docs else None,
     )
     app.state.ctx = ctx
     app.state.bus = bus
-    app.mount("/metrics", make_asgi_app())
+    # Innermost first: the body cap, then the headers (so a 413 carries them too).
+    app.add_middleware(BodyLimit, max_bytes=web.web_max_body_bytes)
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(web.web_tile_url))
     app.mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static")
     app.include_router(api_auth.router)
     app.include_router(api_units.router)
     app.include_router(api_incidents.router)
+    app.include_router(api_places.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
@@ -146,7 +170,9 @@ def create_app(
 
     @app.exception_handler(AuthError)
     def auth_error(_r: Request, exc: AuthError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -165,6 +191,7 @@ def create_app(
             hypertable=info.hypertable,
             live_clients=len(hub.clients),
             mqtt_connected=ctx.bus_connected(),
+            warnings=ctx.warnings(),
         )
 
     @app.websocket("/ws/live")

@@ -56,9 +56,10 @@ class User:
 class AuthError(Exception):
     """Bad credentials or input; `status` is the HTTP status to answer with."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after_s = retry_after_s  # 429 and 503: when to try again
 
 
 def token_digest(token: str) -> str:
@@ -98,8 +99,7 @@ class Auth:
             raise AuthError("a station officer needs the station they belong to (station_code)", 422)
         if role is not Role.STATION_OFFICER and station_code:
             raise AuthError(f"only station officers are scoped to a station, not a {role.value}", 422)
-        if len(password) < MIN_PASSWORD_LEN:
-            raise AuthError(f"passwords have at least {MIN_PASSWORD_LEN} characters", 422)
+        self.check_password_rules(password)
         now = datetime.now(UTC)
         record = UserRecord(
             username, self.hasher.hash(password), role.value, station_code, display_name, now, None
@@ -119,6 +119,41 @@ class Auth:
         log.info("user created", extra={"username": username, "role": role.value, "station": station_code})
         return record
 
+    def check_password_rules(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD_LEN:
+            raise AuthError(f"passwords have at least {MIN_PASSWORD_LEN} characters", 422)
+
+    def set_password(self, username: str, password: str, actor: str) -> None:
+        """A new password (an admin's reset, `patroli users passwd`, or the user's own change): every token the
+        user holds is revoked in the same transaction, so every session and live socket of theirs ends."""
+        self.check_password_rules(password)
+        digest = self.hasher.hash(password)
+        now = datetime.now(UTC)
+        with self.store.transaction() as tx:
+            if not users_repo.set_password_hash(tx, username, digest):
+                raise AuthError(f"no user {username!r}", 404)
+            revoked = users_repo.revoke_user_tokens(tx, username, now)
+            dispatch_repo.append_audit(
+                tx, now, actor, "password_changed", details={"username": username, "tokens_revoked": revoked}
+            )
+        log.info("password changed", extra={"username": username, "tokens_revoked": revoked})
+
+    def change_own_password(self, user: User, current: str, new: str) -> None:
+        """Self-service: the current password first (a stolen token alone cannot lock the owner out)."""
+        with self.store.transaction() as tx:
+            record = users_repo.get_user(tx, user.username)
+        if record is None or not self._verify(record.password_hash, current):
+            raise AuthError("the current password is wrong", 403)
+        if new == current:
+            raise AuthError("the new password must differ from the current one", 422)
+        self.set_password(user.username, new, actor=user.username)
+
+    def _verify(self, stored: str, password: str) -> bool:
+        try:
+            return bool(self.hasher.verify(stored, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
     def disable_user(self, username: str, actor: str) -> None:
         now = datetime.now(UTC)
         with self.store.transaction() as tx:
@@ -132,13 +167,17 @@ class Auth:
         with self.store.transaction() as tx:
             record = users_repo.get_user(tx, username)
         stored = record.password_hash if record is not None and record.active else self._dummy_hash
-        try:
-            self.hasher.verify(stored, password)
-            ok = record is not None and record.active
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+        ok = self._verify(stored, password) and record is not None and record.active
         if not ok or record is None:
-            log.warning("login refused", extra={"username": username[:64]})
+            log.warning("login refused", extra={"username": username[:64], "reason": "bad_credentials"})
+            with self.store.transaction() as tx:
+                dispatch_repo.append_audit(
+                    tx,
+                    datetime.now(UTC),
+                    "anonymous",
+                    "login_refused",
+                    details={"username": username[:64], "reason": "bad_credentials"},
+                )
             raise AuthError("wrong username or password", 401)
         token = secrets.token_urlsafe(32)
         # Parameters raised since the password was set: store a fresh hash now that we know the password.
@@ -166,8 +205,10 @@ class Auth:
         return self._user(record, digest, expires)
 
     def logout(self, user: User) -> None:
+        now = datetime.now(UTC)
         with self.store.transaction() as tx:
-            users_repo.revoke_token(tx, user.token_hash, datetime.now(UTC))
+            users_repo.revoke_token(tx, user.token_hash, now)
+            dispatch_repo.append_audit(tx, now, user.username, "logout")
         log.info("logout", extra={"username": user.username})
 
     @staticmethod

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 
-from dashboards.live import LiveHub
 from dispatch.service import EVENTS_TOPIC, UNIT_EVENTS_TOPIC
 from patroli import topics
 from patroli.mqtt import SessionOptions, make_client
@@ -20,8 +20,14 @@ log = logging.getLogger("patroli.web.bus")
 SUBSCRIPTIONS = [(topics.POSITION_SUBSCRIPTION, 0), (EVENTS_TOPIC, 1), (UNIT_EVENTS_TOPIC, 1)]
 
 
+class Feed(Protocol):
+    """What the bus hands every message to: the live hub (or a benchmark's bare broadcast)."""
+
+    def feed(self, topic: str, payload: bytes) -> None: ...
+
+
 class WebBus:
-    def __init__(self, settings: Settings, hub: LiveHub, client_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, hub: Feed, client_id: str | None = None) -> None:
         # A clean, non-persistent session: a live map wants the present, not what it missed while away.
         self.client_id = client_id or f"patroli-web-{uuid.uuid4().hex[:8]}"
         self.client, self._connect_args = make_client(

@@ -40,7 +40,47 @@ class WebSettings(BaseSettings):
         ge=4096,
         description="Kernel send buffer of each live socket: bounds what a slow client has queued.",
     )
+    web_ws_max_message_bytes: int = Field(
+        65_536,
+        ge=1024,
+        description="Largest websocket message a live client may send (its area, a ping); larger ones close "
+        "the socket with 1009 before they are buffered whole.",
+    )
+    web_token_check_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the live feed checks its open sockets' tokens; a socket whose token ended "
+        "(logout, user disabled, password changed, expired) is closed with 4401.",
+    )
     web_mqtt_client_id: str | None = Field(
         None,
         description="MQTT client id of the web process; default patroli-web-<random> (ids must be unique).",
     )
+
+    # --- security (issue 9) ---
+    web_login_user_failures: int = Field(
+        10, ge=2, description="By this many wrong passwords for one username within the window: 429."
+    )
+    web_login_address_failures: int = Field(
+        30, ge=2, description="By this many wrong passwords from one client address within the window: 429."
+    )
+    web_login_window_s: float = Field(900.0, ge=1, description="The login-throttling window.")
+    web_argon2_concurrency: int = Field(
+        2, ge=1, le=32, description="Password verifications at once (each about 50 ms of CPU and 64 MiB)."
+    )
+    web_login_queue_max: int = Field(
+        64, ge=1, description="Logins waiting for a verification slot; past it, 503 at once."
+    )
+    web_api_docs: bool = Field(
+        False, description="Serve /docs and /redoc (their Swagger and ReDoc assets come from a CDN)."
+    )
+    web_max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 before they are read.",
+    )
+    web_metrics_port: int | None = Field(
+        None,
+        description="Serve Prometheus /metrics of the web process on this port (never on the public one).",
+    )
+    web_metrics_host: str = Field("127.0.0.1", description="…on this address.")

@@ -14,6 +14,8 @@ from dashboards.auth import Auth, Role, User
 from dashboards.config import WebSettings
 from dashboards.geo import Outlines
 from dashboards.live import LiveHub
+from dashboards.login_guard import LoginGuard
+from dispatch.boundaries import boundary_state
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from patroli.settings import Settings
@@ -31,6 +33,12 @@ class AppContext:
     hub: LiveHub
     outlines: Outlines
     bus_connected: Callable[[], bool]
+    login_guard: LoginGuard
+
+    def warnings(self) -> list[str]:
+        """What the status line must say: boundary files missing in production (dispatch.boundaries)."""
+        warning = boundary_state(self.settings, self.dispatcher.jurisdiction).warning
+        return [warning] if warning else []
 
     def audit_read(
         self, user: User, what: str, *, unit_id: str | None = None, details: dict[str, Any]

@@ -1,6 +1,8 @@
 """Streamed exports of position history: GPX 1.1, GeoJSON and CSV, page by page from the store.
 
 Nothing is held whole in memory: a 24-hour, 1 Hz track is 86,400 points, an area export can be millions.
+Each point carries its readable place ("Kec. Gambir, Kota Adm. Jakarta Pusat, DKI Jakarta") when the caller
+gives a `place` function (a GPX <desc>, a GeoJSON property, a CSV column).
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ CSV_COLUMNS = (
     "hdop",
     "satellites",
     "valid",
+    "place",
 )
+PlaceOf = Callable[[float, float], str]  # lat, lon → a readable place
+
+
+def _no_place(_lat: float, _lon: float) -> str:
+    return ""
 
 
 class Point(FixLike, Protocol):
@@ -97,7 +105,7 @@ def _num(v: float | None) -> str:
     return "" if v is None else repr(round(v, 7) if isinstance(v, float) else v)
 
 
-def gpx(points: Iterable[Point], name: str) -> Iterator[str]:
+def gpx(points: Iterable[Point], name: str, place: PlaceOf = _no_place) -> Iterator[str]:
     """One <trk> per unit (points must come grouped by unit, each oldest first)."""
     yield (
         '<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="Patroli 110" '
@@ -115,8 +123,11 @@ def gpx(points: Iterable[Point], name: str) -> Iterator[str]:
         ele = f"<ele>{p.altitude_m:.1f}</ele>" if p.altitude_m is not None else ""
         sat = f"<sat>{p.satellites}</sat>" if p.satellites is not None else ""
         hdop = f"<hdop>{p.hdop:.2f}</hdop>" if p.hdop is not None else ""
+        where = place(p.lat, p.lon)
+        desc = f"<desc>{escape(where)}</desc>" if where else ""  # GPX 1.1 order: ele, time, desc, sat, hdop
         buf.append(
-            f'<trkpt lat="{p.lat:.7f}" lon="{p.lon:.7f}">{ele}<time>{_z(p.fix_time)}</time>{sat}{hdop}</trkpt>\n'
+            f'<trkpt lat="{p.lat:.7f}" lon="{p.lon:.7f}">{ele}<time>{_z(p.fix_time)}</time>{desc}{sat}{hdop}'
+            "</trkpt>\n"
         )
         if len(buf) >= 2000:
             yield "".join(buf)
@@ -127,7 +138,7 @@ def gpx(points: Iterable[Point], name: str) -> Iterator[str]:
     yield "".join(buf)
 
 
-def geojson(points: Iterable[Point]) -> Iterator[str]:
+def geojson(points: Iterable[Point], place: PlaceOf = _no_place) -> Iterator[str]:
     """A FeatureCollection of Point features, one per fix (a stream, unlike one long LineString)."""
     yield '{"type":"FeatureCollection","features":['
     first = True
@@ -142,6 +153,7 @@ def geojson(points: Iterable[Point]) -> Iterator[str]:
             "hdop": p.hdop,
             "satellites": p.satellites,
             "valid": p.valid,
+            "place": place(p.lat, p.lon) or None,
         }
         feature = json.dumps(
             {
@@ -160,7 +172,7 @@ def geojson(points: Iterable[Point]) -> Iterator[str]:
     yield "".join(buf)
 
 
-def csv_rows(points: Iterable[Point]) -> Iterator[str]:
+def csv_rows(points: Iterable[Point], place: PlaceOf = _no_place) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -177,6 +189,7 @@ def csv_rows(points: Iterable[Point]) -> Iterator[str]:
                 _num(p.hdop),
                 "" if p.satellites is None else p.satellites,
                 "true" if p.valid else "false",
+                place(p.lat, p.lon),
             )
         )
         if i % 2000 == 0:
@@ -189,5 +202,7 @@ def csv_rows(points: Iterable[Point]) -> Iterator[str]:
 WRITERS: dict[str, Callable[..., Iterator[str]]] = {"gpx": gpx, "geojson": geojson, "csv": csv_rows}
 
 
-def render(fmt: ExportFormat, points: Iterable[Point], name: str) -> Iterator[str]:
-    return gpx(points, name) if fmt == "gpx" else WRITERS[fmt](points)
+def render(
+    fmt: ExportFormat, points: Iterable[Point], name: str, place: PlaceOf = _no_place
+) -> Iterator[str]:
+    return gpx(points, name, place) if fmt == "gpx" else WRITERS[fmt](points, place)

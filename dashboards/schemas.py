@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.auth import USERNAME_PATTERN, Role
-from dispatch.service import LEVEL_NAMES, CallerHistory, ResponseFigures
+from dispatch.service import CallerHistory
 from dispatch.stations import Station, StationDirectory
-from patroli.incidents import AuditEntry, Disposition, Incident
+from patroli.incidents import LEVEL_OF, AuditEntry, Disposition, Incident, tier_name
+from patroli.storage.dispatch_repo import ResponseFigures
 from patroli.storage.read_repo import OfferRow, UnitRow
 
 
@@ -35,12 +36,13 @@ class UnitView(BaseModel):
     course_deg: float | None = None
     age_s: float | None = Field(None, description="seconds since the last fix")
     stale: bool = Field(True, description="no fix, or the last one is older than the stale threshold")
+    place: str | None = Field(None, description="kecamatan, regency, province of the last fix")
     source: str | None = Field(None, description="how the last fix arrived: nmea, osmand, owntracks, browser")
     battery_pct: float | None = Field(None, description="the phone's battery level with its last fix")
     accuracy_m: float | None = Field(None, description="the phone's own estimate of its error, metres")
 
 
-def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
+def unit_view(row: UnitRow, now: datetime, stale_s: float, place: str | None = None) -> UnitView:
     age = None if row.fix_time is None else round((now - row.fix_time).total_seconds(), 1)
     return UnitView(
         unit_id=row.unit_id,
@@ -57,6 +59,7 @@ def unit_view(row: UnitRow, now: datetime, stale_s: float) -> UnitView:
         course_deg=row.course_deg,
         age_s=age,
         stale=age is None or age > stale_s,
+        place=place,
         source=row.source,
         battery_pct=row.battery_pct,
         accuracy_m=row.accuracy_m,
@@ -136,13 +139,15 @@ class IncidentView(BaseModel):
     lon: float | None
     accuracy_m: float | None
     address: str | None
+    place: str | None = Field(None, description="kecamatan, regency, province: 'Kec. Gambir, Kota Adm. …'")
     description: str
     needs_unit: bool
     polres_code: str
+    polsek_code: str | None = Field(None, description="the Polsek with jurisdiction (kecamatan polygons)")
     station_code: str = Field(description="where it is queued now (climbs on escalation)")
     station_name: str | None = None
-    level: int = Field(description="0 Polres, 1 Polda, 2 Mabes")
-    level_name: str
+    level: int = Field(description="0 Polsek, 1 Polres, 2 Polda, 3 Mabes")
+    level_name: str = Field(description="the tier: polsek, polres, polda or mabes")
     station_deadline: datetime | None
     seconds_to_escalation: float | None = Field(
         None, description="until it climbs to the next station unless acknowledged; null when it cannot climb"
@@ -159,14 +164,17 @@ class IncidentView(BaseModel):
     disposition: str | None
 
 
-def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> IncidentView:
+def incident_view(
+    inc: Incident, stations: StationDirectory, now: datetime, place: str | None = None
+) -> IncidentView:
     seconds = None
     nxt = None
     if inc.station_deadline is not None and inc.acked_at is None and inc.closed_at is None:
         seconds = round((inc.station_deadline - now).total_seconds(), 1)
-        if inc.polres_code in stations:
-            ladder = stations.chain(inc.polres_code)
-            nxt = ladder[inc.level + 1].code if inc.level + 1 < len(ladder) else None
+        first = inc.polsek_code or inc.polres_code
+        if first in stations:
+            ladder = {LEVEL_OF[s.level]: s.code for s in stations.chain(first)}
+            nxt = ladder.get(inc.level + 1)
     name = stations.get(inc.station_code).name if inc.station_code in stations else None
     return IncidentView(
         incident_id=inc.incident_id,
@@ -180,13 +188,15 @@ def incident_view(inc: Incident, stations: StationDirectory, now: datetime) -> I
         lon=inc.lon,
         accuracy_m=inc.accuracy_m,
         address=inc.address,
+        place=place,
         description=inc.description,
         needs_unit=inc.needs_unit,
         polres_code=inc.polres_code,
+        polsek_code=inc.polsek_code,
         station_code=inc.station_code,
         station_name=name,
         level=inc.level,
-        level_name=LEVEL_NAMES[inc.level] if 0 <= inc.level < len(LEVEL_NAMES) else str(inc.level),
+        level_name=tier_name(inc.level),
         station_deadline=inc.station_deadline,
         seconds_to_escalation=seconds,
         next_station=nxt,
@@ -323,17 +333,22 @@ class StationDetail(BaseModel):
 
 
 class ResponseTimesView(BaseModel):
-    polres_code: str
+    """One station's response figures (computed in SQL: dispatch_repo.response_figures)."""
+
+    tier: str = Field(description="polsek or polres")
+    station_code: str
     incidents: int
     acknowledged: int
-    ack_within_target: int
-    median_ack_s: float | None
+    ack_within_target: int = Field(description="acknowledged within 10 s of receipt")
+    ack_p50_s: float | None
+    ack_p90_s: float | None
     accepted: int
-    median_accept_s: float | None
+    accept_p50_s: float | None
+    accept_p90_s: float | None
     arrived: int
-    arrive_within_target: int
-    median_arrive_s: float | None
-    targets: dict[str, float]
+    arrive_within_target: int = Field(description="on scene within 10 min (15 beyond 5 km, 25 beyond 10 km)")
+    arrive_p50_s: float | None
+    arrive_p90_s: float | None
 
     @classmethod
     def of(cls, f: ResponseFigures) -> ResponseTimesView:
@@ -393,6 +408,7 @@ class MapConfig(BaseModel):
     batch_ms: int
     jurisdiction: bool = Field(description="regency outlines are loaded (Settings.jurisdiction_geojson)")
     center: tuple[float, float] = Field(description="lat, lon the map opens on when no unit has a position")
+    warnings: list[str] = Field(default_factory=list, description="for the status line: missing boundaries")
 
 
 class H3Cell(BaseModel):
@@ -423,3 +439,4 @@ class Health(BaseModel):
     hypertable: bool
     live_clients: int
     mqtt_connected: bool
+    warnings: list[str] = Field(default_factory=list, description="e.g. boundary files missing in production")

@@ -69,6 +69,7 @@ def uvicorn_config(
         port=port,
         log_level=log_level,
         ws=live_ws_protocol(web.web_ws_send_buffer_bytes),
+        ws_max_size=web.web_ws_max_message_bytes,  # a client's message past it: closed with 1009, not buffered
         **kwargs,
     )
 

@@ -24,7 +24,11 @@ def users_add(
     username: Annotated[str, typer.Argument(help="login name: A-Z a-z 0-9 _ . @ -")],
     role: Annotated[str, typer.Option(help="admin, dispatcher, station_officer or auditor")] = "dispatcher",
     station_code: Annotated[
-        str | None, typer.Option("--station", help="a station officer's station code, e.g. 31.71 (Polres)")
+        str | None,
+        typer.Option(
+            "--station",
+            help="a station officer's station code, e.g. 31.71.01 (Polsek), 31.71 (Polres), 31 (Polda)",
+        ),
     ] = None,
     password: Annotated[
         str | None,
@@ -55,6 +59,50 @@ def users_add(
     return secret
 
 
+def users_passwd(
+    username: Annotated[str, typer.Argument(help="the user whose password is set")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="at least 10 characters; '-' reads it from stdin; omitted: a random one is printed once"
+        ),
+    ] = None,
+) -> None:
+    """Set a user's password; every token they hold is revoked (their sessions and live sockets end)."""
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\n")
+    secret = password if password is not None else secrets.token_urlsafe(15)
+    store = open_store(s.database_url)
+    try:
+        store.migrate()
+        Auth(store).set_password(username, secret, actor="cli")
+    except AuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    typer.echo(
+        f"password of {username} set; their tokens are revoked"
+        + ("" if password else f"; password {secret} (shown once)")
+    )
+
+
+def users_disable(username: Annotated[str, typer.Argument(help="the user to disable")]) -> None:
+    """Disable a user: they can no longer log in, and every token they hold is revoked."""
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
+    store = open_store(s.database_url)
+    try:
+        store.migrate()
+        Auth(store).disable_user(username, actor="cli")
+    except AuthError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    typer.echo(f"user {username} disabled; their tokens are revoked")
+
+
 def create_user(
     store: Store,
     username: str,
@@ -70,7 +118,8 @@ def create_user(
         directory = stations or StationDirectory.load()
         if station_code not in directory:
             raise AuthError(
-                f"no station {station_code!r} (codes look like 31.71 for a Polres, 31 for a Polda)", 422
+                f"no station {station_code!r} (codes look like 31.71.01 for a Polsek, 31.71 for a Polres, 31 for a Polda)",
+                422,
             )
     Auth(store).create_user(username, role, password, station_code=station_code, actor=actor)
 

@@ -2,9 +2,10 @@
 somebody answers.
 
 Two ladders run side by side for an incident:
-- the station ladder: queued at the Polres with jurisdiction, which must acknowledge before its deadline, else
-  it climbs to the Polda, then to Mabes Polri (deadlines per level, stored, so a restarted dispatcher fires a
-  passed deadline on start, once);
+- the station ladder: queued at the Polsek with jurisdiction (at the Polres where no kecamatan polygons are
+  deployed), which must acknowledge before its deadline, else it climbs to the Polres, the Polda, then Mabes
+  Polri (deadlines per tier, stored, so a restarted dispatcher fires a passed deadline on start, once); a
+  station above the one it is queued at may acknowledge for it (a Polres for its Polsek);
 - the unit ladder: offered to the nearest available unit with a fresh position; no answer or a decline, and the
   next nearest is asked.
 
@@ -23,27 +24,41 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from dispatch.jurisdiction import Jurisdiction
+from dispatch.places import Places
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
 from patroli import topics
-from patroli.incidents import Disposition, Incident, IncidentIntake, Location, UnitStatus
-from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitStatusReport
+from patroli.incidents import (
+    CLOSABLE_STATES,
+    LEVEL_OF,
+    Disposition,
+    Incident,
+    IncidentIntake,
+    IncidentState,
+    Location,
+    UnitStatus,
+    tier_name,
+)
+from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitEvent, UnitStatusReport
 from patroli.settings import Settings
 from patroli.storage import Store
 from patroli.storage import dispatch_repo as repo
+from patroli.storage.retry import retry_transient
 from patroli.storage.tx import Tx
 
 log = logging.getLogger("patroli.dispatch")
 
 EVENTS_TOPIC = "patroli/events/incident"
 UNIT_EVENTS_TOPIC = "patroli/events/unit"
-LEVEL_NAMES = ("polres", "polda", "mabes")
 REPEAT_FALSE_REPORTS = 2  # from this many false reports on, intake flags the caller (never refuses)
+# Every dispatcher re-reads all unit statuses this often. The unit events on the bus (UNIT_EVENTS_TOPIC, QoS 1,
+# heard by every dispatcher and dashboard) keep the caches current between; this catches one that was missed.
+STATUS_REFRESH_S = 30.0
 
 # What a radio may say about itself on fleet/<unit>/status, from which statuses. Dispatch-driven statuses
 # (offered, dispatched, on_scene) change only through the offer flow.
@@ -55,10 +70,10 @@ RADIO_STATUS_FROM: dict[UnitStatus, tuple[UnitStatus, ...]] = {
 
 
 # The unit status that goes with each incident state while a unit works on it (to resume after an outage).
-JOB_STATUS: dict[str, UnitStatus] = {
-    "offered": UnitStatus.OFFERED,
-    "dispatched": UnitStatus.DISPATCHED,
-    "on_scene": UnitStatus.ON_SCENE,
+JOB_STATUS: dict[IncidentState, UnitStatus] = {
+    IncidentState.OFFERED: UnitStatus.OFFERED,
+    IncidentState.DISPATCHED: UnitStatus.DISPATCHED,
+    IncidentState.ON_SCENE: UnitStatus.ON_SCENE,
 }
 
 
@@ -85,11 +100,9 @@ def straight_line_travel_s(c: Candidate, _lat: float, _lon: float, kmh: float = 
 
 @dataclass(frozen=True, slots=True)
 class DispatchConfig:
-    ack_deadline_s: tuple[float | None, float | None, float | None] = (
-        10.0,
-        10.0,
-        None,
-    )  # Polres, Polda, Mabes
+    # Seconds each tier has to acknowledge, by incident level (TIERS): Polsek, Polres, Polda, Mabes (None: no
+    # deadline, the top of the ladder).
+    ack_deadline_s: tuple[float | None, ...] = (10.0, 10.0, 10.0, None)
     offer_deadline_s: float = 30.0
     fresh_within_s: float = 120.0
     search_max_km: float = 50.0
@@ -121,22 +134,25 @@ class CallerHistory:
 class IntakeResult:
     incident: Incident
     caller: CallerHistory
+    # "cell", "polygon", "nearest" or "given"; "duplicate": the contact was stored before, this is that incident
+    routed_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    polres: Station
+    polsek: Station | None  # None without kecamatan polygons (or a contact given only its Polres)
     routed_by: str  # "cell", "polygon", "nearest" or "given"
 
+    @property
+    def station(self) -> Station:
+        """Where the ladder starts."""
+        return self.polsek or self.polres
 
-@dataclass(slots=True)
-class ResponseFigures:
-    polres_code: str
-    incidents: int
-    acknowledged: int
-    ack_within_target: int
-    median_ack_s: float | None
-    accepted: int
-    median_accept_s: float | None
-    arrived: int
-    arrive_within_target: int
-    median_arrive_s: float | None
-    targets: dict[str, float] = field(default_factory=dict)
+
+def arrival_target_s(km: float) -> float:
+    """Polri's 2026 rule: on scene within 10 minutes, 15 beyond 5 km from the station, 25 beyond 10 km."""
+    return 1500.0 if km > 10 else 900.0 if km > 5 else 600.0
 
 
 class _Abort(Exception):
@@ -159,6 +175,7 @@ class Dispatcher:
         self.store = store
         self.stations = stations
         self.jurisdiction = jurisdiction
+        self.places = Places(stations, jurisdiction)
         self.publisher = publisher
         self.clock = clock or SystemClock()
         self.config = config or DispatchConfig()
@@ -168,11 +185,18 @@ class Dispatcher:
         self._status: dict[str, UnitStatus] = {}
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
         self._next_status_refresh = 0.0
+        self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
         self._pool_version = 0  # bumped when a unit may have become a candidate
         # Waiting incident → (pool version, when it was searched): what the tick's retries go by.
         self._searched: dict[str, tuple[int, datetime]] = {}
 
     # ------------------------------------------------------------------------------------------ start-up
+    def use_jurisdiction(self, jurisdiction: Jurisdiction) -> None:
+        """Route by another jurisdiction from now on (boundary files that arrived after the start)."""
+        with self._lock:
+            self.jurisdiction = jurisdiction
+            self.places = Places(self.stations, jurisdiction)
+
     def load(self) -> None:
         """Rebuild the caches from the store: last positions and unit statuses."""
         with self._lock:
@@ -196,6 +220,7 @@ class Dispatcher:
         """One 110 contact: routed, queued at its station, offered to a unit, all in one transaction."""
         return self.intake_many([intake], actor)[0]
 
+    @retry_transient
     def intake_many(
         self,
         intakes: list[IncidentIntake],
@@ -215,15 +240,27 @@ class Dispatcher:
             offers: list[tuple[Incident, DispatchOffer]] = []
             with self.store.transaction() as tx:
                 counts = repo.caller_counts(tx, [x.caller for x in intakes])
-                for intake, (polres, routed_by) in zip(intakes, routed, strict=True):
-                    inc = self._new_incident(intake, polres.code, now)
+                # Delivered again (its dispatcher died between the commit and the acknowledgement): not stored
+                # twice. Read after the chain's lock is held, so two dispatchers cannot both miss it.
+                stored = repo.stored_contacts(tx, [x.contact_id for x in intakes if x.contact_id])
+                for intake, routing in zip(intakes, routed, strict=True):
+                    if intake.contact_id in stored:
+                        earlier = repo.get_incident(tx, stored[intake.contact_id])
+                        assert earlier is not None
+                        total, false = counts[intake.caller]
+                        history = CallerHistory(intake.caller, total, false, false >= REPEAT_FALSE_REPORTS)
+                        results.append(IntakeResult(earlier, history, "duplicate"))
+                        continue
+                    inc = self._new_incident(intake, routing, now)
+                    if intake.contact_id:
+                        stored[intake.contact_id] = inc.incident_id  # the same contact twice in one burst
                     total, false = counts[intake.caller]
                     counts[intake.caller] = (total + 1, false)  # the next one in this burst sees this one
                     history = CallerHistory(intake.caller, total, false, false >= REPEAT_FALSE_REPORTS)
                     # Claim the unit first, so the incident is written once, in its final state.
                     unit = self._claim_unit(tx, inc, now, tried=set()) if inc.needs_unit else None
                     if unit is not None:
-                        inc.state, inc.unit_id = "offered", unit.unit_id
+                        inc.state, inc.unit_id = IncidentState.OFFERED, unit.unit_id
                         inc.offer_deadline = now + timedelta(seconds=self.config.offer_deadline_s)
                     repo.insert_incident(tx, inc)
                     repo.append_audit(
@@ -248,9 +285,11 @@ class Dispatcher:
                         "routed",
                         incident_id=inc.incident_id,
                         details={
-                            "station": polres.code,
-                            "station_name": polres.name,
-                            "by": routed_by,
+                            "station": routing.station.code,
+                            "station_name": routing.station.name,
+                            "polres": routing.polres.code,
+                            "level": tier_name(inc.level),
+                            "by": routing.routed_by,
                             "deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
                         },
                     )
@@ -258,8 +297,11 @@ class Dispatcher:
                         on_insert(tx, inc, now)
                     if unit is not None:
                         offers.append((inc, self._record_offer(tx, inc, unit, now)))
-                    results.append(IntakeResult(inc, history, routed_by))
+                    results.append(IntakeResult(inc, history, routing.routed_by))
             for r in results:  # after the commit: what the bus says is already true in the store
+                if r.routed_by == "duplicate":
+                    log.info("contact already stored", extra={"incident_id": r.incident.incident_id})
+                    continue
                 log.info(
                     "incident received",
                     extra={
@@ -274,18 +316,28 @@ class Dispatcher:
                 self._announce_offer(inc, offer)
             return results
 
-    def route(self, intake: IncidentIntake) -> tuple[Station, str]:
-        """The Polres with jurisdiction, and how it was found (cell, polygon, nearest, or given)."""
+    def route(self, intake: IncidentIntake) -> Routing:
+        """The Polsek and Polres with jurisdiction, and how they were found (cell, polygon, nearest, or given)."""
         if intake.location is not None:
             found = self.jurisdiction.lookup(intake.location.lat, intake.location.lon)
-            return found.polres, found.method
+            return Routing(found.polres, found.polsek, found.method)
         code = intake.polres_code or ""
         if code not in self.stations or self.stations.get(code).level is not StationLevel.POLRES:
             raise DispatchError(f"unknown polres_code {code!r}", 422)
-        return self.stations.get(code), "given"
+        return Routing(self.stations.get(code), None, "given")
 
-    def _new_incident(self, intake: IncidentIntake, polres_code: str, now: datetime) -> Incident:
-        deadline_s = self.config.ack_deadline_s[0]
+    def ladder(self, inc: Incident) -> dict[int, Station]:
+        """The incident's station ladder: level → station, from the tier it started at up to Mabes."""
+        return {LEVEL_OF[s.level]: s for s in self.stations.chain(inc.polsek_code or inc.polres_code)}
+
+    def _arrival_target(self, station: Station, lat: float | None, lon: float | None) -> float | None:
+        if lat is None or lon is None:
+            return None
+        return arrival_target_s(haversine_km(station.lat, station.lon, lat, lon))
+
+    def _new_incident(self, intake: IncidentIntake, routing: Routing, now: datetime) -> Incident:
+        level = LEVEL_OF[routing.station.level]
+        deadline_s = self.config.ack_deadline_s[level]
         loc = intake.location
         return Incident(
             incident_id=f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:10]}",
@@ -301,21 +353,27 @@ class Dispatcher:
             address=intake.address,
             description=intake.description,
             needs_unit=intake.needs_unit,
-            polres_code=polres_code,
-            station_code=polres_code,
-            level=0,
+            polres_code=routing.polres.code,
+            station_code=routing.station.code,
+            level=level,
             station_deadline=now + timedelta(seconds=deadline_s) if deadline_s is not None else None,
             acked_at=None,
             acked_by=None,
-            state="awaiting_unit" if intake.needs_unit else "open",
+            state=IncidentState.AWAITING_UNIT if intake.needs_unit else IncidentState.OPEN,
             unit_id=None,
             offer_deadline=None,
             accepted_at=None,
             arrived_at=None,
             closed_at=None,
             disposition=None,
+            contact_id=intake.contact_id,
+            polsek_code=routing.polsek.code if routing.polsek else None,
+            arrive_target_s=self._arrival_target(
+                routing.station, loc.lat if loc else None, loc.lon if loc else None
+            ),
         )
 
+    @retry_transient
     def locate(self, incident_id: str, location: Location, actor: str) -> Incident:
         """A place for an incident taken with only a text address (the call-taker found it on the map, or the
         caller's phone sent it late): a report or complaint is then offered to the nearest available unit.
@@ -323,7 +381,10 @@ class Dispatcher:
         with self._lock:
             now = self.clock.now()
             inc = self.get(incident_id)
-            if inc.closed_at is not None or inc.state not in ("open", "awaiting_unit"):
+            if inc.closed_at is not None or inc.state not in (
+                IncidentState.OPEN,
+                IncidentState.AWAITING_UNIT,
+            ):
                 raise DispatchError(
                     f"incident {incident_id} is {inc.state}: its place can no longer change", 409
                 )
@@ -334,7 +395,10 @@ class Dispatcher:
                 "lon": location.lon,
                 "accuracy_m": location.accuracy_m,
                 "needs_unit": int(needs_unit),
-                "state": "awaiting_unit" if needs_unit else inc.state,
+                "state": IncidentState.AWAITING_UNIT if needs_unit else inc.state,
+                "arrive_target_s": self._arrival_target(
+                    self.stations.get(inc.polsek_code or inc.polres_code), location.lat, location.lon
+                ),
             }
             offer = None
             with self.store.transaction() as tx:
@@ -354,11 +418,12 @@ class Dispatcher:
                         "accuracy_m": location.accuracy_m,
                         "previous": [inc.lat, inc.lon] if inc.lat is not None else None,
                         "polres_of_point": found.polres.code,
+                        "polsek_of_point": found.polsek.code if found.polsek else None,
                         "queued_at": inc.station_code,
                     },
                 )
                 if needs_unit:
-                    inc.lat, inc.lon, inc.state = location.lat, location.lon, "awaiting_unit"
+                    inc.lat, inc.lon, inc.state = location.lat, location.lon, IncidentState.AWAITING_UNIT
                     offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
             updated = self.get(incident_id)
             self._event(updated, "located")
@@ -367,13 +432,14 @@ class Dispatcher:
             return updated
 
     # ------------------------------------------------------------------------------------------ stations
+    @retry_transient
     def acknowledge(self, incident_id: str, station_code: str, actor: str) -> Incident:
         """A station takes the incident: escalation stops. The station it is queued at, or one above, may."""
         with self._lock:
             now = self.clock.now()
             inc = self.get(incident_id)
-            ladder = [s.code for s in self.stations.chain(inc.polres_code)]
-            if station_code not in ladder[inc.level :]:
+            ladder = [s.code for level, s in self.ladder(inc).items() if level >= inc.level]
+            if station_code not in ladder:
                 raise DispatchError(
                     f"incident {incident_id} is queued at {inc.station_code}; station {station_code} cannot "
                     "acknowledge it",
@@ -395,7 +461,8 @@ class Dispatcher:
                     incident_id=incident_id,
                     details={
                         "station": station_code,
-                        "level": LEVEL_NAMES[inc.level],
+                        "level": tier_name(inc.level),
+                        "queued_at": inc.station_code,
                         "seconds": round((now - inc.received_at).total_seconds(), 3),
                     },
                 )
@@ -403,6 +470,7 @@ class Dispatcher:
             self._event(updated, "acknowledged")
             return updated
 
+    @retry_transient
     def close(self, incident_id: str, disposition: Disposition, actor: str, note: str = "") -> Incident:
         with self._lock:
             now = self.clock.now()
@@ -411,19 +479,20 @@ class Dispatcher:
                 if not repo.update_incident(
                     tx,
                     incident_id,
-                    {"closed_at": None},
+                    {"closed_at": None, "state": CLOSABLE_STATES},
                     {
                         "closed_at": now,
                         "disposition": str(disposition),
-                        "state": "closed",
+                        "state": IncidentState.CLOSED,
                         "station_deadline": None,
                         "offer_deadline": None,
                     },
                 ):
                     raise DispatchError(f"incident {incident_id} is already closed", 409)
-                if inc.unit_id and inc.state in ("offered", "dispatched", "on_scene"):
+                freed = None
+                if inc.unit_id and inc.state in JOB_STATUS:
                     # The unit is released: the job it was on no longer exists.
-                    repo.set_unit_status(
+                    freed = repo.set_unit_status(
                         tx,
                         inc.unit_id,
                         UnitStatus.AVAILABLE,
@@ -441,13 +510,19 @@ class Dispatcher:
             self._refresh_statuses()
             updated = self.get(incident_id)
             self._event(updated, "closed")
+            if freed is not None and inc.unit_id:  # other dispatchers hear it and may offer the unit at once
+                self._announce_unit(inc.unit_id, UnitStatus.AVAILABLE, now)
             return updated
 
     # ------------------------------------------------------------------------------------------ timers
+    @retry_transient
     def tick(self) -> None:
         """Fire what is due: station escalations, unanswered offers; retry incidents waiting for a unit."""
         with self._lock:
             now = self.clock.now()
+            if time.monotonic() >= self._next_full_refresh:
+                self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
+                self._refresh_statuses()
             with self.store.transaction() as tx:
                 due_escalations = repo.due_escalations(tx, now)
                 due_offers = repo.due_offers(tx, now)
@@ -481,9 +556,9 @@ class Dispatcher:
                 self._offer_next(inc.incident_id)
 
     def _escalate(self, inc: Incident, now: datetime) -> None:
-        ladder = self.stations.chain(inc.polres_code)
+        ladder = self.ladder(inc)
         nxt = inc.level + 1
-        if nxt >= len(ladder):
+        if nxt not in ladder:
             return
         seconds = self.config.ack_deadline_s[nxt]
         deadline = now + timedelta(seconds=seconds) if seconds is not None else None
@@ -505,7 +580,7 @@ class Dispatcher:
                     details={
                         "from": inc.station_code,
                         "to": ladder[nxt].code,
-                        "level": LEVEL_NAMES[nxt],
+                        "level": tier_name(nxt),
                         "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
                         "deadline": deadline.isoformat() if deadline else None,
                     },
@@ -532,7 +607,7 @@ class Dispatcher:
         try:
             with self.store.transaction() as tx:
                 inc = repo.get_incident(tx, incident_id)
-                if inc is None or inc.state != "awaiting_unit":
+                if inc is None or inc.state is not IncidentState.AWAITING_UNIT:
                     return False
                 offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
         except DispatchError:  # another dispatcher moved the incident on first; nothing to do here
@@ -551,11 +626,11 @@ class Dispatcher:
         if not repo.update_incident(
             tx,
             inc.incident_id,
-            {"state": "awaiting_unit"},
-            {"state": "offered", "unit_id": unit.unit_id, "offer_deadline": deadline},
+            {"state": IncidentState.AWAITING_UNIT},
+            {"state": IncidentState.OFFERED, "unit_id": unit.unit_id, "offer_deadline": deadline},
         ):
             raise DispatchError(f"incident {inc.incident_id} changed while offering it", 409)
-        inc.state, inc.unit_id, inc.offer_deadline = "offered", unit.unit_id, deadline
+        inc.state, inc.unit_id, inc.offer_deadline = IncidentState.OFFERED, unit.unit_id, deadline
         return self._record_offer(tx, inc, unit, now)
 
     def _claim_unit(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> Candidate | None:
@@ -605,6 +680,7 @@ class Dispatcher:
             incident_type=inc.incident_type,
             priority=inc.priority,
             address=inc.address,
+            place=self.places.at(inc.lat, inc.lon).label,
             deadline_s=self.config.offer_deadline_s,
             offered_at=now,
         )
@@ -624,8 +700,8 @@ class Dispatcher:
                 repo.update_incident(
                     tx,
                     inc.incident_id,
-                    {"state": "offered", "unit_id": unit_id},
-                    {"state": "awaiting_unit", "unit_id": None, "offer_deadline": None},
+                    {"state": IncidentState.OFFERED, "unit_id": unit_id},
+                    {"state": IncidentState.AWAITING_UNIT, "unit_id": None, "offer_deadline": None},
                 )
                 # Not freed if it went offline meanwhile: it comes back through `online`.
                 freed = repo.set_unit_status(
@@ -643,6 +719,7 @@ class Dispatcher:
             return False
         if freed is not None:
             self._cache_status(unit_id, UnitStatus.AVAILABLE)
+            self._announce_unit(unit_id, UnitStatus.AVAILABLE, now)
         self._event(self.get(inc.incident_id), "declined" if answer == "decline" else "timed_out")
         return True
 
@@ -670,6 +747,7 @@ class Dispatcher:
                     self._next_status_refresh = time.monotonic() + 5.0
                     self._refresh_statuses()
 
+    @retry_transient
     def on_answer(self, unit_id: str, ans: UnitAnswer) -> None:
         with self._lock:
             now = self.clock.now()
@@ -687,25 +765,32 @@ class Dispatcher:
             steps = {
                 # answer: (incident state before, after, unit status before, after, timestamp column, audit action)
                 "accept": (
-                    "offered",
-                    "dispatched",
+                    (IncidentState.OFFERED,),
+                    IncidentState.DISPATCHED,
                     UnitStatus.OFFERED,
                     UnitStatus.DISPATCHED,
                     "accepted_at",
                     "accepted",
                 ),
                 "on_scene": (
-                    "dispatched",
-                    "on_scene",
+                    (IncidentState.DISPATCHED,),
+                    IncidentState.ON_SCENE,
                     UnitStatus.DISPATCHED,
                     UnitStatus.ON_SCENE,
                     "arrived_at",
                     "on_scene",
                 ),
-                "clear": (None, "cleared", None, UnitStatus.AVAILABLE, None, "cleared"),
+                "clear": (
+                    (IncidentState.DISPATCHED, IncidentState.ON_SCENE),
+                    IncidentState.CLEARED,
+                    None,
+                    UnitStatus.AVAILABLE,
+                    None,
+                    "cleared",
+                ),
                 "en_route": (
-                    "dispatched",
-                    "dispatched",
+                    (IncidentState.DISPATCHED,),
+                    IncidentState.DISPATCHED,
                     UnitStatus.DISPATCHED,
                     UnitStatus.DISPATCHED,
                     None,
@@ -719,11 +804,7 @@ class Dispatcher:
                         tx, inc.incident_id, unit_id, "accept", now
                     ):
                         raise _Abort  # the offer had already timed out
-                    expect: dict[str, object] = {"unit_id": unit_id}
-                    if before:
-                        expect["state"] = before
-                    else:
-                        expect["closed_at"] = None
+                    expect: dict[str, object] = {"unit_id": unit_id, "state": before, "closed_at": None}
                     changes: dict[str, object] = {"state": after}
                     if ans.answer == "accept":
                         changes["offer_deadline"] = None
@@ -765,12 +846,16 @@ class Dispatcher:
                 )
                 return
             self._cache_status(unit_id, unit_after)
+            if unit_after is not unit_before:
+                self._announce_unit(unit_id, unit_after, now)
             self._event(self.get(inc.incident_id), action)
 
+    @retry_transient
     def on_status(self, unit_id: str, report: UnitStatusReport) -> None:
         target = UnitStatus(report.status)
         self._set_status_from_radio(unit_id, target, RADIO_STATUS_FROM[target], "status_report")
 
+    @retry_transient
     def on_online(self, unit_id: str, online: bool) -> None:
         """The broker's last will (offline) and the radio's hello (online). A radio that drops out of coverage
         mid-job keeps its incident while offline and resumes the job when it is back: its later on_scene and
@@ -833,11 +918,23 @@ class Dispatcher:
                     )
                 return
             self._cache_status(unit_id, to)
-            self.publisher.publish(
-                UNIT_EVENTS_TOPIC,
-                json.dumps({"unit_id": unit_id, "status": str(to), "at": now.isoformat()}).encode(),
-                0,
-            )
+            self._announce_unit(unit_id, to, now)
+
+    def _announce_unit(self, unit_id: str, status: UnitStatus, now: datetime) -> None:
+        """After the commit: a unit's new status, for the dashboards and for every dispatcher (`on_unit_event`)."""
+        self.publisher.publish(
+            UNIT_EVENTS_TOPIC, UnitEvent(unit_id=unit_id, status=status, at=now).encode(), 1
+        )
+
+    def on_unit_event(self, unit_id: str) -> None:
+        """Some process changed a unit's status (the web closing its incident, another dispatcher): the store
+        says what it is now (the event only says which unit to look at), and a unit free again is searched for
+        by the waiting incidents at the next tick."""
+        with self._lock:
+            with self.store.transaction() as tx:
+                status = repo.unit_status(tx, unit_id)
+            if status is not None and status is not self._status.get(unit_id):
+                self._cache_status(unit_id, status)
 
     @staticmethod
     def _open_job(tx: Tx, unit_id: str) -> Incident | None:
@@ -868,49 +965,13 @@ class Dispatcher:
         total, false = repo.caller_counts(tx, [caller])[caller]
         return CallerHistory(caller, total, false, false >= REPEAT_FALSE_REPORTS)
 
-    def response_times(self) -> list[ResponseFigures]:
-        """Per Polres: time to acknowledge (target 10 s), to accept, to arrive (10 min; 15 beyond 5 km from the
-        station, 25 beyond 10 km), from all incidents in the store."""
+    def response_times(
+        self, tier: str = "polres", since: datetime | None = None
+    ) -> list[repo.ResponseFigures]:
+        """Per Polsek or per Polres: the share acknowledged within 10 s, the time to accept, and to arrive
+        (10 min; 15 beyond 5 km from the station, 25 beyond 10 km), computed in SQL."""
         with self.store.transaction() as tx:
-            incidents = repo.list_incidents(tx, open_only=False, limit=1_000_000)
-        by_polres: dict[str, list[Incident]] = {}
-        for inc in incidents:
-            by_polres.setdefault(inc.polres_code, []).append(inc)
-        figures = []
-        for code, items in sorted(by_polres.items()):
-            ack = [(i.acked_at - i.received_at).total_seconds() for i in items if i.acked_at]
-            accept = [(i.accepted_at - i.received_at).total_seconds() for i in items if i.accepted_at]
-            arrive_within = 0
-            arrive = []
-            for i in items:
-                if i.arrived_at is None:
-                    continue
-                seconds = (i.arrived_at - i.received_at).total_seconds()
-                arrive.append(seconds)
-                arrive_within += seconds <= self.arrival_target_s(i)
-            figures.append(
-                ResponseFigures(
-                    code,
-                    len(items),
-                    len(ack),
-                    sum(s <= 10 for s in ack),
-                    _median(ack),
-                    len(accept),
-                    _median(accept),
-                    len(arrive),
-                    arrive_within,
-                    _median(arrive),
-                    {"ack_s": 10.0},
-                )
-            )
-        return figures
-
-    def arrival_target_s(self, inc: Incident) -> float:
-        if inc.polres_code not in self.stations or inc.lat is None or inc.lon is None:
-            return 600.0
-        station = self.stations.get(inc.polres_code)
-        km = haversine_km(station.lat, station.lon, inc.lat, inc.lon)
-        return 1500.0 if km > 10 else 900.0 if km > 5 else 600.0
+            return repo.response_figures(tx, tier, since)
 
     def _event(self, inc: Incident, action: str) -> None:
         self.publisher.publish(
@@ -921,7 +982,7 @@ class Dispatcher:
                     "action": action,
                     "state": inc.state,
                     "station": inc.station_code,
-                    "level": LEVEL_NAMES[inc.level],
+                    "level": tier_name(inc.level),
                     "unit_id": inc.unit_id,
                     "lat": inc.lat,
                     "lon": inc.lon,
@@ -943,19 +1004,19 @@ def build_dispatcher(
     """A Dispatcher configured from the settings: stations, jurisdiction (polygons when configured), deadlines."""
     stations = stations or StationDirectory.load()
     jurisdiction = Jurisdiction(
-        stations, settings.jurisdiction_geojson, cache_dir=settings.data_dir / "cache"
+        stations,
+        settings.jurisdiction_geojson,
+        districts_geojson=settings.jurisdiction_districts_geojson,
+        cache_dir=settings.data_dir / "cache",
     )
     config = DispatchConfig(
-        ack_deadline_s=(settings.dispatch_ack_polres_s, settings.dispatch_ack_polda_s, None),
+        ack_deadline_s=(
+            settings.dispatch_ack_polsek_s,
+            settings.dispatch_ack_polres_s,
+            settings.dispatch_ack_polda_s,
+            None,
+        ),
         offer_deadline_s=settings.dispatch_offer_s,
         fresh_within_s=settings.dispatch_fresh_s,
     )
     return Dispatcher(store, stations, jurisdiction, publisher, config=config, actor=actor)
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    mid = len(s) // 2
-    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2

@@ -117,7 +117,8 @@ def sim(
     passwords = read_password_file(password_file) if password_file else None
     configs = fleet_configs(units, city=city, interval_s=interval, qos=qos, passwords=passwords, seed=seed)
     _raise_fd_limit(units + 256)
-    stats = _run_fleet(Fleet(target.host, target.port, configs, tls=target.tls), duration)
+    ca_file = str(target.ca_file) if target.ca_file else None
+    stats = _run_fleet(Fleet(target.host, target.port, configs, tls=target.tls, ca_file=ca_file), duration)
     console.print(
         _summary_table(
             "patroli sim",
@@ -192,6 +193,7 @@ def _run_load(
                 username=username,
                 password=password,
                 tls=tls,
+                ca_file=str(get_settings().mqtt_ca_file) if get_settings().mqtt_ca_file else None,
                 city=city,
                 seed=seed,
                 stop_event=stop,

@@ -35,7 +35,14 @@ def start_demo_fleet(
     configs = fleet_configs(units, city=city, interval_s=interval_s, seed=seed, dispatch=DEMO_DISPATCH)
     # Staggered connects: amqtt iterates its subscription table across awaits while a session starts, and
     # many sessions starting at once make it raise "dictionary changed size during iteration".
-    fleet = Fleet(target.host, target.port, configs, tls=target.tls, connect_rate_per_s=10.0)
+    fleet = Fleet(
+        target.host,
+        target.port,
+        configs,
+        tls=target.tls,
+        ca_file=str(target.ca_file) if target.ca_file else None,
+        connect_rate_per_s=10.0,
+    )
     if not wait:
         fleet.start(wait_connected_s=None)
     elif not fleet.start(wait_connected_s=15.0 + units / 10.0):

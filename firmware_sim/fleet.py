@@ -73,6 +73,7 @@ class _Radio:
             password=config.password,
             keepalive_s=config.keepalive_s,
             tls=fleet.tls,
+            ca_file=fleet.ca_file,
             will_topic=will.topic,
             will_payload=will.payload,
             subscriptions=tuple(self.device.subscriptions()),
@@ -180,12 +181,14 @@ class Fleet:
         devices: Sequence[DeviceConfig],
         *,
         tls: bool = False,
+        ca_file: str | None = None,
         connect_rate_per_s: float = 500.0,
     ) -> None:
         ids = [d.unit_id for d in devices]
         if len(set(ids)) != len(ids):
             raise ValueError("unit ids must be unique")
         self.host, self.port, self.tls = host, port, tls
+        self.ca_file = ca_file
         self.configs = list(devices)
         self.connect_rate_per_s = connect_rate_per_s
         self.counters = LinkCounters()

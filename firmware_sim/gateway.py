@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import threading
 import uuid
 
@@ -73,6 +74,7 @@ class IncidentGateway:
         username: str | None = None,
         password: str | None = None,
         first_after_s: float | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.first_after_s = first_after_s
@@ -85,6 +87,8 @@ class IncidentGateway:
         )
         if username:
             self._client.username_pw_set(username, password)
+        if tls_context is not None:
+            self._client.tls_set_context(tls_context)
         self._client.connect_async(host, port)
         self._thread = threading.Thread(target=self._run, name="incident-gateway", daemon=True)
 

@@ -50,6 +50,7 @@ class LinkParams:
     password: str | None = None
     keepalive_s: int = 30
     tls: bool = False
+    ca_file: str | None = None  # with tls: the CA that signed the broker's certificate (else the system's)
     will_topic: str | None = None
     will_payload: bytes = b""
     will_qos: int = 1
@@ -90,7 +91,7 @@ class PahoLink:
         if params.will_topic:
             c.will_set(params.will_topic, params.will_payload, params.will_qos, params.will_retain)
         if params.tls:
-            c.tls_set_context(ssl.create_default_context())
+            c.tls_set_context(ssl.create_default_context(cafile=params.ca_file))
         c.on_connect = self._cb_connect
         c.on_disconnect = self._cb_disconnect
         c.on_message = self._cb_message

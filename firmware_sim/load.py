@@ -166,7 +166,14 @@ class _Round:
 
 class _Conn:
     def __init__(
-        self, host: str, port: int, client_id: str, username: str | None, password: str | None, tls: bool
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        username: str | None,
+        password: str | None,
+        tls: bool,
+        ca_file: str | None = None,
     ) -> None:
         self.acked = 0
         self.errors = 0
@@ -178,7 +185,7 @@ class _Conn:
         if username is not None:
             c.username_pw_set(username, password)
         if tls:
-            c.tls_set()
+            c.tls_set(ca_certs=ca_file)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
@@ -242,6 +249,7 @@ def run_load(
     username: str | None = None,
     password: str | None = None,
     tls: bool = False,
+    ca_file: str | None = None,
     city: str = "jakarta",
     unit_prefix: str = "LOAD",
     seed: int = 0,
@@ -271,7 +279,7 @@ def run_load(
     unit_topics = [topics.nmea(u) for u in ids]
     templates = _templates(units, city, seed)
     conns = [
-        _Conn(host, port, f"patroli-load-{i}-{random.getrandbits(24):06x}", username, password, tls)
+        _Conn(host, port, f"patroli-load-{i}-{random.getrandbits(24):06x}", username, password, tls, ca_file)
         for i in range(connections)
     ]
     for c in conns:

@@ -25,6 +25,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from patroli.incidents import UnitStatus as UnitLifecycleStatus
+
 ONLINE = b"online"
 OFFLINE = b"offline"
 
@@ -67,6 +69,9 @@ class DispatchOffer(BusMessage):
     incident_type: str
     priority: int = Field(ge=0, le=9, description="1 is the most urgent")
     address: str | None = None
+    place: str | None = Field(
+        None, description="where, readable: 'Kec. Gambir, Kota Adm. Jakarta Pusat, DKI Jakarta'"
+    )
     deadline_s: float = Field(
         gt=0, description="seconds after offered_at to accept before the offer escalates"
     )
@@ -103,3 +108,12 @@ class PositionMessage(BusMessage):
     speed_mps: float | None = Field(None, alias="v", ge=0.0)
     course_deg: float | None = Field(None, alias="c", ge=0.0, le=360.0)
     valid: bool = Field(True, alias="ok")
+
+
+class UnitEvent(BusMessage):
+    """Whoever changed a unit's status → dashboards and every dispatcher on `patroli/events/unit`, after the
+    commit. A dispatcher reads the unit's status from the store on hearing it; the message says which unit."""
+
+    unit_id: str = Field(min_length=1, max_length=64)
+    status: UnitLifecycleStatus  # any status of the lifecycle, not only those a radio may report
+    at: UtcDatetime

@@ -26,6 +26,7 @@ class RefusalReason(enum.StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     BAD_TOPIC = "bad_topic"
     UNKNOWN_UNIT = "unknown_unit"
+    STORE_REFUSED = "store_refused"  # decoded and checked, but the store refused the fix alone
     # phones (tracker.phones): the request itself is refused, answered 4xx
     UNKNOWN_DEVICE = "unknown_device"
     BAD_CREDENTIALS = "bad_credentials"

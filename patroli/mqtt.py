@@ -178,8 +178,9 @@ def make_client(
     target = settings.mqtt()
     if target.username:
         client.username_pw_set(target.username, target.password)
-    if target.tls:
-        client.tls_set()
+    context = target.ssl_context()
+    if context is not None:
+        client.tls_set_context(context)
     client.reconnect_delay_set(0.5, 10)
     connect: dict[str, Any] = {"host": target.host, "port": target.port, "keepalive": 30}
     if v5:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,19 @@ class MqttTarget(BaseModel):
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """For mqtts://: verify the broker against the CA file (the system's CAs without one), and present a
+        client certificate where the broker asks for one. None for plain mqtt://."""
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        return ctx
 
 
 class Settings(BaseSettings):
@@ -30,6 +44,25 @@ class Settings(BaseSettings):
         description="Broker URL, mqtt://user:pass@host:port (mqtts:// for TLS). "
         "`patroli demo` starts an embedded broker at this address.",
     )
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="mqtts://: the CA that signed the broker's certificate (`patroli services certs` makes one); "
+        "without it, the system's CAs.",
+    )
+    mqtt_cert_file: Path | None = Field(
+        None, description="mqtts://: a client certificate, where the broker requires one (radios, optional)."
+    )
+    mqtt_key_file: Path | None = Field(None, description="mqtts://: the client certificate's key.")
+    mqtt_admin_url: str | None = Field(
+        None,
+        description="The broker as patroli-admin (mqtts://patroli-admin:pass@host:8883): radios' accounts are then "
+        "managed in Mosquitto's dynamic-security plugin, each bound to its unit id as client id.",
+    )
+    mqtt_reload_command: str | None = Field(
+        None,
+        description="Run after a unit's credentials change so that the broker re-reads its password file, "
+        "e.g. `docker compose kill -s HUP mosquitto`.",
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         "5",
         description="MQTT protocol version; 3.1.1 for brokers without MQTT 5 (the demo's embedded amqtt).",
@@ -40,6 +73,14 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path("data"), description="Local state: the SQLite file, caches, demo credentials."
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="A secrets file with the audit chain's HMAC key (`patroli audit keygen`); the database never "
+        "holds it.",
+    )
+    audit_anchor_file: Path | None = Field(
+        None, description="Append-only file where the audit chain's head is exported after every commit."
     )
     log_level: str = "INFO"
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
@@ -53,9 +94,17 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="Tracker processes `patroli tracker` runs, splitting the load by a shared subscription "
+        description="Tracker processes `patroli tracker` runs, splitting the units, each with its own session "
         "(one process is GIL-bound near 11,000 fixes/s).",
     )
+    tracker_partitions: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Trackers that split fleet/+/nmea by unit (each subscribes to all of it, with its own "
+        "persistent session, and takes the units of its partition); set per child by PATROLI_TRACKER_PROCESSES.",
+    )
+    tracker_partition: int = Field(0, ge=0, description="This tracker's partition, 0 … partitions − 1.")
     tracker_batch_rows: int = Field(2000, ge=1, description="Flush a batch at this many fixes…")
     tracker_flush_ms: int = Field(100, ge=1, description="…or after this many milliseconds.")
     tracker_receive_maximum: int = Field(
@@ -74,11 +123,21 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, description="Serve Prometheus /metrics of a standalone tracker or dispatcher on this port."
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="…on this address (0.0.0.0 only on a private network, e.g. compose's)."
+    )
 
     # --- dispatch ---
     jurisdiction_geojson: Path | None = Field(
         None,
         description="Regency boundaries (GeoJSON) for jurisdiction; without it, the nearest Polres point.",
+    )
+    jurisdiction_districts_geojson: Path | None = Field(
+        None,
+        description="Kecamatan boundaries (GeoJSON): the ladder starts at the Polsek; without, at the Polres.",
+    )
+    dispatch_ack_polsek_s: float = Field(
+        10.0, gt=0, description="A Polsek acknowledges within this, or → Polres."
     )
     dispatch_ack_polres_s: float = Field(
         10.0, gt=0, description="A Polres acknowledges within this, or → Polda."
@@ -91,6 +150,21 @@ class Settings(BaseSettings):
     )
     dispatch_fresh_s: float = Field(
         120.0, gt=0, description="Only units seen this recently are offered incidents."
+    )
+    dispatch_client_id: str = Field(
+        "patroli-dispatch-0",
+        description="The dispatcher's MQTT client id, `<account>-<instance>`: its persistent session. Each "
+        "dispatcher process needs its own, the same across its restarts (patroli-dispatch-0, -1, …).",
+    )
+    dispatch_shared_group: str = Field(
+        "patroli-dispatch",
+        description="MQTT 5 shared-subscription group of contacts and radio answers: N dispatchers split them.",
+    )
+    dispatch_inbox_max: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Messages a dispatcher holds unacknowledged (its Receive Maximum and bounded inbox).",
     )
 
     # --- phones (tracker.phones) ---
@@ -144,6 +218,9 @@ class Settings(BaseSettings):
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
+            ca_file=self.mqtt_ca_file,
+            cert_file=self.mqtt_cert_file,
+            key_file=self.mqtt_key_file,
         )
 
 

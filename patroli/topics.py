@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 
 UNIT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _UNIT_ID = re.compile(rf"^{UNIT_ID_PATTERN}$")
@@ -58,6 +59,13 @@ def dispatch(unit_id: str) -> str:
 
 def ack(unit_id: str) -> str:
     return f"fleet/{unit_id}/ack"
+
+
+def partition(topic: str, partitions: int) -> int:
+    """Which of `partitions` tracker processes owns a `fleet/<unit>/nmea` topic: a stable hash of the unit id
+    (CRC-32, the same in every process and across restarts); anything that is not such a topic goes to 0."""
+    unit_id = unit_from_nmea_topic(topic)
+    return zlib.crc32(unit_id.encode()) % partitions if unit_id else 0
 
 
 def shared(subscription: str, group: str | None) -> str:

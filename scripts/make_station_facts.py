@@ -1,9 +1,12 @@
-"""Generate dispatch/data/stations.csv: Mabes Polri, the 38 Polda and the 514 Polres, as facts.
+"""Generate dispatch/data/stations.csv: Mabes Polri, the 38 Polda, the 514 Polres and 7,285 Polsek, as facts.
 
 Reads, in place, the shared reference files (never copied into the project):
-``$PATROLI_SHARED_DATA/indonesia/polda_hq.csv`` and ``…/regencies/kabkota_centroids_cahyadsn.csv``
-(default ``<repo>/../shared/data``). Writes a derived table: codes, names in police usage, parent links
-and an approximate point (5 decimals, ~1 m: the point is a regency centroid, not a station position).
+``$PATROLI_SHARED_DATA/indonesia/polda_hq.csv``, ``…/regencies/kabkota_centroids_cahyadsn.csv`` and
+``…/districts/kecamatan_centroids_cahyadsn.csv`` (default ``<repo>/../shared/data``). Writes a derived
+table: codes, names in police usage, parent links, the name of the area each station covers, and an
+approximate point (5 decimals, ~1 m: the point is a kecamatan or regency centroid, not a station position).
+One Polsek per kecamatan (code = the kecamatan code, ``Polsek <kecamatan>``, parent = the Polres of its
+regency) is the approximation the project makes: no public list of Polsek with coordinates exists.
 
     .venv/bin/python scripts/make_station_facts.py [--shared DIR] [--out FILE]
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = Path(os.environ.get("PATROLI_SHARED_DATA", REPO.parent / "shared" / "data"))
 DEFAULT_OUT = REPO / "dispatch" / "data" / "stations.csv"
-COLUMNS = ("code", "level", "name", "parent_code", "province_code", "lat", "lon", "note")
+COLUMNS = ("code", "level", "name", "parent_code", "province_code", "lat", "lon", "note", "area")
 
 MABES_CODE = "0"
 # Jl. Trunojoyo 3, Kel. Selong, Kebayoran Baru, Jakarta Selatan 12110. The point sits between Senayan
@@ -48,11 +51,10 @@ def read_regencies(path: Path) -> dict[str, Regency]:
     return {r.code: r for r in rows}
 
 
-def read_province_centroids(path: Path) -> dict[str, tuple[float, float]]:
+def read_province_centroids(path: Path) -> dict[str, Regency]:
     if not path.is_file():
         return {}
-    with path.open(newline="", encoding="utf-8") as f:
-        return {r["kode"]: (float(r["lat"]), float(r["lng"])) for r in csv.DictReader(f)}
+    return read_regencies(path)  # same columns: kode, nama, lat, lng
 
 
 def polres_name(regency_name: str) -> str:
@@ -68,7 +70,17 @@ def polres_name(regency_name: str) -> str:
     raise ValueError(f"unexpected regency name {regency_name!r}")
 
 
-def _row(code: str, level: str, name: str, parent: str, province: str, lat: float, lon: float, note: str):
+def _row(
+    code: str,
+    level: str,
+    name: str,
+    parent: str,
+    province: str,
+    lat: float,
+    lon: float,
+    note: str,
+    area: str = "",
+) -> dict[str, str]:
     return {
         "code": code,
         "level": level,
@@ -78,10 +90,11 @@ def _row(code: str, level: str, name: str, parent: str, province: str, lat: floa
         "lat": f"{lat:.5f}",
         "lon": f"{lon:.5f}",
         "note": note,
+        "area": area,
     }
 
 
-def polda_rows(polda_csv: Path, regencies: dict[str, Regency], provinces: dict[str, tuple[float, float]]):
+def polda_rows(polda_csv: Path, regencies: dict[str, Regency], provinces: dict[str, Regency]):
     with polda_csv.open(newline="", encoding="utf-8") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["kode_prov"])
     for r in rows:
@@ -102,15 +115,35 @@ def polda_rows(polda_csv: Path, regencies: dict[str, Regency], provinces: dict[s
                 lat, lon = regencies[code].lat, regencies[code].lon
                 note += f"; point: centroid of {code} {regencies[code].name} (provincial capital {city})"
             else:
-                lat, lon = provinces[prov]
+                lat, lon = provinces[prov].lat, provinces[prov].lon
                 note += "; point: province centroid"
-        yield _row(prov, "polda", name, MABES_CODE, prov, lat, lon, note)
+        area = provinces[prov].name if prov in provinces else provinsi
+        yield _row(prov, "polda", name, MABES_CODE, prov, lat, lon, note, area)
 
 
 def polres_rows(regencies: dict[str, Regency]):
     for reg in sorted(regencies.values(), key=lambda r: r.code):
         yield _row(
-            reg.code, "polres", polres_name(reg.name), reg.code[:2], reg.code[:2], reg.lat, reg.lon, ""
+            reg.code,
+            "polres",
+            polres_name(reg.name),
+            reg.code[:2],
+            reg.code[:2],
+            reg.lat,
+            reg.lon,
+            "",
+            reg.name,
+        )
+
+
+def polsek_rows(districts: dict[str, Regency], regencies: dict[str, Regency]):
+    """One Polsek per kecamatan, under the Polres of its regency (the code's first five characters)."""
+    for kec in sorted(districts.values(), key=lambda r: r.code):
+        regency = kec.code[:5]
+        if regency not in regencies:
+            raise ValueError(f"kecamatan {kec.code} {kec.name!r} lies in no known regency")
+        yield _row(
+            kec.code, "polsek", f"Polsek {kec.name}", regency, kec.code[:2], kec.lat, kec.lon, "", kec.name
         )
 
 
@@ -122,13 +155,14 @@ def build(shared: Path) -> list[dict[str, str]]:
     rows = [_row(MABES_CODE, "mabes", name, "", "", lat, lon, MABES_NOTE)]
     rows += polda_rows(indo / "polda_hq.csv", regencies, provinces)
     rows += polres_rows(regencies)
+    rows += polsek_rows(read_regencies(indo / "districts" / "kecamatan_centroids_cahyadsn.csv"), regencies)
     _check(rows)
     return rows
 
 
 def _check(rows: list[dict[str, str]]) -> None:
     codes = [r["code"] for r in rows]
-    names = [r["name"] for r in rows]
+    names = [r["name"] for r in rows if r["level"] != "polsek"]  # "Polsek Wonosari" is in five regencies
     assert len(set(codes)) == len(codes), "duplicate codes"
     assert len(set(names)) == len(names), "duplicate names"
     polda = {r["code"] for r in rows if r["level"] == "polda"}
@@ -147,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    levels = {lvl: sum(r["level"] == lvl for r in rows) for lvl in ("mabes", "polda", "polres")}
+    levels = {lvl: sum(r["level"] == lvl for r in rows) for lvl in ("mabes", "polda", "polres", "polsek")}
     print(f"wrote {args.out} ({', '.join(f'{n} {lvl}' for lvl, n in levels.items())})", file=sys.stderr)
     return 0
 

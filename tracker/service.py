@@ -23,19 +23,21 @@ from datetime import UTC, datetime
 
 import orjson
 import paho.mqtt.client as mqtt
-from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exponential
 
 from patroli import topics
 from patroli.models import Fix, Refusal, RefusalReason
 from patroli.mqtt import SessionOptions, make_client
 from patroli.settings import Settings
-from patroli.storage import Store
+from patroli.storage import Store, units_repo
+from patroli.storage.retry import describe_error, refused_for_content
 from tracker import metrics
 from tracker.pipeline import Ingest
 from tracker.rules import RuleLimits
 
 log = logging.getLogger("patroli.tracker")
 UNKNOWN_UNIT_RECHECK_S = 10.0
+DISABLED_RECHECK_S = 5.0  # a disabled unit's fixes are refused within this
 
 
 @dataclass(slots=True)
@@ -120,7 +122,12 @@ class Tracker:
             str, float
         ] = {}  # refused unregistered units, not looked up again until then
         self._new_units: list[str] = []
+        self._disabled: set[str] = set()
+        self._disabled_checked_at = -DISABLED_RECHECK_S
         self._log_refusal = RefusalLog()
+        self._partitions, self._partition = settings.tracker_partitions, settings.tracker_partition
+        if self._partition >= self._partitions:
+            raise ValueError("PATROLI_TRACKER_PARTITION must be below PATROLI_TRACKER_PARTITIONS")
         self.ingest = Ingest(
             RuleLimits(
                 settings.tracker_max_future_s, settings.tracker_max_age_s, settings.tracker_max_speed_kmh
@@ -215,11 +222,15 @@ class Tracker:
         if not self._stopping.is_set():
             log.warning("disconnected from broker; reconnecting", extra={"reason": str(rc)})
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = "<invalid utf-8>"
+        if self._partitions > 1 and topics.partition(topic, self._partitions) != self._partition:
+            if msg.qos:  # another tracker's unit: its own session has the message too
+                client.ack(msg.mid, msg.qos)
+            return
         item = Inbound(
             topic, msg.payload, msg.mid, msg.qos, self._generation, datetime.now(UTC), time.monotonic()
         )
@@ -227,7 +238,20 @@ class Tracker:
         metrics.MESSAGES.inc()
 
     # ------------------------------------------------------------------------------------------ registration
+    def _disabled_units(self) -> set[str]:
+        """Disabled units, read again at most every DISABLED_RECHECK_S (one small query, not one per fix)."""
+        now = time.monotonic()
+        if now >= self._disabled_checked_at + DISABLED_RECHECK_S:
+            with self.store.transaction() as tx:
+                self._disabled = units_repo.disabled_unit_ids(tx)
+            self._disabled_checked_at = now
+        return self._disabled
+
     def _unit_allowed(self, unit_id: str) -> bool:
+        if unit_id in self._disabled_units():
+            return (
+                False  # `patroli units disable`: refused even while the broker still has the radio connected
+            )
         if unit_id in self._known_units:
             return True
         if self.settings.tracker_enforce_registration:
@@ -314,7 +338,7 @@ class Tracker:
     # ------------------------------------------------------------------------------------------ writing
     def _write_loop(self) -> None:
         retrying = Retrying(
-            retry=retry_if_exception_type(Exception),
+            retry=retry_if_exception(lambda e: not refused_for_content(e)),
             wait=wait_exponential(multiplier=0.1, max=5),
             stop=stop_when_event_set(self._stopping),
             before_sleep=lambda rs: (
@@ -335,7 +359,12 @@ class Tracker:
                 return
             t0 = time.monotonic()
             try:
-                new = retrying(self.store.write_batch, batch.fixes, batch.refusals, batch.new_units)
+                try:
+                    new = retrying(self.store.write_batch, batch.fixes, batch.refusals, batch.new_units)
+                except Exception as exc:
+                    if not refused_for_content(exc):
+                        raise
+                    new = self._write_alone(retrying, batch, exc)
             except Exception:
                 # Only when stopping during an outage: nothing acked, the broker redelivers it all.
                 log.error(
@@ -354,3 +383,44 @@ class Tracker:
                         self.client.ack(mid, qos)
                 for f in new:
                     self.client.publish(topics.position(f.unit_id), position_json(f), qos=0)
+
+    def _write_alone(self, retrying: Retrying, batch: Batch, exc: Exception) -> list[Fix]:
+        """The store refused the batch for what is in it (not for being down): each fix alone, and one it
+        refuses alone is recorded as a `store_refused` refusal with its raw sentences, so that the batch's
+        messages are stored, or set aside, and acknowledged, instead of retried for ever."""
+        log.warning(
+            "batch refused by the store; storing its fixes one at a time",
+            extra={"fixes": len(batch.fixes), "error": describe_error(exc)},
+        )
+        if batch.new_units:
+            retrying(self.store.write_batch, [], [], batch.new_units)
+        new: list[Fix] = []
+        refusals = list(batch.refusals)
+        for f in batch.fixes:
+            try:
+                new.extend(retrying(self.store.write_batch, [f], [], []))
+            except Exception as one:
+                if not refused_for_content(one):
+                    raise
+                r = Refusal(
+                    RefusalReason.STORE_REFUSED,
+                    f"the store refused this fix: {describe_error(one)}",
+                    f.raw.encode(),
+                    f.received_at,
+                    f.unit_id,
+                    topics.nmea(f.unit_id),
+                )
+                refusals.append(r)
+                metrics.REFUSED.labels(str(r.reason)).inc()
+                self._log_refusal(r)
+        for r in refusals:
+            try:
+                retrying(self.store.write_batch, [], [r], [])
+            except Exception as one:
+                if not refused_for_content(one):
+                    raise
+                log.error(
+                    "refusal not stored",
+                    extra={"reason": str(r.reason), "unit_id": r.unit_id, "error": describe_error(one)},
+                )
+        return new

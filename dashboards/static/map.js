@@ -9,8 +9,8 @@ const STATUS_COLOURS = {
   busy: "#ff8c42", off_duty: "#8893a0", offline: "#5a616c", unknown: "#9aa4b0",
 };
 const STALE_FILL = "#69707b";
-const LEVEL_COLOURS = ["#ff4d4d", "#ff9f1a", "#ff3df5"];
-const LEVEL_NAMES = ["Polres", "Polda", "Mabes"];
+const LEVEL_COLOURS = ["#ff6b6b", "#ff4d4d", "#ff9f1a", "#ff3df5"];  // by incident level (patroli.incidents.TIERS)
+const LEVEL_NAMES = ["Polsek", "Polres", "Polda", "Mabes"];
 const DISPOSITIONS = ["resolved", "no_action", "referred", "duplicate", "false_report"];
 const TILE = 256;
 
@@ -104,6 +104,13 @@ $("logout-btn").addEventListener("click", async () => {
   showLogin("");
 });
 
+// The status line: what the server says is wrong with the deployment (boundary files missing in production).
+function showWarnings(warnings) {
+  const el = $("status-warning");
+  el.textContent = (warnings || []).join(" · ");
+  el.hidden = !el.textContent;
+}
+
 async function start(user) {
   S.user = user;
   $("login-overlay").hidden = true;
@@ -113,6 +120,8 @@ async function start(user) {
   S.config = await api("/api/v1/map/config");
   S.staleS = S.config.stale_s; S.heartbeatS = S.config.heartbeat_s;
   $("attribution").textContent = S.config.tile_url ? S.config.tile_attribution : "H3 grid · offline";
+  showWarnings(S.config.warnings);
+  setInterval(async () => { showWarnings((await api("/api/v1/map/config")).warnings); }, 60_000);
   S.stations = await api("/api/v1/stations");
   connect();
   loadLayers();
@@ -268,10 +277,10 @@ function draw() {
     const [x, y] = toScreen(s.lat, s.lon);
     if (x < -20 || y < -20 || x > w + 20 || y > h + 20) continue;
     const size = s.level === "mabes" ? 9 : s.level === "polda" ? 7 : 5;
-    if (s.level === "polres" && S.view.zoom < 7) continue;
+    if ((s.level === "polres" && S.view.zoom < 7) || (s.level === "polsek" && S.view.zoom < 10)) continue;
     ctx.fillStyle = s.level === "polres" ? "#5b7fb0" : s.level === "polda" ? "#9bb8e0" : "#e0d19b";
     ctx.fillRect(x - size / 2, y - size / 2, size, size);
-    if (S.view.zoom >= 11 || s.level !== "polres") { ctx.fillStyle = "#8fa6c8"; ctx.font = "11px system-ui"; ctx.fillText(s.name, x + size, y - size); }
+    if (S.view.zoom >= 11 || s.level === "polda" || s.level === "mabes") { ctx.fillStyle = "#8fa6c8"; ctx.font = "11px system-ui"; ctx.fillText(s.name, x + size, y - size); }
   }
   // the selected unit's track
   if (S.track && S.track.points.length > 1) {
@@ -326,9 +335,15 @@ function frame() {
 }
 setInterval(() => { dirty = true; updateCountdowns(); }, 1000);  // countdowns and staleness move with time
 
+// The page's Content-Security-Policy refuses inline style attributes: colours go in data-bg and are set here.
+function paintBackgrounds(root) {
+  for (const el of root.querySelectorAll("[data-bg]")) el.style.background = el.dataset.bg;
+}
+
 function legend() {
-  $("legend").innerHTML = Object.entries(STATUS_COLOURS).map(([k, c]) => `<div><i style="background:${c}"></i>${k.replace("_", " ")}</div>`).join("")
-    + `<div><i style="background:${STALE_FILL}"></i>stale</div>`;
+  $("legend").innerHTML = Object.entries(STATUS_COLOURS).map(([k, c]) => `<div><i data-bg="${c}"></i>${k.replace("_", " ")}</div>`).join("")
+    + `<div><i data-bg="${STALE_FILL}"></i>stale</div>`;
+  paintBackgrounds($("legend"));
 }
 
 // ------------------------------------------------------------------------------------------ panel
@@ -375,8 +390,9 @@ function renderLists() {
   const shown = units.slice(0, 300);
   $("units").innerHTML = shown.map((u) => `
     <li data-unit="${esc(u.unit_id)}" data-lat="${u.lat ?? ""}" data-lon="${u.lon ?? ""}" data-status="${esc(u.status)}" class="${u.unit_id === S.selected ? "selected" : ""}">
-      <span class="dot" style="background:${isStale(u, now) ? STALE_FILL : STATUS_COLOURS[u.status] || STATUS_COLOURS.unknown}"></span>${esc(u.unit_id)}
+      <span class="dot" data-bg="${isStale(u, now) ? STALE_FILL : STATUS_COLOURS[u.status] || STATUS_COLOURS.unknown}"></span>${esc(u.unit_id)}
       <span class="muted">${esc(u.status)}${u.lat != null ? ` · ${u.lat.toFixed(5)}, ${u.lon.toFixed(5)}` : ""}</span></li>`).join("");
+  paintBackgrounds($("units"));
   const live = units.filter((u) => !isStale(u, now)).length;
   $("summary").textContent = `${units.length} units, ${live} live · ${S.incidents.size} open incidents`;
 }
@@ -435,7 +451,7 @@ async function selectUnit(unitId, centre) {
     S.track = { unit_id: unitId, points: page.points.map((p) => [p.lat, p.lon]) };
     const cur = S.units.get(unitId) || {};
     const age = cur.fix_time ? Math.round((serverNow() - Date.parse(cur.fix_time)) / 1000) : null;
-    box.innerHTML = `<strong>${esc(unitId)}</strong> <button id="unit-close" style="float:right">×</button>
+    box.innerHTML = `<strong>${esc(unitId)}</strong> <button id="unit-close">×</button>
       <dl><dt>status</dt><dd>${esc(cur.status)}</dd><dt>kind</dt><dd>${esc(cur.kind)}</dd>
       <dt>Polres</dt><dd>${esc(cur.polres_code || "–")}</dd>
       <dt>last fix</dt><dd>${age != null ? age + " s ago" : "none"}</dd>

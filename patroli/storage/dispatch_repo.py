@@ -4,18 +4,35 @@ Every state change is a compare-and-set (`UPDATE … WHERE <expected state> RETU
 processes racing for the same escalation or the same unit, exactly one sees a row come back. That works the
 same in PostgreSQL (the second UPDATE waits for the first to commit, then re-checks its WHERE) and SQLite
 (writers are serialised), with no row locks held across a round trip to the broker.
+
+Lock order: the audit chain's lock is the first lock every writing transaction takes (`_hold_chain`, called by
+each function here that writes, before its statement). Before, a burst's transaction locked a unit's row, then
+waited for the chain's advisory lock held by a transaction that next wanted another unit's row: PostgreSQL
+found deadlocks between `pg_advisory_xact_lock` and the `units` update in 1–2 of 25 contacts with two
+dispatchers. With one lock first, writers queue on it and never hold a row another one waits for; nearly every
+writing transaction appends to the chain anyway, so this serialises little that was not already serialised.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from patroli.incidents import UNIT_TRANSITIONS, AuditEntry, Incident, UnitStatus
+from patroli import audit_chain
+from patroli.incidents import (
+    INCIDENT_TRANSITIONS,
+    INITIAL_STATES,
+    UNIT_TRANSITIONS,
+    AuditEntry,
+    ContactRefusal,
+    ContactRefusalReason,
+    Incident,
+    IncidentState,
+    UnitStatus,
+)
 from patroli.storage.tx import Tx
 
 INCIDENT_COLUMNS = (
@@ -45,6 +62,9 @@ INCIDENT_COLUMNS = (
     "arrived_at",
     "closed_at",
     "disposition",
+    "contact_id",
+    "polsek_code",
+    "arrive_target_s",
 )
 _TIME_COLUMNS = {
     "received_at",
@@ -67,17 +87,44 @@ def incident_from_row(tx: Tx, row: tuple[Any, ...]) -> Incident:
         values[col] = tx.time(values[col])
     values["caller"] = values.pop("caller_id")
     values["needs_unit"] = bool(values["needs_unit"])
+    values["state"] = IncidentState(values["state"])
     return Incident(**values)
+
+
+def _hold_chain(tx: Tx) -> tuple[int, str]:
+    """Take the audit chain's lock (first, before any row lock: see the module's docstring) and read its head
+    once per transaction; (seq, hash) of the chain's last entry."""
+    if tx.audit_head is None:
+        tx.lock_audit()
+        last = tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        tx.audit_head = (last[0][0], last[0][1]) if last else (0, GENESIS_HASH)
+    return tx.audit_head
 
 
 # ---------------------------------------------------------------------------------------------- incidents
 def insert_incident(tx: Tx, inc: Incident) -> None:
+    _hold_chain(tx)
+    if inc.state not in INITIAL_STATES:
+        raise ValueError(f"{inc.state} is not a state an incident starts in")
     values = {c: getattr(inc, "caller" if c == "caller_id" else c) for c in INCIDENT_COLUMNS}
     values["needs_unit"] = int(inc.needs_unit)
+    values["state"] = str(inc.state)
     tx.send(
         f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in INCIDENT_COLUMNS)})",
         values,
     )
+
+
+def stored_contacts(tx: Tx, contact_ids: Iterable[str]) -> dict[str, str]:
+    """contact id → incident id, for the given gateway contact ids already stored (a redelivered contact)."""
+    params = {f"c{i}": c for i, c in enumerate(dict.fromkeys(contact_ids))}
+    if not params:
+        return {}
+    rows = tx.rows(
+        f"SELECT contact_id, incident_id FROM incidents WHERE contact_id IN ({', '.join(':' + k for k in params)})",
+        params,
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 def get_incident(tx: Tx, incident_id: str) -> Incident | None:
@@ -122,23 +169,44 @@ def caller_counts(tx: Tx, callers: Iterable[str]) -> dict[str, tuple[int, int]]:
     return {c: found.get(c, (0, 0)) for c in params.values()}
 
 
+def _check_state_change(expected: Any, to: Any) -> None:
+    """A state change names the state(s) it leaves, and each leads to the new one by INCIDENT_TRANSITIONS."""
+    if expected is None:
+        raise ValueError(f"a change to state {to} must say which state it leaves (expect 'state')")
+    target = IncidentState(to)
+    froms = [IncidentState(s) for s in (expected if isinstance(expected, tuple) else (expected,))]
+    illegal = [f"{f} → {target}" for f in froms if f is not target and target not in INCIDENT_TRANSITIONS[f]]
+    if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
+        raise ValueError(f"not a legal incident state change: {', '.join(illegal)}")
+
+
 def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
-    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL)."""
+    """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL; a
+    tuple: any of those). A change of state is checked against the incident lifecycle first."""
     for col in (*expect, *changes):
         if col not in INCIDENT_COLUMNS:
             raise ValueError(f"unknown incident column {col!r}")
+    _hold_chain(tx)
+    if "state" in changes:
+        _check_state_change(expect.get("state"), changes["state"])
     params: dict[str, Any] = {"id": incident_id}
     conditions = ["incident_id = :id"]
     for col, value in expect.items():
         if value is None:
             conditions.append(f"{col} IS NULL")
+        elif isinstance(value, tuple):
+            names = [f"x_{col}_{i}" for i in range(len(value))]
+            conditions.append(f"{col} IN ({', '.join(':' + n for n in names)})")
+            params.update(
+                {n: str(v) if isinstance(v, IncidentState) else v for n, v in zip(names, value, strict=True)}
+            )
         else:
             conditions.append(f"{col} = :x_{col}")
-            params[f"x_{col}"] = value
+            params[f"x_{col}"] = str(value) if isinstance(value, IncidentState) else value
     sets = []
     for col, value in changes.items():
         sets.append(f"{col} = :s_{col}")
-        params[f"s_{col}"] = value
+        params[f"s_{col}"] = str(value) if isinstance(value, IncidentState) else value
     return tx.run(f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params) == 1
 
 
@@ -170,6 +238,7 @@ def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
 
 # ---------------------------------------------------------------------------------------------- offers
 def record_offer(tx: Tx, incident_id: str, unit_id: str, now: datetime, deadline: datetime) -> None:
+    _hold_chain(tx)
     tx.send(
         "INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES (:i, :u, :now, :deadline)",
         {"i": incident_id, "u": unit_id, "now": now, "deadline": deadline},
@@ -178,6 +247,7 @@ def record_offer(tx: Tx, incident_id: str, unit_id: str, now: datetime, deadline
 
 def answer_offer(tx: Tx, incident_id: str, unit_id: str, answer: str, now: datetime) -> bool:
     """The first answer to an offer wins (an accept racing a timeout: exactly one of them)."""
+    _hold_chain(tx)
     return (
         tx.run(
             "UPDATE incident_offers SET answer = :answer, answered_at = :now "
@@ -213,6 +283,7 @@ def set_unit_status(
     illegal = [str(s) for s in expected if to not in UNIT_TRANSITIONS[s]]
     if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
         raise ValueError(f"not a legal unit status change: {', '.join(illegal)} → {to}")
+    _hold_chain(tx)
     params: dict[str, Any] = {"u": unit_id, "to": str(to), "now": now, "incident": incident_id}
     placeholders = []
     for i, status in enumerate(expected):
@@ -235,6 +306,11 @@ def set_unit_status(
     return previous if changed == 1 else None
 
 
+def unit_status(tx: Tx, unit_id: str) -> UnitStatus | None:
+    rows = tx.rows("SELECT status FROM units WHERE unit_id = :u", {"u": unit_id})
+    return UnitStatus(rows[0][0]) if rows else None
+
+
 def unit_incident(tx: Tx, unit_id: str) -> str | None:
     rows = tx.rows("SELECT incident_id FROM units WHERE unit_id = :u", {"u": unit_id})
     return rows[0][0] if rows else None
@@ -255,6 +331,156 @@ def unit_states(tx: Tx) -> dict[str, UnitState]:
     return {r[0]: UnitState(r[0], UnitStatus(r[1]), tx.time(r[2]), r[3], r[4], r[5]) for r in rows}
 
 
+# ---------------------------------------------------------------------------------------------- dead letters
+def record_contact_refusals(tx: Tx, refusals: Iterable[ContactRefusal]) -> None:
+    """Contacts that could not be stored, set aside with their reason and raw bytes (unbounded: only the
+    gateways' accounts may post contacts, and every one of them must stay findable)."""
+    for r in refusals:
+        tx.send(
+            "INSERT INTO contact_refusals (received_at, topic, reason, detail, raw) "
+            "VALUES (:at, :topic, :reason, :detail, :raw)",
+            {
+                "at": r.received_at,
+                "topic": r.topic,
+                "reason": str(r.reason),
+                "detail": r.detail,
+                "raw": r.raw,
+            },
+        )
+
+
+def contact_refusals(tx: Tx, limit: int = 100) -> list[ContactRefusal]:
+    """The newest refused contacts first."""
+    rows = tx.rows(
+        "SELECT received_at, topic, reason, detail, raw FROM contact_refusals ORDER BY id DESC LIMIT :limit",
+        {"limit": limit},
+    )
+    return [
+        ContactRefusal(tx.time(r[0]), r[1], ContactRefusalReason(r[2]), r[3], bytes(r[4]))  # type: ignore[arg-type]
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+ACK_TARGET_S = 10.0  # Polri's 2026 rule: a 110 contact is answered within 10 seconds
+DEFAULT_ARRIVE_TARGET_S = 600.0  # an incident without a point (or stored before targets were) gets 10 min
+FIGURE_GROUPS = {"polsek": "polsek_code", "polres": "polres_code"}
+_METRICS = {  # metric → (stamp column): seconds from received_at to it
+    "ack": "acked_at",
+    "accept": "accepted_at",
+    "arrive": "arrived_at",
+}
+_PERCENTILES = (0.5, 0.9)
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseFigures:
+    """One station's figures: counts, shares within the targets, and percentiles (linear interpolation, as
+    PostgreSQL's percentile_cont) of the seconds from receipt to acknowledgement, acceptance and arrival."""
+
+    tier: str  # "polsek" or "polres"
+    station_code: str
+    incidents: int
+    acknowledged: int
+    ack_within_target: int  # acknowledged within ACK_TARGET_S
+    ack_p50_s: float | None
+    ack_p90_s: float | None
+    accepted: int
+    accept_p50_s: float | None
+    accept_p90_s: float | None
+    arrived: int
+    arrive_within_target: int  # on scene within 10/15/25 min by distance from the station
+    arrive_p50_s: float | None
+    arrive_p90_s: float | None
+
+
+def _pg_figures_sql(group: str, where: str) -> str:
+    cols = []
+    for metric, stamp in _METRICS.items():
+        seconds = f"extract(epoch FROM {stamp} - received_at)"
+        cols.append(f"count({stamp})")
+        if metric == "ack":
+            cols.append(f"count(*) FILTER (WHERE {seconds} <= :ack_target)")
+        if metric == "arrive":
+            cols.append(f"count(*) FILTER (WHERE {seconds} <= coalesce(arrive_target_s, :arrive_default))")
+        cols += [f"percentile_cont({p}) WITHIN GROUP (ORDER BY {seconds})" for p in _PERCENTILES]
+    return (
+        f"SELECT {group}, count(*), {', '.join(cols)} FROM incidents WHERE {where} "
+        f"GROUP BY {group} ORDER BY {group}"
+    )
+
+
+def _sqlite_figures_sql(group: str, where: str) -> str:
+    """SQLite has no percentile_cont: rank each metric's values per station (window functions) and
+    interpolate between the ranks around 1 + p·(n − 1), which is percentile_cont's definition."""
+    seconds = ", ".join(f"({stamp} - received_at) / 1e6 AS {m}" for m, stamp in _METRICS.items())
+    ranked = " UNION ALL ".join(
+        f"SELECT code, '{m}' AS m, {m} AS v, row_number() OVER (PARTITION BY code ORDER BY {m}) AS rn, "
+        f"count(*) OVER (PARTITION BY code) AS n FROM base WHERE {m} IS NOT NULL"
+        for m in _METRICS
+    )
+    ps = " UNION ALL ".join(f"SELECT {p} AS p" for p in _PERCENTILES)
+    cols = []
+    for m in _METRICS:
+        cols.append(f"count({m})")
+        if m == "ack":
+            cols.append("coalesce(sum(ack <= :ack_target), 0)")
+        if m == "arrive":
+            cols.append("coalesce(sum(arrive <= target), 0)")
+        cols += [
+            f"(SELECT val FROM pct WHERE pct.code = base.code AND m = '{m}' AND p = {p})"
+            for p in _PERCENTILES
+        ]
+    return f"""
+        WITH base AS (
+            SELECT {group} AS code, {seconds}, coalesce(arrive_target_s, :arrive_default) AS target
+            FROM incidents WHERE {where}
+        ),
+        ranked AS ({ranked}),
+        at AS (SELECT DISTINCT code, m, n, ps.p, 1 + ps.p * (n - 1) AS pos FROM ranked CROSS JOIN ({ps}) ps),
+        pct AS (
+            SELECT at.code, at.m, at.p, lo.v + (at.pos - lo.rn) * (hi.v - lo.v) AS val
+            FROM at
+            JOIN ranked lo ON lo.code = at.code AND lo.m = at.m AND lo.rn = CAST(at.pos AS INTEGER)
+            JOIN ranked hi ON hi.code = at.code AND hi.m = at.m AND hi.rn = min(lo.rn + 1, at.n)
+        )
+        SELECT code, count(*), {", ".join(cols)} FROM base GROUP BY code ORDER BY code
+    """
+
+
+def response_figures(tx: Tx, tier: str = "polres", since: datetime | None = None) -> list[ResponseFigures]:
+    """Per Polsek or per Polres, from every incident received since `since` (all when None): computed in
+    SQL, with percentile_cont on PostgreSQL and the same interpolation by ranks on SQLite."""
+    group = FIGURE_GROUPS[tier]  # KeyError for anything else: the column name is never the caller's text
+    where = f"{group} IS NOT NULL" + (" AND received_at >= :since" if since is not None else "")
+    sql = _pg_figures_sql(group, where) if tx.dialect == "postgresql" else _sqlite_figures_sql(group, where)
+    params: dict[str, Any] = {"ack_target": ACK_TARGET_S, "arrive_default": DEFAULT_ARRIVE_TARGET_S}
+    if since is not None:
+        params["since"] = since
+    out = []
+    for r in tx.rows(sql, params):
+        v = [None if x is None else float(x) for x in r[2:]]
+        out.append(
+            ResponseFigures(
+                tier,
+                r[0],
+                int(r[1]),
+                int(v[0] or 0),
+                int(v[1] or 0),
+                v[2],
+                v[3],
+                int(v[4] or 0),
+                v[5],
+                v[6],
+                int(v[7] or 0),
+                int(v[8] or 0),
+                v[9],
+                v[10],
+            )
+        )
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- audit chain
 def _chain_hash(
     prev_hash: str,
@@ -265,11 +491,13 @@ def _chain_hash(
     incident_id: str | None,
     unit_id: str | None,
     details: str,
+    config: audit_chain.ChainConfig | None = None,
 ) -> str:
+    """HMAC-SHA256 under the audit key where one is configured, else SHA-256 (see patroli.audit_chain)."""
     canonical = json.dumps(
         [seq, at.isoformat(), actor, action, incident_id, unit_id, details], separators=(",", ":")
     )
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    return (config or audit_chain.current()).digest(prev_hash, canonical)
 
 
 def append_audit(
@@ -283,11 +511,7 @@ def append_audit(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """Append to the hash chain, in the caller's transaction: the entry commits with the change it records."""
-    head = tx.audit_head
-    if head is None:  # first append of this transaction: take the chain, read its head once
-        tx.lock_audit()
-        last = tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        head = (last[0][0], last[0][1]) if last else (0, GENESIS_HASH)
+    head = _hold_chain(tx)
     seq, prev = head[0] + 1, head[1]
     text = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
     digest = _chain_hash(prev, seq, at, actor, action, incident_id, unit_id, text)
@@ -327,14 +551,25 @@ def audit_entries(
 
 
 def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
-    """Walk the whole chain; every problem found (an edited, inserted or deleted row) as a sentence."""
+    """Walk the whole chain; every problem found as a sentence: an edited, inserted or deleted row, a row hashed
+    without the audit key (where one is configured), a tail cut off or a chain rewritten after the last head
+    exported to the anchor file."""
+    config = audit_chain.current()
+    unkeyed = audit_chain.ChainConfig()
+    anchored = audit_chain.last_exported(config.anchor_file) if config.anchor_file else None
     problems: list[str] = []
     prev_hash, expected_seq, after = GENESIS_HASH, 1, 0
     while True:
         entries = audit_entries(tx, after_seq=after, limit=batch)
         if not entries:
+            if anchored is not None and after < anchored[0]:
+                problems.append(
+                    f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end"
+                )
             return problems
         for e in entries:
+            if anchored is not None and e.seq == anchored[0] and e.hash != anchored[1]:
+                problems.append(f"seq {e.seq}: hash differs from the exported head (chain rewritten)")
             if e.seq != expected_seq:
                 problems.append(f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
             if e.prev_hash != prev_hash:
@@ -343,5 +578,12 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
                 e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details
             )
             if recomputed != e.hash:
-                problems.append(f"seq {e.seq}: content does not match its hash (row edited)")
+                plain = config.key is not None and e.hash == _chain_hash(
+                    e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details, unkeyed
+                )
+                problems.append(
+                    f"seq {e.seq}: hashed without the audit key (recomputed by someone who does not hold it)"
+                    if plain
+                    else f"seq {e.seq}: content does not match its hash (row edited)"
+                )
             prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq

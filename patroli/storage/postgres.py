@@ -14,10 +14,10 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from patroli import migrations
+from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
-from patroli.storage.columns import TRACK_COLUMNS_SELECT, TrackColumns, parse_copy_binary
+from patroli.storage.columns import TRACK_PACKED_SELECT, TrackColumns, parse_packed
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def _pyformat(sql: str) -> str:
 
 class _PgTx:
     """A transaction in pipeline mode: statements are sent without waiting, until one needs its answer."""
+
+    dialect = "postgresql"
 
     def __init__(self, conn: psycopg.Connection, pipeline: psycopg.Pipeline) -> None:
         self._conn = conn
@@ -224,7 +226,10 @@ class PostgresStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[_PgTx]:
         with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-            yield _PgTx(conn, pipeline)
+            tx = _PgTx(conn, pipeline)
+            yield tx
+        if tx.audit_head is not None:  # committed: the new head goes to the anchor outside the database
+            audit_chain.export_head(*tx.audit_head)
 
     # --- positions ---
     def write_batch(
@@ -301,40 +306,38 @@ class PostgresStore:
         }
         if query.bucket_seconds:
             params["bucket"] = f"{int(query.bucket_seconds)} seconds"
-            bucket_fn = "time_bucket" if self._has_timescaledb() else "date_bin"
-            origin = "" if bucket_fn == "time_bucket" else ", TIMESTAMPTZ 'epoch'"
-            sql = (
-                f"SELECT {_COLS} FROM (SELECT DISTINCT ON ({bucket_fn}(%(bucket)s::interval, fix_time{origin})) "
-                f"{_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
-                f"AND fix_time < %(end)s ORDER BY {bucket_fn}(%(bucket)s::interval, fix_time{origin}), "
-                "fix_time DESC) b ORDER BY fix_time LIMIT %(limit)s"
-            )
-        else:
-            sql = (
-                f"SELECT {_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
-                "AND fix_time < %(end)s ORDER BY fix_time LIMIT %(limit)s"
-            )
+        sql = self.track_sql(bool(query.bucket_seconds))
         with self._pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_row_to_fix(r) for r in rows]
+
+    def track_sql(self, bucketed: bool) -> str:
+        """The SQL `track` runs (parameters unit, start, end, limit, and bucket when bucketed): for benchmarks
+        that time the same query inside PostgreSQL."""
+        if not bucketed:
+            return (
+                f"SELECT {_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
+                "AND fix_time < %(end)s ORDER BY fix_time LIMIT %(limit)s"
+            )
+        bucket_fn = "time_bucket" if self._has_timescaledb() else "date_bin"
+        origin = "" if bucket_fn == "time_bucket" else ", TIMESTAMPTZ 'epoch'"
+        return (
+            f"SELECT {_COLS} FROM (SELECT DISTINCT ON ({bucket_fn}(%(bucket)s::interval, fix_time{origin})) "
+            f"{_COLS} FROM positions WHERE unit_id = %(unit)s AND fix_time >= %(start)s "
+            f"AND fix_time < %(end)s ORDER BY {bucket_fn}(%(bucket)s::interval, fix_time{origin}), "
+            "fix_time DESC) b ORDER BY fix_time LIMIT %(limit)s"
+        )
 
     def track_columns(
         self, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
     ) -> TrackColumns:
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("naive datetime: times must be timezone-aware UTC")
-        # Binary COPY: one byte stream parsed by numpy, no Python object per value. COPY takes no server-side
-        # parameters: psycopg binds these client-side. Not through _PgTx: COPY does not run in pipeline mode.
-        buf = bytearray()
-        params = {"unit": unit_id, "start": start, "end": end, "limit": limit}
-        with (
-            self._pool.connection() as conn,
-            conn.cursor() as cur,
-            cur.copy(f"COPY ({TRACK_COLUMNS_SELECT}) TO STDOUT (FORMAT BINARY)", params) as copy,
-        ):
-            for block in copy:  # a block per row: appending is the cheapest way to gather them
-                buf += block
-        return parse_copy_binary(unit_id, buf)
+        with self.transaction() as tx:
+            ((count, packed),) = tx.rows(
+                TRACK_PACKED_SELECT, {"unit": unit_id, "start": start, "end": end, "limit": limit}
+            )
+        return parse_packed(unit_id, count, packed)
 
     def _has_timescaledb(self) -> bool:
         """Asked once per store: whether time_bucket exists does not change while it is open."""

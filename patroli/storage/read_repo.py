@@ -9,22 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from patroli.incidents import AuditEntry, Incident
 from patroli.storage.dispatch_repo import AUDIT_SELECT, INCIDENT_SELECT, audit_from_row, incident_from_row
-from patroli.storage.tx import Tx
+from patroli.storage.tx import Tx, in_list
 
 BBox = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
-
-
-def _in(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
-    """`:name0, :name1, …` for an IN list, with the values added to params."""
-    keys = []
-    for i, v in enumerate(values):
-        params[f"{name}{i}"] = v
-        keys.append(f":{name}{i}")
-    return ", ".join(keys)
 
 
 def _filter(where: list[str], params: dict[str, Any], **conditions: tuple[str, str, Any]) -> None:
@@ -100,6 +91,11 @@ def unit_statuses(tx: Tx) -> dict[str, str]:
     return {r[0]: r[1] for r in tx.rows("SELECT unit_id, status FROM units")}
 
 
+def unit_stations(tx: Tx) -> dict[str, str | None]:
+    """Each registered unit's Polres: what a station officer's live feed is scoped by."""
+    return {r[0]: r[1] for r in tx.rows("SELECT unit_id, polres_code FROM units")}
+
+
 # ---------------------------------------------------------------------------------------------- positions
 @dataclass(slots=True, frozen=True)
 class PositionRow:
@@ -130,15 +126,17 @@ class TrackRow(NamedTuple):
     valid: bool
 
 
+TRACK_ROWS_SQL: Final = (
+    "SELECT fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid FROM positions "
+    "WHERE unit_id = :u AND fix_time >= :start AND fix_time < :end ORDER BY fix_time LIMIT :limit"
+)
+
+
 def track_rows(
     tx: Tx, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
 ) -> list[TrackRow]:
     """A unit's fixes in [start, end), oldest first, at full resolution (the primary key's range scan)."""
-    rows = tx.rows(
-        "SELECT fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid FROM positions "
-        "WHERE unit_id = :u AND fix_time >= :start AND fix_time < :end ORDER BY fix_time LIMIT :limit",
-        {"u": unit_id, "start": start, "end": end, "limit": limit},
-    )
+    rows = tx.rows(TRACK_ROWS_SQL, {"u": unit_id, "start": start, "end": end, "limit": limit})
     if rows and isinstance(rows[0][0], datetime) and isinstance(rows[0][8], bool):
         return list(map(TrackRow._make, rows))  # the driver typed them already (PostgreSQL): 1 µs a row saved
     t = tx.time
@@ -175,13 +173,13 @@ def positions_in_area(
         where.append(_bbox_sql(bbox, params))
     cell_terms = []
     if cells_r9:
-        cell_terms.append(f"h3_r9 IN ({_in('c9_', cells_r9, params)})")
+        cell_terms.append(f"h3_r9 IN ({in_list('c9_', cells_r9, params)})")
     if cells_r7:
-        cell_terms.append(f"h3_r7 IN ({_in('c7_', cells_r7, params)})")
+        cell_terms.append(f"h3_r7 IN ({in_list('c7_', cells_r7, params)})")
     if cell_terms:
         where.append(f"({' OR '.join(cell_terms)})")
     if units:
-        where.append(f"unit_id IN ({_in('u_', units, params)})")
+        where.append(f"unit_id IN ({in_list('u_', units, params)})")
     if after is not None:
         params["a_u"], params["a_t"] = after
         where.append(
@@ -222,9 +220,9 @@ def incidents(
     if open_only:
         where.append("closed_at IS NULL")
     if states:
-        where.append(f"state IN ({_in('st_', states, params)})")
+        where.append(f"state IN ({in_list('st_', states, params)})")
     if scope:
-        codes = _in("sc_", scope, params)
+        codes = in_list("sc_", scope, params)
         where.append(f"(station_code IN ({codes}) OR polres_code IN ({codes}))")
     _filter(
         where,
@@ -250,21 +248,19 @@ def incidents(
 
 
 def open_incidents_in_view(
-    tx: Tx, bbox: BBox | None, scope: Sequence[str] = (), limit: int = 2000
+    tx: Tx, bbox: BBox | None, scope: Sequence[str] | None = None, limit: int = 2000
 ) -> list[Incident]:
-    """What a live map shows: open incidents inside the box, without a location, or within the viewer's scope."""
+    """What a live map shows: open incidents inside the box (or without a location), and, for a viewer with a
+    scope (a station officer), only those queued at or in the jurisdiction of its stations: scope AND area."""
     params: dict[str, Any] = {"limit": limit}
-    any_of = ["lat IS NULL"]
-    if bbox is None:
-        any_of.append("1 = 1")
-    else:
-        any_of.append(f"({_bbox_sql(bbox, params)})")
-    if scope:
-        codes = _in("sc_", scope, params)
-        any_of.append(f"station_code IN ({codes}) OR polres_code IN ({codes})")
+    where = ["closed_at IS NULL"]
+    if bbox is not None:
+        where.append(f"(lat IS NULL OR ({_bbox_sql(bbox, params)}))")
+    if scope is not None:
+        codes = in_list("sc_", scope, params) if scope else "NULL"
+        where.append(f"(station_code IN ({codes}) OR polres_code IN ({codes}))")
     rows = tx.rows(
-        f"{INCIDENT_SELECT} WHERE closed_at IS NULL AND ({' OR '.join(any_of)}) "
-        "ORDER BY received_at DESC LIMIT :limit",
+        f"{INCIDENT_SELECT} WHERE {' AND '.join(where)} ORDER BY received_at DESC LIMIT :limit",
         params,
     )
     return [incident_from_row(tx, r) for r in rows]

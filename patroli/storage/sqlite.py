@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from patroli import migrations
+from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TrackColumns, from_us, to_us  # times are stored as µs since 1970
@@ -88,6 +88,8 @@ def _param(value: Any) -> Any:
 
 
 class _SqliteTx:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.audit_head: tuple[int, str] | None = None
@@ -176,12 +178,15 @@ class SqliteStore:
     def transaction(self) -> Iterator[_SqliteTx]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
+        tx = _SqliteTx(conn)
         try:
-            yield _SqliteTx(conn)
+            yield tx
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if tx.audit_head is not None:  # committed: the new head goes to the anchor outside the database
+            audit_chain.export_head(*tx.audit_head)
 
     # --- positions ---
     def write_batch(
@@ -335,6 +340,16 @@ class SqliteStore:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration file (no semicolons inside our SQLite statements)."""
+    """Statements of a migration file: split at the semicolons where SQLite says a statement is complete (a
+    trigger's body holds semicolons of its own)."""
     lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";"))
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";"))
+    return statements

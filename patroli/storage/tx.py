@@ -6,12 +6,13 @@ partial indexes, CAS updates); they differ only in parameter style and in how ti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 
 class Tx(Protocol):
+    dialect: str  # "postgresql" or "sqlite": for the few queries that must differ (percentiles)
     audit_head: (
         tuple[int, str] | None
     )  # (seq, hash) of the chain's last entry, once this transaction holds it
@@ -36,3 +37,12 @@ class Tx(Protocol):
     def lock_audit(self) -> None:
         """Serialise audit-chain appends until the transaction ends."""
         ...
+
+
+def in_list(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    """`:name0, :name1, …` for an IN list, with the values added to params (both backends take it)."""
+    keys = []
+    for i, v in enumerate(values):
+        params[f"{name}{i}"] = v
+        keys.append(f":{name}{i}")
+    return ", ".join(keys)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from patroli.storage.tx import Tx
+from patroli.storage.tx import Tx, in_list
 
 ROLES = ("admin", "dispatcher", "station_officer", "auditor")
 _USER_COLUMNS = "username, password_hash, role, station_code, display_name, created_at, disabled_at"
@@ -79,10 +79,7 @@ def disable_user(tx: Tx, username: str, now: datetime) -> bool:
         "UPDATE users SET disabled_at = :now WHERE username = :u AND disabled_at IS NULL",
         {"now": now, "u": username},
     )
-    tx.run(
-        "UPDATE api_tokens SET revoked_at = :now WHERE username = :u AND revoked_at IS NULL",
-        {"now": now, "u": username},
-    )
+    revoke_user_tokens(tx, username, now)
     return changed == 1
 
 
@@ -117,6 +114,29 @@ def revoke_token(tx: Tx, token_hash: str, now: datetime) -> bool:
     )
 
 
+def revoke_user_tokens(tx: Tx, username: str, now: datetime) -> int:
+    """Revoke every live token of one user (a password change); returns how many."""
+    return tx.run(
+        "UPDATE api_tokens SET revoked_at = :now WHERE username = :u AND revoked_at IS NULL",
+        {"now": now, "u": username},
+    )
+
+
 def purge_tokens(tx: Tx, now: datetime) -> int:
     """Forget expired tokens (they no longer authenticate anyone); returns how many went."""
     return tx.run("DELETE FROM api_tokens WHERE expires_at <= :now", {"now": now})
+
+
+def live_tokens(tx: Tx, token_hashes: list[str], now: datetime) -> set[str]:
+    """Of these tokens, the ones that still authenticate someone (unexpired, unrevoked, the user active): what
+    the live feed checks its open sockets against, all of them in one query."""
+    if not token_hashes:
+        return set()
+    params: dict[str, Any] = {"now": now}
+    rows = tx.rows(
+        "SELECT t.token_hash FROM api_tokens t JOIN users u ON u.username = t.username "
+        f"WHERE t.token_hash IN ({in_list('h', token_hashes, params)}) AND t.revoked_at IS NULL AND t.expires_at > :now "
+        "AND u.disabled_at IS NULL",
+        params,
+    )
+    return {r[0] for r in rows}

@@ -151,7 +151,7 @@ def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
         server.client("auditor").get(f"/api/v1/incidents/{late_id}").json()["incident"]["station_code"]
         == "31"
     )
-    officer.wait_for_selector(f'#incidents li[data-incident="{late_id}"] .level.l1', timeout=10_000)
+    officer.wait_for_selector(f'#incidents li[data-incident="{late_id}"] .level.l2', timeout=10_000)
     assert officer.locator(f'#incidents li[data-incident="{late_id}"] button.ack').count() == 0
     assert errors == []
 

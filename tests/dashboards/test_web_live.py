@@ -164,10 +164,8 @@ def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, r
     place_unit(server.store, "NEAR-1", MONAS[0] + 0.003, MONAS[1])
     server.app.state.ctx.dispatcher.load()
     disp = connect_live(server.ws_url, server.token("dispatcher"), bbox=JAKARTA)
-    officer = connect_live(
-        server.ws_url, server.token("officer"), bbox=BANDUNG
-    )  # looks elsewhere; scope: 31.71
-    other = connect_live(server.ws_url, server.token("officer_utara"), bbox=BANDUNG)
+    officer = connect_live(server.ws_url, server.token("officer"), bbox=JAKARTA)  # scope: 31.71
+    other = connect_live(server.ws_url, server.token("officer_utara"), bbox=JAKARTA)  # 31.72: not theirs
     for ws in (disp, officer, other):
         frames(ws, until=lambda f: f["type"] == "snapshot")
     created = server.client("dispatcher").post("/api/v1/incidents", json=intake_body()).json()["incident"]
@@ -186,8 +184,9 @@ def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, r
     frames(disp, until=incident_and_status)  # the incident, and the unit it was offered to
     inc = next(i for f in seen for i in f["incidents"] if i["incident_id"] == iid and i["state"] == "offered")
     assert inc["level_name"] == "polres" and inc["station_code"] == "31.71" and inc["unit_id"] == "NEAR-1"
+    assert inc["place"] == "near Kota Adm. Jakarta Pusat, DKI Jakarta"  # no polygons here: the nearest Polres
     assert 0 < inc["seconds_to_escalation"] <= 10 and inc["action"] in ("received", "offered")
-    frames(officer, until=lambda f: has_incident(f))  # within the officer's scope, though outside their view
+    frames(officer, until=lambda f: has_incident(f))  # in the officer's scope and in their view
     assert not any(has_incident(f) or f["incidents"] for f in frames(other, timeout=0.8))
 
     server.client("officer").post(f"/api/v1/incidents/{iid}/ack")

@@ -67,6 +67,8 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
         made = runner.invoke(cli, ["add", "sari", "--role", "station_officer", "--station", "31.71"])
         assert made.exit_code == 0, made.output
         assert "added as station_officer of station 31.71" in made.output and "shown once" in made.output
+        polsek = runner.invoke(cli, ["add", "agus", "--role", "station_officer", "--station", "31.71.01"])
+        assert polsek.exit_code == 0 and "of station 31.71.01" in polsek.output, polsek.output
         given = runner.invoke(
             cli, ["add", "budi", "--role", "auditor", "--password", "-"], input="a long password\n"
         )
@@ -85,7 +87,11 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
     try:
         with store.transaction() as tx:
             users = {u.username: (u.role, u.station_code) for u in users_repo.list_users(tx)}
-        assert users == {"sari": ("station_officer", "31.71"), "budi": ("auditor", None)}
+        assert users == {
+            "sari": ("station_officer", "31.71"),
+            "agus": ("station_officer", "31.71.01"),
+            "budi": ("auditor", None),
+        }
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"
         demo = ensure_demo_users(store)  # the demo's own four users, beside the ones already there
         assert set(demo) == {"admin", "dispatcher", "auditor", "polres3171"}

@@ -1,4 +1,4 @@
-"""Jurisdiction: the H3-accelerated lookup agrees with brute-force point-in-polygon everywhere.
+"""Jurisdiction by regency: the H3-accelerated lookup agrees with brute-force point-in-polygon everywhere.
 
 The real regency polygons are read in place from ``$PATROLI_SHARED_DATA/indonesia/regencies``
 (default ``<repo>/../shared/data``); those tests skip, visibly, where the file is absent. The brute
@@ -17,63 +17,13 @@ from pathlib import Path
 import h3.api.basic_int as h3i
 import numpy as np
 import pytest
+from polygon_brute import BruteForce
 
 from dispatch.jurisdiction import Jurisdiction, JurisdictionResult
 from dispatch.stations import StationDirectory, haversine_km
 
 JAVA = ("31", "32", "33", "34", "35", "36")  # province codes
 JAVA_BBOX = (105.1, 114.65, -8.85, -5.85)  # lon_min, lon_max, lat_min, lat_max (Kepulauan Seribu excluded)
-
-
-# --- the independent brute force --------------------------------------------------------------------------
-
-
-class BruteForce:
-    def __init__(self, path: Path, directory: StationDirectory) -> None:
-        self.directory = directory
-        self.regencies: list[tuple[float, str, np.ndarray, tuple[float, float, float, float]]] = []
-        for feature in json.loads(path.read_text())["features"]:
-            geometry = feature["geometry"]
-            polygons = (
-                geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
-            )
-            edges, area = [], 0.0
-            for polygon in polygons:
-                shell = 0.0
-                for i, coords in enumerate(polygon):
-                    ring = np.array(coords, dtype=float)
-                    a = 0.5 * float(np.sum(ring[:-1, 0] * ring[1:, 1] - ring[1:, 0] * ring[:-1, 1]))
-                    if abs(a) < 1e-12:
-                        continue
-                    if i == 0:
-                        shell = a
-                    elif shell * a > 0:
-                        ring, a = ring[::-1], -a
-                    edges.append(np.hstack([ring[:-1], ring[1:]]))
-                    area += a
-            e = np.concatenate(edges)
-            bbox = (e[:, 0].min(), e[:, 0].max(), e[:, 1].min(), e[:, 1].max())
-            self.regencies.append((abs(area), str(feature["properties"]["kode"]), e, bbox))
-        self.regencies.sort(key=lambda r: (r[0], r[1]))
-
-    def containing(self, lat: float, lon: float) -> list[str]:
-        """Every regency containing the point, smallest first."""
-        x, y = lon, lat
-        found = []
-        for _, code, e, (x_min, x_max, y_min, y_max) in self.regencies:
-            if not (x_min <= x <= x_max and y_min <= y <= y_max):
-                continue
-            x0, y0, x1, y1 = e[:, 0], e[:, 1], e[:, 2], e[:, 3]
-            side = (x1 - x0) * (y - y0) - (x - x0) * (y1 - y0)
-            up = (y0 <= y) & (y < y1) & (side > 0)
-            down = (y1 <= y) & (y < y0) & (side < 0)
-            if np.count_nonzero(up) != np.count_nonzero(down):
-                found.append(code)
-        return found
-
-    def polres_code(self, lat: float, lon: float) -> str:
-        inside = self.containing(lat, lon)
-        return inside[0] if inside else self.directory.nearest_polres(lat, lon).code
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------
@@ -106,7 +56,7 @@ def indexed(directory: StationDirectory, regencies_geojson: Path, cache_dir: Pat
 
 @pytest.fixture(scope="module")
 def brute(directory: StationDirectory, regencies_geojson: Path) -> BruteForce:
-    return BruteForce(regencies_geojson, directory)
+    return BruteForce(regencies_geojson, lambda lat, lon: directory.nearest_polres(lat, lon).code)
 
 
 def _java_land_points(brute: BruteForce, n: int, seed: int) -> list[tuple[float, float]]:
@@ -144,9 +94,9 @@ def test_landmarks(indexed: Jurisdiction, place: str, lat: float, lon: float, co
 
 @pytest.mark.shared_data
 def test_index_figures(indexed: Jurisdiction) -> None:
-    assert indexed.has_polygons and indexed.regency_count == 514
-    assert 300_000 < indexed.cell_count < 500_000  # ~1.9 million km² of land at ~5 km² a cell
-    assert 0 < indexed.border_cell_count < indexed.cell_count / 2
+    assert indexed.has_polygons and indexed.index.polygon_count == 514
+    assert 300_000 < indexed.index.cell_count < 500_000  # ~1.9 million km² of land at ~5 km² a cell
+    assert 0 < indexed.index.border_cell_count < indexed.index.cell_count / 2
 
 
 @pytest.mark.shared_data
@@ -178,7 +128,7 @@ def test_answer_flips_exactly_where_point_in_polygon_says(indexed: Jurisdiction,
     assert answers[0] == "34.71" and answers[-1] == "34.04"
     for t, expected in zip(ts, answers, strict=True):
         found = indexed.lookup(*at(t))
-        assert found.polres.code == brute.polres_code(*at(t))
+        assert found.polres.code == brute.code(*at(t))
         assert (found.method != "nearest") == (expected is not None)
     flips = [i for i in range(1, len(ts)) if answers[i] != answers[i - 1]]
     assert flips
@@ -201,7 +151,7 @@ def test_random_points_in_java_match_brute_force(indexed: Jurisdiction, brute: B
     methods = []
     for lat, lon in points:
         found = indexed.lookup(lat, lon)
-        assert found.polres.code == brute.polres_code(lat, lon), (lat, lon)
+        assert found.polres.code == brute.code(lat, lon), (lat, lon)
         methods.append(found.method)
     assert methods.count("cell") > 1000 and methods.count("polygon") > 20
 
@@ -216,7 +166,7 @@ def test_points_near_boundaries_match_brute_force(indexed: Jurisdiction, brute: 
         e = java[rng.integers(len(java))]
         x, y = e[rng.integers(len(e)), :2] + rng.uniform(-0.003, 0.003, 2)
         found = indexed.lookup(float(y), float(x))
-        assert found.polres.code == brute.polres_code(float(y), float(x)), (y, x)
+        assert found.polres.code == brute.code(float(y), float(x)), (y, x)
         methods.append(found.method)
     assert methods.count("polygon") > 1000 and methods.count("nearest") > 20
 
@@ -225,16 +175,16 @@ def test_points_near_boundaries_match_brute_force(indexed: Jurisdiction, brute: 
 def test_the_edge_of_the_fill_is_border(indexed: Jurisdiction) -> None:
     """No interior cell touches an unindexed cell or another regency's interior cell."""
     checked = 0
-    for cell in indexed.cells():
-        kind, codes = indexed.cell_entry(cell)  # type: ignore[misc]
+    for cell in indexed.index.cells():
+        kind, codes = indexed.index.cell_entry(cell)  # type: ignore[misc]
         if kind == "border":
             continue
         for n in h3i.grid_ring(cell, 1):
-            entry = indexed.cell_entry(n)
+            entry = indexed.index.cell_entry(n)
             assert entry is not None, (cell, n)
             assert entry[0] == "border" or entry[1] == codes, (cell, n, entry)
         checked += 1
-    assert checked == indexed.cell_count - indexed.border_cell_count
+    assert checked == indexed.index.cell_count - indexed.index.border_cell_count
 
 
 @pytest.mark.shared_data
@@ -243,9 +193,12 @@ def test_second_build_loads_from_cache(
 ) -> None:
     t0 = time.perf_counter()
     again = Jurisdiction(directory, regencies_geojson, cache_dir=cache_dir)
-    assert again.loaded_from_cache and again.cache_path == indexed.cache_path
+    assert again.loaded_from_cache and again.index.cache_path == indexed.index.cache_path
     assert time.perf_counter() - t0 < indexed.build_seconds / 3
-    assert (again.cell_count, again.border_cell_count) == (indexed.cell_count, indexed.border_cell_count)
+    assert (again.index.cell_count, again.index.border_cell_count) == (
+        indexed.index.cell_count,
+        indexed.index.border_cell_count,
+    )
     rng = np.random.default_rng(3)
     for lat, lon in zip(rng.uniform(-11, 6, 3000), rng.uniform(95, 141, 3000), strict=True):
         assert again.lookup(float(lat), float(lon)) == indexed.lookup(float(lat), float(lon))
@@ -277,7 +230,7 @@ def test_a_changed_geojson_rebuilds(tmp_path: Path, directory: StationDirectory)
     path = tmp_path / "two_squares.geojson"
     _write_geojson(path, {"32.73": [[_square(107.0, -7.0, 0.1)]], "32.04": [[_square(107.1, -7.0, 0.1)]]})
     first = Jurisdiction(directory, path, cache_dir=cache)
-    assert not first.loaded_from_cache and first.regency_count == 2
+    assert not first.loaded_from_cache and first.index.polygon_count == 2
     assert first.lookup(-6.95, 107.05).polres.code == "32.73"
     assert first.lookup(-6.95, 107.15).polres.code == "32.04"
     west, east = first.lookup(-6.95, 107.1 - 1e-7), first.lookup(-6.95, 107.1 + 1e-7)  # the shared edge
@@ -294,7 +247,7 @@ def test_a_changed_geojson_rebuilds(tmp_path: Path, directory: StationDirectory)
 
     _write_geojson(path, {"32.04": [[_square(107.0, -7.0, 0.1)]], "32.73": [[_square(107.1, -7.0, 0.1)]]})
     changed = Jurisdiction(directory, path, cache_dir=cache)
-    assert not changed.loaded_from_cache and changed.cache_path != first.cache_path
+    assert not changed.loaded_from_cache and changed.index.cache_path != first.index.cache_path
     assert changed.lookup(-6.95, 107.05).polres.code == "32.04"
     assert changed.lookup(-6.95, 107.15).polres.code == "32.73"
     assert len(list(cache.glob("*.npz"))) == 2 and not list(cache.glob("*.tmp"))
@@ -321,8 +274,8 @@ def test_holes_and_islets_follow_the_winding_rule(tmp_path: Path, directory: Sta
 def test_a_damaged_cache_is_rebuilt(tmp_path: Path, directory: StationDirectory, caplog) -> None:
     path = _write_geojson(tmp_path / "one.geojson", {"32.73": [[_square(107.0, -7.0, 0.1)]]})
     first = Jurisdiction(directory, path, cache_dir=tmp_path)
-    assert first.cache_path is not None
-    first.cache_path.write_bytes(b"not an npz")
+    assert first.index is not None and first.index.cache_path is not None
+    first.index.cache_path.write_bytes(b"not an npz")
     with caplog.at_level(logging.WARNING, logger="dispatch.jurisdiction"):
         again = Jurisdiction(directory, path, cache_dir=tmp_path)
     assert not again.loaded_from_cache and again.lookup(-6.95, 107.05).polres.code == "32.73"
@@ -336,8 +289,8 @@ def test_cache_dir_defaults_to_patroli_data_dir(
     monkeypatch.setenv("PATROLI_DATA_DIR", str(tmp_path / "data"))
     path = _write_geojson(tmp_path / "one.geojson", {"32.73": [[_square(107.0, -7.0, 0.1)]]})
     j = Jurisdiction(directory, path)
-    assert j.cache_path is not None and j.cache_path.parent == tmp_path / "data" / "cache"
-    assert j.cache_path.is_file()
+    assert j.index is not None and j.index.cache_path is not None
+    assert j.index.cache_path.parent == tmp_path / "data" / "cache" and j.index.cache_path.is_file()
 
 
 # --- without polygons -------------------------------------------------------------------------------------
@@ -346,10 +299,11 @@ def test_cache_dir_defaults_to_patroli_data_dir(
 def test_without_polygons_the_nearest_polres_point_and_a_warning(directory: StationDirectory, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="dispatch.jurisdiction"):
         j = Jurisdiction(directory)
-    (record,) = [r for r in caplog.records if r.name == "dispatch.jurisdiction"]
-    assert record.levelno == logging.WARNING and "nearest Polres" in record.getMessage()
-    assert record.fallback == "nearest_polres" and record.reason == "no GeoJSON configured"  # type: ignore[attr-defined]
-    assert not j.has_polygons and j.cell_count == 0
+    polsek, polres = [r for r in caplog.records if r.name == "dispatch.jurisdiction"]
+    assert polsek.levelno == logging.WARNING and "the ladder starts at the Polres" in polsek.getMessage()
+    assert polres.levelno == logging.WARNING and "nearest Polres" in polres.getMessage()
+    assert polres.fallback == "nearest_polres" and polres.reason == "not configured"  # type: ignore[attr-defined]
+    assert not j.has_polygons and j.index is None and j.first_tier == "polres"
     found = j.lookup(-6.1754, 106.8272)  # Monas
     assert found.method == "nearest" and found.polres == directory.nearest_polres(-6.1754, 106.8272)
     assert found.distance_km is not None and found.distance_km < 2
@@ -358,7 +312,7 @@ def test_without_polygons_the_nearest_polres_point_and_a_warning(directory: Stat
 def test_a_missing_geojson_file_falls_back_too(tmp_path: Path, directory: StationDirectory, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="dispatch.jurisdiction"):
         j = Jurisdiction(directory, tmp_path / "absent.geojson", cache_dir=tmp_path)
-    assert [r.reason for r in caplog.records] == ["GeoJSON file not found"]  # type: ignore[attr-defined]
+    assert [r.reason for r in caplog.records] == ["not configured", "file not found"]  # type: ignore[attr-defined]
     assert j.lookup(-6.9025, 107.6188).method == "nearest"
 
 

@@ -1,5 +1,5 @@
 """The packaged station facts and their loader: counts, parent links, codes against the shared data,
-the escalation ladder and the nearest-Polres search."""
+the escalation ladder and the nearest-Polres and nearest-Polsek searches."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def test_packaged_counts(directory: StationDirectory) -> None:
     assert levels.count(StationLevel.MABES) == 1
     assert levels.count(StationLevel.POLDA) == 38
     assert levels.count(StationLevel.POLRES) == 514
+    assert levels.count(StationLevel.POLSEK) == 7285
     assert len(directory.polres()) == 514 and len(directory.polda()) == 38
+    assert len(directory.polsek()) == 7285
 
 
 def test_parents_exist_and_form_the_hierarchy(directory: StationDirectory) -> None:
@@ -66,6 +68,16 @@ def test_parents_exist_and_form_the_hierarchy(directory: StationDirectory) -> No
         assert parent.level is StationLevel.POLDA
         assert polres.code.startswith(parent.code + ".")
         assert polres.province_code == parent.code
+    for polsek in directory.polsek():
+        parent = directory.get(polsek.parent_code or "")
+        assert parent.level is StationLevel.POLRES
+        assert polsek.code.startswith(parent.code + ".")
+        assert polsek.province_code == parent.province_code
+    assert {s.code for s in directory.children("31.71")} >= {"31.71.01", "31.71.08"}
+    below_metro = directory.descendants("31")
+    assert {s.level for s in below_metro} == {StationLevel.POLRES, StationLevel.POLSEK}
+    assert len([s for s in below_metro if s.level is StationLevel.POLRES]) == 6
+    assert all(s.code.startswith("31.") for s in below_metro)
 
 
 def test_points_are_in_indonesia(directory: StationDirectory) -> None:
@@ -79,6 +91,15 @@ def test_chain_is_the_escalation_ladder(directory: StationDirectory) -> None:
     assert [s.code for s in chain] == ["31.71", "31", "0"]
     assert [s.level for s in chain] == [StationLevel.POLRES, StationLevel.POLDA, StationLevel.MABES]
     assert directory.polda_of("32.73").name == "Polda Jawa Barat"
+    from_polsek = directory.chain("31.71.01")
+    assert [s.name for s in from_polsek] == [
+        "Polsek Gambir",
+        "Polres Metro Jakarta Pusat",
+        "Polda Metro Jaya",
+        "Mabes Polri",
+    ]
+    assert [s.code for s in directory.chain("31")] == ["31", "0"]
+    assert directory.polres_of("31.71.01").code == "31.71"
 
 
 def test_names_follow_police_usage(directory: StationDirectory) -> None:
@@ -87,17 +108,23 @@ def test_names_follow_police_usage(directory: StationDirectory) -> None:
     assert directory.get("11.01").name == "Polres Aceh Selatan"
     assert directory.get("31.74").name == "Polres Metro Jakarta Selatan"
     assert directory.get("31.01").name == "Polres Kepulauan Seribu"
-    names = [s.name for s in directory]
+    assert directory.get("31.71.01").name == "Polsek Gambir"
+    assert directory.get("31.71.01").area == "Gambir"
+    assert directory.get("31.71").area == "Kota Administrasi Jakarta Pusat"
+    assert directory.get("31").area == "Daerah Khusus Ibukota Jakarta"
+    names = [s.name for s in directory if s.level is not StationLevel.POLSEK]
     assert len(set(names)) == len(names)
 
 
 def test_wrong_codes_are_refused(directory: StationDirectory) -> None:
     with pytest.raises(KeyError):
         directory.get("99.99")
-    with pytest.raises(ValueError, match="not a Polres"):
-        directory.chain("31")
-    with pytest.raises(ValueError, match="not a Polres"):
+    with pytest.raises(KeyError):
+        directory.chain("31.71.99")
+    with pytest.raises(ValueError, match="not a polres"):
         directory.polda_of("0")
+    with pytest.raises(ValueError, match="not a polsek"):
+        directory.polres_of("31.71")
 
 
 def test_nearest_polres_matches_brute_force(directory: StationDirectory) -> None:
@@ -110,6 +137,17 @@ def test_nearest_polres_matches_brute_force(directory: StationDirectory) -> None
         brute = min(haversine_km(lat, lon, s.lat, s.lon) for s in polres)
         assert km == pytest.approx(brute, abs=1e-6)
         assert haversine_km(lat, lon, best.lat, best.lon) == pytest.approx(brute, abs=1e-6)
+
+
+def test_nearest_polsek_matches_brute_force(directory: StationDirectory) -> None:
+    polsek = directory.polsek()
+    rng = np.random.default_rng(11)
+    for lat, lon in zip(rng.uniform(-11, 6, 300), rng.uniform(95, 141, 300), strict=True):
+        found = directory.nearest_polsek_km(float(lat), float(lon))
+        assert found is not None
+        brute = min(haversine_km(lat, lon, s.lat, s.lon) for s in polsek)
+        assert found[1] == pytest.approx(brute, abs=1e-6)
+        assert found[0].level is StationLevel.POLSEK
 
 
 def test_load_a_deployments_own_file(tmp_path: Path) -> None:
@@ -127,6 +165,7 @@ def test_load_a_deployments_own_file(tmp_path: Path) -> None:
         "31.71", StationLevel.POLRES, "Polres Metro Jakarta Pusat", "31", "31", -6.1812, 106.8351, "own point"
     )
     assert d.nearest_polres(0.0, 120.0).code == "31.71"
+    assert d.nearest_polsek_km(0.0, 120.0) is None  # a file without Polsek: the ladder starts at the Polres
 
 
 def test_inconsistent_files_are_refused(tmp_path: Path) -> None:
@@ -139,6 +178,15 @@ def test_inconsistent_files_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="unknown parent"):
         StationDirectory.load(path)
+    path.write_text(
+        "code,level,name,parent_code,province_code,lat,lon,note\n"
+        "0,mabes,Mabes Polri,,,-6.2383,106.7993,\n"
+        "31,polda,Polda Metro Jaya,0,31,-6.2726,106.81,\n"
+        "31.71.01,polsek,Polsek Gambir,31,31,-6.17,106.82,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="which is not a polres"):
+        StationDirectory.load(path)
 
 
 # --- against the shared reference data -------------------------------------------------------------------
@@ -150,6 +198,12 @@ def test_codes_and_points_match_the_shared_data(directory: StationDirectory, ind
     provinces = {r["kode_prov"]: r for r in _rows(indonesia / "polda_hq.csv")}
     assert {s.code for s in directory.polres()} == set(regencies)
     assert {s.code for s in directory.polda()} == set(provinces)
+    districts = {r["kode"]: r for r in _rows(indonesia / "districts" / "kecamatan_centroids_cahyadsn.csv")}
+    assert {s.code for s in directory.polsek()} == set(districts)
+    for s in directory.polsek():
+        assert s.name == f"Polsek {districts[s.code]['nama']}" and s.area == districts[s.code]["nama"]
+        assert s.lat == pytest.approx(float(districts[s.code]["lat"]), abs=1e-5)
+        assert s.lon == pytest.approx(float(districts[s.code]["lng"]), abs=1e-5)
     for s in directory.polres():
         assert s.lat == pytest.approx(float(regencies[s.code]["lat"]), abs=1e-5)
         assert s.lon == pytest.approx(float(regencies[s.code]["lng"]), abs=1e-5)

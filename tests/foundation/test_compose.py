@@ -66,9 +66,22 @@ def test_mounted_broker_config_exists_and_limits_radios(tmp_path) -> None:
     mounts = compose()["services"]["mosquitto"]["volumes"]
     for mount in mounts:
         source = mount.split(":")[0]
-        if source.startswith("./") and not source.endswith("passwd"):  # passwd is generated per deployment
+        generated = source.endswith("passwd") or "/certs" in source or "/dynsec" in source  # per deployment
+        if source.startswith("./") and not generated:
             assert (REPO / source).is_file(), source
     acl = (REPO / "deploy" / "mosquitto" / "acl").read_text()
     assert "pattern write fleet/%u/nmea" in acl and "pattern read fleet/%u/dispatch" in acl
     conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and "max_inflight_messages" in conf
+
+
+def test_dispatch_and_web_mount_the_documented_boundaries_folder() -> None:
+    services = compose()["services"]
+    for name in ("dispatch", "web"):
+        service = services[name]
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
+        assert mounts["/srv/patroli/boundaries"] == "./deploy/boundaries", name
+        env = service["environment"]
+        for var in ("PATROLI_JURISDICTION_DISTRICTS_GEOJSON", "PATROLI_JURISDICTION_GEOJSON"):
+            assert env[var].startswith("/srv/patroli/boundaries/"), (name, var)
+            assert (REPO / "deploy" / "boundaries" / "README.md").read_text().count(Path(env[var]).name) >= 1

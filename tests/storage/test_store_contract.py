@@ -10,13 +10,12 @@ import pytest
 from patroli.models import Fix, Refusal, RefusalReason, TrackQuery, Unit, UnitKind
 from patroli.storage import Store, UnitExistsError, read_repo
 from patroli.storage.columns import (
-    COPY_ROW,
-    COPY_SIGNATURE,
     NO_SATELLITES,
-    CopyFormatError,
+    PACKED_ROW,
+    PackedFormatError,
     TrackColumns,
     from_us,
-    parse_copy_binary,
+    parse_packed,
 )
 
 T0 = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)
@@ -233,29 +232,15 @@ def test_track_columns_cross_a_chunk_boundary(store: Store) -> None:
     _same_as_rows(cols, _rows_via_repo(store, "P1", noon, noon + timedelta(hours=24)))
 
 
-def test_a_binary_copy_stream_that_is_not_the_track_layout_is_refused() -> None:
-    header = COPY_SIGNATURE + b"\x00" * 8
-    assert len(parse_copy_binary("P1", header + b"\xff\xff")) == 0
-    row = np.zeros(1, dtype=COPY_ROW)
-    row["nfields"] = 9
-    for name in COPY_ROW.names[2::2]:
-        row[f"{name}_len"] = COPY_ROW[name].itemsize
-    row["fix_time_us"], row["satellites"], row["valid"] = 5, 7, 1
-    (one,) = parse_copy_binary("P1", header + row.tobytes() + b"\xff\xff").rows()
-    assert (
-        one.fix_time == datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=5) and one.satellites == 7
-    )
-    with pytest.raises(CopyFormatError, match="signature"):
-        parse_copy_binary("P1", b"PGCOPY\n\xff\r\n\x01" + b"\x00" * 8 + b"\xff\xff")
-    with pytest.raises(CopyFormatError, match="trailer"):
-        parse_copy_binary("P1", header + row.tobytes())
-    with pytest.raises(CopyFormatError, match="81 bytes"):  # a NULL: its field has no bytes
-        parse_copy_binary("P1", header + row.tobytes()[:-5] + b"\xff\xff\xff\xff" + b"\xff\xff")
-    wide = row.copy()
-    wide["hdop_len"] = 8  # a double where a real was expected
-    with pytest.raises(CopyFormatError, match="hdop is 8 bytes, want 4"):
-        parse_copy_binary("P1", header + wide.tobytes() + b"\xff\xff")
-    fewer = row.copy()
-    fewer["nfields"] = 8
-    with pytest.raises(CopyFormatError, match="8 fields, want 9"):
-        parse_copy_binary("P1", header + fewer.tobytes() + b"\xff\xff")
+def test_a_packed_track_that_is_not_the_layout_is_refused_and_one_out_of_order_is_put_in_order() -> None:
+    assert len(parse_packed("P1", 0, None)) == 0  # string_agg over no rows is NULL
+    rows = np.zeros(3, dtype=PACKED_ROW)
+    rows["fix_time_us"], rows["satellites"], rows["valid"] = [7, 5, 6], [1, 2, 3], [1, 0, 1]
+    cols = parse_packed("P1", 3, rows.tobytes())  # the aggregate got them out of order: sorted here
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    assert [r.fix_time for r in cols.rows()] == [epoch + timedelta(microseconds=m) for m in (5, 6, 7)]
+    assert cols.satellites.tolist() == [2, 3, 1] and cols.valid.tolist() == [False, True, True]
+    with pytest.raises(PackedFormatError, match="for 3 fixes"):  # a record dropped (a NULL in it)
+        parse_packed("P1", 3, rows[:2].tobytes())
+    with pytest.raises(PackedFormatError, match=f"want {PACKED_ROW.itemsize} bytes each"):
+        parse_packed("P1", 3, rows.tobytes()[:-4])  # a real where a double was expected, say

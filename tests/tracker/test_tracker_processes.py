@@ -9,18 +9,19 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 from nmea_builders import epoch
 from tracker_helpers import wait_until
 
+from patroli import topics
 from patroli.localservers import Mosquitto, free_port_run
 from patroli.settings import Settings
 from patroli.storage import open_store
-from tracker.processes import child_settings, run_tracker_processes
+from tracker.processes import child_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,8 +58,6 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
         "PATROLI_DATABASE_URL": pg_url,
         "PATROLI_TRACKER_CLIENT_ID": f"tp-{uuid.uuid4().hex[:6]}",
         "PATROLI_TRACKER_PROCESSES": "2",
-        # Its own group: the persistent sessions of other tests' dead children stay in theirs.
-        "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
         "PATROLI_METRICS_PORT": str(metrics),
         "PATROLI_LOG_LEVEL": "INFO",
     }
@@ -82,10 +81,13 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(
         # subscriptions exist (a child serves metrics before it subscribes).
         wait_until(lambda: _serving(metrics) and _serving(metrics + 1), timeout=60, interval=0.5)
 
-        def probe() -> bool:
-            pub.publish(
-                "fleet/TP-PROBE/nmea", epoch(datetime.now(UTC).replace(microsecond=0), -6.1, 106.7), qos=1
-            )
+        def probe() -> bool:  # eight units: both partitions have some
+            for k in range(8):
+                pub.publish(
+                    f"fleet/TP-PROBE-{k}/nmea",
+                    epoch(datetime.now(UTC).replace(microsecond=0), -6.1, 106.7),
+                    qos=1,
+                )
             return received_by(metrics) > 0 and received_by(metrics + 1) > 0
 
         wait_until(probe, timeout=30, interval=0.5)
@@ -140,20 +142,22 @@ def _stored(store: object) -> int:
     return sum(store.count_positions(f"TP-{u:02d}") for u in range(20))  # type: ignore[attr-defined]
 
 
-def test_children_get_their_own_session_and_the_shared_group() -> None:
-    s = Settings(tracker_client_id="trk", metrics_port=9300)
-    first, second = child_settings(s, 0), child_settings(s, 1)
+def test_children_get_their_own_session_and_partition() -> None:
+    s = Settings(tracker_client_id="trk", metrics_port=9300, tracker_shared_group="east")
+    first, second = child_settings(s, 0, 2), child_settings(s, 1, 2)
     assert (first.tracker_client_id, second.tracker_client_id) == ("trk-0", "trk-1")
-    assert first.tracker_shared_group == second.tracker_shared_group == "patroli-tracker"
+    assert (first.tracker_partition, second.tracker_partition) == (0, 1)
+    assert first.tracker_partitions == second.tracker_partitions == 2
+    assert first.tracker_shared_group is None and second.tracker_shared_group is None
     assert (first.metrics_port, second.metrics_port) == (9300, 9301)
-    assert child_settings(Settings(tracker_shared_group="east"), 3).tracker_shared_group == "east"
 
 
-def test_several_processes_need_mqtt_5() -> None:
-    import threading
-
-    with pytest.raises(ValueError, match="MQTT 5"):
-        run_tracker_processes(Settings(mqtt_protocol="3.1.1"), 2, threading.Event())
+def test_every_unit_belongs_to_one_partition_the_same_everywhere() -> None:
+    units = [f"PJ-{i:04d}" for i in range(2000)]
+    shares = [sum(1 for u in units if topics.partition(topics.nmea(u), 2) == k) for k in (0, 1)]
+    assert sum(shares) == 2000 and min(shares) > 900, shares  # CRC-32 spreads them evenly
+    assert topics.partition("fleet/PJ-0001/nmea", 3) == zlib.crc32(b"PJ-0001") % 3
+    assert topics.partition("not/a/nmea/topic", 4) == 0
 
 
 def test_children_stop_when_their_supervisor_is_killed(
@@ -166,7 +170,6 @@ def test_children_stop_when_their_supervisor_is_killed(
         "PATROLI_DATABASE_URL": pg_url,
         "PATROLI_TRACKER_CLIENT_ID": f"to-{uuid.uuid4().hex[:6]}",
         "PATROLI_TRACKER_PROCESSES": "2",
-        "PATROLI_TRACKER_SHARED_GROUP": f"g-{uuid.uuid4().hex[:6]}",
         "PATROLI_METRICS_PORT": str(metrics),
     }
     with (tmp_path / "tracker.log").open("wb") as log:
