@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 VENV ?= .venv
 BIN := $(VENV)/bin
-BENCHES := $(basename $(notdir $(wildcard bench/[a-z]*.py)))
+BENCHES := $(filter-out common summary,$(basename $(notdir $(wildcard bench/[a-z]*.py))))
 
 .PHONY: demo test install venv lint format bench soak $(addprefix bench-,$(BENCHES))
 
@@ -25,10 +25,22 @@ format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install $(addprefix bench-,$(BENCHES))  ## every benchmark; figures in bench/results/<name>.json
+bench: install  ## every benchmark; figures in bench/results/<name>.json, then the table against the targets
+	$(MAKE) -k $(addprefix bench-,$(BENCHES)); status=$$?; $(BIN)/python -m bench.summary; exit $$status
 
 $(addprefix bench-,$(BENCHES)): bench-%:
 	$(BIN)/python -m bench.$*
 
 soak: install  ## 10 minutes of radios, contacts and answers, a random service SIGKILLed every 30 s (not in `make test`)
 	$(BIN)/python scripts/soak.py --minutes 10
+
+MUTATED := tracker.rules tracker.decode dispatch.unit_index
+.PHONY: mutation deadcode
+
+mutation: venv  ## mutation testing of the core pure modules, one module at a time (mutmut): README figures
+	rm -rf mutants
+	for m in $(MUTATED); do $(BIN)/mutmut run --max-children 2 "$$m.*" > /dev/null || exit 1; done
+	$(BIN)/python scripts/mutation_report.py
+
+deadcode: venv  ## vulture over the product code; what only frameworks call is in vulture_whitelist.py
+	$(BIN)/vulture

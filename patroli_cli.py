@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dashboards.users_cli import users_add, users_disable, users_passwd
+from dispatch.alerts_cli import alerts_cmd
 from firmware_sim.cli import sim as sim_command
 from patroli.logs import configure_logging
+from patroli.retention_cli import retention_app
 from patroli.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -35,17 +37,21 @@ app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(services_app, name="services")
 app.add_typer(audit_app, name="audit")
+contacts_app = typer.Typer(no_args_is_help=True, help="110 contacts that came on the bus.")
+app.add_typer(contacts_app, name="contacts")
 gateways_app = typer.Typer(
     no_args_is_help=True, help="Accounts of the 110 channel gateways (SMS, e-mail, social)."
 )
 app.add_typer(gateways_app, name="gateways")
-contacts_app = typer.Typer(no_args_is_help=True, help="110 contacts that came on the bus.")
-app.add_typer(contacts_app, name="contacts")
 users_app.command("add", help="Add a dashboard user (admin, dispatcher, station_officer, auditor).")(
     users_add
 )
 users_app.command("passwd", help="Set a user's password; their tokens are revoked.")(users_passwd)
 users_app.command("disable", help="Disable a user; their tokens are revoked.")(users_disable)
+app.add_typer(retention_app, name="retention")
+app.command(
+    "alerts", help="BMKG CAP 1.2 warnings (feed URL or folder) → an incident per Polres in the area."
+)(alerts_cmd)
 app.command("sim", help="Simulated radios against PATROLI_MQTT_URL; --load for the load generator.")(
     sim_command
 )
@@ -598,7 +604,7 @@ def run_demo(
     if "PATROLI_DATABASE_URL" not in os.environ:
         overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, refusals_keep=settings.tracker_refusals_keep)
     store.migrate()
     tracker = Tracker(settings, store, client_id="patroli-demo-tracker")
     client, connect_args = DispatchRunner.client_for(settings, "patroli-demo-dispatch")

@@ -7,14 +7,13 @@ in one payload, and, for reference, what ``pynmea2.parse`` alone costs for the s
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pynmea2
 
+from bench.common import write_results
 from tracker.decode import NmeaDecoder
 
 N_EPOCHS = 20_000
@@ -51,7 +50,7 @@ def _best(fn) -> float:
     return best
 
 
-def main() -> dict[str, float]:
+def main() -> dict[str, float | int | str]:
     epochs = [_epoch(i) for i in range(N_EPOCHS)]
     single = [e.encode() for e in epochs]
     backlog = ["".join(epochs[i : i + BACKLOG]).encode() for i in range(0, N_EPOCHS, BACKLOG)]
@@ -80,21 +79,19 @@ def main() -> dict[str, float]:
     t_single = _best(run_single) / N_EPOCHS
     t_backlog = _best(run_backlog) / N_EPOCHS
     t_pynmea2 = _best(run_pynmea2) / (len(sentences) / 2)
-    result = {
+    result: dict[str, float | int | str] = {
         "epochs_per_s": round(1.0 / t_single),
         "us_per_epoch": round(t_single * 1e6, 2),
         "backlog_us_per_epoch": round(t_backlog * 1e6, 2),
         "pynmea2_parse_only_us_per_epoch": round(t_pynmea2 * 1e6, 2),
+        "ratio_to_pynmea2": round(t_single / t_pynmea2, 2),
         "python": platform.python_version(),
     }
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "decode.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"decode, one RMC+GGA epoch per payload: {result['us_per_epoch']:.2f} us/epoch")
     print(f"  = {result['epochs_per_s']:,} epochs/s on one core")
     print(f"decode, backlog of {BACKLOG} epochs per payload: {result['backlog_us_per_epoch']:.2f} us/epoch")
     print(f"reference, pynmea2.parse alone: {result['pynmea2_parse_only_us_per_epoch']:.2f} us/epoch")
-    print(f"written to {out / 'decode.json'}")
+    write_results("decode", result)
     return result
 
 

@@ -7,6 +7,11 @@ same filter, same answers checked), ratio (bruteforce p99 / H3 p99) and incident
 real TimescaleDB, offers published to a real Mosquitto, each incident ending with its offer published; in bursts of
 100 per transaction as the runner takes `incidents/new`, and incidents_per_s_single one per transaction as the
 API takes them).
+The incident figures depend on the machine's fsync more than on the dispatcher, so the same store, in the same run,
+also does bare `INSERT … ; COMMIT` loops through the same transaction adapter: bare_commits_per_s (one row per
+transaction) and bare_burst_rows_per_s (100 rows per transaction); ratio_to_bare_commit = incidents_per_s_single /
+bare_commits_per_s and burst_ratio_to_bare = incidents_per_s / bare_burst_rows_per_s say what share of a bare
+commit loop the dispatcher keeps, on any machine.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dispatch.unit_index import UnitIndex
 from patroli.incidents import IncidentIntake, UnitStatus
 from patroli.localservers import start_mosquitto, start_postgres
 from patroli.models import Unit
-from patroli.storage import open_store
+from patroli.storage import Store, open_store
 
 # Greater Jakarta (Jabodetabek), roughly: where the 10,000 units patrol.
 LAT, LON = (-6.70, -6.00), (106.45, 107.20)
@@ -63,6 +68,21 @@ class CountingPublisher:
     def wait_all(self) -> None:
         for info in self.infos:
             info.wait_for_publish(30)
+
+
+def bare_commits(store: Store, transactions: int, rows_per_tx: int) -> float:
+    """Rows per second of bare `INSERT … ; COMMIT` loops on `store`: the reference the incident rates are read
+    against (same database, same fsync, same transaction adapter)."""
+    with store.transaction() as tx:
+        tx.run("CREATE TABLE IF NOT EXISTS bench_bare (n integer NOT NULL, at text NOT NULL)")
+    t0 = time.perf_counter()
+    for i in range(transactions):
+        with store.transaction() as tx:
+            for j in range(rows_per_tx):
+                tx.run(
+                    "INSERT INTO bench_bare (n, at) VALUES (:n, :at)", {"n": i * rows_per_tx + j, "at": "x"}
+                )
+    return transactions * rows_per_tx / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -147,10 +167,16 @@ def main() -> None:
             )
         publisher.wait_all()
         elapsed = time.perf_counter() - t0
+        # The reference, same store, same run: as many bare transactions as incidents above.
+        bare_single = bare_commits(store, half, 1)
+        bare_burst = bare_commits(store, max((len(intakes) - half) // 100, 1), 100)
         store.close()
     finally:
         pg.stop()
         broker.stop()
+    print(
+        f"bare INSERT;COMMIT: {bare_single:.0f} commits/s one row each, {bare_burst:.0f} rows/s 100 per commit"
+    )
     print(
         f"incidents: {offered_single} offered one per transaction in {single_s:.2f} s, {offered} in bursts of 100 "
         f"in {elapsed:.2f} s; {publisher.offers} offers published"
@@ -167,6 +193,10 @@ def main() -> None:
             "nearest_mismatches": mismatches,
             "incidents_per_s": round(offered / elapsed, 1),
             "incidents_per_s_single": round(offered_single / single_s, 1),
+            "bare_commits_per_s": round(bare_single, 1),
+            "ratio_to_bare_commit": round(offered_single / single_s / bare_single, 3),
+            "bare_burst_rows_per_s": round(bare_burst, 1),
+            "burst_ratio_to_bare": round(offered / elapsed / bare_burst, 3),
         },
     )
 

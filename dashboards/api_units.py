@@ -165,11 +165,11 @@ def track(
         return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
     limit = limit or POINTS_LIMIT
     if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB
-        fixes: list[exports.Point] = ctx.store.track(
+        fixes: list[exports.Point] = ctx.history_store().track(
             TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
         )  # type: ignore[assignment]
     else:  # full resolution without the raw NMEA: a third of the bytes, a day of 1 Hz fixes in one read
-        with ctx.store.transaction() as tx:
+        with ctx.history_store().transaction() as tx:
             fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
     more = len(fixes) > limit
     fixes = fixes[:limit]
@@ -222,10 +222,12 @@ def _track_columns(
     ctx: Ctx, unit_id: str, t0: datetime, t1: datetime, cursor: datetime, bucket_s: int | None, limit: int
 ) -> Response:
     if bucket_s:  # a few points a day: the store's downsampled rows, turned into columns
-        fixes = ctx.store.track(TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s))
+        fixes = ctx.history_store().track(
+            TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
+        )
         cols = TrackColumns.from_rows(unit_id, fixes)
     else:
-        cols = ctx.store.track_columns(unit_id, cursor, t1, limit=limit + 1)
+        cols = ctx.history_store().track_columns(unit_id, cursor, t1, limit=limit + 1)
     more = len(cols) > limit
     cols = cols[:limit]
     sats: np.ndarray | list[int | None] = cols.satellites
@@ -283,7 +285,7 @@ def export_track(
         unit_id=unit_id,
         details={"start": t0.isoformat(), "end": t1.isoformat(), "bucket_s": bucket_s, "format": format},
     )
-    points = exports.track_points(ctx.store, unit_id, t0, t1, bucket_s)
+    points = exports.track_points(ctx.history_store(), unit_id, t0, t1, bucket_s)
     return _stream(ctx, format, points, f"{unit_id}_{t0:%Y%m%dT%H%M%SZ}")
 
 
@@ -336,7 +338,7 @@ def positions(
             "cursor": cursor,
         },
     )
-    with ctx.store.transaction() as tx:
+    with ctx.history_store().transaction() as tx:
         rows = read_repo.positions_in_area(
             tx, start=t0, end=t1, bbox=area, cells_r9=r9, cells_r7=r7, after=after, limit=limit + 1
         )
@@ -375,7 +377,13 @@ def export_positions(
         },
     )
     points = exports.area_points(
-        ctx.store, t0, t1, bbox=area, cells_r9=r9, cells_r7=r7, order="unit" if format == "gpx" else "time"
+        ctx.history_store(),
+        t0,
+        t1,
+        bbox=area,
+        cells_r9=r9,
+        cells_r7=r7,
+        order="unit" if format == "gpx" else "time",
     )
     return _stream(ctx, format, points, f"area_{t0:%Y%m%dT%H%M%SZ}")
 

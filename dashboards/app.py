@@ -23,7 +23,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
-from dashboards import api_auth, api_incidents, api_places, api_units
+from dashboards import (
+    api_alerts,
+    api_auth,
+    api_eido,
+    api_holds,
+    api_incidents,
+    api_places,
+    api_units,
+    incident_metrics,
+)
 from dashboards.auth import Auth, AuthError
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
@@ -40,6 +49,7 @@ from patroli.incidents import validation_summary
 from patroli.messages import PositionMessage
 from patroli.settings import Settings
 from patroli.storage import Store
+from patroli.storage.read_router import ReadRouter
 
 log = logging.getLogger("patroli.web")
 
@@ -78,6 +88,7 @@ def create_app(
     web: WebSettings | None = None,
     stations: StationDirectory | None = None,
     auth: Auth | None = None,
+    read_router: ReadRouter | None = None,
 ) -> FastAPI:
     """`dispatcher`: share one (e.g. the demo's); by default the app builds its own, fed from its bus client.
     `mqtt=False`: no broker (the live feed then carries only this process's own dispatch events)."""
@@ -115,6 +126,7 @@ def create_app(
         outlines=Outlines(settings.jurisdiction_geojson, stations),
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
         login_guard=LoginGuard(auth, web),
+        read_router=read_router,
     )
 
     boundaries = BoundaryWatch(
@@ -154,6 +166,9 @@ def create_app(
         redoc_url="/redoc" if web.web_api_docs else None,
     )
     app.state.ctx = ctx
+    incident_metrics.COLLECTOR.store = (
+        store  # /metrics: open incidents by level, acknowledgements within 10 s
+    )
     app.state.bus = bus
     # Innermost first: the body cap, then the headers (so a 413 carries them too).
     app.add_middleware(BodyLimit, max_bytes=web.web_max_body_bytes)
@@ -163,6 +178,9 @@ def create_app(
     app.include_router(api_units.router)
     app.include_router(api_incidents.router)
     app.include_router(api_places.router)
+    app.include_router(api_holds.router)
+    app.include_router(api_alerts.router)
+    app.include_router(api_eido.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:

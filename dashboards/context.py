@@ -20,6 +20,7 @@ from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from patroli.settings import Settings
 from patroli.storage import Store, dispatch_repo
+from patroli.storage.read_router import ReadRouter
 
 
 @dataclass(slots=True)
@@ -39,6 +40,12 @@ class AppContext:
         """What the status line must say: boundary files missing in production (dispatch.boundaries)."""
         warning = boundary_state(self.settings, self.dispatcher.jurisdiction).warning
         return [warning] if warning else []
+
+    read_router: ReadRouter | None = None  # PATROLI_DATABASE_READ_URL: history reads on a replica
+
+    def history_store(self) -> Store:
+        """Where position history is read: the replica when one is set, up and close behind; else the primary."""
+        return self.read_router.store() if self.read_router is not None else self.store
 
     def audit_read(
         self, user: User, what: str, *, unit_id: str | None = None, details: dict[str, Any]

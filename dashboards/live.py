@@ -201,7 +201,6 @@ class LiveHub:
         self._unit_station: dict[str, str | None] = {}  # unit → its Polres, for scoped (officers') feeds
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
-        self.ticks = 0
 
     # ------------------------------------------------------------------------------------------ bus side
     def feed(self, topic: str, payload: bytes) -> None:
@@ -314,7 +313,6 @@ class LiveHub:
         return live, stations
 
     async def _tick(self) -> None:
-        self.ticks += 1
         with self._lock:
             positions, self._in_pos = self._in_pos, {}
             events, self._in_events = self._in_events, []

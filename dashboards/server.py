@@ -16,6 +16,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from dashboards.config import WebSettings
+from patroli.settings import Settings
+from patroli.storage import Store
+from patroli.storage.read_router import ReadRouter
 
 log = logging.getLogger("patroli.web")
 
@@ -86,16 +89,29 @@ def main() -> None:
     store = open_store(settings.database_url, pool_size=16)  # the thread pool runs up to 40 routes at once
     store.migrate()
     web = WebSettings()
+    reads = read_router_for(settings, store)
     try:
         run(
-            create_app(settings, store, web=web),
+            create_app(settings, store, web=web, read_router=reads),
             host=settings.web_host,
             port=settings.web_port,
             log_level=settings.log_level.lower(),
             web=web,
         )
     finally:
+        if reads is not None:
+            reads.close()
         store.close()
+
+
+def read_router_for(settings: Settings, store: Store) -> ReadRouter | None:
+    """A router to PATROLI_DATABASE_READ_URL when it is set and the primary is PostgreSQL (SQLite has none)."""
+    if not settings.database_read_url:
+        return None
+    if store.info().backend != "postgres":
+        log.warning("PATROLI_DATABASE_READ_URL ignored: the primary is not PostgreSQL")
+        return None
+    return ReadRouter(store, settings.database_read_url, max_lag_s=settings.database_read_max_lag_s)
 
 
 def run(

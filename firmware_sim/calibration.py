@@ -99,7 +99,6 @@ CAR_ACCEL_MPS2 = (TIZEN_1_0_POST.accel_p95_mps2 + TIZEN_2_2.accel_p95_mps2) / 2 
 CAR_DECEL_MPS2 = (TIZEN_1_0_POST.decel_p95_mps2 + TIZEN_2_2.decel_p95_mps2) / 2
 STOP_MEDIAN_S = TIZEN_1_0_POST.stop_median_s  # lights and junctions: the only trace with stops
 STOP_P90_S = TIZEN_1_0_POST.stop_p90_s
-STOPS_PER_KM = TIZEN_1_0_POST.stops_per_km
 
 
 # ------------------------------------------------------------------------------------- measuring

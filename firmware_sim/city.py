@@ -7,7 +7,6 @@ where it runs over water or far into the suburbs, so that units stay on land.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -40,10 +39,6 @@ class City:
         lat, lon = self.centre
         if not self.bbox.contains(lat, lon) or not self.patrol.contains(lat, lon):
             raise ValueError(f"{self.key}: centre outside its bounding box")
-
-    @property
-    def cos_lat(self) -> float:
-        return math.cos(math.radians(self.centre[0]))
 
 
 CITIES: dict[str, City] = {

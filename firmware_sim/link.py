@@ -37,7 +37,6 @@ class LinkCounters:
     sent: int = 0  # PUBLISH handed to paho while connected
     acked: int = 0  # PUBACK / PUBCOMP received
     errors: int = 0  # publish refused, failed connects, lost connections
-    connects: int = 0  # successful CONNACKs
     connected: int = 0  # links up now
 
 
@@ -211,7 +210,6 @@ class PahoLink:
             return  # paho closes the socket; on_disconnect schedules the retry
         self.connected = True
         self._backoff = BACKOFF_MIN_S
-        self.counters.connects += 1
         if self.params.subscriptions:
             client.subscribe(list(self.params.subscriptions))  # counted as connected on its SUBACK
         else:

@@ -13,7 +13,6 @@ Positions carry 5 decimals of minutes (1.7e-7°, about 2 cm); times carry hundre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -195,8 +194,3 @@ def encode_epoch(e: Epoch, d: Dialect) -> list[str]:
     if d.gns:
         out.append(gns(e, d))
     return out
-
-
-def join_lines(lines: Sequence[str], sep: str = CRLF) -> bytes:
-    """One MQTT payload: the lines separated by CRLF (receivers end every sentence with CRLF)."""
-    return sep.join(lines).encode("ascii")

@@ -56,7 +56,6 @@ class Receiver:
         self._outage_until: datetime | None = None
         self._last: datetime | None = None
         self.jumps = 0
-        self.outages = 0
 
     def observe(self, truth: MotionState, fix_time: datetime) -> Epoch:
         c, rng = self.config, self.rng
@@ -75,7 +74,6 @@ class Receiver:
         if self._outage_until is not None and fix_time >= self._outage_until:
             self._outage_until = None
         if self._outage_until is None and c.outage_per_h > 0 and rng.random() < c.outage_per_h * hours:
-            self.outages += 1
             self._outage_until = fix_time + timedelta(seconds=rng.uniform(*c.outage_s))
         if self._outage_until is not None:
             return Epoch(fix_time, 0.0, 0.0, False, None, None, None, rng.randint(0, 3), None, 0, "N")

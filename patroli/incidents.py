@@ -73,6 +73,7 @@ class Channel(enum.StrEnum):
     EMAIL = "email"
     FAX = "fax"
     SOCIAL = "social"
+    CAP = "cap"  # a warning service's CAP 1.2 alert (BMKG's InaTEWS): `patroli alerts`
 
 
 class Category(enum.StrEnum):
@@ -93,7 +94,7 @@ class IncidentType(enum.StrEnum):
 
 
 TYPES_BY_CATEGORY: dict[Category, frozenset[IncidentType]] = {
-    Category.INFORMATION: frozenset({IncidentType.OTHER}),
+    Category.INFORMATION: frozenset({IncidentType.OTHER, IncidentType.DISASTER}),  # disaster: a CAP warning
     Category.REPORT: frozenset(
         {IncidentType.ACCIDENT, IncidentType.DISASTER, IncidentType.RIOT, IncidentType.OTHER}
     ),

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,6 +198,13 @@ class Postgres:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         return self.url(dbname)
 
+    def postmaster_pid(self) -> int | None:
+        """The server's process (pg_ctl detaches it, so it is no child of ours): for benchmarks' CPU notes."""
+        try:
+            return int((self.datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def halt(self) -> None:
         """Stop the server but keep its data: an outage, for tests of what clients do meanwhile."""
         subprocess.run(
@@ -230,6 +237,9 @@ class Postgres:
             check=False,
         )
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+STARTED_CLUSTERS: list[Postgres] = []  # by this process: a benchmark's note counts their CPU as its own
 
 
 def start_postgres(*, port: int | None = None, settings: dict[str, str] | None = None) -> Postgres:
@@ -313,29 +323,71 @@ def start_postgres(*, port: int | None = None, settings: dict[str, str] | None =
             check=False,
         )
         if result.returncode == 0:
-            return Postgres(chosen, datadir, run_as)
+            STARTED_CLUSTERS.append(Postgres(chosen, datadir, run_as))
+            return STARTED_CLUSTERS[-1]
         log_text = log_path.read_bytes()[log_start:].decode(errors="replace") if log_path.exists() else ""
         if "Address already in use" not in log_text or attempt == attempts:
             raise RuntimeError(f"postgres did not start: {result.stderr}\n{log_text[-2000:]}")
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def running_mosquitto(**kwargs: object) -> Iterator[Mosquitto]:
-    broker = start_mosquitto(**kwargs)  # type: ignore[arg-type]
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@contextlib.contextmanager
-def running_postgres(**kwargs: object) -> Iterator[Postgres]:
-    pg = start_postgres(**kwargs)  # type: ignore[arg-type]
-    try:
-        yield pg
-    finally:
-        pg.stop()
+def start_replica(primary: Postgres) -> Postgres:
+    """A streaming replica of `primary` (pg_basebackup -R: a base backup that starts as a hot standby following
+    the primary's WAL), on a port of its own. Read-only; `stop()` removes it; `halt()`/`resume()` take it away."""
+    _require(PG_BIN / "pg_basebackup", "postgresql-15")
+    root = Path(tempfile.mkdtemp(prefix="patroli-pg-replica-"))
+    if primary.run_as:
+        shutil.chown(root, "postgres", "postgres")
+    datadir = root / "data"
+    subprocess.run(
+        [
+            *primary.run_as,
+            str(PG_BIN / "pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(datadir),
+            "-R",  # standby.signal and primary_conninfo: it follows the primary
+            "-X",
+            "stream",
+            "--checkpoint=fast",  # else it waits for a spread checkpoint: minutes on an idle cluster
+            "--no-sync",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    log_path = root / "postgres.log"
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        chosen = free_port()
+        with (datadir / "postgresql.conf").open("a") as fh:
+            fh.write(f"port = {chosen}\nunix_socket_directories = '{root}'\nhot_standby = on\n")
+        result = subprocess.run(
+            [
+                *primary.run_as,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-l",
+                str(log_path),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            STARTED_CLUSTERS.append(Postgres(chosen, datadir, primary.run_as))
+            return STARTED_CLUSTERS[-1]
+        if attempt == PORT_ATTEMPTS:
+            raise RuntimeError(f"replica did not start: {result.stderr}\n{log_path.read_text()[-2000:]}")
+    raise AssertionError("unreachable")
 
 
 def terminate(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:

@@ -71,6 +71,15 @@ class Settings(BaseSettings):
         "sqlite:///data/patroli.db",
         description="postgresql://… for TimescaleDB, sqlite:///path for the embedded default.",
     )
+    database_read_url: str | None = Field(
+        None,
+        description="A streaming replica for reads that do not need the primary (history, exports, replay).",
+    )
+    database_read_max_lag_s: float = Field(
+        10.0,
+        ge=0,
+        description="A replica further behind than this is not read; the primary is, and the log says so.",
+    )
     data_dir: Path = Field(
         Path("data"), description="Local state: the SQLite file, caches, demo credentials."
     )
@@ -194,6 +203,35 @@ class Settings(BaseSettings):
     fax_senders: str = Field("", description="Comma-separated addresses of the fax-to-email gateway.")
     imap_url: str | None = Field(None, description="imaps://user:pass@host/INBOX: poll this mailbox too.")
     imap_poll_s: float = Field(30.0, gt=0, description="How often the IMAP mailbox is polled.")
+
+    # --- retention (issue 14) ---
+    retention_positions_days: float = Field(
+        90.0, gt=0, description="Positions, refusals and their raw evidence are kept this long, then dropped."
+    )
+    retention_incident_margin_min: float = Field(
+        30.0,
+        ge=0,
+        description="Units of an incident are held from this long before it until this long after.",
+    )
+    retention_compress_after_days: float = Field(
+        7.0, gt=0, description="Chunks older than this are compressed (TimescaleDB community edition only)."
+    )
+
+    # --- CAP alerts (issue 14) ---
+    alerts_url: str | None = Field(
+        None,
+        description="A CAP 1.2 alert or an Atom/RSS feed of them (BMKG InaTEWS) that `patroli alerts` polls.",
+    )
+    alerts_folder: Path | None = Field(
+        None, description="A folder of CAP 1.2 files that `patroli alerts` watches."
+    )
+    alerts_poll_s: float = Field(30.0, gt=0, description="How often the feed or folder is read.")
+
+    # --- EIDO (issue 14) ---
+    eido_agency_domain: str = Field(
+        "110.polri.go.id",
+        description="The domain EIDO tracking identifiers are minted under (ours, globally unique).",
+    )
 
     # --- web ---
     web_host: str = "127.0.0.1"

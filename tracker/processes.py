@@ -56,7 +56,7 @@ def run_tracker(settings: Settings, stop: threading.Event) -> None:
 
     from tracker.service import Tracker
 
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, refusals_keep=settings.tracker_refusals_keep)
     try:
         store.migrate()
         if settings.metrics_port:

@@ -12,7 +12,6 @@ from typing import Any
 
 from patroli.storage.tx import Tx, in_list
 
-ROLES = ("admin", "dispatcher", "station_officer", "auditor")
 _USER_COLUMNS = "username, password_hash, role, station_code, display_name, created_at, disabled_at"
 
 

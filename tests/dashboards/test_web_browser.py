@@ -6,6 +6,7 @@ Set PATROLI_SCREENSHOTS=<dir> to keep screenshots of what the browser showed.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -50,6 +51,22 @@ def login(page: playwright.Page, server: LiveServer, username: str) -> None:
     page.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=10_000)
 
 
+def on_screen(page: playwright.Page, lat: float, lon: float) -> tuple[float, float]:
+    """Where the map should draw (lat, lon): Web Mercator written out here (the page's own projection is what
+    is being checked), from the view the page shows and the canvas size."""
+    view = page.evaluate(
+        "() => ({...window.patroli.view, w: document.getElementById('map').clientWidth,"
+        " h: document.getElementById('map').clientHeight})"
+    )
+    world = 256 * 2 ** view["zoom"]
+
+    def mercator(la: float, lo: float) -> tuple[float, float]:
+        return (lo + 180) / 360 * world, (1 - math.asinh(math.tan(math.radians(la))) / math.pi) / 2 * world
+
+    (x, y), (cx, cy) = mercator(lat, lon), mercator(view["lat"], view["lon"])
+    return x - cx + view["w"] / 2, y - cy + view["h"] / 2
+
+
 def shot(page: playwright.Page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -67,23 +84,21 @@ def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
     login(page, server, "dispatcher")
     page.wait_for_selector('#units li[data-unit="BRW-1"]')
     assert page.text_content("#whoami").startswith("dispatcher")  # type: ignore[union-attr]
-    before = page.evaluate(
-        "() => window.patroli.toScreen(...(u => [u.lat, u.lon])(window.patroli.units.get('BRW-1')))"
-    )
+    before = on_screen(page, *MONAS)
     shot(page, "1-dispatcher")
 
     moved = radio.position("BRW-1", MONAS[0] + 0.0015, MONAS[1] + 0.001, course=30.0)
     page.wait_for_function(f"() => window.patroli.units.get('BRW-1').lat === {moved.lat}", timeout=10_000)
     page.wait_for_selector(f'#units li[data-unit="BRW-1"][data-lat="{moved.lat}"]', timeout=5_000)
-    after = page.evaluate(
-        "() => window.patroli.toScreen(...(u => [u.lat, u.lon])(window.patroli.units.get('BRW-1')))"
-    )
+    after = on_screen(page, moved.lat, moved.lon)
     assert after[1] < before[1] - 10  # it went north on the screen
-    # The marker is drawn where the unit now is: the pixel at its centre has the "available" green.
-    page.wait_for_timeout(100)
-    pixel = page.evaluate(f"""() => {{ const c = document.getElementById('map'); const r = devicePixelRatio || 1;
-        return [...c.getContext('2d').getImageData({after[0]} * r, {after[1]} * r, 1, 1).data]; }}""")
-    assert pixel[:3] == [0x3F, 0xD0, 0x7A], pixel
+    # The marker is drawn where the unit now is: the pixel at its centre turns the "available" green.
+    page.wait_for_function(
+        f"""() => {{ const c = document.getElementById('map'); const r = devicePixelRatio || 1;
+        const p = c.getContext('2d').getImageData({after[0]} * r, {after[1]} * r, 1, 1).data;
+        return p[0] === 0x3F && p[1] === 0xD0 && p[2] === 0x7A; }}""",
+        timeout=5_000,
+    )
     page.click('#units li[data-unit="BRW-1"]')  # its last 30 minutes
     page.wait_for_selector("#track-count", timeout=5_000)
     shot(page, "2-moved")
@@ -105,7 +120,7 @@ def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_function(f"() => window.patroli.incidents.get('{lost}').lat != null", timeout=10_000)
     placed = server.client("auditor").get(f"/api/v1/incidents/{lost}").json()["incident"]
-    where = page.evaluate(f"() => window.patroli.toScreen({placed['lat']}, {placed['lon']})")
+    where = on_screen(page, placed["lat"], placed["lon"])
     assert abs(where[0] - x) < 2 and abs(where[1] - y) < 2  # the point under the click
     assert item.locator("button.place").count() == 0  # placed: nothing left to place
 

@@ -135,9 +135,12 @@ def test_a_slow_client_gets_the_present_not_a_backlog(server: LiveServer, radio:
             radio.position(u, MONAS[0] + r * 1e-5, MONAS[1], wait=False)
         time.sleep(0.2)
     published_all.set()
-    time.sleep(0.5)
     published = len(units) * rounds
     newest = {u: MONAS[0] + rounds * 1e-5 for u in units}
+    # The hub has sent the last round once the reading client has it; only then does the slow one read again.
+    eventually(
+        lambda: {p["u"]: p["lat"] for f in list(fast_got) for p in f["positions"]} == newest, timeout=20
+    )
     latest: dict[str, float] = {}
 
     def at_present(f: dict) -> bool:

@@ -16,6 +16,7 @@ from tracker_helpers import wait_until
 
 from dispatch.runner import DispatchRunner, MqttPublisher
 from dispatch.service import build_dispatcher
+from dispatch.unit_index import haversine_km
 from firmware_sim.device import DeviceConfig, DispatchBehaviour
 from firmware_sim.fleet import Fleet
 from patroli import topics
@@ -86,6 +87,17 @@ def test_a_gateway_contact_reaches_a_radio_that_answers_over_the_bus(system, mos
     index = runner.dispatcher.index
     wait_until(lambda: index.position("DECLINER") and index.position("ACCEPTER"), timeout=20)
 
+    # The layout decides who is asked first: the contact comes from where the walking DECLINER is, while the
+    # car patrols its own sector, over 50 m away (it moves less than 20 m before the offer is made).
+    def apart_m() -> float:
+        d, a = index.position("DECLINER"), index.position("ACCEPTER")
+        assert d is not None and a is not None
+        return haversine_km(d.lat, d.lon, a.lat, a.lon) * 1000
+
+    wait_until(lambda: apart_m() > 50, timeout=20)
+    where = index.position("DECLINER")
+    assert where is not None
+
     gateway = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     gateway.connect("127.0.0.1", mosquitto.port)
     gateway.loop_start()
@@ -94,7 +106,7 @@ def test_a_gateway_contact_reaches_a_radio_that_answers_over_the_bus(system, mos
         "category": "report",
         "incident_type": "accident",
         "caller": "+6281100110",
-        "location": {"lat": MONAS[0], "lon": MONAS[1], "accuracy_m": 10},
+        "location": {"lat": where.lat, "lon": where.lon, "accuracy_m": 10},
         "description": "tabrakan",
     }
     gateway.publish(topics.INCIDENTS_NEW, json.dumps(contact).encode(), qos=1).wait_for_publish(5)
@@ -116,12 +128,13 @@ def test_a_gateway_contact_reaches_a_radio_that_answers_over_the_bus(system, mos
         units = repo.unit_states(tx)
         assert repo.verify_audit(tx) == []
     by_unit = [(e.action, e.unit_id) for e in entries if e.action in ("offered", "declined", "accepted")]
-    assert by_unit[-2:] == [("offered", "ACCEPTER"), ("accepted", "ACCEPTER")]
-    if (
-        "offered",
-        "DECLINER",
-    ) in by_unit:  # asked first when it was nearer: it declined, and was not asked again
-        assert by_unit[:2] == [("offered", "DECLINER"), ("declined", "DECLINER")]
+    # Asked first, being nearer: it declined, and was not asked again; then the car.
+    assert by_unit == [
+        ("offered", "DECLINER"),
+        ("declined", "DECLINER"),
+        ("offered", "ACCEPTER"),
+        ("accepted", "ACCEPTER"),
+    ]
     actions = [e.action for e in entries]
     for step in ("received", "routed", "en_route", "on_scene", "cleared"):
         assert step in actions

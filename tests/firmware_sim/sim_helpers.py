@@ -88,6 +88,7 @@ class Collector:
             if time.monotonic() - last >= quiet_s:
                 return
             time.sleep(0.05)
+        raise AssertionError(f"messages kept arriving for {timeout} s")
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from tracker_helpers import wait_until
 
-from patroli.localservers import start_mosquitto
+from patroli.localservers import Mosquitto, start_mosquitto
 from patroli.storage import open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,3 +134,47 @@ def test_services_credentials_open_the_shipped_acl_for_each_service(tmp_path: Pa
             c.disconnect()
     finally:
         broker.stop()
+
+
+def test_retention_commands_place_list_lift_and_run(tmp_path: Path) -> None:
+    env = {"PATROLI_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    placed = patroli(
+        "retention",
+        "hold",
+        "PJ-01",
+        "--from",
+        "2026-01-01T00:00",
+        "--to",
+        "2026-01-02T00:00",
+        "--reason",
+        "LP/123",
+        "--by",
+        "auditor1",
+        env=env,
+    )
+    assert placed.returncode == 0, placed.stderr
+    assert placed.stdout.startswith("hold 1 placed on PJ-01 2026-01-01T00:00:00+00:00")
+    listed = patroli("retention", "holds", env=env)
+    assert "PJ-01" in listed.stdout and "by auditor1: LP/123" in listed.stdout
+    refused = patroli("retention", "lift", "7", "--reason", "x", "--by", "admin", env=env)
+    assert refused.returncode == 2 and "refused (not_found)" in refused.stderr
+    assert patroli("retention", "lift", "1", "--reason", "selesai", "--by", "admin", env=env).returncode == 0
+    run = patroli("retention", "run", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "(sqlite): 0 dropped" in run.stdout and "compression not applicable" in run.stdout
+
+
+def test_alerts_once_takes_a_folder_of_cap_files(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cap_files = REPO / "tests" / "dispatch" / "cap"
+    (inbox / "a.xml").write_bytes((cap_files / "inatews_gempa_alert.xml").read_bytes())
+    (inbox / "b.xml").write_bytes((cap_files / "bad_no_scope.xml").read_bytes())
+    env = {"PATROLI_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "PATROLI_MQTT_URL": mosquitto.url}
+    out = patroli("alerts", "--folder", str(inbox), "--once", env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("Indonesia-InaTEWS-earthquakes-20261201080512: opened; opened ")
+    assert lines[1] == "?: not taken (schema); opened 0, closed 0"
+    assert (inbox / "refused" / "b.xml").exists()
+    assert patroli("alerts", env=env).returncode == 2  # neither a URL nor a folder

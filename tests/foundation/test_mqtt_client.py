@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 import uuid
 
 import paho.mqtt.client as mqtt
+from tracker_helpers import wait_until
 
 from patroli.localservers import Mosquitto
 from patroli.mqtt import BufferedClient, SessionOptions, make_client
 from patroli.settings import Settings
 
 
-def _collector(mosquitto: Mosquitto, topic: str) -> tuple[BufferedClient, list[bytes], threading.Event]:
+def _collector(
+    mosquitto: Mosquitto, topic: str, client_id: str | None = None
+) -> tuple[BufferedClient, list[bytes], threading.Event]:
     client, connect_args = make_client(
-        Settings(mqtt_url=mosquitto.url), f"buffered-{uuid.uuid4().hex[:6]}", SessionOptions(persistent=True)
+        Settings(mqtt_url=mosquitto.url),
+        client_id or f"buffered-{uuid.uuid4().hex[:6]}",
+        SessionOptions(persistent=True),
     )
     assert isinstance(client, BufferedClient)
     received: list[bytes] = []
@@ -28,12 +32,6 @@ def _collector(mosquitto: Mosquitto, topic: str) -> tuple[BufferedClient, list[b
     client.loop_start()
     assert subscribed.wait(10)
     return client, received, subscribed
-
-
-def _wait(predicate: object, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.02)
 
 
 def test_payloads_of_every_size_arrive_whole_and_in_order(mosquitto: Mosquitto) -> None:
@@ -50,7 +48,7 @@ def test_payloads_of_every_size_arrive_whole_and_in_order(mosquitto: Mosquitto) 
     try:
         for p in payloads:
             publisher.publish(topic, p, qos=1)
-        _wait(lambda: len(received) >= len(payloads))
+        wait_until(lambda: len(received) >= len(payloads))
         assert received == payloads
     finally:
         publisher.disconnect()
@@ -62,25 +60,24 @@ def test_payloads_of_every_size_arrive_whole_and_in_order(mosquitto: Mosquitto) 
 def test_a_new_connection_starts_with_an_empty_buffer(mosquitto: Mosquitto) -> None:
     """Kicked off by a session takeover, the client reconnects; nothing from the old socket leaks into the new."""
     topic = f"test/buffered/{uuid.uuid4().hex[:6]}"
-    client, received, subscribed = _collector(mosquitto, topic)
+    client_id = f"buffered-{uuid.uuid4().hex[:6]}"
+    client, received, subscribed = _collector(mosquitto, topic, client_id)
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
     try:
         publisher.publish(topic, b"before", qos=1).wait_for_publish(5)
-        _wait(lambda: received == [b"before"])
+        wait_until(lambda: received == [b"before"])
         first_socket = client.socket()
         subscribed.clear()
-        intruder = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client._client_id.decode(), protocol=mqtt.MQTTv5
-        )
+        intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         intruder.connect("127.0.0.1", mosquitto.port)  # same client id: the broker drops the first connection
         intruder.disconnect()
         assert subscribed.wait(20), "the client reconnected and subscribed again"
         assert client.socket() is not first_socket
         for i in range(100):
             publisher.publish(topic, f"after {i}".encode(), qos=1)
-        _wait(lambda: len(received) >= 101)
+        wait_until(lambda: len(received) >= 101)
         assert received == [b"before"] + [f"after {i}".encode() for i in range(100)]
     finally:
         publisher.disconnect()
@@ -125,7 +122,8 @@ def test_gathered_publishes_all_go_out_before_a_clean_disconnect(mosquitto: Mosq
     unsent at disconnect().)"""
     topic = f"test/buffered/{uuid.uuid4().hex[:6]}"
     listener, received, _ = _collector(mosquitto, f"{topic}/#")
-    sender, connect_args = make_client(Settings(mqtt_url=mosquitto.url), f"sender-{uuid.uuid4().hex[:6]}")
+    sender_id = f"sender-{uuid.uuid4().hex[:6]}"
+    sender, connect_args = make_client(Settings(mqtt_url=mosquitto.url), sender_id)
     sender.will_set(f"{topic}/will", b"gone", qos=1)
     sender.max_inflight_messages_set(0)  # unlimited: every QoS 1 publish goes out at once
     connected = threading.Event()
@@ -144,9 +142,18 @@ def test_gathered_publishes_all_go_out_before_a_clean_disconnect(mosquitto: Mosq
                 sender.publish(f"{topic}/data", p, qos=0)
             sender.disconnect()
         sender.loop_stop()
-        _wait(lambda: len(received) >= len(payloads), timeout=30)
-        time.sleep(0.5)  # a will would arrive now
-        assert received == payloads, "every publish in order, the will not among them"
+        wait_until(lambda: len(received) >= len(payloads), timeout=30)
+        # Connecting with the sender's client id makes the broker finish with the old connection first
+        # (publishing its will then, were the DISCONNECT not clean); a message sent after that CONNACK comes
+        # after any will.
+        after, after_args = make_client(Settings(mqtt_url=mosquitto.url), sender_id)
+        after.connect(**after_args)
+        after.loop_start()
+        after.publish(f"{topic}/after", b"after", qos=1).wait_for_publish(10)
+        after.disconnect()
+        after.loop_stop()
+        wait_until(lambda: received[-1:] == [b"after"], timeout=10)
+        assert received == [*payloads, b"after"], "every publish in order, the will not among them"
     finally:
         listener.disconnect()
         listener.loop_stop()

@@ -223,10 +223,12 @@ def test_track_columns_cross_a_chunk_boundary(store: Store) -> None:
     noon = T0.replace(hour=12, minute=0)
     times = [noon + timedelta(minutes=m) for m in range(0, 24 * 60, 7)]
     store.write_batch([fix("P1", (t - T0).total_seconds(), satellites=9, altitude_m=3.0) for t in times])
-    if store.info().hypertable:
+    info = store.info()
+    chunks = None  # SQLite has no chunks
+    if info.hypertable:
         with store.transaction() as tx:
             (chunks,) = tx.rows("SELECT count(*) FROM show_chunks('positions')")[0]
-        assert chunks == 2
+    assert chunks == (2 if info.backend == "postgres" else None)
     cols = store.track_columns("P1", noon, noon + timedelta(hours=24))
     assert [from_us(int(t)) for t in cols.fix_time_us] == times
     _same_as_rows(cols, _rows_via_repo(store, "P1", noon, noon + timedelta(hours=24)))

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from nmea_builders import epoch
+from prometheus_client import REGISTRY
 from tracker_helpers import Bus, wait_until
 
 from patroli.localservers import Mosquitto, Postgres, start_postgres, terminate
@@ -33,6 +34,11 @@ def fixes_for(unit: int, start: datetime) -> Iterator[tuple[str, bytes, datetime
     for i in range(PER_UNIT):
         t = start + timedelta(seconds=i)
         yield f"fleet/K-{unit:02d}/nmea", epoch(t, lat0 + i * 1e-5, lon0 + i * 1e-5), t
+
+
+def metric(name: str) -> float:
+    """A tracker counter as /metrics shows it (process-wide: read it before and after)."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def tracker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -99,15 +105,17 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
             restarted = True
     for info in infos:
         info.wait_for_publish(60)
+    # Queued behind every fix in the tracker's session, and redeliveries come first: once this one is
+    # stored, everything before it has been processed, so an extra row would be there now.
+    pub.publish("fleet/SENTINEL/nmea", epoch(probe_t, -6.1, 106.7), qos=1).wait_for_publish(60)
     pub.loop_stop()
     pub.disconnect()
     assert killed and restarted and sent == UNITS * PER_UNIT == 20_000
     assert 1000 < at_kill < 20_000, f"killed mid-stream, with {at_kill} stored"
 
     try:
-        wait_until(lambda: store.count_positions() - 1 >= 20_000, timeout=120, interval=0.5)
-        time.sleep(1.0)  # anything still in flight would show up as an extra row now
-        assert store.count_positions() - 1 == 20_000, "exactly the distinct fixes, each once"
+        wait_until(lambda: store.count_positions("SENTINEL") == 1, timeout=120, interval=0.5)
+        assert store.count_positions() - 2 == 20_000, "exactly the distinct fixes, each once"
         got = set()
         for u in range(UNITS):
             for f in store.track(TrackQuery(f"K-{u:02d}", start, start + timedelta(hours=1))):
@@ -136,7 +144,6 @@ def test_database_outage_pauses_then_drains(mosquitto: Mosquitto, own_postgres: 
     tracker = Tracker(settings, store)
     tracker.start()
     assert tracker.wait_connected(10)
-    time.sleep(0.3)
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
@@ -150,10 +157,12 @@ def test_database_outage_pauses_then_drains(mosquitto: Mosquitto, own_postgres: 
     try:
         send(0, 200)
         wait_until(lambda: store.count_positions() == 200)
+        received_before = metric("patroli_tracker_messages_received_total")
         own_postgres.halt()  # the database goes away mid-stream
         send(200, 700)
-        time.sleep(2.0)  # the tracker retries with backoff meanwhile, and does not crash
-        assert tracker._threads[1].is_alive()
+        # The tracker takes them in while nothing can be stored (its writer waits for the database and
+        # retries with backoff), and it does not crash: everything is stored once the database is back.
+        wait_until(lambda: metric("patroli_tracker_messages_received_total") - received_before == 500)
         own_postgres.resume()
         send(700, 800)
         wait_until(lambda: store.count_positions() == 800, timeout=60)
@@ -170,7 +179,8 @@ def test_a_flood_waits_in_the_broker_not_in_memory(
     """QoS 0 messages are outside any in-flight window, so the broker sends them as fast as they come (as
     Mosquitto 2.0.11 did with a resumed 200,000-message backlog, whatever Receive Maximum said). While nothing
     can be committed the tracker's inbox must stop at its bound; once writes go through, every fix is stored."""
-    tracker, store = start_tracker(tracker_batch_rows=50)
+    _tracker, store = start_tracker(tracker_batch_rows=50)
+    received_before = metric("patroli_tracker_messages_received_total")  # process-wide: count from here
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     # Another session holds the positions table: the tracker's first batch waits on the lock, nothing is
     # committed, and the flood can only pile up in the tracker.
@@ -182,12 +192,15 @@ def test_a_flood_waits_in_the_broker_not_in_memory(
                 epoch(start + timedelta(seconds=i // 10), -6.2 + i * 1e-6, 106.8),
                 qos=0,
             )
+        # Taken in by the tracker: its inbox (bound 4 batches), the batch being written, the two queued for the
+        # writer and the one waiting to join them (50 fixes each). The rest must wait outside.
+        bound = 4 * 50 + 4 * 50
+        wait_until(lambda: metric("patroli_tracker_messages_received_total") - received_before >= bound)
         peak = 0
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 3  # an observation window, not a wait for anything
         while time.monotonic() < deadline:
-            peak = max(peak, tracker._inbox.qsize())
+            peak = max(peak, metric("patroli_tracker_messages_received_total") - received_before)
             time.sleep(0.01)
-        bound = 4 * 50
-        assert 0 < peak <= bound, f"inbox peaked at {peak} messages, bound {bound}"
+        assert peak == bound, f"the tracker took in {peak} of 3,000 messages, bound {bound}"
         blocker.rollback()  # the lock goes; the batch goes through, then the rest of the flood
         wait_until(lambda: sum(store.count_positions(f"BL-{u}") for u in range(10)) == 3000, timeout=60)

@@ -1,0 +1,75 @@
+"""What vulture cannot see being used (`make deadcode`), by who uses it. Nothing else belongs here: code that
+nobody calls is removed, not listed.
+
+Format: vulture's own (a bare name or `_.attribute` marks it used); never imported or run.
+"""
+
+# paho-mqtt calls the callbacks it finds on the client, with (client, userdata, ...) positionally, and reads
+# the MQTT 5 properties set on a Properties object.
+_.on_subscribe
+_.on_disconnect
+_.on_publish
+_.on_socket_open
+_.on_socket_close
+_.on_socket_register_write
+_.on_socket_unregister_write
+userdata
+_.SessionExpiryInterval
+_.ReceiveMaximum
+
+# pydantic reads model_config, and serialises every field of a response model (dashboards/schemas.py), some
+# of them filled by name from a dataclass with the same fields (ResponseTimesView.of: ResponseFigures).
+model_config
+next_cursor
+next_after
+t_us
+stale
+station_name
+level_name
+seconds_to_escalation
+next_station
+entries_checked
+disabled
+token_type
+tile_url
+tile_attribution
+heartbeat_s
+batch_ms
+center
+tolerance_deg
+live_clients
+mqtt_connected
+acknowledged
+ack_within_target
+median_ack_s
+median_arrive_s
+targets
+
+# pydantic validates a StrEnum field by value: members only ever named in incoming JSON.
+PHONE
+SMS
+EMAIL
+FAX
+SOCIAL
+NO_ACTION
+REFERRED
+DUPLICATE
+
+# uvicorn reads Server.should_exit; rich reads Text.plain when it renders; pytest reads pytestmark.
+_.should_exit
+_.plain
+pytestmark
+
+# Read by name through dataclasses.fields() or getattr(): the calibration figures (compared field by field
+# with the drive traces) and the fault plan's counts (one field per FaultKind value).
+moving_mean_mps
+speed_p95_mps
+decel_max_mps2
+stops
+stops_per_km
+stopped_share
+garbage
+truncated
+clock_skew
+duplicates
+bursts
