@@ -40,4 +40,6 @@ def test_an_owntracks_account_publishes_only_its_own_topic_and_cannot_take_a_ser
         phones.close()
     # an OwnTracks user may not be a unit id (radios and phones share the broker's usernames)
     clash = patroli("units", "add", "PJ-32", "--device", "owntracks:PJ-31/hp", env=env)
-    assert clash.returncode != 0 and "must not be a unit id" in clash.stderr
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", clash.stderr).split())  # typer's error box, unwrapped
+    assert clash.returncode != 0 and "must not be a unit id" in said
+    assert "registered PJ-32" not in clash.stdout  # refused before the unit was created
