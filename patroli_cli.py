@@ -71,19 +71,51 @@ def _wait_for_signal() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    logins_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="a secrets folder: make the login user of each service whose <svc>_db_password is there"
+        ),
+    ] = None,
+) -> None:
     """Apply pending schema migrations (TimescaleDB hypertables when the extension is present)."""
     from patroli.storage import open_store
 
     s = _settings()
     store = open_store(s.database_url)
     applied = store.migrate()
+    if logins_from is not None and s.database_url.startswith(("postgresql", "postgres")):
+        from patroli.deploy_secrets import SERVICES, login_name
+        from patroli.storage.roles import ensure_login
+
+        for svc in SERVICES:
+            pw_file = logins_from / f"{svc}_db_password"
+            if pw_file.exists():
+                ensure_login(s.database_url, login_name(svc), svc, pw_file.read_text().strip())
     info = store.info()
     store.close()
     typer.echo(
         f"schema version {info.schema_version} ({info.backend}, hypertable={info.hypertable}); "
         f"applied now: {applied or 'nothing'}"
     )
+
+
+@db_app.command("login")
+def db_login(
+    username: str,
+    role: Annotated[str, typer.Option(help="tracker, dispatch or web: the only rights the user gets")],
+    password_file: Annotated[Path, typer.Option(help="a secrets file holding the user's password")],
+) -> None:
+    """Create (or re-key) a service's database user, a member of one least-privilege role (run as the owner)."""
+    from patroli.storage.roles import ensure_login
+
+    s = _settings()
+    try:
+        ensure_login(s.database_url, username, role, password_file.read_text().strip())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"database user {username} may do what the {role} does, nothing more")
 
 
 @units_app.command("add")
@@ -150,10 +182,11 @@ def units_add(
 def _audit_credentials(store: Store, action: str, unit_id: str) -> None:
     from datetime import UTC, datetime
 
+    from patroli import actors
     from patroli.storage import dispatch_repo
 
     with store.transaction() as tx:
-        dispatch_repo.append_audit(tx, datetime.now(UTC), "cli", action, unit_id=unit_id)
+        dispatch_repo.append_audit(tx, datetime.now(UTC), actors.CLI, action, unit_id=unit_id)
 
 
 _PASSWORD_FILE_OPTION = typer.Option(help="Mosquitto password file holding the radio's credentials")
@@ -272,6 +305,12 @@ def services_credentials(
             "for a staging broker only."
         ),
     ] = False,
+    secrets_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="also write compose's secrets files here (database and MQTT URLs per service, keys)"
+        ),
+    ] = None,
 ) -> None:
     """Create MQTT accounts for the services and a database password, for compose.yaml (idempotent)."""
     from patroli import credentials
@@ -302,6 +341,10 @@ def services_credentials(
         dynsec_file.chmod(0o600)
     env_file.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
     env_file.chmod(0o600)
+    if secrets_dir is not None:
+        from patroli.deploy_secrets import write_compose_secrets
+
+        typer.echo(f"secrets in {secrets_dir}: {', '.join(write_compose_secrets(secrets_dir, existing))}")
     typer.echo(
         f"service accounts in {password_file}; radios' accounts in {dynsec_file}; passwords in {env_file}"
     )
@@ -559,7 +602,13 @@ def demo_cmd(
         int, typer.Option(help="port for phone apps (OsmAnd, Traccar Client, OwnTracks)")
     ] = 5055,
 ) -> None:
-    """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops."""
+    """Run the whole system on the embedded default: broker, SQLite, tracker, radios, the map. Ctrl-C stops.
+
+    Refuses a store that holds data the demo did not make; never resets an existing user's password."""
+    from dashboards.auth import MIN_PASSWORD_LEN
+
+    if password is not None and len(password) < MIN_PASSWORD_LEN:
+        raise typer.BadParameter(f"at least {MIN_PASSWORD_LEN} characters", param_hint="--password")
     _settings()
     run_demo(
         units=units,
@@ -587,7 +636,7 @@ def run_demo(
 
     from dashboards.app import create_app
     from dashboards.server import uvicorn_config
-    from dashboards.users_cli import ensure_demo_users
+    from dashboards.users_cli import NotADemoStore, check_demo_store, ensure_demo_users
     from dispatch.runner import DispatchRunner, MqttPublisher
     from dispatch.service import build_dispatcher
     from firmware_sim.gateway import IncidentGateway
@@ -596,22 +645,31 @@ def run_demo(
     from tracker.service import Tracker
 
     overrides: dict[str, object] = {"web_port": web_port, "data_dir": data_dir, "phones_port": phones_port}
+    if "PATROLI_DATABASE_URL" not in os.environ:
+        overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
+    store = open_store(
+        str(overrides.get("database_url") or os.environ["PATROLI_DATABASE_URL"]),
+        refusals_keep=Settings(**overrides).tracker_refusals_keep,  # type: ignore[arg-type]
+    )
+    try:
+        store.migrate()
+        check_demo_store(store)
+    except NotADemoStore as exc:
+        store.close()
+        typer.echo(f"patroli demo refuses this store: {exc}. Point it at an empty one.", err=True)
+        raise typer.Exit(2) from None
     broker = None
     if "PATROLI_MQTT_URL" not in os.environ:
         broker = EmbeddedBroker("127.0.0.1", mqtt_port)
         broker.start()
         overrides |= {"mqtt_url": f"mqtt://127.0.0.1:{mqtt_port}", "mqtt_protocol": "3.1.1"}
-    if "PATROLI_DATABASE_URL" not in os.environ:
-        overrides["database_url"] = f"sqlite:///{data_dir / 'patroli.db'}"
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    store = open_store(settings.database_url, refusals_keep=settings.tracker_refusals_keep)
-    store.migrate()
     tracker = Tracker(settings, store, client_id="patroli-demo-tracker")
     client, connect_args = DispatchRunner.client_for(settings, "patroli-demo-dispatch")
     dispatcher = DispatchRunner(
         settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))
     )
-    logins = ensure_demo_users(store, demo_password)
+    logins = ensure_demo_users(store, demo_password, data_dir / "demo-logins.json")
     fleet = gateway = phones = None
     try:
         tracker.start()

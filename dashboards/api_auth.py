@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboards.auth import ADMIN_ROLES, User
 from dashboards.context import AnyUser, Ctx, require
 from dashboards.schemas import LoginBody, LoginResponse, UserCreate, UserView
+from patroli import actors
 from patroli.storage import users_repo
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
@@ -85,7 +86,7 @@ def add_user(ctx: Ctx, body: UserCreate, user: Annotated[User, Depends(require(*
         body.password,
         station_code=body.station_code,
         display_name=body.display_name,
-        actor=user.username,
+        actor=actors.user(user.username),
     )
     return UserView(
         username=r.username,
@@ -101,7 +102,7 @@ def add_user(ctx: Ctx, body: UserCreate, user: Annotated[User, Depends(require(*
 def disable_user(ctx: Ctx, username: str, user: Annotated[User, Depends(require(*ADMIN_ROLES))]) -> Response:
     if username == user.username:
         raise HTTPException(409, "you cannot disable yourself")
-    ctx.auth.disable_user(username, actor=user.username)
+    ctx.auth.disable_user(username, actor=actors.user(user.username))
     return Response(status_code=204)
 
 
@@ -113,5 +114,5 @@ def disable_user(ctx: Ctx, username: str, user: Annotated[User, Depends(require(
 def reset_password(
     ctx: Ctx, username: str, body: PasswordReset, user: Annotated[User, Depends(require(*ADMIN_ROLES))]
 ) -> Response:
-    ctx.auth.set_password(username, body.new_password, actor=user.username)
+    ctx.auth.set_password(username, body.new_password, actor=actors.user(user.username))
     return Response(status_code=204)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.auth import ACK_ROLES, ALL_ROLES, AUDIT_ROLES, CLOSE_ROLES, INTAKE_ROLES, Role, User
 from dashboards.context import AnyUser, AppContext, Ctx, require
@@ -32,6 +33,8 @@ from dashboards.schemas import (
     incident_view,
 )
 from dispatch.stations import StationLevel
+from patroli import actors, privacy
+from patroli.callers import normalize_number
 from patroli.incidents import Incident, IncidentIntake, Location
 from patroli.storage import dispatch_repo, read_repo
 
@@ -63,12 +66,31 @@ def intake(
 ) -> IntakeResponse:
     """Routed to the Polres with jurisdiction and offered to the nearest available unit. The caller's history
     comes back with it: a repeat false reporter is flagged, never refused."""
-    result = ctx.dispatcher.intake(body, actor=user.username)
+    result = ctx.dispatcher.intake(body, actor=actors.user(user.username))
     return IntakeResponse(
         incident=_view(ctx, result.incident),
         caller=CallerHistoryView.of(result.caller),
         routed_by=result.routed_by,
     )
+
+
+class IncidentSearch(BaseModel):
+    """The filters of GET /incidents, and the caller: a number goes in a body, never in a URL (proxies and
+    browsers keep URLs in their logs and histories)."""
+
+    model_config = ConfigDict(extra="forbid")
+    caller: str | None = Field(None, max_length=320)
+    open_only: bool = False
+    state: list[str] = []
+    station: str | None = None
+    polres: str | None = None
+    unit_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    max_priority: int | None = Field(None, ge=1, le=5)
+    bbox: str | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = None
 
 
 @router.get("/incidents", tags=["incidents"], summary="Incidents, newest first, filtered")
@@ -80,7 +102,7 @@ def list_incidents(
     station: str | None = None,
     polres: str | None = None,
     unit_id: str | None = None,
-    caller: str | None = None,
+    caller: Annotated[str | None, Query(include_in_schema=False)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     max_priority: Annotated[int | None, Query(ge=1, le=5)] = None,
@@ -88,10 +110,42 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> IncidentPage:
-    """A station officer sees the incidents queued at or routed to their station (and below it, for a Polda)."""
+    """A station officer sees the incidents queued at or routed to their station (and below it, for a Polda).
+    To find a caller's incidents, POST /api/v1/incidents/search with the caller in the body."""
+    if caller is not None:
+        raise HTTPException(422, "caller: send it in the body of POST /api/v1/incidents/search, not in a URL")
+    search = IncidentSearch(
+        open_only=open_only,
+        state=state,
+        station=station,
+        polres=polres,
+        unit_id=unit_id,
+        since=since,
+        until=until,
+        max_priority=max_priority,
+        bbox=bbox,
+        limit=limit,
+        cursor=cursor,
+    )
+    return _search(ctx, user, search)
+
+
+@router.post("/incidents/search", tags=["incidents"], summary="Incidents filtered, a caller's among them")
+def search_incidents(ctx: Ctx, user: AnyUser, body: IncidentSearch) -> IncidentPage:
+    """The filters of GET /incidents in a body. A lookup by caller is itself audited (with the caller's keyed
+    pseudonym, not the number)."""
+    if body.caller is not None:
+        filters = body.model_dump(mode="json", exclude={"caller"})
+        ctx.audit_read(user, "caller_lookup", details={**filters, "caller": privacy.pseudonym(body.caller)})
+        # As intake stores it: a number in E.164 whichever way it was written.
+        body = body.model_copy(update={"caller": normalize_number(body.caller) or body.caller.strip()})
+    return _search(ctx, user, body)
+
+
+def _search(ctx: AppContext, user: User, q: IncidentSearch) -> IncidentPage:
     before = None
-    if cursor:
-        when, _, incident_id = cursor.partition("~")
+    if q.cursor:
+        when, _, incident_id = q.cursor.partition("~")
         try:
             before = (utc(datetime.fromisoformat(when)), incident_id)
         except ValueError:
@@ -102,22 +156,22 @@ def list_incidents(
     with ctx.store.transaction() as tx:
         found = read_repo.incidents(
             tx,
-            open_only=open_only,
-            states=state,
+            open_only=q.open_only,
+            states=q.state,
             scope=sorted(scope or ()),
-            station_code=station,
-            polres_code=polres,
-            unit_id=unit_id,
-            caller=caller,
-            since=utc(since),
-            until=utc(until),
-            max_priority=max_priority,
-            bbox=bbox_param(bbox),
+            station_code=q.station,
+            polres_code=q.polres,
+            unit_id=q.unit_id,
+            caller=q.caller,
+            since=utc(q.since),
+            until=utc(q.until),
+            max_priority=q.max_priority,
+            bbox=bbox_param(q.bbox),
             before=before,
-            limit=limit + 1,  # type: ignore[arg-type]
+            limit=q.limit + 1,  # type: ignore[arg-type]
         )
-    more = len(found) > limit
-    found = found[:limit]
+    more = len(found) > q.limit
+    found = found[: q.limit]
     last = found[-1] if more and found else None
     return IncidentPage(
         incidents=[_view(ctx, i) for i in found],
@@ -157,7 +211,7 @@ def acknowledge(
         assert station is not None
     else:
         station = wanted or ctx.dispatcher.get(incident_id).station_code
-    return _view(ctx, ctx.dispatcher.acknowledge(incident_id, station, actor=user.username))
+    return _view(ctx, ctx.dispatcher.acknowledge(incident_id, station, actor=actors.user(user.username)))
 
 
 @router.post("/incidents/{incident_id}/location", tags=["incidents"], summary="Place an incident on the map")
@@ -167,7 +221,7 @@ def locate(
     """For a contact taken with only a text address: the point the call-taker found, or the caller's phone sent
     late. A report or complaint is then offered to the nearest available unit. Refused (409) once a unit has
     taken it or it is closed."""
-    return _view(ctx, ctx.dispatcher.locate(incident_id, body, actor=user.username))
+    return _view(ctx, ctx.dispatcher.locate(incident_id, body, actor=actors.user(user.username)))
 
 
 @router.post("/incidents/{incident_id}/close", tags=["incidents"], summary="Close with a disposition")
@@ -176,7 +230,8 @@ def close(
 ) -> IncidentView:
     _visible(ctx, user, incident_id)
     return _view(
-        ctx, ctx.dispatcher.close(incident_id, body.disposition, actor=user.username, note=body.note)
+        ctx,
+        ctx.dispatcher.close(incident_id, body.disposition, actor=actors.user(user.username), note=body.note),
     )
 
 
@@ -236,6 +291,20 @@ def audit(
     newest_first: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> AuditPage:
+    filters = {"incident_id": incident_id, "unit_id": unit_id, "actor": actor, "action": action}
+    ctx.audit_read(
+        user,
+        "audit_query",
+        details={
+            **filters,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "after_seq": after_seq,
+            "before_seq": before_seq,
+            "newest_first": newest_first,
+            "limit": limit,
+        },
+    )
     with ctx.store.transaction() as tx:
         entries = read_repo.audit_query(
             tx,

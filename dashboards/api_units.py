@@ -12,8 +12,10 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 
 from dashboards import exports
+from dashboards.auth import Role, User
 from dashboards.context import AnyUser, Ctx
 from dashboards.geo import h3_cells
+from dashboards.live import station_scope
 from dashboards.params import bbox_param, cells_param, time_range, utc
 from dashboards.schemas import (
     AreaPage,
@@ -60,6 +62,30 @@ def _point(f: exports.Point | read_repo.TrackRow) -> TrackPoint:
 
 def _place(ctx: Ctx, lat: float | None, lon: float | None) -> str | None:
     return None if lat is None or lon is None else ctx.dispatcher.places.at(lat, lon).label
+
+
+def _readable_unit(ctx: Ctx, user: User, unit_id: str) -> None:
+    """Known, and within a station officer's area: their stations' units only (a Polda's: its Polres' too)."""
+    _known_unit(ctx, unit_id)
+    scope = station_scope(user, ctx.stations)
+    if scope is None:
+        return
+    unit = ctx.store.get_unit(unit_id)
+    if unit is None or unit.polres_code not in scope:
+        raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+
+
+def _cap_span(t0: datetime, t1: datetime, max_s: float) -> None:
+    if (t1 - t0).total_seconds() > max_s:
+        raise HTTPException(422, f"the time range is longer than {max_s / 86400:g} days: ask for less")
+
+
+def _cap_area(user: User, area: read_repo.BBox | None, r9: list[int], r7: list[int], max_deg: float) -> None:
+    """An area read covers at most `max_deg` degrees a side; a station officer's must give a bbox."""
+    if area is not None and (area[2] - area[0] > max_deg or area[3] - area[1] > max_deg):
+        raise HTTPException(422, f"bbox: at most {max_deg:g} degrees a side")
+    if user.role is Role.STATION_OFFICER:
+        raise HTTPException(403, "station officers read history unit by unit, for their station's units")
 
 
 def _known_unit(ctx: Ctx, unit_id: str) -> None:
@@ -147,7 +173,7 @@ def track(
     so a 24-hour, 1 Hz track (86,400 fixes) comes in one response; `next_after` is set only when `limit` cut the
     range short."""
     t0, t1 = time_range(start, end, DEFAULT_TRACK)
-    _known_unit(ctx, unit_id)
+    _readable_unit(ctx, user, unit_id)
     cursor = t0 if after is None else max(t0, utc(after) + timedelta(microseconds=1))  # type: ignore[operator]
     details = {
         "start": t0.isoformat(),
@@ -278,7 +304,8 @@ def export_track(
 ) -> StreamingResponse:
     """Streamed; defaults to the last 24 hours."""
     t0, t1 = time_range(start, end, DEFAULT_EXPORT)
-    _known_unit(ctx, unit_id)
+    _readable_unit(ctx, user, unit_id)
+    _cap_span(t0, t1, ctx.web.web_export_max_span_s)
     ctx.audit_read(
         user,
         "history_export",
@@ -326,6 +353,8 @@ def positions(
     """By time, then unit; defaults to the last hour. Reads by auditors are written to the audit log."""
     t0, t1 = time_range(start, end, timedelta(hours=1))
     area, r9, r7 = _area(bbox, cells)
+    _cap_area(user, area, r9, r7, ctx.web.web_area_max_deg)
+    _cap_span(t0, t1, ctx.web.web_area_max_span_s)
     after = _cursor(cursor)
     ctx.audit_read(
         user,
@@ -365,6 +394,8 @@ def export_positions(
     """Streamed; GPX groups the fixes into one track per unit."""
     t0, t1 = time_range(start, end, timedelta(hours=1))
     area, r9, r7 = _area(bbox, cells)
+    _cap_area(user, area, r9, r7, ctx.web.web_area_max_deg)
+    _cap_span(t0, t1, ctx.web.web_area_max_span_s)
     ctx.audit_read(
         user,
         "area_export",

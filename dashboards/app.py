@@ -45,6 +45,7 @@ from dashboards.schemas import Health
 from dispatch.boundaries import BoundaryWatch
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
+from patroli import actors
 from patroli.incidents import validation_summary
 from patroli.messages import PositionMessage
 from patroli.settings import Settings
@@ -97,7 +98,7 @@ def create_app(
     own_dispatcher = dispatcher is None
     deferred = _DeferredPublisher()
     if dispatcher is None:
-        dispatcher = build_dispatcher(settings, store, deferred, stations=stations)
+        dispatcher = build_dispatcher(settings, store, deferred, stations=stations, actor=actors.WEB)
     d = dispatcher
 
     def feed_dispatcher(msgs: list[PositionMessage]) -> None:

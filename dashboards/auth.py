@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from patroli import actors, credentials
 from patroli.storage import Store, dispatch_repo, users_repo
 from patroli.storage.users_repo import UserRecord
 
@@ -85,10 +86,14 @@ class Auth:
         *,
         station_code: str | None = None,
         display_name: str = "",
-        actor: str = "admin",
+        actor: str = actors.CLI,
     ) -> UserRecord:
         if not _USERNAME.match(username):
             raise AuthError("usernames are 1 to 64 of A-Z a-z 0-9 _ . @ -", 422)
+        if credentials.is_reserved(username):
+            raise AuthError(
+                f"{username!r} is in the services' namespace ({credentials.RESERVED_PREFIX}…)", 422
+            )
         try:
             role = Role(role)
         except ValueError:
@@ -146,7 +151,7 @@ class Auth:
             raise AuthError("the current password is wrong", 403)
         if new == current:
             raise AuthError("the new password must differ from the current one", 422)
-        self.set_password(user.username, new, actor=user.username)
+        self.set_password(user.username, new, actor=actors.user(user.username))
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
@@ -174,7 +179,7 @@ class Auth:
                 dispatch_repo.append_audit(
                     tx,
                     datetime.now(UTC),
-                    "anonymous",
+                    actors.ANONYMOUS,
                     "login_refused",
                     details={"username": username[:64], "reason": "bad_credentials"},
                 )
@@ -189,7 +194,7 @@ class Auth:
                 users_repo.set_password_hash(tx, username, rehash)
             users_repo.purge_tokens(tx, now)
             users_repo.insert_token(tx, token_digest(token), username, now, expires)
-            dispatch_repo.append_audit(tx, now, username, "login", details={"role": record.role})
+            dispatch_repo.append_audit(tx, now, actors.user(username), "login", details={"role": record.role})
         log.info("login", extra={"username": username, "role": record.role})
         return token, self._user(record, token_digest(token), expires)
 
@@ -208,7 +213,7 @@ class Auth:
         now = datetime.now(UTC)
         with self.store.transaction() as tx:
             users_repo.revoke_token(tx, user.token_hash, now)
-            dispatch_repo.append_audit(tx, now, user.username, "logout")
+            dispatch_repo.append_audit(tx, now, actors.user(user.username), "logout")
         log.info("logout", extra={"username": user.username})
 
     @staticmethod

@@ -66,7 +66,7 @@ class WebSettings(BaseSettings):
     )
     web_login_window_s: float = Field(900.0, ge=1, description="The login-throttling window.")
     web_argon2_concurrency: int = Field(
-        2, ge=1, le=32, description="Password verifications at once (each about 50 ms of CPU and 64 MiB)."
+        1, ge=1, le=32, description="Password verifications at once (each about 50 ms of CPU and 64 MiB)."
     )
     web_login_queue_max: int = Field(
         64, ge=1, description="Logins waiting for a verification slot; past it, 503 at once."
@@ -84,3 +84,18 @@ class WebSettings(BaseSettings):
         description="Serve Prometheus /metrics of the web process on this port (never on the public one).",
     )
     web_metrics_host: str = Field("127.0.0.1", description="…on this address.")
+    web_export_max_span_s: float = Field(
+        31 * 86400.0, gt=0, description="A unit's track export covers at most this long."
+    )
+    web_area_max_span_s: float = Field(
+        86400.0, gt=0, description="A read or export of positions in an area covers at most this long…"
+    )
+    web_area_max_deg: float = Field(2.0, gt=0, description="…and at most this many degrees a side.")
+    web_statement_timeout_ms: int = Field(
+        15_000, ge=100, description="PostgreSQL statement_timeout of the web process's queries."
+    )
+    web_forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Addresses whose X-Forwarded-For is believed (the reverse proxy's): the client address that "
+        "login throttling counts.",
+    )

@@ -18,6 +18,7 @@ from dashboards.login_guard import LoginGuard
 from dispatch.boundaries import boundary_state
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
+from patroli import actors
 from patroli.settings import Settings
 from patroli.storage import Store, dispatch_repo
 from patroli.storage.read_router import ReadRouter
@@ -50,12 +51,11 @@ class AppContext:
     def audit_read(
         self, user: User, what: str, *, unit_id: str | None = None, details: dict[str, Any]
     ) -> None:
-        """An auditor's read of position history is itself on the record (who looked where, when)."""
-        if user.role is not Role.AUDITOR:
-            return
+        """Every read of position history, an export, a caller lookup or an audit query is itself on the record,
+        for every role: who looked at what, when, with the whole request in `details`."""
         with self.store.transaction() as tx:
             dispatch_repo.append_audit(
-                tx, datetime.now(UTC), user.username, what, unit_id=unit_id, details=details
+                tx, datetime.now(UTC), actors.user(user.username), what, unit_id=unit_id, details=details
             )
 
 

@@ -6,16 +6,20 @@ threads that incident intake needs.
   one username within the window (default 10 in 15 minutes) the answer is 429 with Retry-After, for the right
   password too, until the window has room; the same per client address with a higher bound (a shared NAT).
   Every refusal is audited (`login_refused`, with the reason).
-- One argon2id verification takes about 50 ms of CPU and 64 MiB; FastAPI's thread pool has 40 threads, which a
-  flood of logins would fill. Here a login waits on an asyncio semaphore (no thread is held while it waits), then
-  runs on a dedicated pool of `web_argon2_concurrency` threads; past `web_login_queue_max` waiting logins the
-  answer is 503 at once.
+- One argon2id verification takes about 50 ms of CPU (on 4 lanes) and 64 MiB; FastAPI's thread pool has 40
+  threads, which a flood of logins would fill. Here a login waits on an asyncio semaphore (no thread is held
+  while it waits), then runs on a dedicated pool of `web_argon2_concurrency` threads (1 by default) at a lower
+  CPU priority (nice 10); past `web_login_queue_max` waiting logins the answer is 503 at once. Measured by
+  `bench.login_flood` (64 concurrent wrong logins on this shared 2-core machine): see the README's benchmarks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -26,9 +30,20 @@ from limits.strategies import MovingWindowRateLimiter
 
 from dashboards.auth import Auth, AuthError, User
 from dashboards.config import WebSettings
+from patroli import actors
 from patroli.storage import dispatch_repo
 
 log = logging.getLogger("patroli.web.login")
+
+
+ARGON2_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Linux schedules threads, and nice is per thread: the verification threads (and the lanes libargon2 starts
+    from them, which inherit it) yield the CPU to intake and the live feed whenever both want it."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ARGON2_NICE)
 
 
 class LoginGuard:
@@ -39,7 +54,9 @@ class LoginGuard:
         # A window holds N-1 failures: the Nth attempt finds it full and is refused before any verification.
         self._per_user = RateLimitItemPerSecond(web.web_login_user_failures - 1, window)
         self._per_address = RateLimitItemPerSecond(web.web_login_address_failures - 1, window)
-        self._pool = ThreadPoolExecutor(web.web_argon2_concurrency, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            web.web_argon2_concurrency, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._slots = asyncio.Semaphore(web.web_argon2_concurrency)
         self._queue_max = web.web_login_queue_max
         self._waiting = 0
@@ -76,12 +93,12 @@ class LoginGuard:
                 dispatch_repo.append_audit(
                     tx,
                     datetime.now(UTC),
-                    "anonymous",
+                    actors.ANONYMOUS,
                     "login_refused",
                     details={"username": username[:64], "reason": reason},
                 )
 
-        await asyncio.get_running_loop().run_in_executor(self._pool, record)
+        await asyncio.to_thread(record)  # not on the verification thread: a refusal never waits behind one
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 from fastapi import FastAPI
@@ -73,6 +74,8 @@ def uvicorn_config(
         log_level=log_level,
         ws=live_ws_protocol(web.web_ws_send_buffer_bytes),
         ws_max_size=web.web_ws_max_message_bytes,  # a client's message past it: closed with 1009, not buffered
+        proxy_headers=True,
+        forwarded_allow_ips=web.web_forwarded_allow_ips,
         **kwargs,
     )
 
@@ -86,9 +89,10 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    store = open_store(settings.database_url, pool_size=16)  # the thread pool runs up to 40 routes at once
-    store.migrate()
     web = WebSettings()
+    # the thread pool runs up to 40 routes at once
+    store = open_store(api_database_url(settings.database_url, web.web_statement_timeout_ms), pool_size=16)
+    store.migrate()
     reads = read_router_for(settings, store)
     try:
         run(
@@ -112,6 +116,18 @@ def read_router_for(settings: Settings, store: Store) -> ReadRouter | None:
         log.warning("PATROLI_DATABASE_READ_URL ignored: the primary is not PostgreSQL")
         return None
     return ReadRouter(store, settings.database_read_url, max_lag_s=settings.database_read_max_lag_s)
+
+
+def api_database_url(url: str, statement_timeout_ms: int) -> str:
+    """PostgreSQL: every query of the web process is cancelled past the timeout (a costly history read cannot
+    hold a connection, or the database, for long); SQLite has no such setting and is returned as is."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres"}:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    options = dict(parse_qsl(parts.query)).get("options", "")
+    query.append(("options", f"{options} -c statement_timeout={statement_timeout_ms}".strip()))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def run(

@@ -7,14 +7,18 @@ Typer reads the annotations below, so the function is both the command and a pla
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dashboards.auth import Auth, AuthError
 from dispatch.stations import StationDirectory
+from patroli import actors
 from patroli.logs import configure_logging
 from patroli.settings import get_settings
 from patroli.storage import Store, open_store
@@ -77,7 +81,7 @@ def users_passwd(
     store = open_store(s.database_url)
     try:
         store.migrate()
-        Auth(store).set_password(username, secret, actor="cli")
+        Auth(store).set_password(username, secret, actor=actors.CLI)
     except AuthError as exc:
         raise typer.BadParameter(str(exc)) from exc
     finally:
@@ -95,7 +99,7 @@ def users_disable(username: Annotated[str, typer.Argument(help="the user to disa
     store = open_store(s.database_url)
     try:
         store.migrate()
-        Auth(store).disable_user(username, actor="cli")
+        Auth(store).disable_user(username, actor=actors.CLI)
     except AuthError as exc:
         raise typer.BadParameter(str(exc)) from exc
     finally:
@@ -111,7 +115,7 @@ def create_user(
     station_code: str | None = None,
     *,
     stations: StationDirectory | None = None,
-    actor: str = "cli",
+    actor: str = actors.CLI,
 ) -> None:
     """Check the station against the directory, then hash and store (AuthError says what is wrong)."""
     if station_code is not None:
@@ -124,32 +128,59 @@ def create_user(
     Auth(store).create_user(username, role, password, station_code=station_code, actor=actor)
 
 
-def ensure_demo_users(store: Store, password: str | None = None) -> dict[str, str]:
+DEMO_USERS = (
+    ("admin", "admin", None),
+    ("dispatcher", "dispatcher", None),
+    ("auditor", "auditor", None),
+    ("polres3171", "station_officer", "31.71"),
+)
+_DEMO_ACTORS = frozenset({actors.DEMO, "demo"})  # "demo": stores made before actors were typed
+
+
+class NotADemoStore(Exception):
+    """The store holds something the demo did not make: the demo must not run on it."""
+
+
+def check_demo_store(store: Store) -> None:
+    """A demo runs on an empty store or on one only demos have used: any user it did not create, or any unit
+    registered from the command line, means real data, and the demo refuses (it would print, and could reset,
+    logins to it)."""
+    from patroli.storage import users_repo
+
+    names = {name for name, _, _ in DEMO_USERS}
+    with store.transaction() as tx:
+        users = users_repo.list_users(tx)
+        creators = users_repo.creators(tx)
+        cli_units = users_repo.actions_by(tx, actors.CLI)
+    for u in users:
+        if u.username not in names or creators.get(u.username) not in _DEMO_ACTORS:
+            raise NotADemoStore(f"user {u.username!r} was not made by the demo")
+    if cli_units:
+        raise NotADemoStore("it holds changes made with the patroli command (units, users)")
+
+
+def ensure_demo_users(store: Store, password: str | None, logins_file: Path) -> dict[str, str]:
     """For `patroli demo`: an admin, a dispatcher, an auditor and an officer of Polres Jakarta Pusat (31.71).
 
-    Every demo start gives them fresh passwords (random, or all `password`), created or reset, and returns
-    {username: password} to print: a demo run twice must not lock its user out. Resets are audited.
+    Users are created once, with `password` or random ones, which are kept in `logins_file` (0600, beside the
+    demo's SQLite file) so that a second run prints them again: an existing user's password is never reset.
+    Returns {username: password, or a note when it is not known}.
     """
-    from datetime import UTC, datetime
+    from patroli.storage import users_repo
 
-    from patroli.storage import dispatch_repo, users_repo
-
-    auth = Auth(store)
-    made = {}
-    for username, role, station in (
-        ("admin", "admin", None),
-        ("dispatcher", "dispatcher", None),
-        ("auditor", "auditor", None),
-        ("polres3171", "station_officer", "31.71"),
-    ):
-        made[username] = password or secrets.token_urlsafe(12)
+    known: dict[str, str] = json.loads(logins_file.read_text()) if logins_file.exists() else {}
+    made: dict[str, str] = {}
+    for username, role, station in DEMO_USERS:
         with store.transaction() as tx:
             exists = users_repo.get_user(tx, username) is not None
-            if exists:
-                users_repo.set_password_hash(tx, username, auth.hasher.hash(made[username]))
-                dispatch_repo.append_audit(
-                    tx, datetime.now(UTC), "demo", "password_reset", details={"user": username}
-                )
-        if not exists:
-            create_user(store, username, role, made[username], station, actor="demo")
+        if exists:
+            made[username] = known.get(username, "(kept from an earlier run)")
+            continue
+        made[username] = password or secrets.token_urlsafe(12)
+        create_user(store, username, role, made[username], station, actor=actors.DEMO)
+        known[username] = made[username]
+    logins_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(known, fh)
     return made

@@ -13,14 +13,8 @@ from typing import Annotated
 
 import typer
 
-from dispatch.alert_sources import FeedSource, FolderSource, run
-from dispatch.alerts import AlertIntake
-from dispatch.runner import MqttPublisher
-from dispatch.service import build_dispatcher
 from patroli.logs import configure_logging
-from patroli.mqtt import make_client
 from patroli.settings import get_settings
-from patroli.storage import open_store
 
 
 def alerts_cmd(
@@ -32,6 +26,14 @@ def alerts_cmd(
 ) -> None:
     """Poll a CAP 1.2 feed or watch a folder; open an information/disaster incident per Polres in each alert's
     area; honour updates and cancels."""
+    # Imported here: the schema validator and the dispatcher are this command's, not every `patroli` command's.
+    from dispatch.alert_sources import FeedSource, FolderSource, run
+    from dispatch.alerts import AlertIntake
+    from dispatch.runner import MqttPublisher
+    from dispatch.service import build_dispatcher
+    from patroli.mqtt import make_client
+    from patroli.storage import open_store
+
     s = get_settings()
     configure_logging(s.log_level, s.log_json)
     url = url or s.alerts_url or None  # compose passes an empty URL when none is set

@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from dispatch.service import UNIT_EVENTS_TOPIC, Dispatcher, DispatchError
-from patroli import topics
+from patroli import actors, privacy, topics
 from patroli.incidents import ContactRefusal, ContactRefusalReason, IncidentIntake, validation_summary
 from patroli.messages import OFFLINE, ONLINE, PositionMessage, UnitAnswer, UnitEvent, UnitStatusReport
 from patroli.mqtt import BufferedClient, SessionOptions, make_client
@@ -273,14 +273,19 @@ class DispatchRunner:
             with self.dispatcher.store.transaction() as tx:
                 repo.record_contact_refusals(tx, refusals)
             for r in refusals:
-                log.warning(
-                    "contact refused and set aside",
-                    extra={"reason": str(r.reason), "detail": r.detail[:300], "topic": r.topic},
+                log.warning(  # never the payload: it holds the caller's number and the complaint
+                    "incident refused",
+                    extra={
+                        "reason": str(r.reason),
+                        "detail": r.detail[:300],
+                        "topic": r.topic,
+                        **privacy.payload_summary(r.raw),
+                    },
                 )
         pending.clear()
 
     def _intake(self, intakes: list[IncidentIntake]) -> None:
-        for result in self.dispatcher.intake_many(intakes, actor="gateway"):
+        for result in self.dispatcher.intake_many(intakes, actor=actors.gateway("patroli-gateway")):
             log.info("incident from gateway", extra={"incident_id": result.incident.incident_id})
 
     @staticmethod

@@ -32,7 +32,7 @@ from dispatch.jurisdiction import Jurisdiction
 from dispatch.places import Places
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
-from patroli import topics
+from patroli import actors, topics
 from patroli.incidents import (
     CLOSABLE_STATES,
     LEVEL_OF,
@@ -170,7 +170,7 @@ class Dispatcher:
         clock: Clock | None = None,
         config: DispatchConfig | None = None,
         travel_time: TravelTime = straight_line_travel_s,
-        actor: str = "dispatcher",
+        actor: str = actors.DISPATCH,
     ) -> None:
         self.store = store
         self.stations = stations
@@ -216,7 +216,7 @@ class Dispatcher:
             self._pool_version += 1
 
     # ------------------------------------------------------------------------------------------ intake
-    def intake(self, intake: IncidentIntake, actor: str = "intake") -> IntakeResult:
+    def intake(self, intake: IncidentIntake, actor: str = actors.DISPATCH) -> IntakeResult:
         """One 110 contact: routed, queued at its station, offered to a unit, all in one transaction."""
         return self.intake_many([intake], actor)[0]
 
@@ -224,7 +224,7 @@ class Dispatcher:
     def intake_many(
         self,
         intakes: list[IncidentIntake],
-        actor: str = "intake",
+        actor: str = actors.DISPATCH,
         on_insert: Callable[[Tx, Incident, datetime], None] | None = None,
     ) -> list[IntakeResult]:
         """Several contacts (a gateway's burst) in one transaction: one commit instead of one each.
@@ -710,7 +710,7 @@ class Dispatcher:
                 repo.append_audit(
                     tx,
                     now,
-                    unit_id if answer == "decline" else self.actor,
+                    actors.unit(unit_id) if answer == "decline" else self.actor,
                     "declined" if answer == "decline" else "timed_out",
                     incident_id=inc.incident_id,
                     unit_id=unit_id,
@@ -828,7 +828,7 @@ class Dispatcher:
                     repo.append_audit(
                         tx,
                         now,
-                        unit_id,
+                        actors.unit(unit_id),
                         action,
                         incident_id=inc.incident_id,
                         unit_id=unit_id,
@@ -904,7 +904,7 @@ class Dispatcher:
                     repo.append_audit(
                         tx,
                         now,
-                        unit_id,
+                        actors.unit(unit_id),
                         "unit_status",
                         unit_id=unit_id,
                         incident_id=job.incident_id if job else None,
@@ -999,7 +999,7 @@ def build_dispatcher(
     publisher: Publisher,
     *,
     stations: StationDirectory | None = None,
-    actor: str = "dispatcher",
+    actor: str = actors.DISPATCH,
 ) -> Dispatcher:
     """A Dispatcher configured from the settings: stations, jurisdiction (polygons when configured), deadlines."""
     stations = stations or StationDirectory.load()

@@ -101,7 +101,8 @@ class DynsecAccounts:
     def issue(self, unit_id: str, password: str) -> str:
         role = f"radio-{unit_id}"
         self.run(
-            [{"command": "createRole", "rolename": role, "acls": radio_acls(unit_id)}], ok={"already exists"}
+            [{"command": "createRole", "rolename": role, "acls": radio_acls(unit_id)}],
+            ok=frozenset({"already exists"}),
         )
         created = self.run(
             [
@@ -113,7 +114,7 @@ class DynsecAccounts:
                     "roles": [{"rolename": role}],
                 }
             ],
-            ok={"already exists"},
+            ok=frozenset({"already exists"}),
         )
         if created:  # an existing account: a new password, enabled again (both end its current connection)
             self.run(
@@ -132,10 +133,13 @@ class DynsecAccounts:
     def issue_owntracks(self, user: str, device: str, password: str) -> str:
         role, client_id = f"owntracks-{user}", owntracks_client_id(user, device)
         acls = owntracks_acls(user, device)
-        if self.run([{"command": "createRole", "rolename": role, "acls": acls}], ok={"already exists"}):
+        if self.run(
+            [{"command": "createRole", "rolename": role, "acls": acls}], ok=frozenset({"already exists"})
+        ):
             # the user's role exists (another device of theirs): this device's topics are added to it
             self.run(
-                [{"command": "addRoleACL", "rolename": role, **acl} for acl in acls], ok={"already exists"}
+                [{"command": "addRoleACL", "rolename": role, **acl} for acl in acls],
+                ok=frozenset({"already exists"}),
             )
         created = self.run(
             [
@@ -147,7 +151,7 @@ class DynsecAccounts:
                     "roles": [{"rolename": role}],
                 }
             ],
-            ok={"already exists"},
+            ok=frozenset({"already exists"}),
         )
         if created:  # the user had an account: its newest device's password and client id
             self.run(
@@ -159,7 +163,7 @@ class DynsecAccounts:
             )
         return f"broker account updated (dynamic security, client id {client_id})"
 
-    def run(self, commands: list[dict[str, Any]], ok: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    def run(self, commands: list[dict[str, Any]], ok: frozenset[str] = frozenset()) -> list[str]:
         """Send commands and wait for the answers; returns the tolerated errors (those matching `ok`)."""
         client, kwargs = make_client(self.settings, f"{ADMIN_USER}-{os.getpid()}")
         answered = threading.Event()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     )
     audit_anchor_file: Path | None = Field(
         None, description="Append-only file where the audit chain's head is exported after every commit."
+    )
+    pseudonym_key_file: Path | None = Field(
+        None,
+        description="A secrets file with the key of the callers' pseudonyms in logs (random per process without).",
     )
     log_level: str = "INFO"
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value text.")
@@ -236,6 +240,19 @@ class Settings(BaseSettings):
     # --- web ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+
+    database_url_file: Path | None = Field(
+        None, description="Read PATROLI_DATABASE_URL from this secrets file (compose: /run/secrets/…)."
+    )
+    mqtt_url_file: Path | None = Field(None, description="Read PATROLI_MQTT_URL from this secrets file.")
+
+    @model_validator(mode="after")
+    def _urls_from_files(self) -> Settings:
+        if self.database_url_file is not None:
+            self.database_url = self._known_scheme(self.database_url_file.read_text().strip())
+        if self.mqtt_url_file is not None:
+            self.mqtt_url = self.mqtt_url_file.read_text().strip()
+        return self
 
     @field_validator("database_url")
     @classmethod

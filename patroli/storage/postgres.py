@@ -164,6 +164,8 @@ class PostgresStore:
         self._pool.close()
 
     def migrate(self) -> list[int]:
+        if self._up_to_date():  # a service's least-privilege role may not run DDL: nothing to do, none tried
+            return []
         applied: list[int] = []
         with psycopg.connect(self._url, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
@@ -189,6 +191,15 @@ class PostgresStore:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
         self._timescaledb = None  # the extension may have been created just now
         return applied
+
+    def _up_to_date(self) -> bool:
+        wanted = {mig.version for mig in migrations.load("postgres")}
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            try:
+                done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+            except psycopg.errors.UndefinedTable:
+                return False
+        return wanted <= done
 
     @staticmethod
     def _ensure_timescaledb(conn: psycopg.Connection) -> None:

@@ -139,3 +139,20 @@ def live_tokens(tx: Tx, token_hashes: list[str], now: datetime) -> set[str]:
         params,
     )
     return {r[0] for r in rows}
+
+
+def creators(tx: Tx) -> dict[str, str]:
+    """Who created each user, from the audit log's `user_created` entries."""
+    import json
+
+    found: dict[str, str] = {}
+    for actor, details in tx.rows("SELECT actor, details FROM audit_log WHERE action = 'user_created'"):
+        username = json.loads(details).get("username")
+        if isinstance(username, str):
+            found.setdefault(username, actor)
+    return found
+
+
+def actions_by(tx: Tx, actor: str) -> int:
+    """How many audit entries one actor has (e.g. the command line's)."""
+    return int(tx.rows("SELECT count(*) FROM audit_log WHERE actor = :a", {"a": actor})[0][0])

@@ -237,11 +237,11 @@ def test_incident_intake_list_detail_ack_close(server: LiveServer) -> None:
     assert server.client("officer_utara").get("/api/v1/incidents").json()["incidents"] == []
     detail = officer.get(f"/api/v1/incidents/{iid}").json()
     assert [e["action"] for e in detail["timeline"]] == ["received", "routed", "offered"]
-    assert detail["timeline"][0]["actor"] == "dispatcher" and detail["offers"][0]["unit_id"] == "NEAR-1"
+    assert detail["timeline"][0]["actor"] == "user:dispatcher" and detail["offers"][0]["unit_id"] == "NEAR-1"
 
     acked = officer.post(f"/api/v1/incidents/{iid}/ack")
     assert acked.status_code == 200, acked.text
-    assert acked.json()["acked_by"] == "officer" and acked.json()["seconds_to_escalation"] is None
+    assert acked.json()["acked_by"] == "user:officer" and acked.json()["seconds_to_escalation"] is None
     again = officer.post(f"/api/v1/incidents/{iid}/ack")
     assert again.status_code == 409 and "already acknowledged" in again.json()["detail"]
 
@@ -362,12 +362,19 @@ def test_auditors_change_nothing_and_their_history_reads_are_audited(server: Liv
     assert len(aud.get("/api/v1/units/AUD-1/track").json()["points"]) == 60
     aud.get("/api/v1/units/AUD-1/track/export", params={"format": "csv"})
     aud.get("/api/v1/positions", params={"bbox": "106.8,-6.2,106.9,-6.1"})
-    server.client("dispatcher").get("/api/v1/units/AUD-1/track")  # a dispatcher's map click is not
+    server.client("dispatcher").get("/api/v1/units/AUD-1/track")  # a dispatcher's map click is audited too
     reads = audit_actions(server, unit_id="AUD-1")
-    assert reads == [("auditor", "history_read"), ("auditor", "history_export")]
-    assert ("auditor", "area_read") in audit_actions(server, actor="auditor")
-    entries = aud.get("/api/v1/audit", params={"actor": "auditor", "newest_first": True}).json()["entries"]
-    assert entries[0]["action"] == "area_read" and entries[0]["details"]["bbox"] == [106.8, -6.2, 106.9, -6.1]
+    assert reads == [
+        ("user:auditor", "history_read"),
+        ("user:auditor", "history_export"),
+        ("user:dispatcher", "history_read"),
+    ]
+    assert ("user:auditor", "area_read") in audit_actions(server, actor="user:auditor")
+    entries = aud.get("/api/v1/audit", params={"actor": "user:auditor", "newest_first": True}).json()[
+        "entries"
+    ]
+    assert entries[0]["action"] == "audit_query"  # this query itself, on the record before it is answered
+    assert entries[1]["action"] == "area_read" and entries[1]["details"]["bbox"] == [106.8, -6.2, 106.9, -6.1]
     verify = aud.get("/api/v1/audit/verify").json()
     assert verify["ok"] is True and verify["entries_checked"] > 5
     assert server.client("dispatcher").get("/api/v1/audit").status_code == 403
@@ -385,7 +392,7 @@ def test_stations_figures_and_repeat_false_reporters(server: LiveServer) -> None
     admin = server.client("admin")
     for _ in range(2):
         iid = c.post("/api/v1/incidents", json=intake_body(caller="+62899")).json()["incident"]["incident_id"]
-        assert admin.post(f"/api/v1/incidents/{iid}/ack").json()["acked_by"] == "admin"
+        assert admin.post(f"/api/v1/incidents/{iid}/ack").json()["acked_by"] == "user:admin"
         c.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "false_report"})
     third = c.post("/api/v1/incidents", json=intake_body(caller="+62899")).json()
     assert third["caller"] == {"caller": "+62899", "incidents": 2, "false_reports": 2, "flagged": True}
@@ -423,7 +430,7 @@ def test_admins_manage_users(server: LiveServer) -> None:
     gone = httpx.get(f"{server.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {sari['token']}"})
     assert gone.status_code == 401
     assert {u["username"]: u["disabled"] for u in admin.get("/api/v1/users").json()}["sari"] is True
-    assert ("admin", "user_disabled") in audit_actions(server)
+    assert ("user:admin", "user_disabled") in audit_actions(server)
     assert json.loads(server.client("dispatcher").get("/api/v1/users").text)["detail"].startswith(
         "a dispatcher"
     )
@@ -570,9 +577,13 @@ def test_track_as_columns_in_one_response_with_nulls_and_audit(server: LiveServe
     server.client("dispatcher").get("/api/v1/units/COL-1/track", params={**span, "format": "columns"})
     with server.store.transaction() as tx:
         reads = [e for e in dispatch_repo.audit_entries(tx, limit=100_000) if e.unit_id == "COL-1"]
-    assert {(e.actor, e.action) for e in reads} == {("auditor", "history_read")}  # the dispatcher's is not
-    # Every auditor read above was recorded (columns, 4 pages, limited, rest, bucketed, empty), not the refused.
-    assert len(reads) == 9
+    assert {(e.actor, e.action) for e in reads} == {
+        ("user:auditor", "history_read"),
+        ("user:dispatcher", "history_read"),
+    }
+    # Every read above was recorded (columns, 4 pages, limited, rest, bucketed, empty, the dispatcher's), not
+    # the refused.
+    assert len(reads) == 10
     columns_read = json.loads(reads[0].details)
     assert columns_read["format"] == "columns" and columns_read["start"] == start.isoformat()
     doc = server.client().get("/openapi.json").json()["paths"]["/api/v1/units/{unit_id}/track"]["get"]

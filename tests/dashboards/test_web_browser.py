@@ -145,7 +145,8 @@ def test_dispatcher_sees_a_unit_move_and_an_officer_acknowledges(
     item.locator("button.ack").click()
     officer.wait_for_selector(f'#incidents li[data-incident="{iid}"] .acked-by', timeout=10_000)
     assert (
-        server.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]["acked_by"] == "officer"
+        server.client("auditor").get(f"/api/v1/incidents/{iid}").json()["incident"]["acked_by"]
+        == "user:officer"
     )
     # …and the dispatcher's map hears of it over the live feed.
     page.wait_for_selector(f'#incidents li[data-incident="{iid}"] .acked-by', timeout=10_000)

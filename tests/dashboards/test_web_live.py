@@ -193,7 +193,9 @@ def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, r
     assert not any(has_incident(f) or f["incidents"] for f in frames(other, timeout=0.8))
 
     server.client("officer").post(f"/api/v1/incidents/{iid}/ack")
-    acked = frames(officer, until=lambda f: any(i["acked_by"] == "officer" for i in f.get("incidents", [])))
+    acked = frames(
+        officer, until=lambda f: any(i["acked_by"] == "user:officer" for i in f.get("incidents", []))
+    )
     assert [i for f in acked for i in f["incidents"]][-1]["seconds_to_escalation"] is None
 
     # A radio-driven status change, as the dispatcher announces it.

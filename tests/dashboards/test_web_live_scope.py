@@ -147,9 +147,7 @@ def test_a_live_socket_ends_with_4401_when_its_token_ends(server: LiveServer, ho
                 },
             )
         assert changed == 1
-    started = time.monotonic()
-    assert _closed_with(ws, timeout=6.0) == 4401
-    assert time.monotonic() - started < 6.0
+    assert _closed_with(ws, timeout=6.0) == 4401  # within 6 s, or None
     if how == "user disabled":  # every token of a disabled user ends
         assert _closed_with(ws_other, timeout=6.0) == 4401
     else:  # only that token: the other socket is still served (a heartbeat comes, web_heartbeat_s = 2 s)

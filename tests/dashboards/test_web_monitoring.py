@@ -8,12 +8,14 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from web_helpers import ServerFactory, intake_body
 
 import tracker.metrics  # noqa: F401 (registers the tracker's metrics, as a tracker process does)
+from patroli.localservers import free_port
 from patroli.storage import dispatch_repo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,9 +37,11 @@ def series_names(families: object) -> set[str]:
 
 
 def test_every_dashboard_metric_is_exported_where_prometheus_scrapes(start_server: ServerFactory) -> None:
-    server = start_server(mqtt=False)
+    port = free_port()
+    start_server(mqtt=False, web_metrics_port=port)
     web_job = next(j for j in PROMETHEUS["scrape_configs"] if j["job_name"] == "web")
-    scraped = server.client().get(web_job["metrics_path"])  # the path Prometheus uses, without a token
+    # The path Prometheus uses, without a token, on the web process's own metrics listener.
+    scraped = httpx.get(f"http://127.0.0.1:{port}{web_job['metrics_path']}")
     assert scraped.status_code == 200
     web_names = series_names(text_string_to_metric_families(scraped.text))
     tracker_names = series_names(m for m in REGISTRY.collect() if m.name.startswith("patroli_tracker"))
@@ -51,7 +55,8 @@ def test_every_dashboard_metric_is_exported_where_prometheus_scrapes(start_serve
         "tracker:9100",
         "tracker:9101",
     ]  # compose: PATROLI_METRICS_PORT 9100, 2 processes
-    assert jobs["web"] == ["web:8000"]
+    web_env = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["web"]["environment"]
+    assert jobs["web"] == [f"web:{web_env['PATROLI_WEB_METRICS_PORT']}"]
 
 
 def test_the_dashboard_has_each_figure_the_issue_names() -> None:
@@ -79,7 +84,8 @@ def test_the_dashboard_has_each_figure_the_issue_names() -> None:
 def test_incident_metrics_count_open_incidents_by_level_and_acks_within_10_s(
     start_server: ServerFactory,
 ) -> None:
-    server = start_server(mqtt=False)
+    port = free_port()
+    server = start_server(mqtt=False, web_metrics_port=port)
     disp = server.client("dispatcher")
     ids = [
         disp.post("/api/v1/incidents", json=intake_body(caller=f"+62811{k:05d}")).json()["incident"][
@@ -91,16 +97,17 @@ def test_incident_metrics_count_open_incidents_by_level_and_acks_within_10_s(
         inc = dispatch_repo.get_incident(tx, ids[0])
         assert inc is not None
         dispatch_repo.update_incident(
-            tx, ids[0], {}, {"acked_at": inc.received_at + timedelta(seconds=4), "level": 1}
+            tx, ids[0], {}, {"acked_at": inc.received_at + timedelta(seconds=4), "level": inc.level + 1}
         )
         dispatch_repo.update_incident(tx, ids[1], {}, {"acked_at": inc.received_at + timedelta(seconds=25)})
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(server.client().get("/metrics/").text)
+        for f in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
         for s in f.samples
         if s.name.startswith("patroli_incidents_")
     }
-    assert samples[("patroli_incidents_open", (("level", "0"),))] == 2
-    assert samples[("patroli_incidents_open", (("level", "1"),))] == 1
+    first = str(inc.level)  # the ladder's first tier here (the Polres: no kecamatan polygons are loaded)
+    assert samples[("patroli_incidents_open", (("level", first),))] == 2
+    assert samples[("patroli_incidents_open", (("level", str(inc.level + 1)),))] == 1
     assert samples[("patroli_incidents_acked_recent", (("within_target", "true"),))] == 1
     assert samples[("patroli_incidents_acked_recent", (("within_target", "false"),))] == 1

@@ -6,10 +6,14 @@ import socket
 from pathlib import Path
 
 import httpx
-from web_helpers import PASSWORD, ServerFactory
+import psycopg
+import pytest
+from web_helpers import MONAS, PASSWORD, ServerFactory, intake_body, place_unit
 
+from dashboards.server import api_database_url
 from patroli.localservers import free_port
-from patroli.storage import dispatch_repo
+from patroli.storage import dispatch_repo, open_store
+from patroli.storage.roles import ensure_login
 
 
 def _login(url: str, username: str, password: str) -> httpx.Response:
@@ -167,3 +171,119 @@ def test_a_100_mb_body_gets_413_before_it_is_read(start_server: ServerFactory) -
         assert sent < 100 << 20, "the server read 100 MB of body"
         assert _status(sock) == 413
     assert _rss_bytes() - before < 30 << 20  # the server (in this process) did not hold the body
+
+
+def test_a_station_officer_reads_only_their_stations_units_history_and_every_read_is_audited(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server()
+    place_unit(server.store, "PUSAT-1", *MONAS, polres="31.71")
+    place_unit(server.store, "UTARA-1", -6.12, 106.88, polres="31.72")
+    officer = server.client("officer")  # Polres Metro Jakarta Pusat, 31.71
+    assert officer.get("/api/v1/units/PUSAT-1/track").status_code == 200
+    other = officer.get("/api/v1/units/UTARA-1/track")
+    assert other.status_code == 403 and "not one of your station's units" in other.json()["detail"]
+    assert officer.get("/api/v1/units/UTARA-1/track/export", params={"format": "csv"}).status_code == 403
+    assert officer.get("/api/v1/positions", params={"bbox": "106.8,-6.2,106.9,-6.1"}).status_code == 403
+    dispatcher = server.client("dispatcher")
+    assert dispatcher.get("/api/v1/units/UTARA-1/track").status_code == 200
+    with server.store.transaction() as tx:
+        reads = [
+            (e.actor, e.action, e.unit_id)
+            for e in dispatch_repo.audit_entries(tx)
+            if e.action == "history_read"
+        ]
+    assert reads == [
+        ("user:officer", "history_read", "PUSAT-1"),
+        ("user:dispatcher", "history_read", "UTARA-1"),
+    ]
+
+
+def test_exports_and_area_reads_are_capped_in_time_and_area(start_server: ServerFactory) -> None:
+    server = start_server()
+    place_unit(server.store, "PUSAT-2", *MONAS)
+    aud = server.client("auditor")
+    long = aud.get(
+        "/api/v1/units/PUSAT-2/track/export",
+        params={"format": "csv", "start": "2026-01-01T00:00:00Z", "end": "2026-03-01T00:00:00Z"},
+    )
+    assert long.status_code == 422 and "longer than 31 days" in long.json()["detail"]
+    wide = aud.get("/api/v1/positions", params={"bbox": "95,-11,141,6"})  # all of Indonesia
+    assert wide.status_code == 422 and "degrees a side" in wide.json()["detail"]
+    day = aud.get(
+        "/api/v1/positions",
+        params={
+            "bbox": "106.8,-6.2,106.9,-6.1",
+            "start": "2026-01-01T00:00:00Z",
+            "end": "2026-01-03T00:00:00Z",
+        },
+    )
+    assert day.status_code == 422
+    assert aud.get("/api/v1/positions", params={"bbox": "106.8,-6.2,106.9,-6.1"}).status_code == 200
+
+
+def test_a_caller_is_searched_in_a_post_body_and_the_lookup_is_audited_without_the_number(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server()
+    dispatcher = server.client("dispatcher")
+    assert dispatcher.post("/api/v1/incidents", json=intake_body(caller="+6281234509876")).status_code == 201
+    assert dispatcher.post("/api/v1/incidents", json=intake_body(caller="+6281200000000")).status_code == 201
+    in_url = dispatcher.get("/api/v1/incidents", params={"caller": "+6281234509876"})
+    assert in_url.status_code == 422 and "POST /api/v1/incidents/search" in in_url.json()["detail"]
+    found = dispatcher.post("/api/v1/incidents/search", json={"caller": "0812-3450-9876"}).json()["incidents"]
+    assert [i["caller"] for i in found] == ["+6281234509876"]
+    with server.store.transaction() as tx:
+        lookups = [e for e in dispatch_repo.audit_entries(tx) if e.action == "caller_lookup"]
+    assert len(lookups) == 1 and lookups[0].actor == "user:dispatcher"
+    assert "6281234509876" not in lookups[0].details and '"caller":"c_' in lookups[0].details
+
+
+def test_audit_queries_are_themselves_audited(start_server: ServerFactory) -> None:
+    server = start_server()
+    assert server.client("auditor").get("/api/v1/audit", params={"action": "login"}).status_code == 200
+    with server.store.transaction() as tx:
+        queries = [e for e in dispatch_repo.audit_entries(tx) if e.action == "audit_query"]
+    assert [(e.actor, '"action":"login"' in e.details) for e in queries] == [("user:auditor", True)]
+
+
+def test_the_web_processs_queries_are_cancelled_past_the_statement_timeout(pg_url: str) -> None:
+    store = open_store(api_database_url(pg_url, 300))
+    try:
+        with pytest.raises(psycopg.errors.QueryCanceled), store.transaction() as tx:
+            tx.rows("SELECT pg_sleep(3)")
+        with store.transaction() as tx:
+            assert tx.rows("SELECT 1") == [(1,)]
+    finally:
+        store.close()
+
+
+def test_the_web_app_does_its_whole_job_as_its_least_privilege_database_user(
+    start_server: ServerFactory, pg_url: str
+) -> None:
+    owner = open_store(pg_url)
+    owner.migrate()
+    place_unit(owner, "ROLE-1", *MONAS)
+    owner.close()
+    name = f"web_{pg_url.rsplit('/', 1)[1]}"
+    ensure_login(pg_url, name, "web", "web-role-password")
+    store = open_store(pg_url.replace("postgres@", f"{name}:web-role-password@"), pool_size=4)
+    try:
+        server = start_server(store=store)
+        dispatcher, officer, auditor = (server.client(n) for n in ("dispatcher", "officer", "auditor"))
+        made = dispatcher.post("/api/v1/incidents", json=intake_body())
+        assert made.status_code == 201, made.text
+        iid = made.json()["incident"]["incident_id"]
+        assert officer.post(f"/api/v1/incidents/{iid}/ack").status_code == 200
+        assert dispatcher.get("/api/v1/units/ROLE-1/track").status_code == 200
+        assert auditor.get("/api/v1/audit").status_code == 200
+        assert auditor.get("/api/v1/audit/verify").json()["ok"] is True
+        assert (
+            httpx.post(
+                f"{server.url}/api/v1/auth/logout",
+                headers={"Authorization": f"Bearer {server.token('admin')}"},
+            ).status_code
+            == 204
+        )
+    finally:
+        store.close()

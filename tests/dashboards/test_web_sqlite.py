@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import typer
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from web_helpers import MONAS, ServerFactory, connect_live, frames, intake_body, place_unit
 
 from dashboards.auth import Auth
-from dashboards.users_cli import ensure_demo_users, users_add
+from dashboards.users_cli import NotADemoStore, check_demo_store, ensure_demo_users, users_add
 from patroli.settings import get_settings
 from patroli.storage import Store, open_store, users_repo
 
@@ -48,9 +49,9 @@ def test_the_app_on_sqlite(lite: Store, start_server: ServerFactory) -> None:
         snap = frames(ws, until=lambda f: f["type"] == "snapshot")[-1]
         assert [i["incident_id"] for i in snap["incidents"]] == [inc["incident_id"]]
         acked = officer.post(f"/api/v1/incidents/{inc['incident_id']}/ack").json()
-        assert acked["acked_by"] == "officer"
+        assert acked["acked_by"] == "user:officer"
         # Without a broker, the app's own dispatch events still reach the feed.
-        frames(ws, until=lambda f: any(i["acked_by"] == "officer" for i in f.get("incidents", [])))
+        frames(ws, until=lambda f: any(i["acked_by"] == "user:officer" for i in f.get("incidents", [])))
     actions = [e["action"] for e in auditor.get("/api/v1/audit").json()["entries"]]
     assert {"user_created", "login", "received", "acknowledged", "history_read", "area_read"} <= set(actions)
     assert auditor.get("/api/v1/audit/verify").json()["ok"] is True
@@ -93,7 +94,10 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
             "budi": ("auditor", None),
         }
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"
-        demo = ensure_demo_users(store)  # the demo's own four users, beside the ones already there
+        with pytest.raises(NotADemoStore, match="'budi' was not made by the demo"):
+            check_demo_store(store)  # `patroli demo` refuses this store…
+        logins = Path(store.info().extra["path"]).with_name("demo-logins.json")
+        demo = ensure_demo_users(store, None, logins)  # …but its users would sit beside the ones there
         assert set(demo) == {"admin", "dispatcher", "auditor", "polres3171"}
         assert Auth(store).login("polres3171", demo["polres3171"])[1].station_code == "31.71"
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"  # left as it was

@@ -13,16 +13,17 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import h3
+import paho.mqtt.client as mqtt
 import pytest
-from conftest import BrokerPublisher, FakeClock
 
 from dispatch import cap
 from dispatch.alert_sources import FeedSource, FolderSource, feed_links
 from dispatch.alerts import AlertIntake, area_cells
 from dispatch.jurisdiction import Jurisdiction
+from dispatch.runner import MqttPublisher
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from patroli.localservers import Mosquitto
@@ -38,13 +39,17 @@ EPICENTRE = (-6.60, 106.70)
 
 @pytest.fixture
 def intake(
-    store: Store, stations: StationDirectory, jurisdiction: Jurisdiction, mosquitto: Mosquitto
+    store: Store, stations: StationDirectory, jurisdiction: Jurisdiction, mosquitto: Mosquitto, clock: Any
 ) -> Iterator[AlertIntake]:
-    pub = BrokerPublisher(mosquitto.port)
-    d = Dispatcher(store, stations, jurisdiction, pub, clock=FakeClock(NOW))
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    clock.t = NOW
+    d = Dispatcher(store, stations, jurisdiction, MqttPublisher(client), clock=clock)
     d.load()
     yield AlertIntake(d)
-    pub.close()
+    client.disconnect()
+    client.loop_stop()
 
 
 def open_incidents(intake: AlertIntake) -> dict[str, str]:

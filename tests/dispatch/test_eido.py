@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
-from conftest import BrokerPublisher, FakeClock
 
 from dispatch import eido
 from dispatch.eido_exchange import EidoExchange
 from dispatch.jurisdiction import Jurisdiction
+from dispatch.runner import MqttPublisher
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from patroli.incidents import Incident, IncidentIntake
@@ -155,13 +156,17 @@ def test_exported_documents_validate_against_nenas_openapi() -> None:
 
 @pytest.fixture
 def exchange(
-    store: Store, stations: StationDirectory, jurisdiction: Jurisdiction, mosquitto: Mosquitto
+    store: Store, stations: StationDirectory, jurisdiction: Jurisdiction, mosquitto: Mosquitto, clock: Any
 ) -> Iterator[EidoExchange]:
-    pub = BrokerPublisher(mosquitto.port)
-    d = Dispatcher(store, stations, jurisdiction, pub, clock=FakeClock(T0))
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    clock.t = T0
+    d = Dispatcher(store, stations, jurisdiction, MqttPublisher(client), clock=clock)
     d.load()
     yield EidoExchange(d, OURS)
-    pub.close()
+    client.disconnect()
+    client.loop_stop()
 
 
 def test_another_agencys_eido_is_taken_once_then_updated(exchange: EidoExchange) -> None:

@@ -90,5 +90,6 @@ def test_point(
 
 
 def test_every_regency_is_indexed(synthetic: Jurisdiction) -> None:
-    assert synthetic.regency_count == 4
-    assert 0 < synthetic.border_cell_count < synthetic.cell_count
+    assert synthetic.index is not None
+    assert synthetic.index.polygon_count == 4
+    assert 0 < synthetic.index.border_cell_count < synthetic.index.cell_count

@@ -19,6 +19,7 @@ OFFICIAL_IMAGES = (
     "emqx/emqx:",
     "prom/prometheus:",
     "grafana/grafana:",
+    "caddy:",
 )
 BROKER_HOSTS = {"mosquitto", "emqx1.patroli.local"}  # the default broker; the cluster profile's EMQX
 
@@ -35,22 +36,38 @@ def test_every_patroli_variable_in_compose_is_a_setting_the_code_reads() -> None
             if var.startswith("PATROLI_"):
                 assert var in fields, f"service {name} sets {var}, which no setting reads"
                 seen.add(var)
-    assert {"PATROLI_MQTT_URL", "PATROLI_DATABASE_URL"} <= seen
+    # Either the URL or (compose) the secrets file that holds it.
+    assert {"PATROLI_MQTT_URL_FILE", "PATROLI_DATABASE_URL_FILE"} <= seen or {
+        "PATROLI_MQTT_URL",
+        "PATROLI_DATABASE_URL",
+    } <= seen
     assert {"tracker", "dispatch", "web", "migrate"} <= set(compose()["services"]), (
         "every service of the code runs"
     )
 
 
-def test_settings_accept_the_values_compose_gives_them(monkeypatch) -> None:
+def test_settings_accept_the_values_compose_gives_them(monkeypatch, tmp_path) -> None:
+    from patroli.deploy_secrets import write_compose_secrets
+
+    # The secrets files as `patroli services credentials --secrets-dir` writes them, where compose mounts them.
+    passwords = {
+        "DB_PASSWORD": "secret",
+        **{f"{s.upper()}_MQTT_PASSWORD": "secret" for s in ("tracker", "dispatch", "web")},
+    }
+    write_compose_secrets(tmp_path / "secrets", passwords)
+    mounted = {f"/run/secrets/{k}": str(REPO / v["file"]) for k, v in compose()["secrets"].items()}
+    mounted = {
+        k: v.replace(str(REPO / "deploy" / "secrets"), str(tmp_path / "secrets")) for k, v in mounted.items()
+    }
     for name, service in compose()["services"].items():
         env = {k: re.sub(r"\$\{[^}]+\}", "secret", str(v)) for k, v in service.get("environment", {}).items()}
         for var, value in env.items():
             if var.startswith("PATROLI_"):
-                monkeypatch.setenv(var, value)
+                monkeypatch.setenv(var, mounted.get(value, value) if var.endswith("URL_FILE") else value)
         s = Settings()
-        if "PATROLI_MQTT_URL" in env:
+        if "PATROLI_MQTT_URL" in env or "PATROLI_MQTT_URL_FILE" in env:
             assert s.mqtt().host in BROKER_HOSTS, name
-        if "PATROLI_DATABASE_URL" in env:
+        if "PATROLI_DATABASE_URL" in env or "PATROLI_DATABASE_URL_FILE" in env:
             assert s.database_url.startswith("postgresql://"), name
         for var in env:
             monkeypatch.delenv(var, raising=False)

@@ -138,15 +138,52 @@ def test_demo_answers_within_30_s_shows_moving_units_and_exits_cleanly(tmp_path:
     assert "Traceback" not in run.output, run.output[-3000:]
 
 
-def test_a_second_demo_run_on_the_same_data_gives_working_logins(tmp_path: Path) -> None:
+def test_a_second_demo_run_keeps_the_first_runs_passwords_and_prints_them_again(tmp_path: Path) -> None:
     for password in ("first-password-110", "second-password-110"):
         with demo(tmp_path, units=1, password=password) as run:
             assert wait_for_health(run.base, run.proc), f"the run with {password} did not serve within 30 s"
-            assert login(run.base, "polres3171", password)
+            assert login(run.base, "polres3171", "first-password-110")  # never reset by a later run
             if password == "second-password-110":
                 try:
-                    login(run.base, "polres3171", "first-password-110")
-                    raise AssertionError("the first run's password still opens the second run")
+                    login(run.base, "polres3171", "second-password-110")
+                    raise AssertionError("the second run reset an existing user's password")
                 except urllib.error.HTTPError as refused:
                     assert refused.code == 401
-        assert f"log in as polres3171   password {password}" in run.output, run.output[-2000:]
+        assert "log in as polres3171   password first-password-110" in run.output, run.output[-2000:]
+
+
+def test_the_demo_refuses_a_store_with_real_data_and_a_short_password(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLI_")}
+    db = tmp_path / "data" / "patroli.db"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "patroli_cli",
+            "users",
+            "add",
+            "sari",
+            "--role",
+            "admin",
+            "--password",
+            "a real password",
+        ],
+        env={**env, "PATROLI_DATABASE_URL": f"sqlite:///{db}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    for extra, words in (
+        (["--password", "a long password"], "'sari' was not made by the demo"),
+        (["--password", "short"], "at least 10"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "patroli_cli", "demo", "--data-dir", str(tmp_path / "data"), *extra],
+            cwd=tmp_path,
+            env={**env, "COLUMNS": "300"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and words in out.stderr, out.stderr

@@ -13,6 +13,7 @@ from patroli.models import Fix, Refusal, RefusalReason, TrackQuery
 from patroli.retention import RetentionPolicy, run_daily, run_retention
 from patroli.storage import Store, dispatch_repo
 from patroli.storage import retention_repo as repo
+from patroli.storage.tx import Tx
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=100)  # past the 90-day period: three whole days of old positions from here
@@ -50,6 +51,16 @@ def track(store: Store, unit: str, start: datetime, end: datetime) -> list[Fix]:
 
 def everything(store: Store, unit: str) -> list[Fix]:
     return track(store, unit, OLD - timedelta(days=30), NOW + timedelta(days=1))
+
+
+def store_incident(tx: Tx, inc: Incident) -> None:
+    """Stored as the dispatcher stores one: offered at intake, then along the lifecycle to the state it has."""
+    path = {"dispatched": ("dispatched",), "closed": ("dispatched", "closed")}[inc.state]
+    inc.state = "offered"
+    dispatch_repo.insert_incident(tx, inc)
+    for state in path:
+        assert dispatch_repo.update_incident(tx, inc.incident_id, {"state": inc.state}, {"state": state})
+        inc.state = state
 
 
 def incident(iid: str, received: datetime, closed: datetime | None, unit: str | None) -> Incident:
@@ -161,7 +172,7 @@ def test_units_involved_in_an_incident_are_held_from_30_min_before_to_30_min_aft
     received, closed = OLD + timedelta(days=1, hours=9), OLD + timedelta(days=1, hours=10)
     store.write_batch(fixes("PJ-A", OLD, 72) + fixes("PJ-B", OLD, 72) + fixes("PJ-C", OLD, 72))
     with store.transaction() as tx:
-        dispatch_repo.insert_incident(tx, incident("INC-OLD", received, closed, "PJ-A"))
+        store_incident(tx, incident("INC-OLD", received, closed, "PJ-A"))
         dispatch_repo.record_offer(
             tx, "INC-OLD", "PJ-B", received, received + timedelta(seconds=30)
         )  # declined
@@ -186,7 +197,7 @@ def test_an_open_incident_holds_its_unit_until_it_closes(store: Store) -> None:
     received = OLD + timedelta(hours=6)
     store.write_batch(fixes("PJ-OPEN", OLD, 48))
     with store.transaction() as tx:
-        dispatch_repo.insert_incident(tx, incident("INC-OPEN", received, None, "PJ-OPEN"))
+        store_incident(tx, incident("INC-OPEN", received, None, "PJ-OPEN"))
     run_retention(store, POLICY, NOW)
     kept = everything(store, "PJ-OPEN")
     assert kept[0].fix_time == received - timedelta(minutes=30)
@@ -195,7 +206,10 @@ def test_an_open_incident_holds_its_unit_until_it_closes(store: Store) -> None:
     closed = received + timedelta(hours=1)
     with store.transaction() as tx:
         assert dispatch_repo.update_incident(
-            tx, "INC-OPEN", {"closed_at": None}, {"closed_at": closed, "state": "closed"}
+            tx,
+            "INC-OPEN",
+            {"closed_at": None, "state": "dispatched"},
+            {"closed_at": closed, "state": "closed"},
         )
     report = run_retention(store, POLICY, NOW + timedelta(days=1))
     assert report.holds_synced == 1  # its hold now ends 30 min after the close
