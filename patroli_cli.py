@@ -168,7 +168,7 @@ def units_add(
             raise typer.BadParameter(str(exc)) from exc
         if created:
             _audit_credentials(store, "unit_credentials_issued", unit_id)
-        for line in _bind_devices(store, unit_id, devices, password_file):
+        for line in _bind_devices(s, store, unit_id, devices, password_file):
             typer.echo(line)
     finally:
         store.close()
@@ -247,17 +247,26 @@ def units_rotate(
     typer.echo(f"unit {unit_id}: MQTT username {unit_id} password {password} ({done})")
 
 
-def _bind_devices(store: Store, unit_id: str, devices: list[str], password_file: Path) -> list[str]:
+def _bind_devices(
+    settings: Settings, store: Store, unit_id: str, devices: list[str], password_file: Path
+) -> list[str]:
     """Bind phone apps to a unit; what to tell the officer who sets the app up. An OwnTracks user gets one
-    password for both of its ways in: HTTP Basic auth here, and the broker (written to the password file)."""
+    password for both of its ways in: HTTP Basic auth here, and the broker (through `radio_accounts`)."""
     from datetime import UTC, datetime
 
     from patroli import credentials
+    from patroli.radio_accounts import owntracks_client_id, radio_accounts
     from patroli.storage.devices_repo import DeviceExistsError, add_device
 
     lines = []
     for device in devices:
         secret = credentials.new_password() if device.startswith("owntracks:") else None
+        user, _, phone = device.removeprefix("owntracks:").partition("/")
+        if secret is not None and (credentials.is_reserved(user) or store.get_unit(user) is not None):
+            # the broker's usernames are shared with radios (unit ids) and services: an OwnTracks user is neither
+            raise typer.BadParameter(
+                f"{device!r}: the OwnTracks user must not be a unit id or a service's name"
+            )
         try:
             with store.transaction() as tx:
                 add_device(tx, device, unit_id, datetime.now(UTC), secret)
@@ -268,10 +277,10 @@ def _bind_devices(store: Store, unit_id: str, devices: list[str], password_file:
                 f"bound {device} to {unit_id} (OsmAnd / Traccar Client: the device id is its credential)"
             )
         else:
-            user = device.removeprefix("owntracks:").split("/", 1)[0]
-            credentials.set_password(password_file, user, secret)
+            done = radio_accounts(settings, password_file, None).issue_owntracks(user, phone, secret)
             lines.append(
-                f"bound {device} to {unit_id}; OwnTracks (HTTP and MQTT): user {user} password {secret}"
+                f"bound {device} to {unit_id}; OwnTracks (HTTP and MQTT): user {user} password {secret} "
+                f"(MQTT client id {owntracks_client_id(user, phone)}; {done})"
             )
     return lines
 

@@ -79,3 +79,9 @@ bursts
 # http.server calls a request handler's do_<METHOD> and log_message (the CAP feed the alerts tests serve).
 _.do_GET
 _.log_message
+# aiosmtpd calls its handler's handle_DATA for each message (dispatch/channels/email.py).
+_.handle_DATA
+
+# A position's source `browser` is stored by the officer's page (/m, issue 11); the value is part of the
+# positions contract already (patroli.models.PositionSource).
+BROWSER

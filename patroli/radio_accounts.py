@@ -38,6 +38,11 @@ class RadioAccounts(Protocol):
         """Refuse the account from now on (and drop its connection); returns what to tell the operator."""
         ...
 
+    def issue_owntracks(self, user: str, device: str, password: str) -> str:
+        """An OwnTracks phone's account (username = its OwnTracks user): it may publish only
+        owntracks/<user>/<device> and read only its …/cmd; returns what to tell the operator."""
+        ...
+
 
 @dataclass
 class PasswordFileAccounts:
@@ -52,6 +57,9 @@ class PasswordFileAccounts:
         credentials.remove_user(self.password_file, unit_id)
         return credentials.reload_broker(self.reload_command)
 
+    def issue_owntracks(self, user: str, device: str, password: str) -> str:
+        return self.issue(user, password)  # the ACL's owntracks patterns give it its topics
+
 
 class DynsecError(RuntimeError):
     pass
@@ -64,6 +72,21 @@ def radio_acls(unit_id: str) -> list[dict[str, Any]]:
     for acltype in ("subscribePattern", "publishClientReceive"):
         acls.append({"acltype": acltype, "topic": topics.dispatch(unit_id), "allow": True})
     return acls
+
+
+def owntracks_acls(user: str, device: str) -> list[dict[str, Any]]:
+    """What the shipped ACL's owntracks `pattern` lines give an OwnTracks user, for one device."""
+    cmd = topics.owntracks_cmd(user, device)
+    return [
+        {"acltype": "publishClientSend", "topic": f"owntracks/{user}/{device}", "allow": True},
+        {"acltype": "subscribePattern", "topic": cmd, "allow": True},
+        {"acltype": "publishClientReceive", "topic": cmd, "allow": True},
+    ]
+
+
+def owntracks_client_id(user: str, device: str) -> str:
+    """The client id an OwnTracks app must use on the shipped broker (set it in the app's connection settings)."""
+    return f"{user}-{device}"
 
 
 class DynsecAccounts:
@@ -106,6 +129,39 @@ class DynsecAccounts:
     def revoke(self, unit_id: str) -> str:
         self.run([{"command": "disableClient", "username": unit_id}])
         return "broker account disabled (its connection is dropped)"
+
+    def issue_owntracks(self, user: str, device: str, password: str) -> str:
+        role, client_id = f"owntracks-{user}", owntracks_client_id(user, device)
+        acls = owntracks_acls(user, device)
+        if self.run(
+            [{"command": "createRole", "rolename": role, "acls": acls}], ok=frozenset({"already exists"})
+        ):
+            # the user's role exists (another device of theirs): this device's topics are added to it
+            self.run(
+                [{"command": "addRoleACL", "rolename": role, **acl} for acl in acls],
+                ok=frozenset({"already exists"}),
+            )
+        created = self.run(
+            [
+                {
+                    "command": "createClient",
+                    "username": user,
+                    "password": password,
+                    "clientid": client_id,
+                    "roles": [{"rolename": role}],
+                }
+            ],
+            ok=frozenset({"already exists"}),
+        )
+        if created:  # the user had an account: its newest device's password and client id
+            self.run(
+                [
+                    {"command": "setClientPassword", "username": user, "password": password},
+                    {"command": "setClientId", "username": user, "clientid": client_id},
+                    {"command": "enableClient", "username": user},
+                ]
+            )
+        return f"broker account updated (dynamic security, client id {client_id})"
 
     def run(self, commands: list[dict[str, Any]], ok: frozenset[str] = frozenset()) -> list[str]:
         """Send commands and wait for the answers; returns the tolerated errors (those matching `ok`)."""

@@ -80,6 +80,8 @@ class Contact:
     incident_type: str = "other"
     location: Location | None = None
     evidence: list[repo.EvidenceItem] = field(default_factory=list)
+    contact_id: str | None = None  # the message's own id (Message-ID, the gateway's SMS id, the post's link):
+    # a gateway retrying after a lost answer, or a mailbox polled again, is stored once
 
 
 @dataclass(slots=True, frozen=True)
@@ -178,6 +180,7 @@ class ChannelDesk:
                 location=location,
                 polres_code=None if location is not None else gw.polres_code,
                 description=contact.description[:4000],
+                contact_id=f"{gw.name}:{contact.contact_id}"[:200] if contact.contact_id else None,
             )
         except ValidationError as exc:
             detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

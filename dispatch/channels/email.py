@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -54,13 +55,18 @@ def read_message(raw: bytes, envelope_from: str, fax_senders: frozenset[str]) ->
                 "attachment", (part.get_filename() or "attachment")[:200], part.get_content_type(), content
             )
         )
+    message_id = str(msg.get("Message-ID", "")).strip() or hashlib.sha256(raw).hexdigest()
     is_fax = sender.lower() in fax_senders and any(e.content_type in FAX_TYPES for e in evidence)
     description = f"{subject}\n\n{text}".strip() if subject else text
     if is_fax:
         found = _NUMBER.search(subject)
         number = normalize_number(found.group(0)) if found else None
-        return Contact("fax", number or sender, description or "fax", evidence=evidence)
-    return Contact("email", sender, description or "(empty message)", evidence=evidence)
+        return Contact(
+            "fax", number or sender, description or "fax", evidence=evidence, contact_id=message_id
+        )
+    return Contact(
+        "email", sender, description or "(empty message)", evidence=evidence, contact_id=message_id
+    )
 
 
 class MailIntake:

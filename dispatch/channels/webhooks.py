@@ -6,11 +6,12 @@ PATROLI_CHANNELS_MAX_BODY_BYTES. Shapes (the field names SMS gateways commonly u
 
 | path      | fields                                                                                        |
 | --------- | --------------------------------------------------------------------------------------------- |
-| `/sms`    | `from` (or `sender`, `msisdn`, `phone`), `text` (or `message`, `body`), `time` (optional)       |
+| `/sms`    | `from` (or `sender`, `msisdn`, `phone`), `text` (or `message`, `body`), `time`, `id` (optional) |
 | `/els`    | the ELS HTTPS POST form: `device_number`, `location_latitude`, `location_longitude`, …          |
-| `/social` | `platform`, `handle`, `text`, `link` (optional), `lat`, `lon`, `accuracy_m` (optional, together) |
+| `/social` | `platform`, `handle`, `text`, `link`, `id` (optional), `lat`, `lon`, `accuracy_m` (optional) |
 
 An SMS whose text starts with `A"ML=` is a location, never a contact: it is held for the sender's contact.
+A contact's `id` (an SMS gateway's message id; for a post, its `id` or `link`) makes a retried post one incident.
 Answers: 200 with `{"incident_id": …}` for a contact, `{"location": "attached"|"held"}` for a location;
 4xx with `{"reason": …, "detail": …}` for anything refused (recorded).
 """
@@ -144,7 +145,9 @@ class ChannelWebhooks:
                 )
                 raise ChannelRefusal(reason, str(exc)) from exc
             return {"location": self.desk.caller_location(gw, sender, fix, text)}
-        result = self.desk.contact(gw, Contact("sms", sender, text, evidence=[_message(body, request)]))
+        sms_id = _first(doc, ("id", "message_id", "messageId"))
+        contact = Contact("sms", sender, text, evidence=[_message(body, request)], contact_id=sms_id)
+        result = self.desk.contact(gw, contact)
         return {"incident_id": result.incident.incident_id}
 
     # ------------------------------------------------------------------------------------------ ELS

@@ -60,13 +60,6 @@ def get_device(tx: Tx, device: str) -> Device | None:
     return Device(*rows[0]) if rows else None
 
 
-def all_devices(tx: Tx) -> list[Device]:
-    return [
-        Device(*r)
-        for r in tx.rows("SELECT device, unit_id, secret_hash, pending_command FROM devices ORDER BY device")
-    ]
-
-
 def queue_command(tx: Tx, unit_id: str, command: str) -> int:
     """Queue a command for every OwnTracks device of a unit; how many devices will receive it."""
     return tx.run(

@@ -141,6 +141,11 @@ def test_sms_contact_form_and_json_with_normalised_caller(channels: Channels) ->
     incs = channels.incidents("+6281234567890")
     assert {i.incident_id for i in incs} == {r.json()["incident_id"], r2.json()["incident_id"]}
     assert {i.channel for i in incs} == {"sms"}
+    # the gateway retries an SMS whose answer it lost: its id makes it one incident
+    once = {"from": "081234567891", "text": "Jembatan roboh", "id": "msg-7781"}
+    first, retry = (channels.http.post("/sms", data=once, headers=channels.auth("sms")) for _ in range(2))
+    assert first.json()["incident_id"] == retry.json()["incident_id"]
+    assert len(channels.incidents("+6281234567891")) == 1
 
 
 AML1 = 'A"ML=1;lt=-6.17539;lg=+106.82715;rd=12;top=20261201200000;lc=68;pm=G;si=510101234567890;ei=353472104343540;mcc=510;mnc=10;ml=128'

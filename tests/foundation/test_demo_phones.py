@@ -31,7 +31,7 @@ def test_demo_takes_a_traccar_client_fix_and_shows_its_battery(tmp_path: Path) -
     )
     try:
         base = f"http://127.0.0.1:{web}"
-        assert wait_for_health(base, proc), "the demo did not serve within 30 s"
+        assert wait_for_health(base, proc, 90), "the demo did not serve within 90 s"
         with urllib.request.urlopen(
             f"http://127.0.0.1:{phones}/?id=HP-DEMO&lat=-6.2&lon=106.8&batt=64&accuracy=7", timeout=10
         ) as resp:
