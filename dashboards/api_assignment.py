@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboards.auth import INTAKE_ROLES, User
 from dashboards.context import Ctx, require
 from dashboards.schemas import IncidentView, incident_view
+from patroli import actors
 
 router = APIRouter(prefix="/api/v1")
 Dispatchers = Annotated[User, Depends(require(*INTAKE_ROLES))]
@@ -58,7 +59,7 @@ def suggestions(ctx: Ctx, user: Dispatchers, incident_id: str, k: int = 5) -> li
     "/incidents/{incident_id}/assign", tags=["incidents"], summary="Offer to a chosen unit (reassign)"
 )
 def assign(ctx: Ctx, user: Dispatchers, incident_id: str, body: AssignBody) -> IncidentView:
-    inc = ctx.dispatcher.assign(incident_id, body.unit_id, actor=user.username)
+    inc = ctx.dispatcher.assign(incident_id, body.unit_id, actor=actors.user(user.username))
     return incident_view(inc, ctx.stations, datetime.now(UTC))
 
 
@@ -66,4 +67,4 @@ def assign(ctx: Ctx, user: Dispatchers, incident_id: str, body: AssignBody) -> I
     "/incidents/{incident_id}/notes", status_code=204, tags=["incidents"], summary="A note on the timeline"
 )
 def note(ctx: Ctx, user: Dispatchers, incident_id: str, body: NoteBody) -> None:
-    ctx.dispatcher.note(incident_id, body.text, actor=user.username)
+    ctx.dispatcher.note(incident_id, body.text, actor=actors.user(user.username))

@@ -547,7 +547,7 @@ class Dispatcher:
                     raise DispatchError(f"incident {incident_id} changed meanwhile; try again", 409)
                 inc.state, inc.unit_id, inc.offer_deadline = "offered", unit_id, deadline
                 distance = haversine_km(inc.lat, inc.lon, pos.lat, pos.lon)
-                offer = self._record_offer(tx, inc, Candidate(unit_id, distance, pos), now)
+                offer = self._record_offer(tx, inc, Candidate(unit_id, distance, pos), now, actor)
             if previous is not None:
                 self._cache_status(previous, UnitStatus.AVAILABLE)
             self._status[unit_id] = UnitStatus.OFFERED
@@ -746,13 +746,16 @@ class Dispatcher:
             self._status.pop(c.unit_id, None)  # taken meanwhile (another dispatcher); re-read on its next fix
         return None
 
-    def _record_offer(self, tx: Tx, inc: Incident, unit: Candidate, now: datetime) -> DispatchOffer:
+    def _record_offer(
+        self, tx: Tx, inc: Incident, unit: Candidate, now: datetime, actor: str | None = None
+    ) -> DispatchOffer:
+        """The offer and its audit entry: by the dispatcher's service, or by the person who chose the unit."""
         assert inc.offer_deadline is not None and inc.lat is not None and inc.lon is not None
         repo.record_offer(tx, inc.incident_id, unit.unit_id, now, inc.offer_deadline)
         repo.append_audit(
             tx,
             now,
-            self.actor,
+            actor or self.actor,
             "offered",
             incident_id=inc.incident_id,
             unit_id=unit.unit_id,

@@ -29,7 +29,7 @@ def lite(sqlite_url: str) -> Iterator[Store]:
 def test_the_vocabulary_comes_from_the_shared_types(server: LiveServer) -> None:
     meta = server.client("officer").get("/api/v1/console/meta").json()
     assert meta["dispositions"] == [d.value for d in Disposition]
-    assert meta["types_by_category"]["information"] == ["other"]
+    assert meta["types_by_category"]["information"] == ["disaster", "other"]  # BMKG warnings are information
     assert "accident" in meta["types_by_category"]["report"]
     assert "accident" not in meta["types_by_category"]["complaint"]
     assert meta["basemap"] is None and meta["outlines"] == []

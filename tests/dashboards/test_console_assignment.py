@@ -55,7 +55,7 @@ def test_a_dispatcher_reassigns_to_a_suggested_unit(
     assert {o["unit_id"]: o["answer"] for o in detail["offers"]} == {"NEAR": "reassigned", "FAR": None}
     actions = [e["action"] for e in detail["timeline"]]
     assert actions[-2:] == ["reassigned", "offered"]
-    assert [e["actor"] for e in detail["timeline"]][-2:] == ["dispatcher", "dispatcher"]
+    assert [e["actor"] for e in detail["timeline"]][-2:] == ["user:dispatcher", "user:dispatcher"]
 
     again = disp.post(f"/api/v1/incidents/{iid}/assign", json={"unit_id": "FAR"})
     assert again.status_code == 409 and again.json()["code"] == "conflict"
@@ -78,7 +78,7 @@ def test_dispatchers_note_on_the_timeline(server: LiveServer) -> None:
     last = disp.get(f"/api/v1/incidents/{iid}").json()["timeline"][-1]
     assert (last["action"], last["actor"], last["details"]) == (
         "note",
-        "dispatcher",
+        "user:dispatcher",
         {"text": "pelapor menunggu di halte"},
     )
     assert disp.post(f"/api/v1/incidents/{iid}/notes", json={"text": ""}).status_code == 422

@@ -281,9 +281,9 @@ def test_a_station_officer_hears_the_alert_and_acknowledges_with_one_key_before_
     page.keyboard.press("a")
     row.locator(".acked-by").wait_for(timeout=5_000)
     inc = auditor.get(f"/api/v1/incidents/{iid}").json()["incident"]
-    assert inc["acked_by"] == "officer" and datetime.fromisoformat(inc["acked_at"]) < datetime.fromisoformat(
-        deadline
-    )
+    assert inc["acked_by"] == "user:officer" and datetime.fromisoformat(
+        inc["acked_at"]
+    ) < datetime.fromisoformat(deadline)
     assert inc["level_name"] == queued["level_name"]  # acknowledged where it was queued: it did not escalate
     no_missing_strings(page)
 

@@ -49,7 +49,7 @@ def enum_keys() -> set[str]:
         "type": [t.value for t in IncidentType],
         "disposition": [d.value for d in Disposition],
         "status": [s.value for s in UnitStatus] + ["unknown"],
-        "state": typing.get_args(IncidentState),
+        "state": [s.value for s in IncidentState],
         "tier": tiers,
         "role": [r.value for r in Role],
         "kind": [k.value for k in UnitKind],

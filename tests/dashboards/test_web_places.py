@@ -96,10 +96,10 @@ def test_a_polres_officer_acknowledges_for_its_polsek(kec_server: LiveServer) ->
     polres = kec_server.client("officer")  # Polres Metro Jakarta Pusat, above Polsek Gambir
     assert iid in {i["incident_id"] for i in polres.get("/api/v1/incidents").json()["incidents"]}
     acked = polres.post(f"/api/v1/incidents/{iid}/ack")
-    assert acked.status_code == 200 and acked.json()["acked_by"] == "officer"
+    assert acked.status_code == 200 and acked.json()["acked_by"] == "user:officer"
     assert acked.json()["station_code"] == "31.71.01"  # acknowledged for it, where it was queued
     own = kec_server.client("polsek_gambir")
-    assert own.get(f"/api/v1/incidents/{iid}").json()["incident"]["acked_by"] == "officer"
+    assert own.get(f"/api/v1/incidents/{iid}").json()["incident"]["acked_by"] == "user:officer"
     assert own.post(f"/api/v1/incidents/{iid}/ack").status_code == 409  # already acknowledged
     per_polsek = kec_server.client("officer").get("/api/v1/stats/response-times", params={"tier": "polsek"})
     (fig,) = per_polsek.json()

@@ -94,7 +94,7 @@ def test_users_add_as_the_cli_registers_it(sqlite_url: str, monkeypatch: pytest.
             "budi": ("auditor", None),
         }
         assert Auth(store).login("budi", "a long password")[1].role.value == "auditor"
-        with pytest.raises(NotADemoStore, match="'budi' was not made by the demo"):
+        with pytest.raises(NotADemoStore, match="user 'agus' was not made by the demo"):
             check_demo_store(store)  # `patroli demo` refuses this store…
         logins = Path(store.info().extra["path"]).with_name("demo-logins.json")
         demo = ensure_demo_users(store, None, logins)  # …but its users would sit beside the ones there

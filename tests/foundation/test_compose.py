@@ -47,10 +47,9 @@ def test_every_patroli_variable_in_compose_is_a_setting_the_code_reads() -> None
 
 
 def test_settings_accept_the_values_compose_gives_them(monkeypatch, tmp_path) -> None:
-    from patroli.deploy_secrets import write_compose_secrets
-
     # The secrets files as `patroli services credentials --secrets-dir` writes them, where compose mounts them.
     from patroli.credentials import SERVICE_USERS
+    from patroli.deploy_secrets import write_compose_secrets
 
     passwords = {
         "DB_PASSWORD": "secret",
@@ -62,7 +61,9 @@ def test_settings_accept_the_values_compose_gives_them(monkeypatch, tmp_path) ->
         k: v.replace(str(REPO / "deploy" / "secrets"), str(tmp_path / "secrets")) for k, v in mounted.items()
     }
     missing = sorted(k for k, path in mounted.items() if not Path(path).exists())
-    assert not missing, f"compose mounts secrets that `services credentials --secrets-dir` does not write: {missing}"
+    assert not missing, (
+        f"compose mounts secrets that `services credentials --secrets-dir` does not write: {missing}"
+    )
     for name, service in compose()["services"].items():
         env = {k: re.sub(r"\$\{[^}]+\}", "secret", str(v)) for k, v in service.get("environment", {}).items()}
         for var, value in env.items():
