@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BENCHES := $(filter-out common summary,$(basename $(notdir $(wildcard bench/[a-z]*.py))))
 
-.PHONY: demo test install venv lint format bench soak $(addprefix bench-,$(BENCHES))
+.PHONY: demo test test-random install venv lint format bench soak $(addprefix bench-,$(BENCHES))
 
 demo: venv  ## the whole system on the embedded default: broker, SQLite, radios, the map
 	$(BIN)/patroli demo
@@ -16,6 +16,9 @@ install:
 
 venv:
 	bash scripts/install.sh --venv-only
+
+test-random: install lint  ## every test in a random order (pytest-randomly; the seed is printed): finds order dependence
+	$(BIN)/pytest -p randomly
 
 lint:
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("PATROLI_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 _db_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _own_bus_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's services get MQTT sessions and a dispatchers' shared group of their own.
+
+    The session's broker keeps a stopped service's persistent session, as a production broker must. With the
+    default client ids, a later test's tracker was handed the messages queued for an earlier one (3,400 of 3,000
+    taken in), and a stopped dispatcher's session stayed in the shared group and took its share of a later
+    test's contacts, in whatever order the tests ran. A test that restarts a service keeps its ids (the
+    environment is the test's)."""
+    tag = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("PATROLI_TRACKER_CLIENT_ID", f"patroli-tracker-t{tag}")
+    monkeypatch.setenv("PATROLI_DISPATCH_CLIENT_ID", f"patroli-dispatch-t{tag}")
+    monkeypatch.setenv("PATROLI_DISPATCH_SHARED_GROUP", f"patroli-dispatch-t{tag}")
 
 
 @pytest.fixture(scope="session")
