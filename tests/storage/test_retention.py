@@ -273,7 +273,9 @@ def test_holds_are_refused_with_reasons_and_every_step_is_audited(store: Store) 
 
 
 def test_the_daily_job_runs_at_start_and_stops_on_request(store: Store) -> None:
-    store.write_batch(fixes("PJ-OLD", datetime.now(UTC) - timedelta(days=120), 1))
+    # An hour at noon, in one daily chunk whatever time the test runs (from 23:00 it crossed into a second one).
+    noon = (datetime.now(UTC) - timedelta(days=120)).replace(hour=12, minute=0, second=0, microsecond=0)
+    store.write_batch(fixes("PJ-OLD", noon, 1))
     stop, runs = threading.Event(), []
     job = threading.Thread(target=lambda: runs.append(run_daily(store, POLICY, stop, every_s=3600)))
     job.start()
