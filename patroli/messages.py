@@ -10,6 +10,7 @@ Topics are in `patroli.topics`; this module says what travels on them.
 | fleet/<unit>/ack          | `UnitAnswer`                | radio                  | 1   | no       |
 | fleet/<unit>/status       | `UnitStatusReport`          | radio                  | 1   | yes      |
 | fleet/<unit>/position     | `PositionMessage`           | tracker                | 0/1 | no       |
+| fleet/<unit>/sos          | `true` / `false` (JSON)     | radio, phone gateway   | 1   | yes      |
 
 Rules for every model here:
 * datetimes are UTC and serialised as ISO 8601 with `Z`; a naive datetime on input is taken as UTC
@@ -29,6 +30,8 @@ from patroli.incidents import UnitStatus as UnitLifecycleStatus
 
 ONLINE = b"online"
 OFFLINE = b"offline"
+SOS_RAISED = b"true"
+SOS_CLEARED = b"false"
 
 
 def _as_utc(value: datetime) -> datetime:

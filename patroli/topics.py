@@ -11,6 +11,7 @@ _NMEA_TOPIC = re.compile(rf"^fleet/({UNIT_ID_PATTERN})/nmea$")
 
 NMEA_SUBSCRIPTION = "fleet/+/nmea"
 POSITION_SUBSCRIPTION = "fleet/+/position"
+SOS_SUBSCRIPTION = "fleet/+/sos"
 INCIDENTS_NEW = "incidents/new"
 # OwnTracks phones publish on owntracks/<user>/<device> and read commands on …/cmd (tracker.phones).
 OWNTRACKS_SUBSCRIPTION = "owntracks/+/+"
@@ -59,6 +60,11 @@ def dispatch(unit_id: str) -> str:
 
 def ack(unit_id: str) -> str:
     return f"fleet/{unit_id}/ack"
+
+
+def sos(unit_id: str) -> str:
+    """An officer's emergency: `true` (retained) while in danger, `false` when safe (radio panic button, phones)."""
+    return f"fleet/{unit_id}/sos"
 
 
 def partition(topic: str, partitions: int) -> int:
