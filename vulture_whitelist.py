@@ -85,3 +85,15 @@ _.handle_DATA
 # A position's source `browser` is stored by the officer's page (/m, issue 11); the value is part of the
 # positions contract already (patroli.models.PositionSource).
 BROWSER
+
+# Fields of API response models, serialised by FastAPI (dashboards/api_assignment.py, api_console.py).
+travel_s
+tile_type
+min_zoom
+types_by_category
+# CAP 1.2's required <info> elements, kept as parsed (dispatch/cap.py) though no rule reads these two yet.
+urgency
+certainty
+# The retention report's counts, printed and audited as a whole (dataclasses.asdict in patroli/retention.py).
+chunks_kept_held
+held_restored
