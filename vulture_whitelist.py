@@ -87,6 +87,7 @@ _.handle_DATA
 BROWSER
 
 # Fields of API response models, serialised by FastAPI (dashboards/api_assignment.py, api_console.py).
+outlines
 travel_s
 tile_type
 min_zoom

@@ -406,7 +406,6 @@ class MapConfig(BaseModel):
     stale_s: float
     heartbeat_s: float
     batch_ms: int
-    jurisdiction: bool = Field(description="regency outlines are loaded (Settings.jurisdiction_geojson)")
     center: tuple[float, float] = Field(description="lat, lon the map opens on when no unit has a position")
     warnings: list[str] = Field(default_factory=list, description="for the status line: missing boundaries")
 
@@ -419,17 +418,6 @@ class H3Cell(BaseModel):
 class H3Layer(BaseModel):
     res: int
     cells: list[H3Cell]
-
-
-class Outline(BaseModel):
-    code: str
-    name: str
-    rings: list[list[tuple[float, float]]] = Field(description="[lon, lat] rings")
-
-
-class OutlineLayer(BaseModel):
-    tolerance_deg: float
-    regencies: list[Outline]
 
 
 class Health(BaseModel):
