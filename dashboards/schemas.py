@@ -212,11 +212,25 @@ def incident_view(
     )
 
 
+class DeviceLocationView(BaseModel):
+    """Where the caller's handset said it was (AML or ELS), not yet attached to a contact."""
+
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    method: str = Field(description="how the handset located itself: gnss, wifi, cell …")
+    located_at: datetime
+    received_at: datetime
+
+
 class CallerHistoryView(BaseModel):
     caller: str
     incidents: int = Field(description="incidents from this caller before, this one included once stored")
     false_reports: int
     flagged: bool = Field(description="a repeat false reporter: shown to the dispatcher, never refused")
+    device_location: DeviceLocationView | None = Field(
+        None, description="the newest location the caller's handset sent (AML/ELS) that waits for its contact"
+    )
 
     @classmethod
     def of(cls, h: CallerHistory) -> CallerHistoryView:

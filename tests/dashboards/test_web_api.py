@@ -397,7 +397,13 @@ def test_stations_figures_and_repeat_false_reporters(server: LiveServer) -> None
         assert admin.post(f"/api/v1/incidents/{iid}/ack").json()["acked_by"] == "user:admin"
         c.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "false_report"})
     third = c.post("/api/v1/incidents", json=intake_body(caller="+62899")).json()
-    assert third["caller"] == {"caller": "+62899", "incidents": 2, "false_reports": 2, "flagged": True}
+    assert third["caller"] == {
+        "caller": "+62899",
+        "incidents": 2,
+        "false_reports": 2,
+        "flagged": True,
+        "device_location": None,
+    }
     figures = {f["station_code"]: f for f in c.get("/api/v1/stats/response-times").json()}
     assert figures["31.71"]["incidents"] == 3 and figures["31.71"]["acknowledged"] == 2
     assert [
