@@ -264,6 +264,46 @@ def test_a_call_taker_takes_a_call_by_keyboard_only_and_sees_the_callers_history
     no_missing_strings(page)
 
 
+def test_the_incident_board_is_walked_with_the_arrow_keys_and_enter_opens_a_row(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    """Rows by priority then age; ↓ and ↑ move the focus from row to row (not past the ends); Enter opens one."""
+    disp = server.client("dispatcher")
+    ids = [
+        disp.post("/api/v1/incidents", json=intake_body(priority=p, caller=f"0812-0000-000{p}")).json()[
+            "incident"
+        ]["incident_id"]
+        for p in (3, 1, 2)
+    ]
+    by_priority = [ids[1], ids[2], ids[0]]
+    page = new_page(browser, guard)
+    login(page, server, "dispatcher")
+    page.click("#tab-dispatch")
+    rows = page.locator("#incidents li[data-incident]")
+    rows.nth(2).wait_for(timeout=10_000)
+    assert [rows.nth(k).get_attribute("data-incident") for k in range(3)] == by_priority
+    rows.nth(0).focus()
+
+    def focused_row() -> str | None:
+        return page.evaluate("() => document.activeElement.dataset.incident || null")  # type: ignore[no-any-return]
+
+    walk = [
+        ("ArrowDown", 1),
+        ("ArrowDown", 2),
+        ("ArrowDown", 2),
+        ("ArrowUp", 1),
+        ("ArrowUp", 0),
+        ("ArrowUp", 0),
+    ]
+    for key, row in walk:
+        page.keyboard.press(key)
+        assert focused_row() == by_priority[row], (key, row)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#incident-detail[data-incident="{by_priority[1]}"]', timeout=5_000)
+    no_missing_strings(page)
+
+
 def test_a_call_taker_places_the_call_where_the_callers_handset_said_it_is(
     server: LiveServer, browser: playwright.Browser, guard: Guard
 ) -> None:
