@@ -295,7 +295,7 @@ class CallerDesk:
                     JoinRefusal.ALREADY_LINKED,
                     f"incidents {duplicate_id} and {survivor_id} are linked already: unlinking is not offered",
                 )
-            moved = callers_repo.move_callers(tx, merged, survivor_id, at=now, by=actor)
+            moved = callers_repo.move_callers(tx, merged, survivor_id, by=actor)
             if merged.priority < survivor.priority:  # 1 is the most urgent: the survivor keeps the urgency
                 repo.update_incident(
                     tx, survivor_id, {"priority": survivor.priority}, {"priority": merged.priority}

@@ -121,17 +121,18 @@ def attach_caller(
 
 
 def callers(tx: Tx, incident_id: str) -> list[AttachedCaller]:
-    """The callers attached to an incident, in the order they were attached (its own contact not included)."""
+    """The callers attached to an incident, in the order they called (its own contact not included)."""
     rows = tx.rows(
-        f"SELECT {_CALLER_COLUMNS} FROM incident_callers WHERE incident_id = :i ORDER BY id",
+        f"SELECT {_CALLER_COLUMNS} FROM incident_callers WHERE incident_id = :i ORDER BY attached_at, id",
         {"i": incident_id},
     )
     return [_caller(tx, r) for r in rows]
 
 
-def move_callers(tx: Tx, merged: Incident, survivor_id: str, *, at: datetime, by: str) -> int:
-    """A merge: the merged incident's callers (its own contact first, then those attached to it) are listed
-    under the survivor, each marked with the incident it came from. The number of callers moved."""
+def move_callers(tx: Tx, merged: Incident, survivor_id: str, *, by: str) -> int:
+    """A merge: the merged incident's callers (its own contact, at the time it was received, then those attached
+    to it) are listed under the survivor, each marked with the incident it came from, `by` who merged. The
+    number of callers moved."""
     _held(tx)
     moved = tx.run(
         "UPDATE incident_callers SET incident_id = :s, from_incident = coalesce(from_incident, :m) "
@@ -144,7 +145,7 @@ def move_callers(tx: Tx, merged: Incident, survivor_id: str, *, at: datetime, by
         "VALUES (:s, :at, :by, :channel, :caller, :lat, :lon, :acc, :description, :m)",
         {
             "s": survivor_id,
-            "at": at,
+            "at": merged.received_at,
             "by": by,
             "channel": merged.channel,
             "caller": merged.caller,

@@ -1,0 +1,258 @@
+"""One incident, many callers on real stores (TimescaleDB and SQLite) and the real broker: a second caller
+attached, incidents linked and merged (the duplicate closed by the lifecycle, its unit handed to the survivor),
+and the EIDO export carrying the merge and the links."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from tracker_helpers import wait_until
+
+from dispatch import eido
+from dispatch.callers_desk import CallerContact, CallerDesk, JoinRefusal, JoinRefused, LinkKind
+from dispatch.service import Dispatcher
+from patroli import privacy
+from patroli.incidents import IncidentIntake, IncidentState, UnitStatus
+from patroli.messages import DispatchOffer, PositionMessage
+from patroli.models import Unit
+from patroli.storage import Store
+from patroli.storage import dispatch_repo as repo
+
+MONAS = (-6.175392, 106.827153)
+M_LAT = 1 / 111_195.0
+AGENCY = eido.Agency("110.polri.go.id")
+
+
+@pytest.fixture
+def desk(store: Store, stations, jurisdiction, clock, mosquitto) -> Iterator[CallerDesk]:  # type: ignore[no-untyped-def]
+    from conftest import BrokerPublisher  # tests/dispatch/conftest.py
+
+    pub = BrokerPublisher(mosquitto.port)
+    d = Dispatcher(store, stations, jurisdiction, pub, clock=clock)
+    d.load()
+    yield CallerDesk(d)
+    pub.close()
+
+
+def contact(metres_north: float = 0, caller: str = "0811-1000-0001", **kw: object) -> IncidentIntake:
+    return IncidentIntake.model_validate(
+        {
+            "channel": "phone",
+            "category": "report",
+            "incident_type": "accident",
+            "caller": caller,
+            "location": {"lat": MONAS[0] + metres_north * M_LAT, "lon": MONAS[1], "accuracy_m": 20},
+            "description": "tabrakan di bundaran",
+            **kw,
+        }
+    )
+
+
+def place(d: Dispatcher, unit_id: str, metres_north: float) -> None:
+    if d.store.get_unit(unit_id) is None:
+        d.store.add_unit(Unit(unit_id, polres_code="31.71"))
+    lat = MONAS[0] + metres_north * M_LAT
+    d.on_position(
+        PositionMessage(unit_id=unit_id, t=d.clock.now() - timedelta(seconds=5), lat=lat, lon=MONAS[1])
+    )
+    d.load()
+
+
+def actions(store: Store, incident_id: str) -> list[str]:
+    with store.transaction() as tx:
+        return [e.action for e in repo.audit_entries(tx, incident_id=incident_id)]
+
+
+def test_a_second_caller_is_attached_audited_and_listed_after_the_first(
+    desk: CallerDesk, store: Store
+) -> None:
+    d = desk.dispatcher
+    inc = d.intake(contact()).incident
+    second = CallerContact(channel="sms", caller="0812 2000 0002", description="dua motor jatuh")
+    attached = desk.attach(inc.incident_id, second, actor="user:dispatcher")
+    assert attached.caller == "+6281220000002" and attached.attached_by == "user:dispatcher"
+    callers, links = desk.callers(inc.incident_id)
+    assert [(c.first, c.channel, c.caller) for c in callers] == [
+        (True, "phone", "+6281110000001"),
+        (False, "sms", "+6281220000002"),
+    ]
+    assert links == []
+    with store.transaction() as tx:
+        (entry,) = [
+            e for e in repo.audit_entries(tx, incident_id=inc.incident_id) if e.action == "caller_attached"
+        ]
+        assert repo.verify_audit(tx) == []
+        # Still one incident: the caller did not become another.
+        assert [i.incident_id for i in repo.list_incidents(tx)] == [inc.incident_id]
+    assert entry.actor == "user:dispatcher"
+    details = json.loads(entry.details)
+    assert details == {"channel": "sms", "caller": privacy.pseudonym("+6281220000002")}
+    assert "2000" not in entry.details  # the number itself is in incident_callers, not in the chain
+
+
+def test_a_caller_is_attached_to_open_incidents_only(desk: CallerDesk, store: Store) -> None:
+    d = desk.dispatcher
+    inc = d.intake(contact()).incident
+    d.close(inc.incident_id, "resolved", actor="user:dispatcher")  # type: ignore[arg-type]
+    second = CallerContact(channel="phone", caller="08122000000")
+    with pytest.raises(JoinRefused) as closed:
+        desk.attach(inc.incident_id, second, actor="user:dispatcher")
+    assert closed.value.reason is JoinRefusal.CLOSED
+    with pytest.raises(JoinRefused) as missing:
+        desk.attach("INC-none", second, actor="user:dispatcher")
+    assert missing.value.reason is JoinRefusal.NO_INCIDENT
+    assert "caller_attached" not in actions(store, inc.incident_id)  # the refused attempt left nothing behind
+    with store.transaction() as tx:
+        assert repo.verify_audit(tx) == []
+
+
+def test_duplicates_are_the_open_incidents_near_ranked(desk: CallerDesk, clock) -> None:  # type: ignore[no-untyped-def]
+    d = desk.dispatcher
+    far = d.intake(contact(800)).incident
+    older = d.intake(contact(100, caller="08111")).incident
+    clock.advance(600)
+    nearer = d.intake(contact(50, caller="08112")).incident
+    riot = d.intake(contact(20, caller="08113", category="report", incident_type="riot")).incident
+    found = desk.duplicates(MONAS[0], MONAS[1], "accident")
+    assert [x.incident.incident_id for x in found] == [nearer.incident_id, older.incident_id]
+    assert far.incident_id not in {x.incident.incident_id for x in found}
+    assert riot.incident_id not in {x.incident.incident_id for x in found}
+    d.close(nearer.incident_id, "resolved", actor="user:dispatcher")  # type: ignore[arg-type]
+    clock.advance(25 * 60)  # `older` is now 35 minutes old
+    assert desk.duplicates(MONAS[0], MONAS[1], "accident") == []
+
+
+def test_merge_closes_the_duplicate_moves_its_callers_and_hands_its_unit_to_the_survivor(
+    desk: CallerDesk, store: Store, listener, clock
+) -> None:  # type: ignore[no-untyped-def]
+    d = desk.dispatcher
+    survivor = d.intake(contact(caller="0811-1000-0001")).incident  # no unit anywhere yet: waits for one
+    assert survivor.state is IncidentState.AWAITING_UNIT
+    place(d, "PJ-1", 300)
+    dup = d.intake(contact(40, caller="0811-1000-0002", priority=1)).incident
+    assert (dup.state, dup.unit_id) == (IncidentState.OFFERED, "PJ-1")
+    clock.advance(20)  # a third person calls about the same crash
+    desk.attach(
+        dup.incident_id, CallerContact(channel="sms", caller="0811-1000-0003"), actor="user:dispatcher"
+    )
+
+    done = desk.merge(survivor.incident_id, dup.incident_id, actor="user:dispatcher", note="same crash")
+
+    assert done.merged.state is IncidentState.CLOSED and done.merged.disposition == "duplicate"
+    assert done.callers_moved == 2
+    assert done.unit_handed_over == "PJ-1" and done.handover_refused is None
+    assert done.survivor.state is IncidentState.OFFERED and done.survivor.unit_id == "PJ-1"
+    assert done.survivor.priority == 1  # the more urgent of the two
+    wait_until(
+        lambda: any(
+            t == "fleet/PJ-1/dispatch" and DispatchOffer.decode(p).incident_id == survivor.incident_id
+            for t, p in list(listener.heard)
+        ),
+        timeout=10,
+    )
+    callers, links = desk.callers(survivor.incident_id)
+    assert [(c.caller, c.from_incident) for c in callers] == [
+        ("+6281110000001", None),
+        ("+6281110000002", dup.incident_id),
+        ("+6281110000003", dup.incident_id),
+    ]
+    assert [(x.incident_id, x.other_id, str(x.relation)) for x in links] == [
+        (dup.incident_id, survivor.incident_id, "replaced_by")
+    ]
+    assert desk.callers(dup.incident_id)[0][1:] == []  # moved, not copied: the duplicate keeps its own only
+    assert actions(store, dup.incident_id)[-2:] == ["merged_into", "closed"]
+    assert "merged" in actions(store, survivor.incident_id)
+    with store.transaction() as tx:
+        assert repo.unit_status(tx, "PJ-1") is UnitStatus.OFFERED
+        assert repo.unit_incident(tx, "PJ-1") == survivor.incident_id
+        assert repo.verify_audit(tx) == []
+    # Nothing merges twice, and a closed incident merges into nothing.
+    with pytest.raises(JoinRefused) as again:
+        desk.merge(survivor.incident_id, dup.incident_id, actor="user:dispatcher")
+    assert again.value.reason is JoinRefusal.CLOSED
+    with pytest.raises(JoinRefused) as itself:
+        desk.merge(survivor.incident_id, survivor.incident_id, actor="user:dispatcher")
+    assert itself.value.reason is JoinRefusal.SAME_INCIDENT
+
+
+def test_merge_into_a_survivor_with_its_own_accepted_unit_releases_the_duplicates(
+    desk: CallerDesk, store: Store
+) -> None:
+    d = desk.dispatcher
+    place(d, "PJ-1", 100)
+    survivor = d.intake(contact()).incident
+    assert survivor.unit_id == "PJ-1"
+    with store.transaction() as tx:  # PJ-1 accepted: the survivor is dispatched
+        assert repo.update_incident(tx, survivor.incident_id, {"state": "offered"}, {"state": "dispatched"})
+        assert repo.set_unit_status(
+            tx, "PJ-1", UnitStatus.DISPATCHED, d.clock.now(), expect=[UnitStatus.OFFERED]
+        )
+    place(d, "PJ-2", 200)
+    dup = d.intake(contact(30, caller="08119")).incident
+    assert dup.unit_id == "PJ-2"
+    done = desk.merge(survivor.incident_id, dup.incident_id, actor="user:dispatcher")
+    assert done.unit_handed_over is None
+    assert done.survivor.unit_id == "PJ-1" and done.survivor.state is IncidentState.DISPATCHED
+    with store.transaction() as tx:
+        assert repo.unit_status(tx, "PJ-2") is UnitStatus.AVAILABLE
+        assert repo.unit_incident(tx, "PJ-2") is None
+
+
+def test_the_eido_export_carries_the_merge_both_ways(desk: CallerDesk) -> None:
+    d = desk.dispatcher
+    survivor = d.intake(contact()).incident
+    dup = d.intake(contact(20, caller="08119")).incident
+    desk.merge(survivor.incident_id, dup.incident_id, actor="user:dispatcher")
+    links_of = lambda i: desk.callers(i)[1]  # noqa: E731
+    kept = eido.to_eido(d.get(survivor.incident_id), AGENCY, d.clock.now(), links_of(survivor.incident_id))
+    gone = eido.to_eido(d.get(dup.incident_id), AGENCY, d.clock.now(), links_of(dup.incident_id))
+    for doc in (kept, gone):
+        eido.check(doc)
+    # NENA: the code names the role of the identifier in the component. The survivor replaced the old one...
+    assert [
+        (m["incidentTrackingIdentifier"], m["incidentMergeDirectionCode"]) for m in kept["mergeComponent"]
+    ] == [(AGENCY.tracking_id(dup.incident_id), "REPLACED")]
+    # ... and the duplicate names the new one that replaces it.
+    assert [
+        (m["incidentTrackingIdentifier"], m["incidentMergeDirectionCode"]) for m in gone["mergeComponent"]
+    ] == [(AGENCY.tracking_id(survivor.incident_id), "REPLACING")]
+    assert (
+        gone["incidentComponent"]["dispositionComponent"][0]["dispositionCommonRegistryCode"] == "duplicate"
+    )
+    assert kept["linkComponent"] == [] and gone["linkComponent"] == []
+
+
+def test_links_related_and_parent_child_are_seen_from_both_sides_and_exported(
+    desk: CallerDesk, store: Store
+) -> None:
+    d = desk.dispatcher
+    main = d.intake(contact(caller="08111")).incident
+    part = d.intake(contact(2000, caller="08112")).incident
+    other = d.intake(contact(4000, caller="08113")).incident
+    desk.link(
+        part.incident_id, main.incident_id, LinkKind.PARENT, actor="user:dispatcher", reason="satu kejadian"
+    )
+    desk.link(main.incident_id, other.incident_id, LinkKind.RELATED, actor="user:dispatcher")
+    with pytest.raises(JoinRefused) as twice:
+        desk.link(other.incident_id, main.incident_id, LinkKind.CHILD, actor="user:dispatcher")
+    assert twice.value.reason is JoinRefusal.ALREADY_LINKED
+    with pytest.raises(JoinRefused) as missing:
+        desk.link(main.incident_id, "INC-none", LinkKind.RELATED, actor="user:dispatcher")
+    assert missing.value.reason is JoinRefusal.NO_INCIDENT
+
+    def codes(incident_id: str) -> dict[str, str]:
+        doc = eido.to_eido(d.get(incident_id), AGENCY, d.clock.now(), desk.callers(incident_id)[1])
+        eido.check(doc)
+        return {c["incidentTrackingIdentifier"]: c["linkDirectionCode"] for c in doc["linkComponent"]}
+
+    t = AGENCY.tracking_id
+    assert codes(main.incident_id) == {t(part.incident_id): "CHILD", t(other.incident_id): "RELATED"}
+    assert codes(part.incident_id) == {t(main.incident_id): "PARENT"}
+    assert codes(other.incident_id) == {t(main.incident_id): "RELATED"}
+    # Linked incidents stay open and separate.
+    assert {d.get(i).closed_at for i in (main.incident_id, part.incident_id, other.incident_id)} == {None}
+    assert actions(store, part.incident_id).count("linked") == 1
+    assert actions(store, main.incident_id).count("linked") == 2
