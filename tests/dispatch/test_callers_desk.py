@@ -5,9 +5,13 @@ and the EIDO export carrying the merge and the links."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
+import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from tracker_helpers import wait_until
 
@@ -18,19 +22,36 @@ from patroli import privacy
 from patroli.incidents import IncidentIntake, IncidentState, UnitStatus
 from patroli.messages import DispatchOffer, PositionMessage
 from patroli.models import Unit
-from patroli.storage import Store
+from patroli.storage import Store, open_store
 from patroli.storage import dispatch_repo as repo
+from patroli.storage.roles import ensure_login
 
 MONAS = (-6.175392, 106.827153)
 M_LAT = 1 / 111_195.0
 AGENCY = eido.Agency("110.polri.go.id")
 
 
+class Publisher:
+    """The dispatcher's offers and events through the real broker."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"desk-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+        )
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        self.client.publish(topic, payload, qos=qos).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
 @pytest.fixture
 def desk(store: Store, stations, jurisdiction, clock, mosquitto) -> Iterator[CallerDesk]:  # type: ignore[no-untyped-def]
-    from conftest import BrokerPublisher  # tests/dispatch/conftest.py
-
-    pub = BrokerPublisher(mosquitto.port)
+    pub = Publisher(mosquitto.port)
     d = Dispatcher(store, stations, jurisdiction, pub, clock=clock)
     d.load()
     yield CallerDesk(d)
@@ -256,3 +277,42 @@ def test_links_related_and_parent_child_are_seen_from_both_sides_and_exported(
     assert {d.get(i).closed_at for i in (main.incident_id, part.incident_id, other.incident_id)} == {None}
     assert actions(store, part.incident_id).count("linked") == 1
     assert actions(store, main.incident_id).count("linked") == 2
+
+
+def test_the_web_database_user_attaches_links_and_merges_and_the_dispatcher_reads(
+    pg_url: str, stations, jurisdiction, clock, mosquitto
+) -> None:  # type: ignore[no-untyped-def]
+    """Least privilege (migration 0017's grants): what the web process does here, as its own database user."""
+    owner = open_store(pg_url)
+    owner.migrate()
+    owner.close()
+    parts = urlsplit(pg_url)
+    urls = {}
+    for service in ("web", "dispatch"):
+        name = f"{service}_{parts.path.strip('/')}"
+        ensure_login(pg_url, name, service, f"pw-{service}-0123456789")
+        netloc = f"{name}:pw-{service}-0123456789@{parts.hostname}:{parts.port}"
+        urls[service] = urlunsplit(parts._replace(netloc=netloc))
+    web = open_store(urls["web"])
+    pub = Publisher(mosquitto.port)
+    try:
+        d = Dispatcher(web, stations, jurisdiction, pub, clock=clock)
+        d.load()
+        desk = CallerDesk(d)
+        a = d.intake(contact(caller="08111")).incident
+        b = d.intake(contact(30, caller="08112")).incident
+        c = d.intake(contact(3000, caller="08113")).incident
+        desk.attach(a.incident_id, CallerContact(channel="phone", caller="08114"), actor="user:dispatcher")
+        desk.link(a.incident_id, c.incident_id, LinkKind.RELATED, actor="user:dispatcher")
+        assert (
+            desk.merge(a.incident_id, b.incident_id, actor="user:dispatcher").merged.disposition
+            == "duplicate"
+        )
+    finally:
+        pub.close()
+        web.close()
+    with psycopg.connect(urls["dispatch"]) as conn:
+        assert conn.execute("SELECT count(*) FROM incident_callers").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM incident_links").fetchone() == (2,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM incident_links")
