@@ -5,14 +5,18 @@ and the EIDO export carrying the merge and the links."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import jsonschema
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+import yaml
 from tracker_helpers import wait_until
 
 from dispatch import eido
@@ -316,3 +320,29 @@ def test_the_web_database_user_attaches_links_and_merges_and_the_dispatcher_read
         assert conn.execute("SELECT count(*) FROM incident_links").fetchone() == (2,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM incident_links")
+
+
+NENA_OPENAPI = os.environ.get("PATROLI_EIDO_OPENAPI")
+
+
+@pytest.mark.skipif(
+    not NENA_OPENAPI, reason="PATROLI_EIDO_OPENAPI unset: NENA's openapi.yaml is not vendored (no licence)"
+)
+def test_merged_and_linked_documents_validate_against_nenas_openapi(desk: CallerDesk) -> None:
+    spec = yaml.safe_load(Path(NENA_OPENAPI or "").read_text())
+    # NENA's file writes `minItems: 1,` (a string) in AgentType: read as the 1 it means.
+    spec["components"]["schemas"]["AgentType"]["allOf"][1]["properties"]["agentRoleRegistryText"][
+        "minItems"
+    ] = 1
+    schema = {
+        **spec["components"]["schemas"]["EmergencyIncidentDataObjectType"],
+        "components": spec["components"],
+    }
+    d = desk.dispatcher
+    a, b, c = (d.intake(contact(m, caller=f"0811{m}")).incident for m in (0, 30, 3000))
+    desk.link(a.incident_id, c.incident_id, LinkKind.CHILD, actor="user:dispatcher", reason="satu kejadian")
+    desk.merge(a.incident_id, b.incident_id, actor="user:dispatcher")
+    for inc in (a, b, c):
+        doc = eido.to_eido(d.get(inc.incident_id), AGENCY, d.clock.now(), desk.callers(inc.incident_id)[1])
+        assert doc["mergeComponent"] or doc["linkComponent"]
+        jsonschema.validate(doc, schema, format_checker=jsonschema.FormatChecker())
