@@ -2,7 +2,7 @@
 // a compatible type), likeliest first, from POST /api/v1/incidents/duplicates. One click on "attach as caller"
 // (or Tab to it and Enter), or F2 from anywhere in the form for the likeliest one, attaches this call to that
 // incident as one more caller (POST /api/v1/incidents/{id}/callers) instead of opening another: nothing is ever
-// merged by itself. F2, not Alt+digit: Chromium on Linux keeps Alt+1…8 for switching tabs.
+// merged by itself. F2, not Alt+digit: Alt+1…3 already switch the console's workspaces.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { api } from "../api.js";
