@@ -283,7 +283,7 @@ def test_links_related_and_parent_child_are_seen_from_both_sides_and_exported(
     assert actions(store, main.incident_id).count("linked") == 2
 
 
-def test_the_web_database_user_attaches_links_and_merges_and_the_dispatcher_reads(
+def test_the_web_database_user_attaches_links_and_merges_and_no_other_service_reads_callers(
     pg_url: str, stations, jurisdiction, clock, mosquitto
 ) -> None:  # type: ignore[no-untyped-def]
     """Least privilege (migration 0017's grants): what the web process does here, as its own database user."""
@@ -292,7 +292,7 @@ def test_the_web_database_user_attaches_links_and_merges_and_the_dispatcher_read
     owner.close()
     parts = urlsplit(pg_url)
     urls = {}
-    for service in ("web", "dispatch"):
+    for service in ("web", "dispatch", "tracker"):
         name = f"{service}_{parts.path.strip('/')}"
         ensure_login(pg_url, name, service, f"pw-{service}-0123456789")
         netloc = f"{name}:pw-{service}-0123456789@{parts.hostname}:{parts.port}"
@@ -315,11 +315,14 @@ def test_the_web_database_user_attaches_links_and_merges_and_the_dispatcher_read
     finally:
         pub.close()
         web.close()
-    with psycopg.connect(urls["dispatch"]) as conn:
+    with psycopg.connect(urls["web"]) as conn:
         assert conn.execute("SELECT count(*) FROM incident_callers").fetchone() == (2,)
         assert conn.execute("SELECT count(*) FROM incident_links").fetchone() == (2,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM incident_links")
+    for service in ("dispatch", "tracker"):  # the callers' numbers are for the web's users only
+        with psycopg.connect(urls[service]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT caller_id FROM incident_callers")
 
 
 NENA_OPENAPI = os.environ.get("PATROLI_EIDO_OPENAPI")

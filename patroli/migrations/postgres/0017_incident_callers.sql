@@ -34,8 +34,9 @@ CREATE UNIQUE INDEX incident_links_replaced_once ON incident_links (incident_id)
 -- Open incidents by time, for the duplicate search at intake (open, in the last 30 minutes).
 CREATE INDEX incidents_open_received ON incidents (received_at) WHERE closed_at IS NULL;
 
--- The web attaches callers, links and merges (the dispatcher's close does the rest); the dispatcher reads them.
+-- The web attaches callers, links and merges (closing the duplicate as the web already closes incidents) and
+-- exports EIDO. No other service's code reads these tables, so no other role may: the callers' numbers are
+-- personal data.
 GRANT SELECT, INSERT, UPDATE ON incident_callers TO patroli_web;
 GRANT SELECT, INSERT ON incident_links TO patroli_web;
-GRANT SELECT ON incident_callers, incident_links TO patroli_dispatch;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO patroli_web, patroli_dispatch;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO patroli_web;
