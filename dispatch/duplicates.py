@@ -12,7 +12,10 @@ radius, by the same bound as dispatch.unit_index (a cell at grid distance r+1 ha
 1.5·(r+1)·e from the origin's, e taken 10 % short of the origin cell's shortest edge), 3 rings (37 cells) in
 Jakarta. The disk's bounding box narrows the store's rows; a candidate must lie in a cell of the disk and
 within the radius by great-circle distance. Incidents carry no H3 column yet (intake is being reshaped in the
-dispatcher this issue): when they do, the disk's cells become the query's IN list.
+dispatcher this issue): when they do, the disk's cells become the query's IN list. Measured with 10,000 open
+incidents (bench/duplicates.py, 2 shared cores): a search costs p50 1.2 ms, p99 9.6 ms on TimescaleDB (1.08× the
+p99 of one incident read by its key, measured in the same run), p50 0.7 ms, p99 5.8 ms on SQLite; the index on
+open incidents by place (migration 0017) is what makes it so (by time instead: 14 ms a search on SQLite).
 
 Ranking: the lowest `score` first, the sum of the distance as a share of the radius, the age as a share of the
 window, and `TYPE_PENALTY` when the type is compatible but not the same; ties by distance, then incident id.
