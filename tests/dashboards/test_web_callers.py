@@ -110,7 +110,7 @@ def test_attach_link_merge_and_who_may(server) -> None:  # type: ignore[no-untyp
     assert [x["linkDirectionCode"] for x in doc["linkComponent"]] == ["CHILD"]
     entries = auditor.get("/api/v1/audit", params={"incident_id": fid}).json()["entries"]
     assert {"caller_attached", "merged", "linked"} <= {e["action"] for e in entries}
-    assert all("2000" not in str(e["details"]) for e in entries if e["action"] == "caller_attached")
+    assert all("81220000002" not in str(e["details"]) for e in entries if e["action"] == "caller_attached")
     assert auditor.get("/api/v1/audit/verify").json()["ok"] is True
 
 

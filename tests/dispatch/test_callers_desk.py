@@ -5,6 +5,7 @@ and the EIDO export carrying the merge and the links."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -115,7 +116,28 @@ def test_a_second_caller_is_attached_audited_and_listed_after_the_first(
     assert entry.actor == "user:dispatcher"
     details = json.loads(entry.details)
     assert details == {"channel": "sms", "caller": privacy.pseudonym("+6281220000002")}
-    assert "2000" not in entry.details  # the number itself is in incident_callers, not in the chain
+    assert "81220000002" not in entry.details  # the number itself is in incident_callers, not in the chain
+
+
+def test_attach_and_merge_log_incidents_never_a_callers_number_or_words(
+    desk: CallerDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = desk.dispatcher
+    survivor = d.intake(contact(caller="0813-9876-5431")).incident
+    dup = d.intake(contact(30, caller="0813-9876-5432", description="tetangga saya memukul")).incident
+    with caplog.at_level(logging.DEBUG, logger="patroli"):
+        desk.attach(
+            survivor.incident_id,
+            CallerContact(channel="sms", caller="0813-9876-5433", description="ada yang terluka parah"),
+            actor="user:dispatcher",
+        )
+        desk.merge(survivor.incident_id, dup.incident_id, actor="user:dispatcher")
+    said = [r for r in caplog.records if r.name == "patroli.dispatch.callers"]
+    assert [r.getMessage() for r in said] == ["caller attached", "incidents merged"]
+    everything = " ".join(" ".join(str(v) for v in r.__dict__.values()) for r in caplog.records)
+    assert survivor.incident_id in everything
+    for secret in ("139876543", "memukul", "terluka"):
+        assert secret not in everything
 
 
 def test_a_caller_is_attached_to_open_incidents_only(desk: CallerDesk, store: Store) -> None:
