@@ -37,6 +37,7 @@ from patroli.incidents import Channel, Disposition, Incident, IncidentState, Loc
 from patroli.storage import callers_repo
 from patroli.storage import dispatch_repo as repo
 from patroli.storage.callers_repo import AttachedCaller, Link, Relation
+from patroli.storage.retry import retry_transient
 from patroli.storage.tx import Tx
 
 log = logging.getLogger("patroli.dispatch.callers")
@@ -160,9 +161,10 @@ class CallerDesk:
                 max_lon=box.max_lon,
                 since=now - duplicates.WINDOW - timedelta(seconds=1),
             )
-        return duplicates.rank(lat, lon, incident_type, now, found, exclude=exclude)
+        return duplicates.rank(lat, lon, incident_type, now, found, exclude=exclude, where=box)
 
     # ------------------------------------------------------------------------------------------ callers
+    @retry_transient
     def attach(self, incident_id: str, contact: CallerContact, actor: str) -> AttachedCaller:
         """The contact as one more caller of an open incident, in one transaction with its audit entry."""
         now = self.dispatcher.clock.now()
@@ -232,6 +234,7 @@ class CallerDesk:
         return [own, *rest], links
 
     # ------------------------------------------------------------------------------------------ links
+    @retry_transient
     def link(self, incident_id: str, other_id: str, kind: LinkKind, actor: str, reason: str = "") -> Link:
         """Two incidents that stay separate but belong together (EIDO RELATED, or PARENT/CHILD)."""
         if incident_id == other_id:
@@ -276,6 +279,36 @@ class CallerDesk:
         """`duplicate_id` replaced by `survivor_id`: linked, its callers moved, then closed as a duplicate."""
         if survivor_id == duplicate_id:
             raise JoinRefused(JoinRefusal.SAME_INCIDENT, "an incident is not its own duplicate")
+        survivor, merged, moved = self._record_merge(survivor_id, duplicate_id, actor, note)
+        # The close is the lifecycle's own (its transition table, its unit release, its events). Should somebody
+        # close the duplicate between the two transactions, this raises 409 and the merge stays recorded.
+        closed = self.dispatcher.close(
+            duplicate_id, Disposition.DUPLICATE, actor=actor, note=f"merged into {survivor_id}"
+        )
+        unit = handover_unit(merged, survivor)
+        refused = None
+        if unit is not None:
+            try:
+                self.dispatcher.assign(survivor_id, unit, actor=actor)
+            except DispatchError as exc:  # taken by another incident in between: the survivor waits as before
+                refused, unit = str(exc), None
+        log.info(
+            "incidents merged",
+            extra={
+                "incident_id": survivor_id,
+                "duplicate": duplicate_id,
+                "callers_moved": moved,
+                "unit_handed_over": unit,
+                "handover_refused": refused is not None,
+            },
+        )
+        return MergeResult(self.dispatcher.get(survivor_id), closed, moved, unit, refused)
+
+    @retry_transient
+    def _record_merge(
+        self, survivor_id: str, duplicate_id: str, actor: str, note: str
+    ) -> tuple[Incident, Incident, int]:
+        """The merge's own transaction: both open, the link, the callers moved, the urgency kept, audited."""
         now = self.dispatcher.clock.now()
         with self.store.transaction() as tx:
             repo.append_audit(
@@ -312,28 +345,7 @@ class CallerDesk:
                     "priority": min(merged.priority, survivor.priority),
                 },
             )
-        # The close is the lifecycle's own (its transition table, its unit release, its events).
-        closed = self.dispatcher.close(
-            duplicate_id, Disposition.DUPLICATE, actor=actor, note=f"merged into {survivor_id}"
-        )
-        unit = handover_unit(merged, survivor)
-        refused = None
-        if unit is not None:
-            try:
-                self.dispatcher.assign(survivor_id, unit, actor=actor)
-            except DispatchError as exc:  # taken by another incident in between: the survivor waits as before
-                refused, unit = str(exc), None
-        log.info(
-            "incidents merged",
-            extra={
-                "incident_id": survivor_id,
-                "duplicate": duplicate_id,
-                "callers_moved": moved,
-                "unit_handed_over": unit,
-                "handover_refused": refused is not None,
-            },
-        )
-        return MergeResult(self.dispatcher.get(survivor_id), closed, moved, unit, refused)
+        return survivor, merged, moved
 
     @staticmethod
     def _open(tx: Tx, incident_id: str) -> Incident:

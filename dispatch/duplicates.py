@@ -110,9 +110,11 @@ def rank(
     exclude: Iterable[str] = (),
     radius_m: float = RADIUS_M,
     window: timedelta = WINDOW,
+    where: Search | None = None,
 ) -> list[Duplicate]:
-    """The candidates that may be this contact's incident, likeliest first (see the module's docstring)."""
-    where = search(lat, lon, radius_m)
+    """The candidates that may be this contact's incident, likeliest first (see the module's docstring);
+    `where` is the contact's `search`, when the caller made it already for the store's query."""
+    where = where or search(lat, lon, radius_m)
     skip = set(exclude)
     found = []
     for inc in candidates:
