@@ -10,6 +10,7 @@ as they see its own caller in the detail. A refusal answers its reason code (`no
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -27,14 +28,17 @@ from patroli import actors
 from patroli.incidents import IncidentType, Location
 from patroli.storage.callers_repo import Link
 
+log = logging.getLogger("patroli.web.callers")
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 ATTACH_ROLES = INTAKE_ROLES
 MERGE_ROLES = (Role.ADMIN, Role.DISPATCHER)
 
 
-def join_refused(_r: Request, exc: Exception) -> JSONResponse:
-    """A refused attachment, link or merge: its reason code as the error's `code`."""
+def join_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A refused attachment, link or merge: its reason code as the error's `code`, and a log line that says
+    which request and why (the path names incidents only)."""
     assert isinstance(exc, JoinRefused)
+    log.info("join refused", extra={"reason": exc.reason.value, "path": request.url.path})
     return JSONResponse({"detail": str(exc), "code": exc.reason.value}, status_code=JOIN_STATUS[exc.reason])
 
 
