@@ -132,9 +132,8 @@ def merge_and_link_components(
     merges: list[dict[str, Any]] = []
     linked: list[dict[str, Any]] = []
     for link in links:
-        mine = (
-            link.incident_id == incident_id
-        )  # this incident is the link's subject ("<mine> <relation> <other>")
+        # Is this incident the link's subject ("<incident> <relation> <other>")?
+        mine = link.incident_id == incident_id
         other = link.other_id if mine else link.incident_id
         other_tracking = agency.tracking_id(other)
         if link.relation is Relation.REPLACED_BY:
