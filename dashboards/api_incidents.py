@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.auth import ACK_ROLES, ALL_ROLES, AUDIT_ROLES, CLOSE_ROLES, INTAKE_ROLES, Role, User
 from dashboards.context import AnyUser, AppContext, Ctx, require
+from dashboards.duplicates_view import duplicate_views
 from dashboards.live import station_scope
 from dashboards.params import bbox_param, utc
 from dashboards.schemas import (
@@ -65,12 +66,14 @@ def intake(
     ctx: Ctx, body: IncidentIntake, user: Annotated[User, Depends(require(*INTAKE_ROLES))]
 ) -> IntakeResponse:
     """Routed to the Polres with jurisdiction and offered to the nearest available unit. The caller's history
-    comes back with it: a repeat false reporter is flagged, never refused."""
+    comes back with it: a repeat false reporter is flagged, never refused; and the open incidents that may be the
+    same event (`duplicates`, likeliest first), which POST /api/v1/incidents/{id}/merge can merge it into."""
     result = ctx.dispatcher.intake(body, actor=actors.user(user.username))
     return IntakeResponse(
         incident=_view(ctx, result.incident),
         caller=CallerHistoryView.of(result.caller),
         routed_by=result.routed_by,
+        duplicates=duplicate_views(ctx, result.incident),
     )
 
 

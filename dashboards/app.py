@@ -27,6 +27,7 @@ from dashboards import (
     api_alerts,
     api_assignment,
     api_auth,
+    api_callers,
     api_console,
     api_eido,
     api_holds,
@@ -192,6 +193,8 @@ def create_app(
     app.include_router(api_console.router)
     app.include_router(api_console.open_router)
     app.include_router(api_assignment.router)
+    app.include_router(api_callers.router)
+    app.add_exception_handler(api_callers.JoinRefused, api_callers.join_refused)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:

@@ -237,10 +237,26 @@ class CallerHistoryView(BaseModel):
         return cls(caller=h.caller, incidents=h.incidents, false_reports=h.false_reports, flagged=h.flagged)
 
 
+class DuplicateView(BaseModel):
+    """An open incident that may be what a contact is about (dispatch.duplicates): never merged by itself."""
+
+    incident: IncidentView
+    distance_m: float
+    age_s: float
+    same_type: bool
+    score: float = Field(
+        description="lower is likelier: distance and age as shares of 500 m and 30 min, +0.5 "
+        "for a compatible but different type"
+    )
+
+
 class IntakeResponse(BaseModel):
     incident: IncidentView
     caller: CallerHistoryView
     routed_by: str = Field(description="cell, polygon, nearest or given")
+    duplicates: list[DuplicateView] = Field(
+        [], description="open incidents near it, recent, of a compatible type, likeliest first"
+    )
 
 
 class AuditView(BaseModel):

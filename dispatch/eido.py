@@ -7,9 +7,12 @@ describes: the prologue on the document and on every component, `incidentCompone
 with the phone's accuracy), `agencyComponent` (Polri, and the Polres the incident is queued at), `agentComponent`
 (who acknowledged, and the unit's crew), `emergencyResourceComponent` (the unit), `dispositionComponent` once
 closed, and an `additionalDataComponent` whose value is the project's own record of the incident, so that a round
-trip between two Patroli systems keeps every field, deadlines included. Merge and link information
-(`mergeComponent`, `linkComponent`) comes with the dispatch change that merges and links incidents:
-`merge_and_link_components` is where it plugs in, and gives none until then.
+trip between two Patroli systems keeps every field, deadlines included. Merges and links the dispatchers
+recorded (dispatch.callers_desk) go out as `mergeComponent` and `linkComponent` (`merge_and_link_components`),
+with NENA's reading of the codes: each code says what the incident named *in the component* is to the incident
+of the document. A survivor's EIDO lists the duplicate it replaced as REPLACED (the old identifier), the
+duplicate's lists its survivor as REPLACING (the new one); a linked parent is PARENT, a child CHILD, the rest
+RELATED (NENA-STA-021.1b, tables 2-5 and 2-6).
 
 NENA's repository carries no licence, so its schema is not copied here; `check` applies what it requires, as
 data (`REQUIRED`: the `required` lists of the components used, the prologue's, `eidoVersion` "1.0", the enums of
@@ -21,12 +24,14 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape, unescape
 
 from patroli.incidents import Incident
+from patroli.storage.callers_repo import Link, Relation
 
 EIDO_VERSION = "1.0"
 TRACKING_PREFIX = "urn:emergency:uid:incidentid:"
@@ -118,9 +123,38 @@ class Agency:
         return f"polres-{code}.{self.domain}"
 
 
-def merge_and_link_components(incident: Incident) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The incident's merges and links, once the dispatcher records them (a later dispatch change): none yet."""
-    return [], []
+def merge_and_link_components(
+    incident_id: str, links: Sequence[Link], agency: Agency, prologue: Callable[[str], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The incident's merges and links as EIDO components: the code of each says what the *other* incident is
+    to this one (NENA: the identifier in the component, relative to the document's)."""
+    tracking = agency.tracking_id(incident_id)
+    merges: list[dict[str, Any]] = []
+    linked: list[dict[str, Any]] = []
+    for link in links:
+        # Is this incident the link's subject ("<incident> <relation> <other>")?
+        mine = link.incident_id == incident_id
+        other = link.other_id if mine else link.incident_id
+        other_tracking = agency.tracking_id(other)
+        if link.relation is Relation.REPLACED_BY:
+            merges.append(
+                {
+                    **prologue(f"{tracking}:merge:{other}"),
+                    "incidentTrackingIdentifier": other_tracking,
+                    "incidentMergeDirectionCode": "REPLACING" if mine else "REPLACED",
+                }
+            )
+            continue
+        code = "RELATED" if link.relation is Relation.RELATED else ("CHILD" if mine else "PARENT")
+        component = {
+            **prologue(f"{tracking}:link:{other}"),
+            "incidentTrackingIdentifier": other_tracking,
+            "linkDirectionCode": code,
+        }
+        if link.reason:
+            component["transactionReasonText"] = link.reason
+        linked.append(component)
+    return merges, linked
 
 
 def _t(value: datetime | None) -> str | None:
@@ -161,8 +195,8 @@ def read_pidf(text: str) -> tuple[float, float, float | None] | None:
     return lat, lon, float(radius.text) if radius is not None and radius.text else None
 
 
-def to_eido(inc: Incident, agency: Agency, now: datetime) -> dict[str, Any]:
-    """The incident as an EIDO document (a dict, for JSON)."""
+def to_eido(inc: Incident, agency: Agency, now: datetime, links: Sequence[Link] = ()) -> dict[str, Any]:
+    """The incident as an EIDO document (a dict, for JSON), with its merges and links to other incidents."""
     me = {"$ref": agency.domain}
     station = agency.station(inc.station_code)
     stamp = _t(now)
@@ -228,7 +262,7 @@ def to_eido(inc: Incident, agency: Agency, now: datetime) -> dict[str, Any]:
         location["locationByValue"] = _pidf(inc)
     if inc.address:
         location["locationDescriptionText"] = inc.address
-    merges, links = merge_and_link_components(inc)
+    merges, linked = merge_and_link_components(inc.incident_id, links, agency, prologue)
     record = {k: (_t(v) if isinstance(v, datetime) else v) for k, v in asdict(inc).items()}
     doc: dict[str, Any] = {
         **prologue(tracking),
@@ -283,7 +317,7 @@ def to_eido(inc: Incident, agency: Agency, now: datetime) -> dict[str, Any]:
             }
         ],
         "mergeComponent": merges,
-        "linkComponent": links,
+        "linkComponent": linked,
     }
     return doc
 

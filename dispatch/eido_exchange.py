@@ -32,7 +32,7 @@ from patroli.incidents import (
     IncidentIntake,
     Location,
 )
-from patroli.storage import dispatch_repo, eido_repo
+from patroli.storage import callers_repo, dispatch_repo, eido_repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +71,11 @@ class EidoExchange:
         self.agency = agency
 
     def export(self, incident_id: str) -> dict[str, Any]:
-        """The incident as an EIDO (DispatchError 404 when there is none)."""
-        return eido.to_eido(self.dispatcher.get(incident_id), self.agency, datetime.now(UTC))
+        """The incident as an EIDO, with its merges and links (DispatchError 404 when there is none)."""
+        inc = self.dispatcher.get(incident_id)
+        with self.dispatcher.store.transaction() as tx:
+            links = callers_repo.links(tx, incident_id)
+        return eido.to_eido(inc, self.agency, datetime.now(UTC), links)
 
     def take(self, doc: Any, actor: str) -> Taken:
         eido.check(doc)

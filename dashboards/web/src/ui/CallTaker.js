@@ -10,6 +10,7 @@ import { useStore } from "./hooks.js";
 import { store } from "../store.js";
 import { api } from "../api.js";
 import { t, te, num, time } from "../i18n.js";
+import { Duplicates } from "./Duplicates.js";
 
 const EMPTY = { channel: "phone", caller: "", category: "report", incident_type: "", priority: "3", description: "", address: "", polres_code: "", location: null };
 
@@ -22,6 +23,7 @@ export function CallTaker() {
   const [error, setError] = useState(null);
   const [created, setCreated] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [attachedTo, setAttachedTo] = useState(null);
   const started = useRef(null);
   const first = useRef(null);
   const set = (k, v) => setForm((f) => ({ ...f, [k]: v }));
@@ -63,9 +65,20 @@ export function CallTaker() {
   const pick = () => {
     store.set({ picking: (pt) => set("location", { ...pt, accuracy_m: null }) });
   };
+  const attached = (inc) => {
+    setAttachedTo(inc.incident_id);
+    setCreated(null);
+    store.set({ announcement: t("duplicates.attached", { id: inc.incident_id }) });
+    setForm({ ...EMPTY, channel: form.channel });
+    setHistory(null);
+    setPlaceQ("");
+    started.current = null;
+    first.current && first.current.focus();
+  };
   const submit = async (e) => {
     e.preventDefault();
     setError(null);
+    setAttachedTo(null);
     const body = {
       channel: form.channel,
       category: form.category,
@@ -147,6 +160,7 @@ export function CallTaker() {
         <label>${t("intake.polres")}
           <input id="in-polres" value=${form.polres_code} placeholder="31.71" pattern="\\d{2}\\.\\d{2}" onInput=${(e) => set("polres_code", e.target.value)} /></label>
       </fieldset>
+      <${Duplicates} form=${form} type=${form.incident_type || types[0]} onAttached=${attached} onError=${setError} />
       ${error ? html`<p class="error" role="alert">${t("error." + error)}</p>` : null}
       <button type="submit" class="primary" id="in-submit" disabled=${busy}>${t("intake.submit")}</button>
     </form>
@@ -155,6 +169,7 @@ export function CallTaker() {
           ${t("intake.created_in", { id: created.id, station: created.station, s: num(created.seconds, 1) })}
         </p>`
       : null}
+    ${attachedTo ? html`<p id="intake-attached" class="ok" role="status" data-incident=${attachedTo}>${t("duplicates.attached", { id: attachedTo })}</p>` : null}
   </div>`;
 }
 

@@ -7,7 +7,9 @@ export function useStore(select) {
   const [value, setValue] = useState(() => select(store.get()));
   const sel = useRef(select);
   sel.current = select;
-  useEffect(() => store.subscribe((s) => setValue(sel.current(s))), []);
+  // Through an updater: a selected value that is itself a function (the map's `picking`) would otherwise be
+  // taken by Preact for an updater and called, with the previous value (the pick then got `undefined`).
+  useEffect(() => store.subscribe((s) => setValue(() => sel.current(s))), []);
   return value;
 }
 

@@ -11,6 +11,7 @@ import { api } from "../api.js";
 import { t, te, time, num } from "../i18n.js";
 import { tierOf } from "../tiers.js";
 import { flyTo } from "../map.js";
+import { IncidentCallers } from "./IncidentCallers.js";
 
 export function secondsLeft(inc) {
   if (!inc.station_deadline || inc.acked_at) return null;
@@ -163,6 +164,7 @@ export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
         ${detail.caller.caller} · ${t("caller.history", { n: num(detail.caller.incidents), f: num(detail.caller.false_reports) })}
         ${detail.caller.flagged ? html` · <strong>${t("caller.flagged")}</strong>` : null}
       </p>
+      <${IncidentCallers} incidentId=${incidentId} stationCode=${shown.station_code} canMerge=${canAssign} closed=${!!shown.closed_at} onChanged=${() => setReload((n) => n + 1)} />
       <h3>${t("incident.offers")}</h3>
       <ul class="offers">
         ${detail.offers.length
