@@ -14,6 +14,10 @@ city's units are; past that, the same walk over resolution 6 (edges ~3.7 km). A 
 the country: 100,000 units around 7,285 Polsek points) would otherwise walk up to 50 km of resolution-9 rings,
 about 100,000 cells: bench/dispatch measured the single-resolution walk at p99 62 ms over 5,000 such units, six
 times numpy brute force over all of them.
+
+The rings are h3's own `grid_ring` (h3 >= 4.3 walks round a pentagon instead of failing). uber/h3#1241: a ring
+that encloses a pentagon without touching one may come back wrong; the nearest of the 12 pentagons to Indonesia
+is off Western Australia, more than 1,000 km from any of its land, and the walk stops at 50 km.
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ class UnitIndex:
         best: list[tuple[float, str]] = []  # max-heap by negated distance, size <= k
         ring = cells_seen = 0
         while True:
-            ring_cells = _ring(origin, ring)
+            ring_cells = h3.grid_ring(origin, ring)
             cells_seen += len(ring_cells)
             if cells_seen > len(self._where):
                 # More cells to walk than there are units (few of them accepted, or far away): every unit, once,
@@ -166,12 +170,3 @@ class UnitIndex:
             if d <= max_km:
                 found.append((d, unit_id))
         return heapq.nsmallest(k, found)
-
-
-def _ring(origin: int, k: int) -> list[int]:
-    if k == 0:
-        return [origin]
-    try:
-        return h3.grid_ring(origin, k)
-    except Exception:  # near one of H3's 12 pentagons the hollow ring is undefined: take the disk's new part
-        return list(set(h3.grid_disk(origin, k)) - set(h3.grid_disk(origin, k - 1)))

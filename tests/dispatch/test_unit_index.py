@@ -84,3 +84,23 @@ def test_points_far_from_a_city_are_answered_by_the_coarse_rings_as_brute_force_
         lon = JAKARTA[1] + km / 111.2 * np.sin(bearing)
         got = index.nearest(lat, lon, k=k, accept=lambda u, _p: u in accepted)
         assert [c.unit_id for c in got] == brute_force(where, lat, lon, k, accepted, 50.0)
+
+
+def test_a_unit_removed_or_moved_away_is_gone_from_the_coarse_cells_too() -> None:
+    """The coarse walk reads the coarse cells: a removed unit must not be found there, a moved one only where it is."""
+    where = {
+        f"C{i}": (JAKARTA[0] + i * 0.00002, JAKARTA[1]) for i in range(4000)
+    }  # 9 km of them: no scan runs
+    index = UnitIndex()
+    for u, (la, lo) in where.items():
+        index.update(u, la, lo, T)
+    far = (JAKARTA[0] + 0.25, JAKARTA[1])  # 19 km north of the last: past FINE_KM, the coarse rings answer
+    nearest = max(where, key=lambda u: where[u][0])
+    assert [c.unit_id for c in index.nearest(*far)] == [nearest]
+    index.remove(nearest)
+    (after,) = index.nearest(*far)
+    assert after.unit_id != nearest
+    moved = after.unit_id
+    index.update(moved, JAKARTA[0] - 0.25, JAKARTA[1], T.replace(second=1))  # 28 km south now
+    assert [c.unit_id for c in index.nearest(JAKARTA[0] - 0.25, JAKARTA[1])] == [moved]
+    assert moved not in [c.unit_id for c in index.nearest(*far, k=3)]

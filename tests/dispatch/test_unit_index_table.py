@@ -163,7 +163,7 @@ def test_an_empty_index_answers_nothing() -> None:
 
 
 def test_near_a_pentagon_the_rings_still_find_the_nearest() -> None:
-    """H3's hollow ring is undefined next to one of its 12 pentagons: the search takes the disk's new part."""
+    """Next to one of H3's 12 pentagons (h3 >= 4.3's grid_ring walks round it), the rings find the nearest."""
     pentagon = next(iter(h3.get_pentagons(RESOLUTION)))
     lat, lon = h3.cell_to_latlng(pentagon)
     # Units in the rings around the pentagon, and a crowd far away so that the ring walk (not a scan) runs.
