@@ -32,7 +32,8 @@ from datetime import datetime, timedelta
 
 import h3.api.basic_int as h3
 
-from dispatch.unit_index import RESOLUTION, haversine_km
+from dispatch.unit_index import RESOLUTION
+from patroli.geodesy import distance_m
 from patroli.incidents import Incident, IncidentType
 
 RADIUS_M = 500.0
@@ -125,12 +126,10 @@ def rank(
             continue
         if h3.latlng_to_cell(inc.lat, inc.lon, RESOLUTION) not in where.cells:
             continue
-        distance_m = 1000.0 * haversine_km(lat, lon, inc.lat, inc.lon)
-        if distance_m > radius_m:
+        metres = distance_m(lat, lon, inc.lat, inc.lon)
+        if metres > radius_m:
             continue
         same = inc.incident_type == incident_type
-        score = (
-            distance_m / radius_m + max(0.0, age_s) / window.total_seconds() + (0.0 if same else TYPE_PENALTY)
-        )
-        found.append(Duplicate(inc, distance_m, age_s, same, score))
+        score = metres / radius_m + max(0.0, age_s) / window.total_seconds() + (0.0 if same else TYPE_PENALTY)
+        found.append(Duplicate(inc, metres, age_s, same, score))
     return sorted(found, key=lambda d: (d.score, d.distance_m, d.incident.incident_id))

@@ -13,7 +13,7 @@ import pytest
 
 from dispatch import duplicates
 from dispatch.callers_desk import handover_unit
-from dispatch.unit_index import haversine_km
+from patroli.geodesy import distance_m
 from patroli.incidents import Incident, IncidentState
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_the_rings_hold_every_point_within_the_radius_wherever_in_indonesia() ->
         bearing, dist = rng.uniform(0, 2 * math.pi), rng.uniform(0, duplicates.RADIUS_M)
         plat = lat + dist * math.cos(bearing) * M_LAT
         plon = lon + dist * math.sin(bearing) * M_LAT / math.cos(math.radians(lat))
-        assert 1000 * haversine_km(lat, lon, plat, plon) <= duplicates.RADIUS_M + 1
+        assert distance_m(lat, lon, plat, plon) <= duplicates.RADIUS_M + 1
         assert h3.latlng_to_cell(plat, plon, duplicates.RESOLUTION) in where.cells
         assert where.min_lat <= plat <= where.max_lat and where.min_lon <= plon <= where.max_lon
 
