@@ -31,6 +31,11 @@ TIMEOUTS = Counter("patroli_dispatch_offer_timeouts", "Offers not answered in ti
 SOS_RAISED = Counter(
     "patroli_dispatch_sos_raised", "Officer emergencies opened, by source (sos, check_in)", ["source"]
 )
+SOS_SIGNALS = Counter(
+    "patroli_dispatch_sos_signals",
+    "SOS signals heard, by outcome: opened, already_raised (a retained true again), cleared, not_raised",
+    ["outcome"],
+)
 CHECK_INS = Counter(
     "patroli_dispatch_check_ins", "Officer-safety check-ins, by step (asked, answered, missed)", ["step"]
 )

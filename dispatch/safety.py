@@ -102,8 +102,10 @@ class OfficerSafety:
                 if opened is None:
                     raise _Lost
         except _Lost:
+            metrics.SOS_SIGNALS.labels("already_raised").inc()
             return
         self.d._in_sos.add(unit_id)
+        metrics.SOS_SIGNALS.labels("opened").inc()
         metrics.SOS_RAISED.labels("sos").inc()
         log.warning(
             "officer emergency raised",
@@ -117,6 +119,7 @@ class OfficerSafety:
         with self.d.store.transaction() as tx:
             incident_id = safety_repo.clear_sos(tx, unit_id, now)
             if incident_id is None:
+                metrics.SOS_SIGNALS.labels("not_raised").inc()
                 return  # not raised: a `false` heard again, or never raised
             repo.append_audit(
                 tx, now, actors.unit(unit_id), "sos_cleared", incident_id=incident_id, unit_id=unit_id
@@ -125,6 +128,7 @@ class OfficerSafety:
             if inc is not None and inc.closed_at is None:
                 freed = self._close_in_tx(tx, inc, now, actors.unit(unit_id), "the unit reported safe")
         self.d._in_sos.discard(unit_id)
+        metrics.SOS_SIGNALS.labels("cleared").inc()
         log.info(
             "officer emergency cleared by the unit", extra={"unit_id": unit_id, "incident_id": incident_id}
         )
