@@ -42,5 +42,8 @@ CREATE TABLE safety_checks (
 CREATE INDEX safety_checks_due ON safety_checks (due_at) WHERE asked_at IS NULL;
 CREATE INDEX safety_checks_answer_by ON safety_checks (answer_by) WHERE answered_at IS NULL AND escalated_at IS NULL;
 
+-- The dispatcher runs every step; the web process reads them (its dispatcher keeps units in SOS out of its
+-- offers, the API lists them) and frees an emergency's responders when a person closes it.
 GRANT SELECT, INSERT, UPDATE ON unit_sos, incident_responders, safety_checks TO patroli_dispatch;
 GRANT SELECT ON unit_sos, incident_responders, safety_checks TO patroli_web;
+GRANT UPDATE ON incident_responders TO patroli_web;
