@@ -13,7 +13,8 @@ on `fleet/<unit>/ack`, drives there, reports `on_scene` when it arrives, `clear`
 `available` on `fleet/<unit>/status`, refreshing the retained status), then patrols again. During the job it
 publishes no status of its own: the dispatch flow moves the unit (dispatched, on_scene), and a `busy` report would
 be refused there. An offer while busy with another incident is
-declined; a repeated offer for the incident it already works on is ignored.
+declined; a repeated offer for the incident it already works on is ignored. A check-in request (an officer on
+scene for long) is answered `check_in` at once.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ from patroli.messages import (
     OFFLINE,
     ONLINE,
     AnswerKind,
+    CheckInRequest,
     DispatchOffer,
     UnitAnswer,
     UnitStatus,
     UnitStatusReport,
+    decode_dispatch,
 )
 from patroli.models import UnitKind
 
@@ -232,10 +235,18 @@ class SimDevice:
         if topic != topics.dispatch(self.unit_id):
             return []
         try:
-            offer = DispatchOffer.decode(payload)
+            msg = decode_dispatch(payload)
         except ValidationError as exc:
             log.warning("unit=%s bad dispatch offer: %s", self.unit_id, exc.errors()[:1])
             return []
+        except ValueError:
+            log.warning("unit=%s dispatch message is not JSON", self.unit_id)
+            return []
+        if isinstance(msg, CheckInRequest):  # asked, on scene for long: the officer is safe and says so
+            answer = UnitAnswer(incident_id=msg.incident_id, answer="check_in", at=now)
+            self.answers.append(answer)
+            return [Outgoing(topics.ack(self.unit_id), answer.encode(), qos=1)]
+        offer = msg
         if self.incident is not None and offer.incident_id == self.incident.incident_id:
             return []  # a repeated offer: the answer is on its way or already sent
         delay = timedelta(seconds=self.config.dispatch.answer_delay_s)

@@ -15,7 +15,7 @@ from firmware_sim.device import DeviceConfig, DispatchBehaviour, SimDevice
 from firmware_sim.geo import haversine_m
 from firmware_sim.movement import PROFILES
 from firmware_sim.receiver import HDOP_MAX, ReceiverConfig
-from patroli.messages import DispatchOffer, UnitAnswer, UnitStatusReport
+from patroli.messages import CheckInRequest, DispatchOffer, UnitAnswer, UnitStatusReport
 from patroli.models import UnitKind
 from patroli.topics import ack, dispatch, online, status
 
@@ -201,3 +201,13 @@ def test_on_a_job_the_radio_leaves_its_status_to_the_dispatch_flow() -> None:
     assert [UnitStatusReport.decode(x.payload).status for x in outs if x.topic == status(dev.unit_id)] == [
         "available"
     ]
+
+
+def test_a_check_in_request_is_answered_at_once() -> None:
+    dev = run(DeviceConfig("SIM-CHK"), 5)
+    asked = CheckInRequest(kind="check_in", incident_id="INC-7", asked_at=T0, answer_within_s=120)
+    (out,) = dev.on_message(dispatch(dev.unit_id), asked.encode(), T0 + timedelta(seconds=6))
+    assert out.topic == f"fleet/{dev.unit_id}/ack"
+    assert UnitAnswer.decode(out.payload) == UnitAnswer(
+        incident_id="INC-7", answer="check_in", at=T0 + timedelta(seconds=6)
+    )
