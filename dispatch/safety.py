@@ -105,6 +105,7 @@ class OfficerSafety:
             metrics.SOS_SIGNALS.labels("already_raised").inc()
             return
         self.d._in_sos.add(unit_id)
+        self._tell_others(unit_id, now)
         metrics.SOS_SIGNALS.labels("opened").inc()
         metrics.SOS_RAISED.labels("sos").inc()
         log.warning(
@@ -128,6 +129,7 @@ class OfficerSafety:
             if inc is not None and inc.closed_at is None:
                 freed = self._close_in_tx(tx, inc, now, actors.unit(unit_id), "the unit reported safe")
         self.d._in_sos.discard(unit_id)
+        self._tell_others(unit_id, now)
         metrics.SOS_SIGNALS.labels("cleared").inc()
         log.info(
             "officer emergency cleared by the unit", extra={"unit_id": unit_id, "incident_id": incident_id}
@@ -270,6 +272,17 @@ class OfficerSafety:
             return _Opened(inc, [(c.unit_id, self._record(tx, inc, c, now)) for c in claimed])
 
     # ------------------------------------------------------------------------------------------ responders
+    @staticmethod
+    def responder_status(tx: Tx, inc: Incident, unit_id: str) -> UnitStatus | None:
+        """The status a unit back online resumes on this officer emergency: offered while its offer is open,
+        dispatched or on scene as a responder that has not cleared; None when it has no part in it now."""
+        if unit_id in safety_repo.open_offers(tx, inc.incident_id):
+            return UnitStatus.OFFERED
+        for r in safety_repo.responders(tx, inc.incident_id):
+            if r.unit_id == unit_id and r.cleared_at is None:
+                return UnitStatus.ON_SCENE if r.arrived_at is not None else UnitStatus.DISPATCHED
+        return None
+
     def on_responder_answer(self, unit_id: str, ans: UnitAnswer, inc: Incident) -> None:
         """A unit's answer to an officer emergency it was offered or is working on (the dispatcher's lock held)."""
         now = self.d.clock.now()
@@ -588,6 +601,13 @@ class OfficerSafety:
         self._announce(opened, "check_in_missed")
 
     # ------------------------------------------------------------------------------------------ the bus
+    def _tell_others(self, unit_id: str, now: datetime) -> None:
+        """A unit event (its status unchanged): every dispatcher and web process re-reads the unit, its SOS
+        signal with it, and keeps a unit in danger out of its offers (`Dispatcher.on_unit_event`)."""
+        status = self.d._status.get(unit_id)
+        if status is not None:
+            self.d._announce_unit(unit_id, status, now)
+
     def _announce(self, opened: _Opened, action: str | None) -> None:
         """After the commit: the incident event (the dashboards' alarm), then each unit's offer."""
         if action is not None:

@@ -436,7 +436,7 @@ class Dispatcher:
                         "queued_at": inc.station_code,
                     },
                 )
-                if needs_unit:
+                if needs_unit and inc.officer_unit_id is None:  # an emergency's units: at the next tick
                     inc.lat, inc.lon, inc.state = location.lat, location.lon, IncidentState.AWAITING_UNIT
                     offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
             updated = self.get(incident_id)
@@ -1027,7 +1027,7 @@ class Dispatcher:
             with self.store.transaction() as tx:
                 job = self._open_job(tx, unit_id) if resume_job else None
                 if job is not None:
-                    to = JOB_STATUS[job.state]
+                    job, to = job
                 prev = repo.set_unit_status(
                     tx,
                     unit_id,
@@ -1073,17 +1073,25 @@ class Dispatcher:
         with self._lock:
             with self.store.transaction() as tx:
                 status = repo.unit_status(tx, unit_id)
+                in_sos = safety_repo.sos_raised(tx, unit_id)
             if status is not None and status is not self._status.get(unit_id):
                 self._cache_status(unit_id, status)
+            (self._in_sos.add if in_sos else self._in_sos.discard)(unit_id)
 
     @staticmethod
-    def _open_job(tx: Tx, unit_id: str) -> Incident | None:
-        """The incident a unit was working on when it went offline, if it is still its job."""
+    def _open_job(tx: Tx, unit_id: str) -> tuple[Incident, UnitStatus] | None:
+        """The incident a unit was working on when it went offline, if it is still its job, and the status it
+        resumes (an officer emergency's responder: its own step, dispatch.safety)."""
         incident_id = repo.unit_incident(tx, unit_id)
         inc = repo.get_incident(tx, incident_id) if incident_id else None
-        if inc is None or inc.unit_id != unit_id or inc.closed_at is not None or inc.state not in JOB_STATUS:
+        if inc is None or inc.closed_at is not None:
             return None
-        return inc
+        if inc.officer_unit_id is not None:
+            step = OfficerSafety.responder_status(tx, inc, unit_id)
+            return (inc, step) if step is not None else None
+        if inc.unit_id != unit_id or inc.state not in JOB_STATUS:
+            return None
+        return inc, JOB_STATUS[inc.state]
 
     # ------------------------------------------------------------------------------------------ queries
     def get(self, incident_id: str) -> Incident:

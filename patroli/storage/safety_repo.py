@@ -44,6 +44,10 @@ def clear_sos(tx: Tx, unit_id: str, now: datetime) -> str | None:
     return rows[0][0] if rows else None
 
 
+def sos_raised(tx: Tx, unit_id: str) -> bool:
+    return bool(tx.rows("SELECT 1 FROM unit_sos WHERE unit_id = :u AND raised = 1", {"u": unit_id}))
+
+
 def raised_units(tx: Tx) -> set[str]:
     """Units whose SOS is raised now: never offered as responders or for other incidents."""
     return {r[0] for r in tx.rows("SELECT unit_id FROM unit_sos WHERE raised = 1")}

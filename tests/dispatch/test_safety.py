@@ -263,3 +263,30 @@ def test_a_unit_that_cleared_is_not_asked(dispatchers, any_store, clock, listene
     d.tick()
     assert [m for _, m in heard(listener) if isinstance(m, CheckInRequest)] == []
     assert "check_in_requested" not in audit_actions(any_store, incident_id)
+
+
+def test_a_responder_back_from_a_dead_zone_resumes_its_part(dispatchers, any_store, clock) -> None:
+    d, _ = dispatchers
+    fleet(d, any_store)
+    d.safety.on_sos("SOS-1", True)
+    (incident_id,) = emergencies(any_store)
+    for answer in ("accept", "on_scene"):
+        d.on_answer("R0", UnitAnswer(incident_id=incident_id, answer=answer, at=clock.now()))  # type: ignore[arg-type]
+    for unit in ("R0", "R1"):  # on scene, and still asked
+        d.on_online(unit, False)
+        assert status_of(any_store, unit) is UnitStatus.OFFLINE
+        d.on_online(unit, True)
+    assert [status_of(any_store, u) for u in ("R0", "R1")] == [UnitStatus.ON_SCENE, UnitStatus.OFFERED]
+
+
+def test_another_dispatcher_keeps_a_unit_in_sos_out_of_its_offers_from_the_unit_event(
+    dispatchers, any_store
+) -> None:
+    first, second = dispatchers
+    for d in dispatchers:
+        place(d, any_store, "SOS-1", MONAS[0] + 0.1 * KM, MONAS[1])
+    first.safety.on_sos("SOS-1", True)  # nobody else near: no responder, the unit's status unchanged
+    assert status_of(any_store, "SOS-1") is UnitStatus.AVAILABLE
+    second.on_unit_event("SOS-1")  # what the unit event on the bus makes it do
+    inc = second.intake(intake()).incident
+    assert inc.unit_id is None and inc.state is IncidentState.AWAITING_UNIT
