@@ -61,6 +61,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("patroli.dispatch.safety")
 
+# A responder's answer → the status it leaves the unit in (decline: dispatch.safety._release; check_in:
+# on_check_in; neither reaches this table).
+RESPONDER_STATUS: dict[str, UnitStatus] = {
+    "accept": UnitStatus.DISPATCHED,
+    "en_route": UnitStatus.DISPATCHED,
+    "on_scene": UnitStatus.ON_SCENE,
+    "clear": UnitStatus.AVAILABLE,
+}
 SOS_PRIORITY = 0  # above every 110 contact (1-5)
 CHECK_IN_PRIORITY = 1  # "as for an SOS, one level lower"
 
@@ -156,8 +164,7 @@ class OfficerSafety:
             found = self.d.jurisdiction.lookup(pos.lat, pos.lon)
             polres, polsek = found.polres, found.polsek
         else:
-            unit = self.d.store.get_unit(unit_id)
-            code = unit.polres_code if unit is not None else None
+            code = safety_repo.unit_polres(tx, unit_id)
             if code is None or code not in self.d.stations:
                 log.error(
                     "officer emergency without a place: the unit has no fix and no Polres",
@@ -286,18 +293,11 @@ class OfficerSafety:
     def on_responder_answer(self, unit_id: str, ans: UnitAnswer, inc: Incident) -> None:
         """A unit's answer to an officer emergency it was offered or is working on (the dispatcher's lock held)."""
         now = self.d.clock.now()
-        if ans.answer in ("decline",):
+        if ans.answer == "decline":
             if self._release(inc.incident_id, unit_id, "decline", now):
                 self.top_up(inc.incident_id)
             return
-        status_after = {
-            "accept": UnitStatus.DISPATCHED,
-            "on_scene": UnitStatus.ON_SCENE,
-            "clear": UnitStatus.AVAILABLE,
-            "en_route": UnitStatus.DISPATCHED,
-        }.get(ans.answer)
-        if status_after is None:
-            return
+        status_after = RESPONDER_STATUS[ans.answer]
         try:
             with self.d.store.transaction() as tx:
                 action = self._responder_step(tx, inc, unit_id, ans, now)

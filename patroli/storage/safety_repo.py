@@ -44,6 +44,12 @@ def clear_sos(tx: Tx, unit_id: str, now: datetime) -> str | None:
     return rows[0][0] if rows else None
 
 
+def unit_polres(tx: Tx, unit_id: str) -> str | None:
+    """The unit's home Polres: where an emergency goes when the unit has never sent a fix."""
+    rows = tx.rows("SELECT polres_code FROM units WHERE unit_id = :u", {"u": unit_id})
+    return rows[0][0] if rows else None
+
+
 def sos_raised(tx: Tx, unit_id: str) -> bool:
     return bool(tx.rows("SELECT 1 FROM unit_sos WHERE unit_id = :u AND raised = 1", {"u": unit_id}))
 

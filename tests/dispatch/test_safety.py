@@ -20,6 +20,7 @@ from dispatch.stations import StationDirectory
 from patroli.incidents import Disposition, IncidentState, UnitStatus
 from patroli.localservers import Mosquitto
 from patroli.messages import CheckInRequest, DispatchOffer, UnitAnswer, decode_dispatch
+from patroli.models import Unit
 from patroli.storage import Store, open_store, safety_repo
 from patroli.storage import dispatch_repo as repo
 from tests.dispatch.test_dispatcher import KM, MONAS, audit_actions, intake, place
@@ -290,3 +291,18 @@ def test_another_dispatcher_keeps_a_unit_in_sos_out_of_its_offers_from_the_unit_
     second.on_unit_event("SOS-1")  # what the unit event on the bus makes it do
     inc = second.intake(intake()).incident
     assert inc.unit_id is None and inc.state is IncidentState.AWAITING_UNIT
+
+
+def test_an_sos_from_a_unit_without_a_fix_goes_to_its_polres_with_no_point(dispatchers, any_store) -> None:
+    d, _ = dispatchers
+    any_store.add_unit(Unit("DARK-1", polres_code="31.72"))  # Jakarta Utara; never sent a fix
+    d.load()
+    d.safety.on_sos("DARK-1", True)
+    (incident_id,) = emergencies(any_store)
+    inc = d.get(incident_id)
+    assert (inc.station_code, inc.lat, inc.state, inc.needs_unit) == (
+        "31.72",
+        None,
+        IncidentState.OPEN,
+        False,
+    )
