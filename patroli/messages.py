@@ -6,7 +6,7 @@ Topics are in `patroli.topics`; this module says what travels on them.
 | ------------------------- | --------------------------- | ---------------------- | --- | -------- |
 | fleet/<unit>/nmea         | NMEA 0183 text (not JSON)   | radio                  | 1   | no       |
 | fleet/<unit>/online       | `online` / `offline` (text) | radio (+ its last will)| 1   | yes      |
-| fleet/<unit>/dispatch     | `DispatchOffer`, `CheckInRequest` (by `kind`) | dispatcher | 1 | no   |
+| fleet/<unit>/dispatch     | `DispatchOffer` / check-in  | dispatcher             | 1   | no       |
 | fleet/<unit>/ack          | `UnitAnswer`                | radio                  | 1   | no       |
 | fleet/<unit>/status       | `UnitStatusReport`          | radio                  | 1   | yes      |
 | fleet/<unit>/position     | `PositionMessage`           | tracker                | 0/1 | no       |
@@ -17,6 +17,8 @@ Rules for every model here:
   (radios without a time zone are common, refusing them would lose answers);
 * unknown keys are ignored on input, so a newer producer does not break an older consumer;
 * `encode()` gives compact JSON bytes (by alias, no `None` fields), `decode(raw)` validates bytes or str.
+* on fleet/<unit>/dispatch, `kind` tells an offer from a `CheckInRequest` (`decode_dispatch`); an offer without
+  `kind` (from before it existed) is an offer.
 """
 
 from __future__ import annotations
