@@ -5,25 +5,27 @@ opens nothing; a silent unit on scene is asked to check in, then its station is 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import BrokerPublisher, FakeClock, Listener
+from test_dispatcher import KM, MONAS, audit_actions, intake, place
 from tracker_helpers import wait_until
 
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.safety import CHECK_IN_PRIORITY, SOS_PRIORITY
-from dispatch.service import DispatchConfig, Dispatcher
+from dispatch.service import DispatchConfig, Dispatcher, Publisher
 from dispatch.stations import StationDirectory
 from patroli.incidents import Disposition, IncidentState, UnitStatus
-from patroli.localservers import Mosquitto
 from patroli.messages import CheckInRequest, DispatchOffer, UnitAnswer, decode_dispatch
 from patroli.models import Unit
 from patroli.storage import Store, open_store, safety_repo
 from patroli.storage import dispatch_repo as repo
-from tests.dispatch.test_dispatcher import KM, MONAS, audit_actions, intake, place
+
+if TYPE_CHECKING:  # the types of the dispatch tests' fixtures (conftest.py)
+    from conftest import FakeClock, Listener
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -41,17 +43,15 @@ def dispatchers(
     stations: StationDirectory,
     jurisdiction: Jurisdiction,
     clock: FakeClock,
-    mosquitto: Mosquitto,
-) -> Iterator[list[Dispatcher]]:
+    publishers: Callable[[], Publisher],
+) -> list[Dispatcher]:
     """Two dispatchers on one store, as production runs them; the test uses one or both."""
-    pubs = [BrokerPublisher(mosquitto.port) for _ in range(2)]
+    pubs = [publishers() for _ in range(2)]
     config = DispatchConfig(check_in_by_type={"riot": 300.0})
     ds = [Dispatcher(any_store, stations, jurisdiction, p, clock=clock, config=config) for p in pubs]
     for d in ds:
         d.load()
-    yield ds
-    for p in pubs:
-        p.close()
+    return ds
 
 
 def status_of(store: Store, unit_id: str) -> UnitStatus:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Listener
 from prometheus_client import REGISTRY, start_http_server
 from tracker_helpers import wait_until
 
@@ -85,7 +84,7 @@ def emergencies(store: Store) -> list[tuple[str, str]]:
 
 
 def test_a_retained_sos_heard_again_after_a_restart_opens_no_second_incident_and_false_closes_it(
-    mosquitto: Mosquitto, pg_url: str, store: Store, radio: Radio
+    mosquitto: Mosquitto, pg_url: str, store: Store, radio: Radio, listener
 ) -> None:
     group = f"g-{uuid.uuid4().hex[:6]}"
     settings = [
@@ -98,7 +97,6 @@ def test_a_retained_sos_heard_again_after_a_restart_opens_no_second_incident_and
         for k in range(2)
     ]
     runners = [start_runner(s, store) for s in settings]
-    listener = Listener(mosquitto.port)
     try:
         now = datetime.now(UTC)
         for i, unit_id in enumerate(("SOS-1", "R0", "R1", "R2", "R3")):
@@ -127,7 +125,6 @@ def test_a_retained_sos_heard_again_after_a_restart_opens_no_second_incident_and
         radio.publish(topics.sos("SOS-1"), SOS_CLEARED, retain=True)  # safe
         wait_until(lambda: emergencies(store) == [(incident_id, "closed")])
     finally:
-        listener.close()
         for r in runners:
             r.stop()
 
