@@ -1025,9 +1025,10 @@ class Dispatcher:
                 return  # a repeat of the status it has (a retained report, a radio confirming the flow): no change
             now = self.clock.now()
             with self.store.transaction() as tx:
-                job = self._open_job(tx, unit_id) if resume_job else None
-                if job is not None:
-                    job, to = job
+                resumed = self._open_job(tx, unit_id) if resume_job else None
+                job = resumed[0] if resumed else None
+                if resumed is not None:
+                    to = resumed[1]
                 prev = repo.set_unit_status(
                     tx,
                     unit_id,

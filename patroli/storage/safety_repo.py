@@ -162,9 +162,10 @@ _CHECK_SELECT = (
     "c.alert_incident_id FROM safety_checks c"
 )
 # Only a unit still on scene of that incident is asked or missed: one that cleared, or whose incident was
-# closed (which frees it), has nothing to answer.
+# closed (which frees it), has nothing to answer. A unit that went offline on scene keeps its incident
+# (`on_online`) and is the one most in need of it: it is asked, and missed, like the others.
 _ON_SCENE = (
-    "EXISTS (SELECT 1 FROM units u WHERE u.unit_id = c.unit_id AND u.status = 'on_scene' "
+    "EXISTS (SELECT 1 FROM units u WHERE u.unit_id = c.unit_id AND u.status IN ('on_scene', 'offline') "
     "AND u.incident_id = c.incident_id)"
 )
 

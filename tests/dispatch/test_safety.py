@@ -306,3 +306,18 @@ def test_an_sos_from_a_unit_without_a_fix_goes_to_its_polres_with_no_point(dispa
         IncidentState.OPEN,
         False,
     )
+
+
+def test_a_unit_that_drops_off_the_network_on_scene_is_missed_and_alerted(
+    dispatchers, any_store, clock
+) -> None:
+    d, _ = dispatchers
+    incident_id = on_scene(d, any_store, clock, "CAR-4")
+    d.on_online("CAR-4", False)  # its radio's last will: a dead battery, or worse
+    clock.advance(20 * 60)
+    d.tick()  # asked (the broker keeps the request for its session)
+    clock.advance(120)
+    d.tick()
+    (alert_id,) = emergencies(any_store)
+    assert d.get(alert_id).officer_unit_id == "CAR-4"
+    assert audit_actions(any_store, incident_id)[-2:] == ["check_in_requested", "check_in_missed"]
