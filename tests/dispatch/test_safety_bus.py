@@ -79,7 +79,10 @@ def start_runner(settings: Settings, store: Store) -> DispatchRunner:
 
 def emergencies(store: Store) -> list[tuple[str, str]]:
     with store.transaction() as tx:
-        rows = tx.rows("SELECT incident_id, state FROM incidents WHERE incident_type = 'officer_emergency'")
+        rows = tx.rows(  # this test's unit: the session's broker may hold other tests' retained SOS
+            "SELECT incident_id, state FROM incidents WHERE incident_type = 'officer_emergency' "
+            "AND officer_unit_id = 'SOS-1'"
+        )
     return [(r[0], r[1]) for r in rows]
 
 

@@ -211,3 +211,12 @@ def test_a_check_in_request_is_answered_at_once() -> None:
     assert UnitAnswer.decode(out.payload) == UnitAnswer(
         incident_id="INC-7", answer="check_in", at=T0 + timedelta(seconds=6)
     )
+
+
+def test_the_panic_button_raises_the_sos_retained_then_reports_safe() -> None:
+    dev = SimDevice(DeviceConfig("SIM-SOS", panic_at_s=10, panic_for_s=60), start=T0)
+    sent = []
+    for k in range(0, 90):
+        now = T0 + timedelta(seconds=k)
+        sent += [(k, o.payload, o.retain, o.qos) for o in dev.epoch(now) if o.topic == "fleet/SIM-SOS/sos"]
+    assert sent == [(10, b"true", True, 1), (70, b"false", True, 1)]
