@@ -258,6 +258,7 @@ class OfficerSafety:
 
     def _top_up(self, incident_id: str, now: datetime) -> _Opened | None:
         with self.d.store.transaction() as tx:
+            safety_repo.hold(tx)  # counted and claimed under one lock: never more than sos_responders
             inc = repo.get_incident(tx, incident_id)
             if inc is None or inc.closed_at is not None or inc.lat is None:
                 return None

@@ -16,6 +16,12 @@ from patroli.storage.tx import Tx
 EMERGENCY_TYPE = "officer_emergency"  # patroli.incidents.IncidentType.OFFICER_EMERGENCY, as stored
 
 
+def hold(tx: Tx) -> None:
+    """Take the audit chain's lock now, before reading what a decision depends on (how many units an emergency
+    still needs): two dispatchers topping up the same emergency then decide one after the other."""
+    _hold_chain(tx)
+
+
 # ---------------------------------------------------------------------------------------------- the SOS signal
 def raise_sos(tx: Tx, unit_id: str, incident_id: str, now: datetime) -> bool:
     """The unit's SOS goes from clear (or never heard) to raised, for this incident; False when it was raised

@@ -4,6 +4,7 @@ opens nothing; a silent unit on scene is asked to check in, then its station is 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -321,3 +322,36 @@ def test_a_unit_that_drops_off_the_network_on_scene_is_missed_and_alerted(
     (alert_id,) = emergencies(any_store)
     assert d.get(alert_id).officer_unit_id == "CAR-4"
     assert audit_actions(any_store, incident_id)[-2:] == ["check_in_requested", "check_in_missed"]
+
+
+def test_two_dispatchers_topping_up_one_emergency_ask_three_units_not_more(
+    dispatchers, any_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = dispatchers[0]
+    place(first, any_store, "SOS-1", *MONAS)
+    place(first, any_store, "R0", MONAS[0] + 0.5 * KM, MONAS[1])
+    first.safety.on_sos("SOS-1", True)  # one unit near: one asked
+    for d in dispatchers:
+        for i in range(1, 6):  # more units come on patrol; both dispatchers hear them
+            place(d, any_store, f"R{i}", MONAS[0] + (0.5 + 0.5 * i) * KM, MONAS[1])
+    (incident_id,) = emergencies(any_store)
+    # Both count the units asked at the same moment, if nothing keeps them apart: each waits (2 s at most)
+    # for the other to have counted too before it claims.
+    both_counted = threading.Barrier(2, timeout=2)
+    count = safety_repo.open_offers
+
+    def counted_together(tx, incident: str) -> list[str]:  # type: ignore[no-untyped-def]
+        asked = count(tx, incident)
+        # Broken (timed out): the other waits for this one's lock, and counts after this one has claimed.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_counted.wait()
+        return asked
+
+    monkeypatch.setattr(safety_repo, "open_offers", counted_together)
+    threads = [threading.Thread(target=d.safety.top_up, args=(incident_id,)) for d in dispatchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with any_store.transaction() as tx:
+        assert len(count(tx, incident_id)) == 3
