@@ -500,6 +500,10 @@ def dispatch_cmd() -> None:
 
     s = _settings()
     with _store(s) as store:
+        if s.metrics_port:  # dispatch.metrics, as a standalone tracker serves its own
+            from prometheus_client import start_http_server
+
+            start_http_server(s.metrics_port, addr=s.metrics_host)
         client, connect_args = DispatchRunner.client_for(s)
         runner = DispatchRunner(s, client, connect_args, build_dispatcher(s, store, MqttPublisher(client)))
         boundaries = BoundaryWatch(

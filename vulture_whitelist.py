@@ -46,6 +46,11 @@ ack_within_target
 median_ack_s
 median_arrive_s
 targets
+last_lat
+last_lon
+last_fix_at
+seconds_since_fix
+check_in_due
 
 # pydantic validates a StrEnum field by value: members only ever named in incoming JSON.
 PHONE

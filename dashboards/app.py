@@ -33,6 +33,7 @@ from dashboards import (
     api_holds,
     api_incidents,
     api_places,
+    api_safety,
     api_units,
     incident_metrics,
 )
@@ -189,6 +190,7 @@ def create_app(
     app.include_router(api_holds.router)
     app.include_router(api_alerts.router)
     app.include_router(api_eido.router)
+    app.include_router(api_safety.router)
     app.state.console = api_console.ConsoleContext.build(settings, web)
     app.include_router(api_console.router)
     app.include_router(api_console.open_router)

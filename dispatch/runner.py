@@ -36,7 +36,16 @@ from pydantic import ValidationError
 from dispatch.service import UNIT_EVENTS_TOPIC, Dispatcher, DispatchError
 from patroli import actors, privacy, topics
 from patroli.incidents import ContactRefusal, ContactRefusalReason, IncidentIntake, validation_summary
-from patroli.messages import OFFLINE, ONLINE, PositionMessage, UnitAnswer, UnitEvent, UnitStatusReport
+from patroli.messages import (
+    OFFLINE,
+    ONLINE,
+    SOS_CLEARED,
+    SOS_RAISED,
+    PositionMessage,
+    UnitAnswer,
+    UnitEvent,
+    UnitStatusReport,
+)
 from patroli.mqtt import BufferedClient, SessionOptions, make_client
 from patroli.settings import Settings
 from patroli.storage import dispatch_repo as repo
@@ -44,7 +53,13 @@ from patroli.storage.retry import describe_error, is_unavailable
 
 log = logging.getLogger("patroli.dispatch")
 
-SHARED_TOPICS = ("fleet/+/status", "fleet/+/online", "fleet/+/ack", topics.INCIDENTS_NEW)
+SHARED_TOPICS = (
+    "fleet/+/status",
+    "fleet/+/online",
+    "fleet/+/ack",
+    topics.INCIDENTS_NEW,
+    topics.SOS_SUBSCRIPTION,
+)
 BATCH_MAX = 500  # messages taken from the inbox before the next tick
 STORE_WAIT_MAX_S = 5.0  # longest wait between attempts while the store is down
 
@@ -307,6 +322,11 @@ class DispatchRunner:
                     self.dispatcher.on_status(unit_id, UnitStatusReport.decode(item.payload))
                 elif kind == "online" and item.payload.strip() in (ONLINE, OFFLINE):
                     self.dispatcher.on_online(unit_id, item.payload.strip() == ONLINE)
+                elif kind == "sos":
+                    signal = item.payload.strip()
+                    if signal not in (SOS_RAISED, SOS_CLEARED):
+                        raise ValueError("an SOS is JSON true or false")
+                    self.dispatcher.safety.on_sos(unit_id, signal == SOS_RAISED)
         except (ValidationError, DispatchError, ValueError) as exc:
             log.warning(
                 "message refused",

@@ -23,13 +23,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from dispatch import metrics
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.places import Places
+from dispatch.safety import OfficerSafety
 from dispatch.stations import Station, StationDirectory, StationLevel
 from dispatch.unit_index import Candidate, UnitIndex, UnitPosition
 from patroli import actors, topics
@@ -47,7 +49,7 @@ from patroli.incidents import (
 )
 from patroli.messages import DispatchOffer, PositionMessage, UnitAnswer, UnitEvent, UnitStatusReport
 from patroli.settings import Settings
-from patroli.storage import Store
+from patroli.storage import Store, safety_repo
 from patroli.storage import dispatch_repo as repo
 from patroli.storage.retry import retry_transient
 from patroli.storage.tx import Tx
@@ -113,6 +115,12 @@ class DispatchConfig:
     # every ring out to search_max_km, and doing that each tick for every waiting incident delays escalations.
     waiting_retry_s: float = 5.0
     tick_search_budget_s: float = 0.05  # searches per tick stop after this much time; the rest go next tick
+    # Officers' safety (dispatch.safety): units offered an officer emergency at once; a unit on scene is asked
+    # to check in after check_in_s (or its incident type's own limit) and answers within check_in_answer_s.
+    sos_responders: int = 3
+    check_in_s: float = 1200.0
+    check_in_by_type: Mapping[str, float] = field(default_factory=dict)
+    check_in_answer_s: float = 120.0
 
 
 class DispatchError(Exception):
@@ -184,12 +192,14 @@ class Dispatcher:
         self.actor = actor
         self.index = UnitIndex()
         self._status: dict[str, UnitStatus] = {}
+        self._in_sos: set[str] = set()  # units whose SOS is raised: never offered anything
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
         self._next_status_refresh = 0.0
         self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
         self._pool_version = 0  # bumped when a unit may have become a candidate
         # Waiting incident → (pool version, when it was searched): what the tick's retries go by.
         self._searched: dict[str, tuple[int, datetime]] = {}
+        self.safety = OfficerSafety(self)
 
     # ------------------------------------------------------------------------------------------ start-up
     def use_jurisdiction(self, jurisdiction: Jurisdiction) -> None:
@@ -209,6 +219,7 @@ class Dispatcher:
     def _refresh_statuses(self) -> None:
         with self.store.transaction() as tx:
             self._status = {u: s.status for u, s in repo.unit_states(tx).items()}
+            self._in_sos = safety_repo.raised_units(tx)
         self._pool_version += 1
 
     def _cache_status(self, unit_id: str, status: UnitStatus) -> None:
@@ -234,6 +245,7 @@ class Dispatcher:
         anything is written, so nothing is half-stored. `on_insert` writes what a channel keeps with each
         incident (its evidence and their audit entries) in the same transaction.
         """
+        started = time.perf_counter()
         with self._lock:
             now = self.clock.now()
             routed = [self.route(x) for x in intakes]  # may raise DispatchError: nothing written yet
@@ -313,8 +325,10 @@ class Dispatcher:
                     },
                 )
                 self._event(r.incident, "received")
+                metrics.CONTACTS.labels(r.incident.channel, r.incident.category).inc()
             for inc, offer in offers:
                 self._announce_offer(inc, offer)
+                metrics.INTAKE_TO_OFFER_SECONDS.observe(time.perf_counter() - started)
             return results
 
     def route(self, intake: IncidentIntake) -> Routing:
@@ -423,7 +437,7 @@ class Dispatcher:
                         "queued_at": inc.station_code,
                     },
                 )
-                if needs_unit:
+                if needs_unit and inc.officer_unit_id is None:  # an emergency's units: at the next tick
                     inc.lat, inc.lon, inc.state = location.lat, location.lon, IncidentState.AWAITING_UNIT
                     offer = self._offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
             updated = self.get(incident_id)
@@ -468,6 +482,9 @@ class Dispatcher:
                     },
                 )
             updated = self.get(incident_id)
+            seconds = (now - inc.received_at).total_seconds()
+            metrics.ACKS.labels(tier_name(inc.level), str(seconds <= metrics.ACK_TARGET_S).lower()).inc()
+            metrics.ACK_SECONDS.labels(tier_name(inc.level)).observe(seconds)
             self._event(updated, "acknowledged")
             return updated
 
@@ -512,6 +529,11 @@ class Dispatcher:
                 inc = repo.get_incident(tx, incident_id)
                 if inc is None:
                     raise DispatchError(f"no incident {incident_id!r}", 404)
+                if inc.officer_unit_id is not None:
+                    raise DispatchError(
+                        f"incident {incident_id} is an officer emergency: the nearest units are asked at once",
+                        409,
+                    )
                 if inc.state not in ("awaiting_unit", "offered", "dispatched") or inc.lat is None:
                     raise DispatchError(f"incident {incident_id} cannot be assigned while {inc.state}", 409)
                 if inc.unit_id == unit_id:
@@ -594,11 +616,14 @@ class Dispatcher:
                     incident_id=incident_id,
                     details={"disposition": str(disposition), "note": note, "caller": inc.caller},
                 )
+                released = self.safety.release_in_tx(tx, inc, now) if inc.officer_unit_id else []
             self._refresh_statuses()
             updated = self.get(incident_id)
             self._event(updated, "closed")
             if freed is not None and inc.unit_id:  # other dispatchers hear it and may offer the unit at once
                 self._announce_unit(inc.unit_id, UnitStatus.AVAILABLE, now)
+            for unit_id in released:
+                self._announce_unit(unit_id, UnitStatus.AVAILABLE, now)
             return updated
 
     # ------------------------------------------------------------------------------------------ timers
@@ -617,6 +642,7 @@ class Dispatcher:
                 self._escalate(inc, now)
             for inc in due_offers:
                 self._offer_timed_out(inc, now)
+            self.safety.tick(now)
             with self.store.transaction() as tx:
                 waiting = repo.awaiting_unit(tx)
             searched, self._searched = self._searched, {}
@@ -640,7 +666,10 @@ class Dispatcher:
                     continue
                 self._searched[inc.incident_id] = (self._pool_version, now)
                 searches += 1
-                self._offer_next(inc.incident_id)
+                if inc.officer_unit_id is not None:  # several units at once (dispatch.safety)
+                    self.safety.top_up(inc.incident_id)
+                else:
+                    self._offer_next(inc.incident_id)
 
     def _escalate(self, inc: Incident, now: datetime) -> None:
         ladder = self.ladder(inc)
@@ -674,6 +703,7 @@ class Dispatcher:
                 )
         except _Abort:
             return
+        metrics.ESCALATIONS.labels(tier_name(nxt)).inc()
         log.warning(
             "incident escalated: station did not acknowledge in time",
             extra={"incident_id": inc.incident_id, "from": inc.station_code, "to": ladder[nxt].code},
@@ -685,6 +715,7 @@ class Dispatcher:
         return (
             unit_id not in tried
             and self._status.get(unit_id) is UnitStatus.AVAILABLE
+            and unit_id not in self._in_sos
             and (now - pos.fix_time).total_seconds() <= self.config.fresh_within_s
         )
 
@@ -748,11 +779,20 @@ class Dispatcher:
         return None
 
     def _record_offer(
-        self, tx: Tx, inc: Incident, unit: Candidate, now: datetime, actor: str | None = None
+        self,
+        tx: Tx,
+        inc: Incident,
+        unit: Candidate,
+        now: datetime,
+        actor: str | None = None,
+        *,
+        deadline: datetime | None = None,
     ) -> DispatchOffer:
-        """The offer and its audit entry: by the dispatcher's service, or by the person who chose the unit."""
-        assert inc.offer_deadline is not None and inc.lat is not None and inc.lon is not None
-        repo.record_offer(tx, inc.incident_id, unit.unit_id, now, inc.offer_deadline)
+        """The offer and its audit entry: by the dispatcher's service, or by the person who chose the unit. The
+        deadline is the incident's, or the offer's own where several units are asked at once."""
+        deadline = deadline or inc.offer_deadline
+        assert deadline is not None and inc.lat is not None and inc.lon is not None
+        repo.record_offer(tx, inc.incident_id, unit.unit_id, now, deadline)
         repo.append_audit(
             tx,
             now,
@@ -760,8 +800,9 @@ class Dispatcher:
             "offered",
             incident_id=inc.incident_id,
             unit_id=unit.unit_id,
-            details={"distance_km": round(unit.distance_km, 3), "deadline": inc.offer_deadline.isoformat()},
+            details={"distance_km": round(unit.distance_km, 3), "deadline": deadline.isoformat()},
         )
+        metrics.OFFERS.inc()
         return DispatchOffer(
             incident_id=inc.incident_id,
             lat=inc.lat,
@@ -775,10 +816,11 @@ class Dispatcher:
             offered_at=now,
         )
 
-    def _announce_offer(self, inc: Incident, offer: DispatchOffer) -> None:
-        assert inc.unit_id is not None
-        self.publisher.publish(topics.dispatch(inc.unit_id), offer.encode(), 1)
-        log.info("incident offered", extra={"incident_id": inc.incident_id, "unit_id": inc.unit_id})
+    def _announce_offer(self, inc: Incident, offer: DispatchOffer, unit_id: str | None = None) -> None:
+        unit_id = unit_id or inc.unit_id
+        assert unit_id is not None
+        self.publisher.publish(topics.dispatch(unit_id), offer.encode(), 1)
+        log.info("incident offered", extra={"incident_id": inc.incident_id, "unit_id": unit_id})
         self._event(inc, "offered")
 
     def _release_offer(self, inc: Incident, unit_id: str, answer: str, now: datetime) -> bool:
@@ -807,6 +849,7 @@ class Dispatcher:
                 )
         except _Abort:
             return False
+        (metrics.DECLINES if answer == "decline" else metrics.TIMEOUTS).inc()
         if freed is not None:
             self._cache_status(unit_id, UnitStatus.AVAILABLE)
             self._announce_unit(unit_id, UnitStatus.AVAILABLE, now)
@@ -841,7 +884,13 @@ class Dispatcher:
     def on_answer(self, unit_id: str, ans: UnitAnswer) -> None:
         with self._lock:
             now = self.clock.now()
+            if ans.answer == "check_in":
+                self.safety.on_check_in(unit_id, ans)
+                return
             inc = self.store_incident(ans.incident_id)
+            if inc is not None and inc.officer_unit_id is not None:
+                self.safety.on_responder_answer(unit_id, ans, inc)
+                return
             if inc is None or inc.unit_id != unit_id:
                 log.warning(
                     "answer refused: no such offer to this unit",
@@ -902,6 +951,8 @@ class Dispatcher:
                         changes[stamp] = now
                     if not repo.update_incident(tx, inc.incident_id, expect, changes):
                         raise _Abort
+                    if ans.answer == "on_scene":  # officer safety: asked to check in after a while
+                        self.safety.schedule(tx, inc, unit_id, now)
                     if unit_after != unit_before:
                         unit_from = (
                             [unit_before] if unit_before else [UnitStatus.DISPATCHED, UnitStatus.ON_SCENE]
@@ -975,9 +1026,10 @@ class Dispatcher:
                 return  # a repeat of the status it has (a retained report, a radio confirming the flow): no change
             now = self.clock.now()
             with self.store.transaction() as tx:
-                job = self._open_job(tx, unit_id) if resume_job else None
-                if job is not None:
-                    to = JOB_STATUS[job.state]
+                resumed = self._open_job(tx, unit_id) if resume_job else None
+                job = resumed[0] if resumed else None
+                if resumed is not None:
+                    to = resumed[1]
                 prev = repo.set_unit_status(
                     tx,
                     unit_id,
@@ -1023,17 +1075,25 @@ class Dispatcher:
         with self._lock:
             with self.store.transaction() as tx:
                 status = repo.unit_status(tx, unit_id)
+                in_sos = safety_repo.sos_raised(tx, unit_id)
             if status is not None and status is not self._status.get(unit_id):
                 self._cache_status(unit_id, status)
+            (self._in_sos.add if in_sos else self._in_sos.discard)(unit_id)
 
     @staticmethod
-    def _open_job(tx: Tx, unit_id: str) -> Incident | None:
-        """The incident a unit was working on when it went offline, if it is still its job."""
+    def _open_job(tx: Tx, unit_id: str) -> tuple[Incident, UnitStatus] | None:
+        """The incident a unit was working on when it went offline, if it is still its job, and the status it
+        resumes (an officer emergency's responder: its own step, dispatch.safety)."""
         incident_id = repo.unit_incident(tx, unit_id)
         inc = repo.get_incident(tx, incident_id) if incident_id else None
-        if inc is None or inc.unit_id != unit_id or inc.closed_at is not None or inc.state not in JOB_STATUS:
+        if inc is None or inc.closed_at is not None:
             return None
-        return inc
+        if inc.officer_unit_id is not None:
+            step = OfficerSafety.responder_status(tx, inc, unit_id)
+            return (inc, step) if step is not None else None
+        if inc.unit_id != unit_id or inc.state not in JOB_STATUS:
+            return None
+        return inc, JOB_STATUS[inc.state]
 
     # ------------------------------------------------------------------------------------------ queries
     def get(self, incident_id: str) -> Incident:
@@ -1077,6 +1137,10 @@ class Dispatcher:
                     "lat": inc.lat,
                     "lon": inc.lon,
                     "station_deadline": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                    "incident_type": inc.incident_type,
+                    "priority": inc.priority,
+                    "officer_unit_id": inc.officer_unit_id,
+                    "acked_at": inc.acked_at.isoformat() if inc.acked_at else None,
                 }
             ).encode(),
             0,
@@ -1108,5 +1172,8 @@ def build_dispatcher(
         ),
         offer_deadline_s=settings.dispatch_offer_s,
         fresh_within_s=settings.dispatch_fresh_s,
+        check_in_s=settings.dispatch_check_in_s,
+        check_in_by_type=settings.dispatch_check_in_by_type,
+        check_in_answer_s=settings.dispatch_check_in_answer_s,
     )
     return Dispatcher(store, stations, jurisdiction, publisher, config=config, actor=actor)

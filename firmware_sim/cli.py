@@ -11,6 +11,7 @@ import resource
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -78,6 +79,10 @@ def sim(
     ] = None,
     connections: Annotated[int, typer.Option(min=1, help="--load: broker connections.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed of the fleet (kinds, homes, patrols).")] = 0,
+    panic_after: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="The first unit presses its panic button (SOS) this many seconds in."),
+    ] = None,
 ) -> None:
     """Simulated patrol radios publishing NMEA over MQTT, or (--load) a benchmark load generator."""
     if city.lower() not in CITIES:
@@ -116,6 +121,8 @@ def sim(
 
     passwords = read_password_file(password_file) if password_file else None
     configs = fleet_configs(units, city=city, interval_s=interval, qos=qos, passwords=passwords, seed=seed)
+    if panic_after is not None:
+        configs[0] = replace(configs[0], panic_at_s=panic_after)
     _raise_fd_limit(units + 256)
     ca_file = str(target.ca_file) if target.ca_file else None
     stats = _run_fleet(Fleet(target.host, target.port, configs, tls=target.tls, ca_file=ca_file), duration)

@@ -13,7 +13,9 @@ on `fleet/<unit>/ack`, drives there, reports `on_scene` when it arrives, `clear`
 `available` on `fleet/<unit>/status`, refreshing the retained status), then patrols again. During the job it
 publishes no status of its own: the dispatch flow moves the unit (dispatched, on_scene), and a `busy` report would
 be refused there. An offer while busy with another incident is
-declined; a repeated offer for the incident it already works on is ignored.
+declined; a repeated offer for the incident it already works on is ignored. A check-in request (an officer on
+scene for long) is answered `check_in` at once. With `panic_at_s` the officer presses the panic button then
+(`true`, retained, on fleet/<unit>/sos) and reports safe `panic_for_s` later.
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ from patroli import topics
 from patroli.messages import (
     OFFLINE,
     ONLINE,
+    SOS_CLEARED,
+    SOS_RAISED,
     AnswerKind,
+    CheckInRequest,
     DispatchOffer,
     UnitAnswer,
     UnitStatus,
     UnitStatusReport,
+    decode_dispatch,
 )
 from patroli.models import UnitKind
 
@@ -80,6 +86,10 @@ class DeviceConfig:
     home: tuple[float, float] | None = None  # (lat, lon) of the patrol sector; None: drawn in the city
     grid_seed: int = 0  # the city's street grid: the same for all units that share it
     keepalive_s: int = 30
+    # The panic button: pressed this many seconds after the start (None: never), `true` retained on
+    # fleet/<unit>/sos; the officer reports safe (`false`, retained) panic_for_s later.
+    panic_at_s: float | None = None
+    panic_for_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not topics.is_valid_unit_id(self.unit_id):
@@ -140,6 +150,8 @@ class SimDevice:
         self.receiver = Receiver(config.receiver, self.rng, self.city.elevation_m)
         self.faults = FaultInjector(random.Random(seed ^ 0xFA17))
         self._t = (start or datetime.now(UTC)).astimezone(UTC)
+        self._started = self._t
+        self._sos: list[bytes] = []  # what the panic button has sent: SOS_RAISED, then SOS_CLEARED
         self.last: list[tuple[Epoch, MotionState, list[str]]] = []  # what the last epoch() produced
         self.epochs = 0
         self.answers: list[UnitAnswer] = []
@@ -225,6 +237,7 @@ class SimDevice:
         if kind is not None:
             self.faults.record(kind, e.fix_time, detail)
         out.extend(self._progress(fix_time))
+        out.extend(self._panic(fix_time))
         return out
 
     # --------------------------------------------------------------------------------------- dispatch
@@ -232,10 +245,18 @@ class SimDevice:
         if topic != topics.dispatch(self.unit_id):
             return []
         try:
-            offer = DispatchOffer.decode(payload)
+            msg = decode_dispatch(payload)
         except ValidationError as exc:
             log.warning("unit=%s bad dispatch offer: %s", self.unit_id, exc.errors()[:1])
             return []
+        except ValueError:
+            log.warning("unit=%s dispatch message is not JSON", self.unit_id)
+            return []
+        if isinstance(msg, CheckInRequest):  # asked, on scene for long: the officer is safe and says so
+            answer = UnitAnswer(incident_id=msg.incident_id, answer="check_in", at=now)
+            self.answers.append(answer)
+            return [Outgoing(topics.ack(self.unit_id), answer.encode(), qos=1)]
+        offer = msg
         if self.incident is not None and offer.incident_id == self.incident.incident_id:
             return []  # a repeated offer: the answer is on its way or already sent
         delay = timedelta(seconds=self.config.dispatch.answer_delay_s)
@@ -283,6 +304,19 @@ class SimDevice:
             )
             return [self._answer(self.incident, "on_scene", now)]
         return []
+
+    def _panic(self, now: datetime) -> list[Outgoing]:
+        """The panic button's signal, once each way: pressed at `panic_at_s`, safe `panic_for_s` later."""
+        at = self.config.panic_at_s
+        if at is None or len(self._sos) == 2:
+            return []
+        elapsed = (now - self._started).total_seconds()
+        due = SOS_RAISED if not self._sos else SOS_CLEARED
+        if elapsed < at + (self.config.panic_for_s if self._sos else 0.0):
+            return []
+        self._sos.append(due)
+        log.warning("unit=%s panic button: %s", self.unit_id, due.decode())
+        return [Outgoing(topics.sos(self.unit_id), due, qos=1, retain=True)]
 
     def _answer(self, offer: DispatchOffer, answer: AnswerKind, at: datetime) -> Outgoing:
         msg = UnitAnswer(incident_id=offer.incident_id, answer=answer, at=at)

@@ -91,6 +91,13 @@ class IncidentType(enum.StrEnum):
     CRIME = "crime"
     VIOLENCE = "violence"
     OTHER = "other"
+    # An officer in danger (a radio's or phone's SOS, or a check-in not answered): raised by the dispatcher,
+    # never taken in from a caller (no category lists it, so IncidentIntake refuses it).
+    OFFICER_EMERGENCY = "officer_emergency"
+
+
+# An officer emergency arrives from the unit itself, not through a 110 channel: its incidents' `channel`.
+RADIO_CHANNEL = "radio"
 
 
 TYPES_BY_CATEGORY: dict[Category, frozenset[IncidentType]] = {
@@ -254,6 +261,7 @@ class Incident:
         None  # the Polsek with jurisdiction; None where no kecamatan polygons are deployed
     )
     arrive_target_s: float | None = None  # 600, 900 or 1,500 s by distance from the station (None: no point)
+    officer_unit_id: str | None = None  # an officer emergency's unit in danger (several units respond to it)
 
 
 @dataclass(slots=True, frozen=True)

@@ -6,7 +6,7 @@ Topics are in `patroli.topics`; this module says what travels on them.
 | ------------------------- | --------------------------- | ---------------------- | --- | -------- |
 | fleet/<unit>/nmea         | NMEA 0183 text (not JSON)   | radio                  | 1   | no       |
 | fleet/<unit>/online       | `online` / `offline` (text) | radio (+ its last will)| 1   | yes      |
-| fleet/<unit>/dispatch     | `DispatchOffer`             | dispatcher             | 1   | no       |
+| fleet/<unit>/dispatch     | `DispatchOffer` / check-in  | dispatcher             | 1   | no       |
 | fleet/<unit>/ack          | `UnitAnswer`                | radio                  | 1   | no       |
 | fleet/<unit>/status       | `UnitStatusReport`          | radio                  | 1   | yes      |
 | fleet/<unit>/position     | `PositionMessage`           | tracker                | 0/1 | no       |
@@ -17,10 +17,13 @@ Rules for every model here:
   (radios without a time zone are common, refusing them would lose answers);
 * unknown keys are ignored on input, so a newer producer does not break an older consumer;
 * `encode()` gives compact JSON bytes (by alias, no `None` fields), `decode(raw)` validates bytes or str.
+* on fleet/<unit>/dispatch, `kind` tells an offer from a `CheckInRequest` (`decode_dispatch`); an offer without
+  `kind` (from before it existed) is an offer.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 
@@ -47,7 +50,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc), PlainSerializer(_iso_
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
 
-AnswerKind = Literal["accept", "decline", "en_route", "on_scene", "clear"]
+AnswerKind = Literal["accept", "decline", "en_route", "on_scene", "clear", "check_in"]
 UnitStatus = Literal["available", "busy", "off_duty"]
 
 
@@ -63,8 +66,12 @@ class BusMessage(BaseModel):
 
 
 class DispatchOffer(BusMessage):
-    """Dispatcher → unit on `fleet/<unit>/dispatch`: go to this incident? Answer before `deadline_s` runs out."""
+    """Dispatcher → unit on `fleet/<unit>/dispatch`: go to this incident? Answer before `deadline_s` runs out.
 
+    `kind` tells it from a `CheckInRequest` on the same topic; it defaults to "offer", so an offer from before
+    the field existed still decodes."""
+
+    kind: Literal["offer"] = "offer"
     incident_id: str = Field(min_length=1, max_length=128)
     lat: Latitude
     lon: Longitude
@@ -79,6 +86,25 @@ class DispatchOffer(BusMessage):
         gt=0, description="seconds after offered_at to accept before the offer escalates"
     )
     offered_at: UtcDatetime
+
+
+class CheckInRequest(BusMessage):
+    """Dispatcher → unit on `fleet/<unit>/dispatch`: on scene for long; are you safe? Answer with a `UnitAnswer`
+    of answer `check_in` for this incident within `answer_within_s`, or the unit's station is alerted."""
+
+    kind: Literal["check_in"]
+    incident_id: str = Field(min_length=1, max_length=128)
+    asked_at: UtcDatetime
+    answer_within_s: float = Field(gt=0)
+
+
+def decode_dispatch(raw: bytes | bytearray | str) -> DispatchOffer | CheckInRequest:
+    """What came on `fleet/<unit>/dispatch`: a check-in request when its `kind` says so, else an offer (an
+    offer from before `kind` existed has none)."""
+    doc = json.loads(raw)
+    if isinstance(doc, dict) and doc.get("kind") == "check_in":
+        return CheckInRequest.model_validate(doc)
+    return DispatchOffer.model_validate(doc)
 
 
 class UnitAnswer(BusMessage):

@@ -67,7 +67,13 @@ class DynsecError(RuntimeError):
 
 def radio_acls(unit_id: str) -> list[dict[str, Any]]:
     """What the shipped ACL's `pattern` lines give a radio, spelled out for its own role."""
-    send = [topics.nmea(unit_id), topics.status(unit_id), topics.online(unit_id), topics.ack(unit_id)]
+    send = [
+        topics.nmea(unit_id),
+        topics.status(unit_id),
+        topics.online(unit_id),
+        topics.ack(unit_id),
+        topics.sos(unit_id),
+    ]
     acls: list[dict[str, Any]] = [{"acltype": "publishClientSend", "topic": t, "allow": True} for t in send]
     for acltype in ("subscribePattern", "publishClientReceive"):
         acls.append({"acltype": acltype, "topic": topics.dispatch(unit_id), "allow": True})

@@ -179,6 +179,16 @@ class Settings(BaseSettings):
         le=65535,
         description="Messages a dispatcher holds unacknowledged (its Receive Maximum and bounded inbox).",
     )
+    dispatch_check_in_s: float = Field(
+        1200.0, gt=0, description="A unit on scene this long is asked to check in (officer safety)."
+    )
+    dispatch_check_in_by_type: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per incident type, JSON: {"riot": 600} asks a unit on scene at a riot after 10 min.',
+    )
+    dispatch_check_in_answer_s: float = Field(
+        120.0, gt=0, description="A unit answers a check-in within this, or its station is alerted."
+    )
 
     # --- phones (tracker.phones) ---
     phones_host: str = Field("127.0.0.1", description="`patroli phones` listens here (0.0.0.0 behind TLS).")

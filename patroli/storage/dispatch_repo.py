@@ -65,6 +65,7 @@ INCIDENT_COLUMNS = (
     "contact_id",
     "polsek_code",
     "arrive_target_s",
+    "officer_unit_id",
 )
 _TIME_COLUMNS = {
     "received_at",

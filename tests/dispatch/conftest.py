@@ -98,6 +98,20 @@ def listener(mosquitto: Mosquitto) -> Iterator[Listener]:
     lis.close()
 
 
+@pytest.fixture
+def publishers(mosquitto: Mosquitto) -> Iterator[Callable[[], BrokerPublisher]]:
+    """Publishers through the real broker, one per dispatcher a test builds itself; closed after it."""
+    made: list[BrokerPublisher] = []
+
+    def factory() -> BrokerPublisher:
+        made.append(BrokerPublisher(mosquitto.port))
+        return made[-1]
+
+    yield factory
+    for p in made:
+        p.close()
+
+
 DispatcherFactory = Callable[..., Dispatcher]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from paho.mqtt.publish import single
 from sim_helpers import Collector
 from typer.testing import CliRunner
 
@@ -86,3 +87,19 @@ def test_demo_fleet_starts_and_stops(mosquitto: Mosquitto, collect: Callable[...
     finally:
         stats = fleet.stop()
     assert stats.errors == 0
+
+
+def test_sim_panic_after_raises_the_first_units_sos(
+    app: typer.Typer, collect: Callable[..., Collector], tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    seen = collect("fleet/+/sos")
+    creds = tmp_path / "units.txt"
+    creds.write_text("CLI-P:secret-p\nCLI-Q:secret-q\n")
+    args = ["sim", "--units", "2", "--interval", "0.2", "--duration", "1.5", "--password-file", str(creds)]
+    result = CliRunner().invoke(app, [*args, "--panic-after", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert seen.wait_for(lambda m: any(x.topic == "fleet/CLI-P/sos" for x in m))
+    assert [(m.topic, m.payload) for m in seen.messages if m.topic.startswith("fleet/CLI-")] == [
+        ("fleet/CLI-P/sos", b"true")
+    ]
+    single("fleet/CLI-P/sos", b"", qos=1, retain=True, port=mosquitto.port)  # no SOS left for later tests

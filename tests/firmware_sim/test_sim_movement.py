@@ -15,7 +15,7 @@ from firmware_sim.device import DeviceConfig, DispatchBehaviour, SimDevice
 from firmware_sim.movement import PROFILES
 from firmware_sim.receiver import HDOP_MAX, ReceiverConfig
 from patroli.geodesy import distance_m
-from patroli.messages import DispatchOffer, UnitAnswer, UnitStatusReport
+from patroli.messages import CheckInRequest, DispatchOffer, UnitAnswer, UnitStatusReport
 from patroli.models import UnitKind
 from patroli.topics import ack, dispatch, online, status
 
@@ -201,3 +201,22 @@ def test_on_a_job_the_radio_leaves_its_status_to_the_dispatch_flow() -> None:
     assert [UnitStatusReport.decode(x.payload).status for x in outs if x.topic == status(dev.unit_id)] == [
         "available"
     ]
+
+
+def test_a_check_in_request_is_answered_at_once() -> None:
+    dev = run(DeviceConfig("SIM-CHK"), 5)
+    asked = CheckInRequest(kind="check_in", incident_id="INC-7", asked_at=T0, answer_within_s=120)
+    (out,) = dev.on_message(dispatch(dev.unit_id), asked.encode(), T0 + timedelta(seconds=6))
+    assert out.topic == f"fleet/{dev.unit_id}/ack"
+    assert UnitAnswer.decode(out.payload) == UnitAnswer(
+        incident_id="INC-7", answer="check_in", at=T0 + timedelta(seconds=6)
+    )
+
+
+def test_the_panic_button_raises_the_sos_retained_then_reports_safe() -> None:
+    dev = SimDevice(DeviceConfig("SIM-SOS", panic_at_s=10, panic_for_s=60), start=T0)
+    sent = []
+    for k in range(0, 90):
+        now = T0 + timedelta(seconds=k)
+        sent += [(k, o.payload, o.retain, o.qos) for o in dev.epoch(now) if o.topic == "fleet/SIM-SOS/sos"]
+    assert sent == [(10, b"true", True, 1), (70, b"false", True, 1)]

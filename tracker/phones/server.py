@@ -10,7 +10,7 @@ import uvicorn
 from patroli.settings import Settings
 from patroli.storage import Store
 from tracker.phones.http import PhoneHttp
-from tracker.phones.service import PhoneService, UnitSosHook, log_unit_sos
+from tracker.phones.service import PhoneService, UnitSosHook
 
 
 class PhoneServer:
@@ -20,7 +20,7 @@ class PhoneServer:
         store: Store,
         *,
         client_id: str = "patroli-phones",
-        on_unit_sos: UnitSosHook = log_unit_sos,
+        on_unit_sos: UnitSosHook | None = None,
     ) -> None:
         self.service = PhoneService(settings, store, client_id=client_id, on_unit_sos=on_unit_sos)
         self.http = PhoneHttp(self.service)

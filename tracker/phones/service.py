@@ -6,8 +6,9 @@
       → PhoneWriter: group commit → HTTP 200 / PUBACK → fleet/<unit>/position
 
 A phone's alarm (Traccar Client's SOS, OwnTracks' SOS convention) is stored with its fix (`positions.alarm`)
-and, after the commit, handed to `UnitSosHook`. The dispatcher's SOS path (issue 10) is not built yet: the
-default hook, `log_unit_sos`, records it in the log; wiring the SOS is replacing that one callable.
+and, after the commit, handed to `UnitSosHook`. The default, `PhoneService.raise_unit_sos`, publishes `true`
+(retained) on `fleet/<unit>/sos` for the unit the device is registered to: the dispatcher's SOS path, as for a
+radio's panic button. The phone's alarm raises it; the unit clears it (`false`) when safe.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import paho.mqtt.client as mqtt
 from prometheus_client import Counter
 
 from patroli import topics
+from patroli.messages import SOS_RAISED
 from patroli.models import Fix, PositionSource, Refusal, RefusalReason
 from patroli.mqtt import SessionOptions, make_client
 from patroli.settings import Settings
@@ -42,19 +44,6 @@ REQUESTS = Counter("patroli_phones_requests_total", "Phone requests and messages
 ALARMS = Counter("patroli_phones_alarms_total", "Alarms raised by phones", ["source", "alarm"])
 
 
-def log_unit_sos(fix: Fix) -> None:
-    """Placeholder for the dispatcher's SOS path (issue 10): the alarm is stored and logged, not yet raised."""
-    log.warning(
-        "unit alarm from a phone (dispatch SOS not wired yet)",
-        extra={
-            "unit_id": fix.unit_id,
-            "alarm": fix.alarm,
-            "source": fix.source,
-            "fix_time": fix.fix_time.isoformat(),
-        },
-    )
-
-
 class PhoneService:
     def __init__(
         self,
@@ -62,11 +51,11 @@ class PhoneService:
         store: Store,
         *,
         client_id: str = "patroli-phones",
-        on_unit_sos: UnitSosHook = log_unit_sos,
+        on_unit_sos: UnitSosHook | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.on_unit_sos = on_unit_sos
+        self.on_unit_sos = on_unit_sos or self.raise_unit_sos
         self.ingest = PhoneIngest(
             store,
             RuleLimits(
@@ -127,6 +116,14 @@ class PhoneService:
             if f.alarm:
                 ALARMS.labels(f.source, f.alarm).inc()
                 self.on_unit_sos(f)
+
+    def raise_unit_sos(self, fix: Fix) -> None:
+        """A phone's alarm, after its fix is committed: the unit's SOS raised on the bus (retained)."""
+        self.client.publish(topics.sos(fix.unit_id), SOS_RAISED, qos=1, retain=True)
+        log.warning(
+            "unit SOS raised from a phone",
+            extra={"unit_id": fix.unit_id, "alarm": fix.alarm, "source": fix.source},
+        )
 
     # ------------------------------------------------------------------------------------------ OwnTracks MQTT
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:

@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { useStore, useLanguage } from "./hooks.js";
 import { CallTaker } from "./CallTaker.js";
+import { SosBanner } from "./SosBanner.js";
 import { DispatchBoard, StationQueue } from "./workspaces.js";
 import { store, serverNow } from "../store.js";
 import { api } from "../api.js";
@@ -124,6 +125,7 @@ export function App({ onLogout }) {
       <${LanguageSwitch} />
       <button id="logout-btn" onClick=${onLogout}>${t("login.logout")}</button>
     </header>
+    <${SosBanner} user=${user} />
     ${picking ? html`<p class="picking" role="status">${t("map.picking")}</p>` : null}
     <aside id="panel">
       ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : html`<${DispatchBoard} role=${user.role} />`}
