@@ -103,3 +103,5 @@ certainty
 # The retention report's counts, printed and audited as a whole (dataclasses.asdict in patroli/retention.py).
 chunks_kept_held
 held_restored
+# The caller lookup's device location, a response field set after the history is read (dashboards/api_console.py).
+device_location
