@@ -50,7 +50,10 @@ COMPATIBLE: dict[IncidentType, frozenset[IncidentType]] = {
     _T.CRIME: frozenset({_T.CRIME, _T.VIOLENCE, _T.RIOT, _T.THREAT, _T.OTHER}),
     _T.THREAT: frozenset({_T.THREAT, _T.VIOLENCE, _T.CRIME, _T.INSULT, _T.OTHER}),
     _T.INSULT: frozenset({_T.INSULT, _T.THREAT, _T.OTHER}),
-    _T.OTHER: frozenset(IncidentType),
+    _T.OTHER: frozenset(IncidentType) - {_T.OFFICER_EMERGENCY},
+    # An officer's emergency is the unit's own, opened exactly once from its SOS: no contact is offered as its
+    # duplicate, nor it as a contact's.
+    _T.OFFICER_EMERGENCY: frozenset(),
 }
 
 
