@@ -2,7 +2,8 @@
 // into ../static/console/ as one script and one stylesheet, plus the shipped alert sound. No CDN: everything
 // the page loads comes from the app. Run by scripts/install.sh and by `make demo` when the build is missing.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,3 +26,26 @@ await build({
 copyFileSync(join(here, "assets", "alert.wav"), join(out, "alert.wav"));
 copyFileSync(join(here, "index.html"), join(out, "index.html"));
 console.log(`console built into ${out}`);
+
+// The officer's page (/m): its own entry, small (Preact, htm, the string tables); MapLibre and PMTiles in a
+// chunk loaded only when an offer is shown. Its web manifest and service worker (stamped with the build's
+// hash, so a new build replaces the cached shell) and icon beside it.
+const officer = join(here, "..", "static", "officer");
+mkdirSync(officer, { recursive: true });
+await build({
+  entryPoints: { officer: join(here, "src", "officer", "main.js") },
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  target: ["es2022"],
+  minify: true,
+  sourcemap: true,
+  outdir: officer,
+  loader: { ".json": "json" },
+  legalComments: "linked",
+  logLevel: "warning",
+});
+const stamp = createHash("sha256").update(readFileSync(join(officer, "officer.js"))).update(readFileSync(join(officer, "officer.css"))).digest("hex").slice(0, 12);
+writeFileSync(join(officer, "sw.js"), readFileSync(join(here, "officer", "sw.js"), "utf8").replace("__BUILD__", stamp));
+for (const name of ["index.html", "manifest.webmanifest", "icon.svg"]) copyFileSync(join(here, "officer", name), join(officer, name));
+console.log(`officer's page built into ${officer}`);
