@@ -25,7 +25,7 @@ function body(pos) {
   };
 }
 
-export function LocationSharing({ position }) {
+export function LocationSharing({ position, onStored }) {
   const [on, setOn] = useState(localStorage.getItem(KEY) === "1");
   const [sent, setSent] = useState(null); // {at, accuracy} of the last stored position
   const [error, setError] = useState(null); // why the last one was not stored: a code of the error table
@@ -49,6 +49,7 @@ export function LocationSharing({ position }) {
         await api("/api/v1/m/location", { method: "POST", body: body(pos) });
         setSent({ at: new Date(), accuracy: pos.coords.accuracy });
         setError(null);
+        onStored();
       } catch (ex) {
         setError(ex.code);
       } finally {

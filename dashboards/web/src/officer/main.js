@@ -51,7 +51,8 @@ function Login({ onLogin }) {
 
 function LanguageSwitch() {
   const other = language() === "id" ? "en" : "id";
-  return html`<button type="button" id="m-lang" lang=${other} onClick=${() => setLanguage(other)}>${t("lang.switch")}</button>`;
+  // Compact for a 360 px header: the other language's code, its name for screen readers.
+  return html`<button type="button" id="m-lang" lang=${other} aria-label=${t("lang.switch")} onClick=${() => setLanguage(other)}>${other.toUpperCase()}</button>`;
 }
 
 function distanceText(m) {
@@ -166,7 +167,7 @@ function Officer({ user, onLogout }) {
         : html`<section id="m-idle" class="card"><p>${state ? t("m.no_offer") : t("common.loading")}</p></section>`}
       <div id="m-checkin"></div>
       <${Sos} onMessage=${say} />
-      <${LocationSharing} position=${state ? state.position : null} />
+      <${LocationSharing} position=${state ? state.position : null} onStored=${() => refresh()} />
     </main>
   </div>`;
 }
