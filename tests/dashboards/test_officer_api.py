@@ -179,11 +179,14 @@ def test_a_browser_position_is_stored_with_source_browser_or_refused_with_the_ru
     assert jump.status_code == 422 and jump.json()["code"] == "implied_speed", jump.text
     old = pj01.post("/api/v1/m/location", json={**near, "timestamp": _now_ms(-40 * 86400)})
     assert old.status_code == 422 and old.json()["code"] == "too_old"
+    off_earth = pj01.post("/api/v1/m/location", json={**near, "latitude": 123.0})
+    assert off_earth.status_code == 422 and off_earth.json()["code"] == "out_of_range"
     with field.store.transaction() as tx:
         rows = tx.rows("SELECT reason, topic FROM refusals WHERE unit_id = :u ORDER BY id", {"u": "PJ-01"})
     assert [tuple(r) for r in rows] == [
         ("implied_speed", "browser:/api/v1/m/location"),
         ("too_old", "browser:/api/v1/m/location"),
+        ("out_of_range", "browser:/api/v1/m/location"),
     ]
     for bad in (b"not json", b"[]", json.dumps({**near, "latitude": "north"}).encode()):
         r = pj01.post("/api/v1/m/location", content=bad, headers={"Content-Type": "application/json"})

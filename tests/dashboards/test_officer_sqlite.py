@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import typer
 from officer_helpers import add_unit_accounts
+from typer.testing import CliRunner
 from web_helpers import LIGHT_HASHER, MONAS, PASSWORD, ServerFactory, place_unit
 
 from dashboards.auth import Auth, AuthError, token_digest
+from dashboards.users_cli import users_add
 from patroli import migrations
+from patroli.settings import get_settings
 from patroli.storage import Store, open_store, users_repo
 
 
@@ -92,4 +96,33 @@ def test_migration_0019_keeps_users_and_their_tokens_on_sqlite(
                 "INSERT INTO users (username, password_hash, role, created_at) VALUES ('v', 'h', 'unit', 0)"
             )
     finally:
+        store.close()
+
+
+def test_users_add_makes_a_unit_account_from_the_command_line(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATROLI_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    store = open_store(sqlite_url)
+    store.migrate()
+    place_unit(store, "PJ-01", *MONAS)
+    cli = typer.Typer()
+    cli.command("add")(users_add)
+    cli.command("noop")(lambda: None)  # two commands: the name "add" is kept, as under `patroli users`
+    runner = CliRunner()
+    try:
+        made = runner.invoke(cli, ["add", "pj01", "--role", "unit", "--unit", "PJ-01"])
+        assert made.exit_code == 0 and "added as unit of unit PJ-01" in made.output, made.output
+        for args, words in [
+            (["add", "pj02", "--role", "unit", "--unit", "PJ-02"], "no unit 'PJ-02'"),
+            (["add", "pj03", "--role", "unit"], "needs the unit"),
+        ]:
+            bad = runner.invoke(cli, args)
+            assert bad.exit_code == 2 and words in bad.output, bad.output
+        with store.transaction() as tx:
+            record = users_repo.get_user(tx, "pj01")
+        assert record is not None and (record.role, record.unit_id) == ("unit", "PJ-01")
+    finally:
+        get_settings.cache_clear()
         store.close()
