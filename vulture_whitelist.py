@@ -85,3 +85,8 @@ _.handle_DATA
 # A position's source `browser` is stored by the officer's page (/m, issue 11); the value is part of the
 # positions contract already (patroli.models.PositionSource).
 BROWSER
+
+# FastAPI calls the officer's page's routes (dashboards/api_officer.py: `page_router`, which the decorator
+# pattern `@router.*` does not cover).
+page_redirect
+service_worker

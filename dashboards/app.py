@@ -2,7 +2,7 @@
 /metrics, and the map page.
 
 Routes are plain `def` functions: FastAPI runs them in its thread pool, next to the synchronous store. Only the
-live feed and login are async. Open without a token: `/` and `/static/*` (the page and its code, no data),
+live feed and login are async. Open without a token: `/`, `/m/` and `/static/*` (the pages and their code, no data),
 `/healthz` and `/openapi.json` (`/docs` and `/redoc` only where PATROLI_WEB_API_DOCS is set: their assets come
 from a CDN); everything under /api/v1 (but login) and /ws/live needs one. Prometheus metrics are served on a
 separate loopback listener (PATROLI_WEB_METRICS_PORT), never on the public port.
