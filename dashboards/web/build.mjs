@@ -4,7 +4,7 @@
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,8 +32,9 @@ console.log(`console built into ${out}`);
 // hash, so a new build replaces the cached shell) and icon beside it.
 const officer = join(here, "..", "static", "officer");
 mkdirSync(officer, { recursive: true });
-await build({
+const officerBuild = await build({
   entryPoints: { officer: join(here, "src", "officer", "main.js") },
+  metafile: true,
   bundle: true,
   splitting: true,
   format: "esm",
@@ -46,6 +47,11 @@ await build({
   logLevel: "warning",
 });
 const stamp = createHash("sha256").update(readFileSync(join(officer, "officer.js"))).update(readFileSync(join(officer, "officer.css"))).digest("hex").slice(0, 12);
-writeFileSync(join(officer, "sw.js"), readFileSync(join(here, "officer", "sw.js"), "utf8").replace("__BUILD__", stamp));
+// The chunks officer.js imports statically (code splitting shares some with the map's chunk) are part of the
+// shell: without them the page cannot start offline.
+const entryOut = Object.entries(officerBuild.metafile.outputs).find(([, o]) => o.entryPoint && o.entryPoint.endsWith("main.js"));
+const chunks = entryOut[1].imports.filter((i) => i.kind === "import-statement").map((i) => "/static/officer/" + basename(i.path));
+const sw = readFileSync(join(here, "officer", "sw.js"), "utf8").replace("__BUILD__", stamp).replace("[/* __CHUNKS__ */]", JSON.stringify(chunks));
+writeFileSync(join(officer, "sw.js"), sw);
 for (const name of ["index.html", "manifest.webmanifest", "icon.svg"]) copyFileSync(join(here, "officer", name), join(officer, name));
 console.log(`officer's page built into ${officer}`);

@@ -66,11 +66,12 @@ class Listener:
         _rc, mid = self.client.subscribe([(s, 1) for s in subscriptions])
         assert self._subscribed.get(timeout=10) == mid
 
-    def next(self, topic: str, timeout: float = 10.0) -> Heard:
-        """The next message heard on `topic` (others are skipped); fails when none comes in time."""
+    def next(self, topic: str, timeout: float = 10.0, *, live: bool = False) -> Heard:
+        """The next message heard on `topic` (others are skipped; with `live`, also what the broker kept from
+        earlier tests, sent as retained on subscribing); fails when none comes in time."""
         while True:
             got = self.heard.get(timeout=timeout)
-            if got.topic == topic:
+            if got.topic == topic and not (live and got.retain):
                 return got
 
     def close(self) -> None:

@@ -94,7 +94,7 @@ def test_only_the_offered_unit_sees_and_answers_the_offer_and_the_dispatcher_han
     try:
         sent = pj01.post("/api/v1/m/answer", json={"incident_id": iid, "answer": "accept"})
         assert sent.status_code == 202, sent.text
-        heard = UnitAnswer.decode(acks.next(topics.ack("PJ-01")).payload)
+        heard = UnitAnswer.decode(acks.next(topics.ack("PJ-01"), live=True).payload)
         assert (heard.incident_id, heard.answer) == (iid, "accept")
     finally:
         acks.close()
@@ -167,7 +167,7 @@ def test_a_browser_position_is_stored_with_source_browser_or_refused_with_the_ru
         assert last is not None and last.source == "browser"
         assert last.accuracy_m == 12.5 and abs(last.lat - near["latitude"]) < 1e-9
         assert json.loads(last.raw)["accuracy"] == 12.5  # the request itself, kept as evidence
-        heard = json.loads(positions.next(topics.position("PJ-01")).payload)
+        heard = json.loads(positions.next(topics.position("PJ-01"), live=True).payload)
         assert heard["u"] == "PJ-01" and abs(heard["lat"] - near["latitude"]) < 1e-9
     finally:
         positions.close()

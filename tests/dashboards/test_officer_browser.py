@@ -119,7 +119,7 @@ def test_an_officer_accepts_an_offer_shares_the_location_and_raises_an_sos_on_a_
             page.wait_for_selector("#m-sos-btn.holding", timeout=5_000)  # the feedback while held
             page.wait_for_selector("#m-sos-state", timeout=10_000)
             page.mouse.up()
-            got = sos.next(topics.sos("PJ-01"))
+            got = sos.next(topics.sos("PJ-01"), live=True)
             held_s = time.monotonic() - pressed
         finally:
             sos.close()
@@ -137,8 +137,29 @@ def test_an_officer_accepts_an_offer_shares_the_location_and_raises_an_sos_on_a_
         page.click("#m-safe")
         page.wait_for_selector("#m-sos-btn", timeout=10_000)
 
+        # the keyboard too: Space held on the focused button
+        page.focus("#m-sos-btn")
+        page.keyboard.down("Space")
+        page.wait_for_selector("#m-sos-state", timeout=10_000)
+        page.keyboard.up("Space")
+        page.click("#m-safe")
+        page.wait_for_selector("#m-sos-btn", timeout=10_000)
+
+        page.click("#m-lang")
+        assert page.evaluate("() => document.documentElement.lang") == "en"
+        assert "press and hold" in page.inner_text("#m-sos-btn")
+
         scope = page.evaluate("() => navigator.serviceWorker.ready.then((r) => r.scope)")
         assert scope == server.url + "/m/"
+        page.reload()  # now controlled by the worker, which keeps the shell it fetched
+        page.wait_for_selector("#m-shell", timeout=30_000)
+        assert page.evaluate("() => navigator.serviceWorker.controller !== null")
+        context.set_offline(True)
+        page.reload()  # out of coverage: the shell from the cache, still logged in, and it says so
+        page.wait_for_selector("#m-shell", timeout=30_000)
+        page.wait_for_selector("#m-message.error", timeout=30_000)
+        assert "cannot be reached" in page.inner_text("#m-message")
+        context.set_offline(False)
         assert page.evaluate("() => [...window.patroli.missing]") == []
         assert guard.outside == []
         assert guard.errors == []

@@ -4,7 +4,8 @@
 // is taken as soon as it is reachable; BUILD (stamped by build.mjs) names the cache, and older caches go.
 const BUILD = "__BUILD__";
 const CACHE = "patroli-m-" + BUILD;
-const SHELL = ["/m/", "/m/manifest.webmanifest", "/static/officer/officer.js", "/static/officer/officer.css", "/static/officer/icon.svg"];
+const CHUNKS = [/* __CHUNKS__ */]; // what officer.js imports, named by their hashes (build.mjs fills this in)
+const SHELL = ["/m/", "/m/manifest.webmanifest", "/static/officer/officer.js", "/static/officer/officer.css", "/static/officer/icon.svg", ...CHUNKS];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -15,6 +15,7 @@ import { HoldButton } from "./hold.js";
 import { LocationSharing } from "./location.js";
 
 const TOKEN_KEY = "patroli.m.token";
+const USER_KEY = "patroli.m.user";
 const POLL_MS = 3000;
 const POLL_AFTER_ANSWER_MS = 500;
 const ui = document.getElementById("app");
@@ -174,6 +175,7 @@ function Officer({ user, onLogout }) {
 
 function showLogin() {
   localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(USER_KEY);
   store.set({ token: null, user: null });
   render(html`<${Login} onLogin=${start} />`, ui);
 }
@@ -189,6 +191,7 @@ async function logout() {
 
 function start(token, user) {
   localStorage.setItem(TOKEN_KEY, token);
+  localStorage.setItem(USER_KEY, JSON.stringify(user));
   store.set({ token, user });
   render(html`<${Officer} user=${user} onLogout=${logout} />`, ui);
 }
@@ -198,8 +201,14 @@ document.documentElement.lang = language();
 window.patroli = { missing, setLanguage };
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => {});
 
+// A phone out of coverage keeps its session: only the server saying the token is over (401) logs it out; the
+// page then opens from the service worker's shell and says the server cannot be reached.
 const saved = localStorage.getItem(TOKEN_KEY);
+const savedUser = JSON.parse(localStorage.getItem(USER_KEY) || "null");
 if (saved) {
   store.set({ token: saved });
-  api("/api/v1/auth/me").then((user) => (user.role === "unit" ? start(saved, user) : showLogin()), showLogin);
+  api("/api/v1/auth/me").then(
+    (user) => (user.role === "unit" ? start(saved, user) : showLogin()),
+    (ex) => (ex.status === 0 && savedUser ? start(saved, savedUser) : showLogin()),
+  );
 } else showLogin();
