@@ -10,7 +10,9 @@ like any radio's; the page then reads the new state back from the store (`GET /a
 (`ANSWERS_BY_STATUS`); the dispatcher remains the judge of every answer, as it is for a radio's.
 
 SOS: `true`, retained, on `fleet/<unit>/sos` while the officer is in danger, `false` ("I am safe") clears it
-(patroli.messages.SOS_RAISED / SOS_CLEARED); the dispatcher's side turns it into an incident.
+(patroli.messages.SOS_RAISED / SOS_CLEARED); the dispatcher's side turns it into an incident. Each answer and
+SOS sent is in the audit chain (`officer_answer`, `officer_sos`) under the account that sent it, beside what the
+dispatcher records under the unit.
 
 Refusals are data: `code` is `not_your_incident`, `answer_not_allowed`, `bus_unavailable`, `store_busy`, or a
 tracker reason code for a refused position (`implied_speed`, `too_old`, `out_of_range` …), which the page
@@ -36,7 +38,7 @@ from dashboards.auth import Role, User
 from dashboards.bus import WebBus
 from dashboards.context import Ctx, current_session
 from dashboards.officer_fixes import BrowserFixes
-from patroli import topics
+from patroli import actors, topics
 from patroli.incidents import UnitStatus
 from patroli.messages import SOS_CLEARED, SOS_RAISED, AnswerKind, UnitAnswer
 from patroli.storage import dispatch_repo
@@ -137,6 +139,22 @@ def _refuse(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=status)
 
 
+def _audit(
+    ctx: Ctx, user: User, action: str, *, incident_id: str | None = None, details: dict[str, object]
+) -> None:
+    """Which account sent what from the page, once the broker took it (the dispatcher records what it did)."""
+    with ctx.store.transaction() as tx:
+        dispatch_repo.append_audit(
+            tx,
+            datetime.now(UTC),
+            actors.user(user.username),
+            action,
+            incident_id=incident_id,
+            unit_id=user.unit_id,
+            details=details,
+        )
+
+
 def _bus(request: Request) -> WebBus | None:
     return request.app.state.bus  # type: ignore[no-any-return]
 
@@ -227,14 +245,17 @@ def answer(ctx: Ctx, request: Request, body: AnswerBody, user: UnitUser) -> Sent
             "officer answer not sent", extra={"unit_id": unit_id, "reason": OfficerRefusal.BUS_UNAVAILABLE}
         )
         return _refuse(
-            503, "bus_unavailable", "the dispatch bus is not reachable: try again, or use the radio"
+            503,
+            OfficerRefusal.BUS_UNAVAILABLE,
+            "the dispatch bus is not reachable: try again, or use the radio",
         )
+    _audit(ctx, user, "officer_answer", incident_id=body.incident_id, details={"answer": body.answer})
     log.info("officer answer sent", extra={"unit_id": unit_id, "answer": body.answer, "user": user.username})
     return Sent(topic=topic)
 
 
 @router.post("/sos", status_code=202, response_model=Sent, summary="Raise (retained) or clear the unit's SOS")
-def sos(request: Request, body: SosBody, user: UnitUser) -> Sent | JSONResponse:
+def sos(ctx: Ctx, request: Request, body: SosBody, user: UnitUser) -> Sent | JSONResponse:
     unit_id = user.unit_id
     assert unit_id is not None
     topic = topics.sos(unit_id)
@@ -247,6 +268,7 @@ def sos(request: Request, body: SosBody, user: UnitUser) -> Sent | JSONResponse:
         return _refuse(
             503, OfficerRefusal.BUS_UNAVAILABLE, "the bus is not reachable: use the radio's emergency button"
         )
+    _audit(ctx, user, "officer_sos", details={"raised": body.raised})
     log.warning(
         "officer SOS raised" if body.raised else "officer SOS cleared",
         extra={"unit_id": unit_id, "user": user.username},

@@ -117,8 +117,11 @@ def test_only_the_offered_unit_sees_and_answers_the_offer_and_the_dispatcher_han
         assert r.status_code == 202, (answer, r.text)
         assert eventually(lambda s=state, u=unit: state_is(s, u)), answer  # type: ignore[misc]
     with field.store.transaction() as tx:
-        actions = [e.action for e in repo.audit_entries(tx, incident_id=iid)]
-    assert actions[-4:] == ["accepted", "en_route", "on_scene", "cleared"]
+        entries = repo.audit_entries(tx, incident_id=iid)
+    dispatcher_did = [e.action for e in entries if e.action != "officer_answer"]
+    assert dispatcher_did[-4:] == ["accepted", "en_route", "on_scene", "cleared"]
+    sent = [(e.actor, json.loads(e.details)["answer"]) for e in entries if e.action == "officer_answer"]
+    assert sent == [("user:pj01", a) for a in ("accept", "en_route", "on_scene", "clear")]  # who pressed what
     final = pj01.get("/api/v1/m/state").json()
     assert final["status"] == "available" and final["job"] is None
 
@@ -141,6 +144,13 @@ def test_the_sos_is_retained_on_the_broker_until_the_officer_is_safe(
         assert got.payload == b"false" and got.retain
     finally:
         later.close()
+    with field.store.transaction() as tx:
+        sos_sent = [
+            (e.actor, e.unit_id, json.loads(e.details)["raised"])
+            for e in repo.audit_entries(tx)
+            if e.action == "officer_sos"
+        ]
+    assert sos_sent == [("user:pj01", "PJ-01", True), ("user:pj01", "PJ-01", False)]
     # the body is a choice, not free text
     assert pj01.post("/api/v1/m/sos", json={"raised": "yes", "x": 1}).status_code == 422
 
