@@ -129,6 +129,7 @@ function Officer({ user, onLogout }) {
     clearTimeout(timer.current);
     try {
       setState(await api("/api/v1/m/state"));
+      setMessage((m) => (m.bad ? { text: "", bad: false } : m)); // reachable again: the error is over
     } catch (ex) {
       if (ex.status !== 401) setMessage({ text: t("error." + ex.code), bad: true });
     }
@@ -139,6 +140,13 @@ function Officer({ user, onLogout }) {
     return () => clearTimeout(timer.current);
   }, []);
   const say = (text, bad) => setMessage({ text, bad });
+  // A new offer: said aloud to screen readers (the status line is polite) and felt, where the phone can vibrate.
+  const offered = state && state.job && state.job.state === "offered" ? state.job.incident_id : null;
+  useEffect(() => {
+    if (!offered) return;
+    say(t("m.new_offer"), false);
+    if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
+  }, [offered]);
   const onAnswer = async (incident_id, answer) => {
     setBusy(true);
     try {
