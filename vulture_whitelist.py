@@ -86,6 +86,18 @@ _.handle_DATA
 # positions contract already (patroli.models.PositionSource).
 BROWSER
 
+# Fields of API response models, serialised by FastAPI (dashboards/api_assignment.py, api_console.py).
+outlines
+travel_s
+tile_type
+min_zoom
+types_by_category
+# CAP 1.2's required <info> elements, kept as parsed (dispatch/cap.py) though no rule reads these two yet.
+urgency
+certainty
+# The retention report's counts, printed and audited as a whole (dataclasses.asdict in patroli/retention.py).
+chunks_kept_held
+held_restored
 # FastAPI calls the officer's page's routes (dashboards/api_officer.py: `page_router`, which the decorator
 # pattern `@router.*` does not cover).
 page_redirect
