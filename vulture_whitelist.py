@@ -82,9 +82,6 @@ _.log_message
 # aiosmtpd calls its handler's handle_DATA for each message (dispatch/channels/email.py).
 _.handle_DATA
 
-# A position's source `browser` is stored by the officer's page (/m, issue 11); the value is part of the
-# positions contract already (patroli.models.PositionSource).
-BROWSER
 
 # Fields of API response models, serialised by FastAPI (dashboards/api_assignment.py, api_console.py).
 outlines

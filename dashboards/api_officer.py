@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated
 
-import h3
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +38,7 @@ from dashboards.bus import WebBus
 from dashboards.context import Ctx, current_session
 from dashboards.officer_fixes import BrowserFixes
 from patroli import actors, topics
+from patroli.geodesy import distance_m
 from patroli.incidents import UnitStatus
 from patroli.messages import SOS_CLEARED, SOS_RAISED, AnswerKind, UnitAnswer
 from patroli.storage import dispatch_repo
@@ -92,7 +92,7 @@ class Job(BaseModel):
     lon: float | None
     place: str | None
     address: str | None
-    distance_m: float | None = Field(description="from the unit's last position, great circle")
+    distance_m: float | None = Field(description="from the unit's last position (patroli.geodesy)")
     offer_deadline: datetime | None
     answers: list[str] = Field(description="what the page offers now")
 
@@ -178,7 +178,7 @@ def state(ctx: Ctx, console: Console, user: UnitUser) -> OfficerState:
     job = None
     if inc is not None and inc.unit_id == unit_id and inc.closed_at is None and status is not None:
         distance = (
-            h3.great_circle_distance((last.lat, last.lon), (inc.lat, inc.lon), unit="m")
+            distance_m(last.lat, last.lon, inc.lat, inc.lon)
             if last is not None and inc.lat is not None and inc.lon is not None
             else None
         )
