@@ -159,6 +159,10 @@ def test_an_officer_accepts_an_offer_shares_the_location_and_raises_an_sos_on_a_
         page.wait_for_selector("#m-shell", timeout=30_000)
         page.wait_for_selector("#m-message.error", timeout=30_000)
         assert "cannot be reached" in page.inner_text("#m-message")
+        page.wait_for_selector(f"#m-job[data-incident='{iid}']", timeout=10_000)  # the job as last read
+        page.wait_for_selector(
+            "#m-map[data-failed='1'] .map-missing", timeout=30_000
+        )  # its map needs the network
         context.set_offline(False)
         assert page.evaluate("() => [...window.patroli.missing]") == []
         assert guard.outside == []

@@ -16,6 +16,7 @@ import { LocationSharing } from "./location.js";
 
 const TOKEN_KEY = "patroli.m.token";
 const USER_KEY = "patroli.m.user";
+const STATE_KEY = "patroli.m.state";
 const POLL_MS = 3000;
 const POLL_AFTER_ANSWER_MS = 500;
 const ui = document.getElementById("app");
@@ -73,9 +74,15 @@ function JobCard({ job, position, map, onAnswer, busy }) {
     if (!mapEl.current || job.lat == null) return undefined;
     let stop = null;
     let cancelled = false;
-    import("./map.js").then((m) => {
-      if (!cancelled) stop = m.showJob(mapEl.current, job, position, map);
-    });
+    import("./map.js").then(
+      (m) => {
+        if (!cancelled) stop = m.showJob(mapEl.current, job, position, map);
+      },
+      () => {
+        // out of coverage before the map's chunk came (the shell is cached, the map is not): say so in its place
+        if (!cancelled && mapEl.current) mapEl.current.dataset.failed = "1";
+      },
+    );
     return () => {
       cancelled = true;
       if (stop) stop();
@@ -89,7 +96,7 @@ function JobCard({ job, position, map, onAnswer, busy }) {
     ${job.address && job.place ? html`<p class="muted">${job.address}</p>` : null}
     <p id="m-distance">${distanceText(job.distance_m)}</p>
     ${offered && job.offer_deadline ? html`<${Countdown} deadline=${job.offer_deadline} />` : null}
-    ${job.lat != null ? html`<div id="m-map" ref=${mapEl} role="img" aria-label=${t("m.map_label")}></div>` : null}
+    ${job.lat != null ? html`<div id="m-map" ref=${mapEl} role="img" aria-label=${t("m.map_label")}><p class="map-missing muted">${t("m.map_unavailable")}</p></div>` : null}
     <div class="answers">
       ${job.answers.map(
         (a) => html`<button key=${a} id=${"m-answer-" + a} class=${"big answer " + a} disabled=${busy} onClick=${() => onAnswer(job.incident_id, a)}>${t("do." + a)}</button>`,
@@ -121,14 +128,18 @@ function Sos({ onMessage }) {
 
 function Officer({ user, onLogout }) {
   useLanguage();
-  const [state, setState] = useState(null);
+  // The last state read is kept on the phone (no caller, no complaint text: what the offer carries), so a
+  // page reopened out of coverage still shows the job, with the error line saying the server is unreachable.
+  const [state, setState] = useState(() => JSON.parse(localStorage.getItem(STATE_KEY) || "null"));
   const [message, setMessage] = useState({ text: "", bad: false });
   const [busy, setBusy] = useState(false);
   const timer = useRef(null);
   const refresh = async (again = POLL_MS) => {
     clearTimeout(timer.current);
     try {
-      setState(await api("/api/v1/m/state"));
+      const fresh = await api("/api/v1/m/state");
+      localStorage.setItem(STATE_KEY, JSON.stringify(fresh));
+      setState(fresh);
       setMessage((m) => (m.bad ? { text: "", bad: false } : m)); // reachable again: the error is over
     } catch (ex) {
       if (ex.status !== 401) setMessage({ text: t("error." + ex.code), bad: true });
@@ -184,6 +195,7 @@ function Officer({ user, onLogout }) {
 function showLogin() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
+  localStorage.removeItem(STATE_KEY);
   store.set({ token: null, user: null });
   render(html`<${Login} onLogin=${start} />`, ui);
 }
