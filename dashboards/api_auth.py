@@ -99,6 +99,7 @@ def add_user(ctx: Ctx, body: UserCreate, user: Annotated[User, Depends(require(*
         role=r.role,
         station_code=r.station_code,  # type: ignore[arg-type]
         display_name=r.display_name,
+        unit_id=r.unit_id,
     )
 
 

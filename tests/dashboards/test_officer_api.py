@@ -224,3 +224,28 @@ def test_the_page_its_manifest_and_its_service_worker_are_served(field: LiveServ
     assert "__BUILD__" not in sw.text and "/static/officer/officer.js" in sw.text
     assert "/api/" not in sw.text.split("const SHELL", 1)[1].split("\n", 1)[0]  # the shell only, no data
     assert c.get("/static/officer/officer.js").status_code == 200
+
+
+def test_an_admin_makes_a_unit_account_over_the_api(field: LiveServer) -> None:
+    admin = field.client("admin")
+    body = {"username": "pj02-hp", "role": "unit", "password": "a long password", "unit_id": "PJ-02"}
+    made = admin.post("/api/v1/users", json=body)
+    assert made.status_code == 201 and made.json()["unit_id"] == "PJ-02", made.text
+    listed = {u["username"]: u["unit_id"] for u in admin.get("/api/v1/users").json()}
+    assert listed["pj02-hp"] == "PJ-02" and listed["dispatcher"] is None
+    for wrong, says in (
+        ({**body, "username": "x1", "unit_id": "NOPE-9"}, "no unit 'NOPE-9'"),
+        ({**body, "username": "x2", "unit_id": None}, "needs the unit"),
+        ({**body, "username": "x3", "role": "dispatcher"}, "only unit accounts"),
+    ):
+        r = admin.post("/api/v1/users", json=wrong)
+        assert r.status_code == 422 and says in r.json()["detail"], r.text
+    assert (
+        field.client("dispatcher").post("/api/v1/users", json={**body, "username": "x4"}).status_code == 403
+    )
+    login = field.client().post(
+        "/api/v1/auth/login", json={"username": "pj02-hp", "password": "a long password"}
+    )
+    token = login.json()["token"]
+    state = field.client().get("/api/v1/m/state", headers={"Authorization": f"Bearer {token}"}).json()
+    assert state["unit_id"] == "PJ-02"
