@@ -87,9 +87,6 @@ _.log_message
 # aiosmtpd calls its handler's handle_DATA for each message (dispatch/channels/email.py).
 _.handle_DATA
 
-# A position's source `browser` is stored by the officer's page (/m, issue 11); the value is part of the
-# positions contract already (patroli.models.PositionSource).
-BROWSER
 
 # Fields of API response models, serialised by FastAPI (dashboards/api_assignment.py, api_console.py).
 outlines
@@ -105,3 +102,7 @@ chunks_kept_held
 held_restored
 # The caller lookup's device location, a response field set after the history is read (dashboards/api_console.py).
 device_location
+# FastAPI calls the officer's page's routes (dashboards/api_officer.py: `page_router`, which the decorator
+# pattern `@router.*` does not cover).
+page_redirect
+service_worker

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.auth import ADMIN_ROLES, User
-from dashboards.context import AnyUser, Ctx, require
+from dashboards.context import AnySession, AnyUser, Ctx, require
 from dashboards.schemas import LoginBody, LoginResponse, UserCreate, UserView
 from patroli import actors
 from patroli.storage import users_repo
@@ -29,7 +29,11 @@ class PasswordReset(BaseModel):
 
 def _user_view(u: User) -> UserView:
     return UserView(
-        username=u.username, role=u.role, station_code=u.station_code, display_name=u.display_name
+        username=u.username,
+        role=u.role,
+        station_code=u.station_code,
+        display_name=u.display_name,
+        unit_id=u.unit_id,
     )
 
 
@@ -42,7 +46,7 @@ async def login(ctx: Ctx, body: LoginBody, request: Request) -> LoginResponse:
 
 
 @router.post("/auth/logout", status_code=204, summary="Revoke the token this request carries")
-def logout(ctx: Ctx, user: AnyUser) -> Response:
+def logout(ctx: Ctx, user: AnySession) -> Response:
     ctx.auth.logout(user)
     return Response(status_code=204)
 
@@ -56,7 +60,7 @@ def change_password(ctx: Ctx, body: PasswordChange, user: AnyUser) -> Response:
 
 
 @router.get("/auth/me")
-def me(user: AnyUser) -> UserView:
+def me(user: AnySession) -> UserView:
     return _user_view(user)
 
 
@@ -71,6 +75,7 @@ def list_users(ctx: Ctx, user: Annotated[User, Depends(require(*ADMIN_ROLES))]) 
             station_code=r.station_code,  # type: ignore[arg-type]
             display_name=r.display_name,
             disabled=not r.active,
+            unit_id=r.unit_id,
         )
         for r in records
     ]
@@ -87,12 +92,14 @@ def add_user(ctx: Ctx, body: UserCreate, user: Annotated[User, Depends(require(*
         station_code=body.station_code,
         display_name=body.display_name,
         actor=actors.user(user.username),
+        unit_id=body.unit_id,
     )
     return UserView(
         username=r.username,
         role=r.role,
         station_code=r.station_code,  # type: ignore[arg-type]
         display_name=r.display_name,
+        unit_id=r.unit_id,
     )
 
 

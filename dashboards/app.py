@@ -2,7 +2,7 @@
 /metrics, and the map page.
 
 Routes are plain `def` functions: FastAPI runs them in its thread pool, next to the synchronous store. Only the
-live feed and login are async. Open without a token: `/` and `/static/*` (the page and its code, no data),
+live feed and login are async. Open without a token: `/`, `/m/` and `/static/*` (the pages and their code, no data),
 `/healthz` and `/openapi.json` (`/docs` and `/redoc` only where PATROLI_WEB_API_DOCS is set: their assets come
 from a CDN); everything under /api/v1 (but login) and /ws/live needs one. Prometheus metrics are served on a
 separate loopback listener (PATROLI_WEB_METRICS_PORT), never on the public port.
@@ -32,12 +32,13 @@ from dashboards import (
     api_eido,
     api_holds,
     api_incidents,
+    api_officer,
     api_places,
     api_safety,
     api_units,
     incident_metrics,
 )
-from dashboards.auth import Auth, AuthError
+from dashboards.auth import Auth, AuthError, Role
 from dashboards.bus import WebBus
 from dashboards.config import WebSettings
 from dashboards.context import AppContext
@@ -45,16 +46,19 @@ from dashboards.errors import error_code
 from dashboards.hardening import BodyLimit, SecurityHeaders, content_security_policy
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
 from dashboards.login_guard import LoginGuard
+from dashboards.officer_fixes import BrowserFixes
 from dashboards.schemas import Health
 from dispatch.boundaries import BoundaryWatch
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
-from patroli import actors
+from patroli import actors, topics
 from patroli.incidents import validation_summary
 from patroli.messages import PositionMessage
+from patroli.models import Fix
 from patroli.settings import Settings
 from patroli.storage import Store
 from patroli.storage.read_router import ReadRouter
+from tracker.service import position_json
 
 log = logging.getLogger("patroli.web")
 
@@ -138,6 +142,12 @@ def create_app(
         read_router=read_router,
     )
 
+    def publish_positions(new: list[Fix]) -> None:  # the officers' browser fixes, after their commit
+        for f in new:
+            deferred.publish(topics.position(f.unit_id), position_json(f), 0)
+
+    browser_fixes = BrowserFixes(settings, store, publish_positions)
+
     boundaries = BoundaryWatch(
         settings, d
     )  # warns while boundary files are missing, loads them when they come
@@ -148,6 +158,7 @@ def create_app(
             await asyncio.to_thread(d.load)
             boundaries.start()
         await hub.start()
+        await asyncio.to_thread(browser_fixes.start)
         if bus is not None:
             bus.start()
         metrics = None
@@ -160,6 +171,7 @@ def create_app(
             if bus is not None:
                 bus.stop()
             boundaries.stop()
+            browser_fixes.stop()
             await hub.stop()
             ctx.login_guard.close()
             if metrics is not None:
@@ -179,6 +191,7 @@ def create_app(
         store  # /metrics: open incidents by level, acknowledgements within 10 s
     )
     app.state.bus = bus
+    app.state.browser_fixes = browser_fixes
     # Innermost first: the body cap, then the headers (so a 413 carries them too).
     app.add_middleware(BodyLimit, max_bytes=web.web_max_body_bytes)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(web.web_tile_url))
@@ -197,6 +210,8 @@ def create_app(
     app.include_router(api_assignment.router)
     app.include_router(api_callers.router)
     app.add_exception_handler(api_callers.JoinRefused, api_callers.join_refused)
+    app.include_router(api_officer.router)
+    app.include_router(api_officer.page_router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
@@ -243,6 +258,9 @@ def create_app(
         user = await asyncio.to_thread(ctx.auth.authenticate, token) if token else None
         if user is None:
             await _deny(ws, "log in first: a valid token in Authorization or the bearer.<token> subprotocol")
+            return
+        if user.role is Role.UNIT:  # an officer's phone sees its own unit through /api/v1/m, not the fleet
+            await _deny(ws, "a unit account may use only the officer's page (/m)", 403)
             return
         try:
             raw = ws.query_params.get("bbox")

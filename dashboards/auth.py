@@ -33,6 +33,7 @@ class Role(enum.StrEnum):
     DISPATCHER = "dispatcher"
     STATION_OFFICER = "station_officer"
     AUDITOR = "auditor"
+    UNIT = "unit"  # an officer in the field, logged in as one unit: only the officer's page (/m)
 
 
 # Who may change what. An auditor is read-only everywhere; reading history is allowed and itself audited.
@@ -41,7 +42,8 @@ ACK_ROLES = (Role.ADMIN, Role.STATION_OFFICER)
 CLOSE_ROLES = (Role.ADMIN, Role.DISPATCHER, Role.STATION_OFFICER)
 AUDIT_ROLES = (Role.ADMIN, Role.AUDITOR)
 ADMIN_ROLES = (Role.ADMIN,)
-ALL_ROLES = tuple(Role)
+STAFF_ROLES = tuple(r for r in Role if r is not Role.UNIT)  # who may use the console and the REST API
+ALL_ROLES = STAFF_ROLES  # a unit account sees nothing but its own unit, through /api/v1/m
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,6 +54,7 @@ class User:
     display_name: str = ""
     token_hash: str = ""  # the token this request came with (for logout)
     token_expires_at: datetime | None = None
+    unit_id: str | None = None  # a unit account's unit
 
 
 class AuthError(Exception):
@@ -87,6 +90,7 @@ class Auth:
         station_code: str | None = None,
         display_name: str = "",
         actor: str = actors.CLI,
+        unit_id: str | None = None,
     ) -> UserRecord:
         if not _USERNAME.match(username):
             raise AuthError("usernames are 1 to 64 of A-Z a-z 0-9 _ . @ -", 422)
@@ -104,12 +108,18 @@ class Auth:
             raise AuthError("a station officer needs the station they belong to (station_code)", 422)
         if role is not Role.STATION_OFFICER and station_code:
             raise AuthError(f"only station officers are scoped to a station, not a {role.value}", 422)
+        if role is Role.UNIT and not unit_id:
+            raise AuthError("a unit account needs the unit it logs in as (unit_id)", 422)
+        if role is not Role.UNIT and unit_id:
+            raise AuthError(f"only unit accounts are bound to a unit, not a {role.value}", 422)
         self.check_password_rules(password)
         now = datetime.now(UTC)
         record = UserRecord(
-            username, self.hasher.hash(password), role.value, station_code, display_name, now, None
+            username, self.hasher.hash(password), role.value, station_code, display_name, now, None, unit_id
         )
         with self.store.transaction() as tx:
+            if unit_id is not None and dispatch_repo.unit_status(tx, unit_id) is None:
+                raise AuthError(f"no unit {unit_id!r}: register it first (patroli units add)", 422)
             try:
                 users_repo.insert_user(tx, record)
             except users_repo.UserExistsError as exc:
@@ -119,7 +129,8 @@ class Auth:
                 now,
                 actor,
                 "user_created",
-                details={"username": username, "role": role.value, "station": station_code},
+                details={"username": username, "role": role.value, "station": station_code}
+                | ({"unit": unit_id} if unit_id else {}),
             )
         log.info("user created", extra={"username": username, "role": role.value, "station": station_code})
         return record
@@ -219,5 +230,11 @@ class Auth:
     @staticmethod
     def _user(record: UserRecord, digest: str, expires: datetime | None) -> User:
         return User(
-            record.username, Role(record.role), record.station_code, record.display_name, digest, expires
+            record.username,
+            Role(record.role),
+            record.station_code,
+            record.display_name,
+            digest,
+            expires,
+            record.unit_id,
         )

@@ -53,6 +53,24 @@ class WebBus:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("publish not sent: broker unreachable", extra={"topic": topic, "rc": info.rc})
 
+    def publish_confirmed(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout_s: float = 5.0
+    ) -> bool:
+        """Publish and wait for the broker's PUBACK (QoS 1): True once the broker holds the message, so a
+        person is told "sent" only when it is (the officer's page: answers and SOS). False when off the bus
+        or not acknowledged in time."""
+        if not self.connected.is_set():
+            return False
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            log.warning("publish not sent: broker unreachable", extra={"topic": topic, "rc": info.rc})
+            return False
+        try:
+            info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError):  # the connection dropped while waiting
+            return False
+        return info.is_published()
+
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
         if getattr(rc, "is_failure", False):
             log.error("broker refused the web process", extra={"reason": str(rc)})

@@ -65,7 +65,10 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
 
 
-def current_user(ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+def current_session(
+    ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    """Whoever the token names, a unit account included (logging out, who am I, the officer's page)."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(
             401, "log in first: send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
@@ -77,6 +80,14 @@ def current_user(ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None,
             "token unknown, expired or revoked: log in again",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    return user
+
+
+def current_user(user: Annotated[User, Depends(current_session)]) -> User:
+    """A person of the console (any role but `unit`): every route of the REST API but the officer's page's.
+    A unit account is refused here once, so no route can let an officer's phone see other units."""
+    if user.role is Role.UNIT:
+        raise HTTPException(403, "a unit account may use only the officer's page (/m)")
     return user
 
 
@@ -93,3 +104,4 @@ def require(*roles: Role) -> Callable[..., User]:
 
 
 AnyUser = Annotated[User, Depends(current_user)]
+AnySession = Annotated[User, Depends(current_session)]

@@ -411,6 +411,7 @@ class UserView(BaseModel):
     station_code: str | None
     display_name: str = ""
     disabled: bool = False
+    unit_id: str | None = None  # a unit account's unit (the officer's page)
 
 
 class LoginResponse(BaseModel):
@@ -427,6 +428,7 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=10, max_length=1024)
     station_code: str | None = None
     display_name: str = Field("", max_length=200)
+    unit_id: str | None = Field(None, description="the unit a `unit` account logs in as")
 
 
 # ---------------------------------------------------------------------------------------------- map

@@ -26,7 +26,9 @@ from patroli.storage import Store, open_store
 
 def users_add(
     username: Annotated[str, typer.Argument(help="login name: A-Z a-z 0-9 _ . @ -")],
-    role: Annotated[str, typer.Option(help="admin, dispatcher, station_officer or auditor")] = "dispatcher",
+    role: Annotated[
+        str, typer.Option(help="admin, dispatcher, station_officer, auditor, or unit (the officer's page /m)")
+    ] = "dispatcher",
     station_code: Annotated[
         str | None,
         typer.Option(
@@ -40,6 +42,9 @@ def users_add(
             help="at least 10 characters; '-' reads it from stdin; omitted: a random one is printed once"
         ),
     ] = None,
+    unit_id: Annotated[
+        str | None, typer.Option("--unit", help="a unit account's unit, e.g. PJ-01 (registered first)")
+    ] = None,
 ) -> str:
     """Add a dashboard user; prints (and returns) the password when it was generated."""
     s = get_settings()
@@ -51,14 +56,15 @@ def users_add(
     store = open_store(s.database_url)
     try:
         store.migrate()
-        create_user(store, username, role, secret, station_code)
+        create_user(store, username, role, secret, station_code, unit_id=unit_id)
     except AuthError as exc:
         raise typer.BadParameter(str(exc)) from exc
     finally:
         store.close()
     shown = f" password {secret} (shown once)" if generated else ""
     typer.echo(
-        f"user {username} added as {role}{f' of station {station_code}' if station_code else ''};{shown}"
+        f"user {username} added as {role}{f' of station {station_code}' if station_code else ''}"
+        f"{f' of unit {unit_id}' if unit_id else ''};{shown}"
     )
     return secret
 
@@ -116,6 +122,7 @@ def create_user(
     *,
     stations: StationDirectory | None = None,
     actor: str = actors.CLI,
+    unit_id: str | None = None,
 ) -> None:
     """Check the station against the directory, then hash and store (AuthError says what is wrong)."""
     if station_code is not None:
@@ -125,7 +132,7 @@ def create_user(
                 f"no station {station_code!r} (codes look like 31.71.01 for a Polsek, 31.71 for a Polres, 31 for a Polda)",
                 422,
             )
-    Auth(store).create_user(username, role, password, station_code=station_code, actor=actor)
+    Auth(store).create_user(username, role, password, station_code=station_code, actor=actor, unit_id=unit_id)
 
 
 DEMO_USERS = (

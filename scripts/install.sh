@@ -98,7 +98,8 @@ fi
 # A full install rebuilds when a source is newer than the build; --venv-only (make demo) only when missing.
 WEB="$ROOT/dashboards/web"
 BUILT="$ROOT/dashboards/static/console/console.js"
-if [ ! -f "$BUILT" ] || { [ "$VENV_ONLY" -eq 0 ] && [ -n "$(find "$WEB/src" "$WEB/build.mjs" "$WEB/index.html" "$WEB/package-lock.json" -newer "$BUILT" 2>/dev/null | head -1)" ]; }; then
+OFFICER_BUILT="$ROOT/dashboards/static/officer/officer.js"  # the officer's page (/m), built by the same build.mjs
+if [ ! -f "$BUILT" ] || [ ! -f "$OFFICER_BUILT" ] || { [ "$VENV_ONLY" -eq 0 ] && [ -n "$(find "$WEB/src" "$WEB/officer" "$WEB/build.mjs" "$WEB/index.html" "$WEB/package-lock.json" -newer "$BUILT" 2>/dev/null | head -1)" ]; }; then
   if ! command -v npm >/dev/null; then
     echo "npm not found: install Node.js 18+ and npm to build the console (Debian: apt-get install nodejs npm)" >&2
     exit 1

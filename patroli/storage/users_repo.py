@@ -12,7 +12,7 @@ from typing import Any
 
 from patroli.storage.tx import Tx, in_list
 
-_USER_COLUMNS = "username, password_hash, role, station_code, display_name, created_at, disabled_at"
+_USER_COLUMNS = "username, password_hash, role, station_code, display_name, created_at, disabled_at, unit_id"
 
 
 class UserExistsError(ValueError):
@@ -28,6 +28,7 @@ class UserRecord:
     display_name: str
     created_at: datetime
     disabled_at: datetime | None
+    unit_id: str | None = None  # a `unit` account's unit (the officer's page)
 
     @property
     def active(self) -> bool:
@@ -35,7 +36,7 @@ class UserRecord:
 
 
 def _user(tx: Tx, r: tuple[Any, ...]) -> UserRecord:
-    return UserRecord(r[0], r[1], r[2], r[3], r[4], tx.time(r[5]), tx.time(r[6]))  # type: ignore[arg-type]
+    return UserRecord(r[0], r[1], r[2], r[3], r[4], tx.time(r[5]), tx.time(r[6]), r[7])  # type: ignore[arg-type]
 
 
 def insert_user(tx: Tx, user: UserRecord) -> None:
@@ -43,7 +44,8 @@ def insert_user(tx: Tx, user: UserRecord) -> None:
     if tx.rows("SELECT 1 FROM users WHERE username = :u", {"u": user.username}):
         raise UserExistsError(f"user {user.username!r} already exists")
     tx.run(
-        f"INSERT INTO users ({_USER_COLUMNS}) VALUES (:u, :h, :role, :station, :name, :created, :disabled)",
+        f"INSERT INTO users ({_USER_COLUMNS}) "
+        "VALUES (:u, :h, :role, :station, :name, :created, :disabled, :unit)",
         {
             "u": user.username,
             "h": user.password_hash,
@@ -52,6 +54,7 @@ def insert_user(tx: Tx, user: UserRecord) -> None:
             "name": user.display_name,
             "created": user.created_at,
             "disabled": user.disabled_at,
+            "unit": user.unit_id,
         },
     )
 
@@ -100,7 +103,7 @@ def user_for_token(tx: Tx, token_hash: str, now: datetime) -> tuple[UserRecord, 
     )
     if not rows:
         return None
-    return _user(tx, rows[0][:7]), tx.time(rows[0][7])  # type: ignore[return-value]
+    return _user(tx, rows[0][:8]), tx.time(rows[0][8])  # type: ignore[return-value]
 
 
 def revoke_token(tx: Tx, token_hash: str, now: datetime) -> bool:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from dashboards.api_officer import OfficerRefusal
 from dashboards.auth import Role
 from dashboards.errors import STATUS_CODES
 from patroli.incidents import Category, Channel, Disposition, IncidentState, IncidentType, UnitStatus
 from patroli.messages import AnswerKind
-from patroli.models import UnitKind
+from patroli.models import PositionSource, RefusalReason, UnitKind
 
 WEB = Path(__file__).resolve().parents[2] / "dashboards" / "web"
 SOURCES = sorted((WEB / "src").rglob("*.js"))
@@ -54,7 +55,17 @@ def enum_keys() -> set[str]:
         "role": [r.value for r in Role],
         "kind": [k.value for k in UnitKind],
         "answer": typing.get_args(AnswerKind),
-        "error": [*STATUS_CODES.values(), "server_error", "network", *client_error_codes()],
+        # the officer's page adds its refusals and a refused position's reasons
+        "error": [
+            *STATUS_CODES.values(),
+            "server_error",
+            "network",
+            *client_error_codes(),
+            *OfficerRefusal,
+            *RefusalReason,
+        ],
+        "do": typing.get_args(AnswerKind),  # the officer's page's answer buttons
+        "source": [s.value for s in PositionSource],
         "conn": ["offline", "connecting", "live", "reconnecting"],
         "workspace": ["intake", "dispatch", "station"],
         "priority": ["1", "2", "3", "4", "5"],

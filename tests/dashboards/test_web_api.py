@@ -99,6 +99,7 @@ def test_login_logout_and_wrong_passwords(server: LiveServer) -> None:
         "station_code": None,
         "display_name": "",
         "disabled": False,
+        "unit_id": None,  # only a unit account (the officer's page) is bound to a unit
     }
     with server.store.transaction() as tx:  # only the digest is stored
         stored = [row[0] for row in tx.rows("SELECT token_hash FROM api_tokens")]

@@ -96,12 +96,38 @@ def test_the_dispatcher_and_web_users_append_to_the_audit_log_but_never_rewrite_
             "DELETE FROM audit_log",
             "TRUNCATE audit_log",
             "DELETE FROM positions",
-            "INSERT INTO positions (unit_id) VALUES ('x')",
+            "UPDATE positions SET lat = 0",
             "DROP TABLE incidents",
         ):
             assert _refused(users[service], statement), (service, statement)
     assert _refused(users["dispatch"], "SELECT * FROM users")
     assert _refused(users["dispatch"], "SELECT * FROM positions")
+    assert _refused(users["dispatch"], "INSERT INTO positions (unit_id) VALUES ('x')")
+
+
+def test_the_web_user_stores_an_officers_browser_fix_and_changes_no_stored_one(users: dict[str, str]) -> None:
+    """The officer's page (migration 0019): the web process stores browser fixes through the tracker's write
+    path (staging copy, insert, last-position upsert, refusals and their trim); it may add, never rewrite."""
+    store = open_store(users["web"])
+    try:
+        refusal = Refusal(
+            RefusalReason.IMPLIED_SPEED,
+            "test",
+            b"{}",
+            datetime.now(UTC),
+            "PJ-9",
+            "browser:/api/v1/m/location",
+        )
+        assert len(store.write_batch([_fix("PJ-9")], [refusal])) == 1
+        assert store.last_position("PJ-9") is not None
+    finally:
+        store.close()
+    for statement in (
+        "UPDATE positions SET lat = 0",
+        "DELETE FROM positions",
+        "INSERT INTO units (unit_id) VALUES ('x')",
+    ):
+        assert _refused(users["web"], statement), statement
 
 
 def test_nobody_but_the_migration_role_owns_a_table(pg_url: str, users: dict[str, str]) -> None:
