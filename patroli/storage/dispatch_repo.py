@@ -554,26 +554,36 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
     """Walk the whole chain; every problem found as a sentence: an edited, inserted or deleted row, a row hashed
     without the audit key (where one is configured), a tail cut off or a chain rewritten after the last head
     exported to the anchor file."""
+    return [sentence for _seq, sentence in audit_problems(tx, batch)]
+
+
+def audit_problems(tx: Tx, batch: int = 5000) -> list[tuple[int, str]]:
+    """`verify_audit`'s problems, each with the seq of the row it is found at (an incident's trail marks them)."""
     config = audit_chain.current()
     unkeyed = audit_chain.ChainConfig()
     anchored = audit_chain.last_exported(config.anchor_file) if config.anchor_file else None
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     prev_hash, expected_seq, after = GENESIS_HASH, 1, 0
     while True:
         entries = audit_entries(tx, after_seq=after, limit=batch)
         if not entries:
             if anchored is not None and after < anchored[0]:
                 problems.append(
-                    f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end"
+                    (
+                        anchored[0],
+                        f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end",
+                    )
                 )
             return problems
         for e in entries:
             if anchored is not None and e.seq == anchored[0] and e.hash != anchored[1]:
-                problems.append(f"seq {e.seq}: hash differs from the exported head (chain rewritten)")
+                problems.append((e.seq, f"seq {e.seq}: hash differs from the exported head (chain rewritten)"))
             if e.seq != expected_seq:
-                problems.append(f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
+                problems.append(
+                    (e.seq, f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
+                )
             if e.prev_hash != prev_hash:
-                problems.append(f"seq {e.seq}: prev_hash does not match the hash of the row before it")
+                problems.append((e.seq, f"seq {e.seq}: prev_hash does not match the hash of the row before it"))
             recomputed = _chain_hash(
                 e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details
             )
@@ -582,8 +592,11 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
                     e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details, unkeyed
                 )
                 problems.append(
-                    f"seq {e.seq}: hashed without the audit key (recomputed by someone who does not hold it)"
-                    if plain
-                    else f"seq {e.seq}: content does not match its hash (row edited)"
+                    (
+                        e.seq,
+                        f"seq {e.seq}: hashed without the audit key (recomputed by someone who does not hold it)"
+                        if plain
+                        else f"seq {e.seq}: content does not match its hash (row edited)",
+                    )
                 )
             prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq

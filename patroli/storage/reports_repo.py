@@ -1,0 +1,193 @@
+"""What auditors and commanders read: a station's units at an instant, one fix with its raw evidence, the
+incident events of units over a time range, an incident's trail with the chain's verdict on each row, and a
+user's own reads. Written once over `Tx` (see patroli.storage.dispatch_repo); the SQL is the same on both backends.
+
+The snapshot asks, per unit, for `max(fix_time)` at or before the instant inside a window: on the primary key
+(unit_id, fix_time) that is one backward index probe a unit, whatever the size of the table (bench/reports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from patroli.incidents import AuditEntry
+from patroli.storage.dispatch_repo import AUDIT_SELECT, audit_from_row, audit_problems
+from patroli.storage.tx import Tx, in_list
+
+SNAPSHOT_WINDOW: Final = timedelta(minutes=15)  # a unit silent for longer than this before T is "no fix"
+
+
+def station_units(tx: Tx, polres_prefix: str) -> list[str]:
+    """The units of a Polres (`31.71`), or of every Polres of a Polda (`31`), by unit id."""
+    rows = tx.rows(
+        "SELECT unit_id FROM units WHERE polres_code = :c OR polres_code LIKE :p ORDER BY unit_id",
+        {"c": polres_prefix, "p": polres_prefix + ".%"},
+    )
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- snapshot
+@dataclass(slots=True, frozen=True)
+class SnapshotRow:
+    unit_id: str
+    fix_time: datetime | None  # None: no fix in the window before the instant
+    lat: float | None
+    lon: float | None
+    speed_mps: float | None
+    course_deg: float | None
+    hdop: float | None
+    source: str | None
+
+
+SNAPSHOT_SQL: Final = (
+    "SELECT s.unit_id, p.fix_time, p.lat, p.lon, p.speed_mps, p.course_deg, p.hdop, p.source FROM ("
+    "SELECT u.unit_id, (SELECT max(q.fix_time) FROM positions q WHERE q.unit_id = u.unit_id "
+    "AND q.fix_time <= :at AND q.fix_time > :since) AS ft FROM units u WHERE u.unit_id IN ({units})"
+    ") s LEFT JOIN positions p ON p.unit_id = s.unit_id AND p.fix_time = s.ft ORDER BY s.unit_id"
+)
+
+
+def snapshot(
+    tx: Tx, units: Sequence[str], at: datetime, window: timedelta = SNAPSHOT_WINDOW
+) -> list[SnapshotRow]:
+    """Where each unit was at `at`: its last fix at or before it, if one came within `window` before."""
+    if not units:
+        return []
+    params: dict[str, Any] = {"at": at, "since": at - window}
+    rows = tx.rows(SNAPSHOT_SQL.format(units=in_list("u_", units, params)), params)
+    return [SnapshotRow(r[0], tx.time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- one fix
+@dataclass(slots=True, frozen=True)
+class FixEvidence:
+    """A fix as the auditor hovers it: what the receiver said, and the sentence or request it came in."""
+
+    unit_id: str
+    fix_time: datetime
+    received_at: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+    course_deg: float | None
+    hdop: float | None
+    satellites: int | None
+    valid: bool
+    source: str
+    raw: str
+
+
+def fix_at(tx: Tx, unit_id: str, at: datetime, window: timedelta = SNAPSHOT_WINDOW) -> FixEvidence | None:
+    """The unit's fix at `at`, or the last one before it within `window`."""
+    rows = tx.rows(
+        "SELECT fix_time, received_at, lat, lon, speed_mps, course_deg, hdop, satellites, valid, source, raw "
+        "FROM positions WHERE unit_id = :u AND fix_time <= :at AND fix_time > :since "
+        "ORDER BY fix_time DESC LIMIT 1",
+        {"u": unit_id, "at": at, "since": at - window},
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    return FixEvidence(
+        unit_id,
+        tx.time(r[0]),  # type: ignore[arg-type]
+        tx.time(r[1]),  # type: ignore[arg-type]
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        bool(r[8]),
+        r[9],
+        r[10],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- events
+def unit_events(
+    tx: Tx, units: Sequence[str], start: datetime, end: datetime, limit: int = 5000
+) -> list[AuditEntry]:
+    """The incident steps that name one of these units in [start, end) (offered, accepted, on scene, …),
+    oldest first: what the replay puts on its timeline."""
+    if not units:
+        return []
+    params: dict[str, Any] = {"start": start, "end": end, "limit": limit}
+    rows = tx.rows(
+        f"{AUDIT_SELECT} WHERE unit_id IN ({in_list('u_', units, params)}) AND incident_id IS NOT NULL "
+        "AND at >= :start AND at < :end ORDER BY seq LIMIT :limit",
+        params,
+    )
+    return [audit_from_row(tx, r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- trail
+@dataclass(slots=True, frozen=True)
+class TrailRow:
+    entry: AuditEntry
+    problems: tuple[str, ...]  # empty: the row is as it was chained
+
+
+@dataclass(slots=True, frozen=True)
+class Trail:
+    rows: list[TrailRow]
+    chain_ok: bool
+    entries_checked: int  # the chain's length, as walked
+    verified_head: tuple[int, str] | None  # the last row before the first problem (the head when none)
+    problems: list[str]  # every problem of the whole chain, also those outside this incident
+
+
+def incident_trail(tx: Tx, incident_id: str) -> Trail:
+    """An incident's audit rows in chain order, each with the problems the walk of the whole chain found at it
+    (an edited row, a deleted neighbour, a broken link): the chain's verdict is about all of it, not one
+    incident, so the walk is the whole chain's (the same as `patroli audit verify`)."""
+    found = audit_problems(tx)
+    at_seq: dict[int, list[str]] = {}
+    for seq, sentence in found:
+        at_seq.setdefault(seq, []).append(sentence)
+    rows = tx.rows(f"{AUDIT_SELECT} WHERE incident_id = :i ORDER BY seq", {"i": incident_id})
+    entries = [audit_from_row(tx, r) for r in rows]
+    head_rows = tx.rows("SELECT max(seq) FROM audit_log")
+    last_seq = int(head_rows[0][0] or 0)
+    first_bad = min((seq for seq, _ in found), default=None)
+    head_seq = last_seq if first_bad is None else first_bad - 1
+    head = tx.rows("SELECT seq, hash FROM audit_log WHERE seq <= :s ORDER BY seq DESC LIMIT 1", {"s": head_seq})
+    return Trail(
+        rows=[TrailRow(e, tuple(at_seq.get(e.seq, ()))) for e in entries],
+        chain_ok=not found,
+        entries_checked=last_seq,
+        verified_head=(int(head[0][0]), head[0][1]) if head else None,
+        problems=[sentence for _, sentence in found],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- my reads
+READ_ACTIONS: Final = (
+    "history_read",
+    "history_export",
+    "area_read",
+    "area_export",
+    "caller_lookup",
+    "audit_query",
+    "replay_snapshot",
+    "replay_fix",
+    "replay_events",
+    "trail_read",
+    "report_read",
+    "my_reads",
+)
+
+
+def reads_of(tx: Tx, actor: str, *, before_seq: int | None = None, limit: int = 100) -> list[AuditEntry]:
+    """What one actor read (the audit entries of their queries), newest first."""
+    params: dict[str, Any] = {"a": actor, "limit": limit}
+    where = f"actor = :a AND action IN ({in_list('ac_', READ_ACTIONS, params)})"
+    if before_seq is not None:
+        where += " AND seq < :before"
+        params["before"] = before_seq
+    rows = tx.rows(f"{AUDIT_SELECT} WHERE {where} ORDER BY seq DESC LIMIT :limit", params)
+    return [audit_from_row(tx, r) for r in rows]
+
