@@ -32,6 +32,7 @@ from dashboards import (
     api_holds,
     api_incidents,
     api_places,
+    api_replay,
     api_units,
     incident_metrics,
 )
@@ -194,6 +195,7 @@ def create_app(
     app.include_router(api_console.router)
     app.include_router(api_console.open_router)
     app.include_router(api_assignment.router)
+    app.include_router(api_replay.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:

@@ -577,13 +577,17 @@ def audit_problems(tx: Tx, batch: int = 5000) -> list[tuple[int, str]]:
             return problems
         for e in entries:
             if anchored is not None and e.seq == anchored[0] and e.hash != anchored[1]:
-                problems.append((e.seq, f"seq {e.seq}: hash differs from the exported head (chain rewritten)"))
+                problems.append(
+                    (e.seq, f"seq {e.seq}: hash differs from the exported head (chain rewritten)")
+                )
             if e.seq != expected_seq:
                 problems.append(
                     (e.seq, f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
                 )
             if e.prev_hash != prev_hash:
-                problems.append((e.seq, f"seq {e.seq}: prev_hash does not match the hash of the row before it"))
+                problems.append(
+                    (e.seq, f"seq {e.seq}: prev_hash does not match the hash of the row before it")
+                )
             recomputed = _chain_hash(
                 e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details
             )

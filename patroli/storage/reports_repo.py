@@ -154,7 +154,9 @@ def incident_trail(tx: Tx, incident_id: str) -> Trail:
     last_seq = int(head_rows[0][0] or 0)
     first_bad = min((seq for seq, _ in found), default=None)
     head_seq = last_seq if first_bad is None else first_bad - 1
-    head = tx.rows("SELECT seq, hash FROM audit_log WHERE seq <= :s ORDER BY seq DESC LIMIT 1", {"s": head_seq})
+    head = tx.rows(
+        "SELECT seq, hash FROM audit_log WHERE seq <= :s ORDER BY seq DESC LIMIT 1", {"s": head_seq}
+    )
     return Trail(
         rows=[TrailRow(e, tuple(at_seq.get(e.seq, ()))) for e in entries],
         chain_ok=not found,
@@ -190,4 +192,3 @@ def reads_of(tx: Tx, actor: str, *, before_seq: int | None = None, limit: int = 
         params["before"] = before_seq
     rows = tx.rows(f"{AUDIT_SELECT} WHERE {where} ORDER BY seq DESC LIMIT :limit", params)
     return [audit_from_row(tx, r) for r in rows]
-

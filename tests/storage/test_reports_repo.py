@@ -9,8 +9,7 @@ import h3
 from audit_helpers import bypass_append_only
 
 from patroli.models import Fix, Unit
-from patroli.storage import Store
-from patroli.storage import dispatch_repo, reports_repo
+from patroli.storage import Store, dispatch_repo, reports_repo
 
 T0 = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
 
@@ -34,7 +33,10 @@ def seed(store: Store) -> None:
     store.add_unit(Unit("PS-1", polres_code="31.71"))
     store.add_unit(Unit("PS-2", polres_code="31.71"))
     store.add_unit(Unit("PU-1", polres_code="31.72"))
-    fixes = [fix("PS-1", T0 + timedelta(seconds=s), -6.17 + s * 1e-5, 106.82, f"$GPRMC,{s}") for s in range(0, 600, 10)]
+    fixes = [
+        fix("PS-1", T0 + timedelta(seconds=s), -6.17 + s * 1e-5, 106.82, f"$GPRMC,{s}")
+        for s in range(0, 600, 10)
+    ]
     fixes += [fix("PS-2", T0 - timedelta(minutes=30), -6.18, 106.83)]  # silent for longer than the window
     fixes += [fix("PU-1", T0 + timedelta(seconds=5), -6.12, 106.88)]
     store.write_batch(fixes)
