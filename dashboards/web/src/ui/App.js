@@ -4,6 +4,8 @@ import { html } from "./html.js";
 import { useStore, useLanguage } from "./hooks.js";
 import { CallTaker } from "./CallTaker.js";
 import { DispatchBoard, StationQueue } from "./workspaces.js";
+import { Replay } from "./Replay.js";
+import { Trail } from "./Trail.js";
 import { store, serverNow } from "../store.js";
 import { api } from "../api.js";
 import { t, te, num, time, language, setLanguage } from "../i18n.js";
@@ -11,10 +13,10 @@ import { selectUnit, toggleH3 } from "../map.js";
 
 // What each role works in, in the order of its tabs: the server enforces the permissions behind them.
 export const ROLE_WORKSPACES = {
-  admin: ["intake", "dispatch", "station"],
+  admin: ["intake", "dispatch", "station", "replay", "trail"],
   dispatcher: ["intake", "dispatch"],
   station_officer: ["station"],
-  auditor: ["dispatch"],
+  auditor: ["dispatch", "replay", "trail"],
 };
 
 export function Login({ onLogin }) {
@@ -98,7 +100,7 @@ export function App({ onLogout }) {
   const allowed = ROLE_WORKSPACES[user.role] || [];
   const current = allowed.includes(ws) ? ws : allowed[0];
   const onKeyDown = (e) => {
-    if (e.altKey && /^[1-3]$/.test(e.key) && allowed[+e.key - 1]) {
+    if (e.altKey && /^[1-9]$/.test(e.key) && allowed[+e.key - 1]) {
       e.preventDefault();
       store.set({ workspace: allowed[+e.key - 1], openIncident: null });
     }
@@ -126,7 +128,8 @@ export function App({ onLogout }) {
     </header>
     ${picking ? html`<p class="picking" role="status">${t("map.picking")}</p>` : null}
     <aside id="panel">
-      ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : html`<${DispatchBoard} role=${user.role} />`}
+      ${current === "replay" ? html`<${Replay} />` : current === "trail" ? html`<${Trail} />` : null}
+      ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : current === "replay" || current === "trail" ? null : html`<${DispatchBoard} role=${user.role} />`}
       <${UnitPanel} />
     </aside>
     <${Announcer} />

@@ -1,0 +1,167 @@
+"""The auditor's screens in headless Chromium on the real stack (uvicorn, TimescaleDB, Mosquitto): the replay's
+slider shows the fix of that instant (and hovering it, its raw sentence), the station snapshot matches the
+database, and an incident's trail lists its audit rows in order, verified, then broken after a tampered row.
+
+Fails on any request leaving the machine and on any string missing from the Indonesian table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import h3
+import playwright.sync_api as playwright
+import pytest
+from audit_helpers import bypass_append_only
+from console_browser import Guard, jump, login, new_page, shot
+from test_console_browser import no_missing_strings
+from web_helpers import MONAS, LiveServer, intake_body, place_unit
+
+from patroli.models import Fix, Unit
+from patroli.storage import Store, reports_repo
+
+pytestmark = pytest.mark.timeout(900)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+STEP_S = 3  # a fix every 3 s: an instant between two fixes must show the earlier one
+
+
+def seed(store: Store) -> None:
+    store.add_unit(Unit("RB-1", polres_code="31.71"))
+    store.add_unit(Unit("RB-2", polres_code="31.71"))
+    fixes = []
+    for unit, lat0 in (("RB-1", -6.170), ("RB-2", -6.180)):
+        for k in range(400):
+            lat, lon = lat0 + k * 3e-5, 106.820 + k * 2e-5
+            fixes.append(
+                Fix(
+                    unit_id=unit,
+                    fix_time=T0 + timedelta(seconds=k * STEP_S),
+                    lat=lat,
+                    lon=lon,
+                    received_at=T0 + timedelta(seconds=k * STEP_S + 1),
+                    speed_mps=4.0 + k % 5,
+                    hdop=1.25,
+                    h3_r9=h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
+                    h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)),
+                    raw=f"$GPRMC,{unit},{k}*00",
+                )
+            )
+    store.write_batch(fixes)
+
+
+def slide_to(page: playwright.Page, at: datetime) -> None:
+    page.evaluate(
+        """(ms) => { const s = document.querySelector('#replay-slider');
+           s.value = String(ms); s.dispatchEvent(new Event('input', {bubbles: true})); }""",
+        int(at.timestamp() * 1000),
+    )
+
+
+def iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_the_slider_shows_the_fix_of_that_instant_and_the_snapshot_matches_the_database(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    seed(server.store)
+    page = new_page(browser, guard)
+    login(page, server, "auditor")
+    page.click("#tab-replay")
+    page.fill("#replay-units", "RB-1, RB-2")
+    page.fill("#replay-start", iso(T0))
+    page.fill("#replay-end", iso(T0 + timedelta(minutes=20)))
+    page.click("#replay-load")
+    page.wait_for_selector("#replay-resolution[data-resolution=full]", timeout=30_000)
+
+    at = T0 + timedelta(seconds=124)  # between the fixes at 123 s and 126 s
+    slide_to(page, at)
+    with server.store.transaction() as tx:
+        expected = reports_repo.fix_at(tx, "RB-1", at)
+    assert expected is not None and expected.fix_time == T0 + timedelta(seconds=123)
+    row = page.locator('#replay-current li[data-unit="RB-1"]')
+    playwright.expect(row).to_have_attribute(
+        "data-t", expected.fix_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+    assert float(row.get_attribute("data-lat") or "nan") == pytest.approx(expected.lat, abs=1e-9)
+    assert float(row.get_attribute("data-lon") or "nan") == pytest.approx(expected.lon, abs=1e-9)
+
+    # Hovering the fix on the map shows its raw sentence, read from the server.
+    jump(page, expected.lat, expected.lon, 17)
+    page.wait_for_function(
+        "() => window.patroli.map().queryRenderedFeatures({layers: ['replay-fixes']}).length > 0",
+        timeout=30_000,
+    )
+    x, y = page.evaluate(f"() => window.patroli.project({expected.lat}, {expected.lon})")
+    page.mouse.move(x + 30, y + 30)
+    page.mouse.move(x, y)
+    popup = page.locator("#fix-popup")
+    playwright.expect(popup).to_contain_text("$GPRMC,RB-1,41*00", timeout=15_000)
+    shot(page, "replay-hover")
+
+    # Who was where at that instant, for the station: each unit's row is the database's.
+    page.fill("#replay-station", "31.71")
+    page.click("#snapshot-btn")
+    page.wait_for_selector("#snapshot-list li", timeout=15_000)
+    with server.store.transaction() as tx:
+        db = reports_repo.snapshot(tx, reports_repo.station_units(tx, "31.71"), at)
+    shown = page.eval_on_selector_all(
+        "#snapshot-list li",
+        "els => els.map(e => [e.dataset.unit, e.dataset.t, +e.dataset.lat, +e.dataset.lon])",
+    )
+    assert [s[0] for s in shown] == [r.unit_id for r in db] == ["RB-1", "RB-2"]
+    for (unit, t, lat, lon), r in zip(shown, db, strict=True):
+        assert r.fix_time is not None and datetime.fromisoformat(t) == r.fix_time, unit
+        assert (lat, lon) == pytest.approx((r.lat, r.lon), abs=1e-9)
+    no_missing_strings(page)
+
+
+def test_the_trail_is_in_order_verified_then_broken_after_a_tampered_row(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    place_unit(server.store, "RB-9", MONAS[0] + 0.001, MONAS[1])
+    server.app.state.ctx.dispatcher.load()  # its fresh position, as the bus would have brought it
+    disp = server.client("dispatcher")
+    iid = disp.post("/api/v1/incidents", json=intake_body()).json()["incident"]["incident_id"]
+    assert disp.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "resolved"}).status_code == 200
+    with server.store.transaction() as tx:
+        rows = tx.rows("SELECT seq FROM audit_log WHERE incident_id = :i ORDER BY seq", {"i": iid})
+    seqs = [int(r[0]) for r in rows]
+    assert len(seqs) >= 3
+
+    page = new_page(browser, guard)
+    login(page, server, "auditor")
+    page.click("#tab-trail")
+    page.fill("#trail-id", iid)
+    page.click("#trail-load")
+    page.wait_for_selector("#trail-status[data-ok=true]", timeout=15_000)
+    shown = page.eval_on_selector_all(
+        "#trail-steps li", "els => els.map(e => [+e.dataset.seq, e.dataset.verified])"
+    )
+    assert shown == [[s, "true"] for s in seqs]
+
+    tampered = seqs[1]
+    with server.store.transaction() as tx:
+        bypass_append_only(server.store, tx)
+        tx.run("UPDATE audit_log SET details = :d WHERE seq = :s", {"d": '{"edited":true}', "s": tampered})
+    page.click("#trail-load")
+    page.wait_for_selector("#trail-status[data-ok=false]", timeout=15_000)
+    broken = page.eval_on_selector_all(
+        "#trail-steps li[data-verified=false]", "els => els.map(e => +e.dataset.seq)"
+    )
+    assert broken == [tampered]
+    assert page.get_attribute("#trail-head", "data-seq") == str(tampered - 1)
+    shot(page, "trail-broken")
+
+    page.click("#my-reads-load")
+    page.wait_for_selector("#my-reads-list li", timeout=15_000)
+    actions = page.eval_on_selector_all(
+        "#my-reads-list li", "els => els.slice(0, 3).map(e => e.dataset.action)"
+    )
+    assert actions == ["my_reads", "trail_read", "trail_read"]
+
+    # A step naming a unit links to the replay of that unit at that moment.
+    offered = page.locator("#trail-steps li", has_text="RB-9").first
+    offered.locator(".replay-link").click()
+    page.wait_for_selector('#replay-current li[data-unit="RB-9"]', timeout=30_000)
+    no_missing_strings(page)
