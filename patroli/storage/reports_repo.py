@@ -1,6 +1,8 @@
 """What auditors and commanders read: a station's units at an instant, one fix with its raw evidence, the
-incident events of units over a time range, an incident's trail with the chain's verdict on each row, and a
-user's own reads. Written once over `Tx` (see patroli.storage.dispatch_repo); the SQL is the same on both backends.
+incident events of units over a time range, an incident's trail with the chain's verdict on each row, a
+user's own reads, and the distributions behind the response figures (dispatch_repo.response_figures).
+Written once over `Tx` (see patroli.storage.dispatch_repo); the SQL is the same on both backends but for the
+few expressions of seconds and buckets.
 
 The snapshot asks, per unit, for `max(fix_time)` at or before the instant inside a window: on the primary key
 (unit_id, fix_time) that is one backward index probe a unit, whatever the size of the table (bench/reports).
@@ -14,7 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from patroli.incidents import AuditEntry
-from patroli.storage.dispatch_repo import AUDIT_SELECT, audit_from_row, audit_problems
+from patroli.storage.dispatch_repo import (
+    AUDIT_SELECT,
+    DEFAULT_ARRIVE_TARGET_S,
+    FIGURE_GROUPS,
+    METRICS,
+    audit_from_row,
+    audit_problems,
+)
 from patroli.storage.tx import Tx, in_list
 
 SNAPSHOT_WINDOW: Final = timedelta(minutes=15)  # a unit silent for longer than this before T is "no fix"
@@ -192,3 +201,72 @@ def reads_of(tx: Tx, actor: str, *, before_seq: int | None = None, limit: int = 
         params["before"] = before_seq
     rows = tx.rows(f"{AUDIT_SELECT} WHERE {where} ORDER BY seq DESC LIMIT :limit", params)
     return [audit_from_row(tx, r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+_SECONDS = {  # seconds from receipt to a stamp
+    "postgresql": "extract(epoch FROM {stamp} - received_at)",
+    "sqlite": "(({stamp} - received_at) / 1e6)",
+}
+_BUCKET = {"postgresql": "floor({s} / :w)", "sqlite": "CAST({s} / :w AS INTEGER)"}
+
+
+def _station_where(
+    tier: str,
+    station_code: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    params: dict[str, Any],
+) -> str:
+    group = FIGURE_GROUPS[tier]  # KeyError for anything else: never the caller's text
+    where = [f"{group} IS NOT NULL"]
+    if station_code is not None:
+        where.append(f"{group} = :station")
+        params["station"] = station_code
+    if since is not None:
+        where.append("received_at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("received_at < :until")
+        params["until"] = until
+    return " AND ".join(where)
+
+
+def figure_distribution(
+    tx: Tx,
+    metric: str,
+    tier: str,
+    station_code: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    width_s: float,
+) -> list[tuple[float, int]]:
+    """How many incidents took [k·width, (k+1)·width) seconds from receipt to the metric's stamp (ack,
+    accept, arrive): (bucket start in seconds, count), in order, counted in SQL."""
+    stamp = METRICS[metric]  # KeyError for anything else
+    seconds = _SECONDS[tx.dialect].format(stamp=stamp)
+    params: dict[str, Any] = {"w": float(width_s)}
+    where = _station_where(tier, station_code, since, until, params)
+    rows = tx.rows(
+        f"SELECT {_BUCKET[tx.dialect].format(s=seconds)} AS b, count(*) FROM incidents "
+        f"WHERE {where} AND {stamp} IS NOT NULL GROUP BY b ORDER BY b",
+        params,
+    )
+    return [(float(r[0]) * width_s, int(r[1])) for r in rows]
+
+
+def arrival_by_target(
+    tx: Tx, tier: str, station_code: str | None, since: datetime | None, until: datetime | None
+) -> list[tuple[float, int, int]]:
+    """Arrivals per target (10 min; 15 beyond 5 km, 25 beyond 10 km, as stored with each incident): (target
+    in seconds, arrived, arrived within it)."""
+    seconds = _SECONDS[tx.dialect].format(stamp="arrived_at")
+    params: dict[str, Any] = {"d": DEFAULT_ARRIVE_TARGET_S}
+    where = _station_where(tier, station_code, since, until, params)
+    rows = tx.rows(
+        "SELECT coalesce(arrive_target_s, :d) AS tg, count(*), "
+        f"sum(CASE WHEN {seconds} <= coalesce(arrive_target_s, :d) THEN 1 ELSE 0 END) FROM incidents "
+        f"WHERE {where} AND arrived_at IS NOT NULL GROUP BY tg ORDER BY tg",
+        params,
+    )
+    return [(float(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
