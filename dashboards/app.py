@@ -33,6 +33,7 @@ from dashboards import (
     api_incidents,
     api_places,
     api_replay,
+    api_reports,
     api_units,
     incident_metrics,
 )
@@ -196,6 +197,7 @@ def create_app(
     app.include_router(api_console.open_router)
     app.include_router(api_assignment.router)
     app.include_router(api_replay.router)
+    app.include_router(api_reports.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:
