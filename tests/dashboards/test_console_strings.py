@@ -56,7 +56,7 @@ def enum_keys() -> set[str]:
         "answer": typing.get_args(AnswerKind),
         "error": [*STATUS_CODES.values(), "server_error", "network", *client_error_codes()],
         "conn": ["offline", "connecting", "live", "reconnecting"],
-        "workspace": ["intake", "dispatch", "station", "replay", "trail"],
+        "workspace": ["intake", "dispatch", "station", "replay", "trail", "reports"],
         "priority": ["1", "2", "3", "4", "5"],
     }
     return {f"{kind}.{v}" for kind, values in kinds.items() for v in values}

@@ -1,13 +1,18 @@
 """The auditor's screens in headless Chromium on the real stack (uvicorn, TimescaleDB, Mosquitto): the replay's
 slider shows the fix of that instant (and hovering it, its raw sentence), the station snapshot matches the
-database, and an incident's trail lists its audit rows in order, verified, then broken after a tampered row.
+database, an incident's trail lists its audit rows in order, verified, then broken after a tampered row, and
+the commander's charts draw the API's figures with a CSV download that is the API's.
 
 Fails on any request leaving the machine and on any string missing from the Indonesian table.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import h3
 import playwright.sync_api as playwright
@@ -164,4 +169,60 @@ def test_the_trail_is_in_order_verified_then_broken_after_a_tampered_row(
     offered = page.locator("#trail-steps li", has_text="RB-9").first
     offered.locator(".replay-link").click()
     page.wait_for_selector('#replay-current li[data-unit="RB-9"]', timeout=30_000)
+    no_missing_strings(page)
+
+
+def test_charts_draw_the_apis_figures_and_the_csv_download_matches_the_api(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    disp = server.client("dispatcher")
+    ids = [
+        disp.post("/api/v1/incidents", json=intake_body()).json()["incident"]["incident_id"] for _ in range(3)
+    ]
+    officer = server.client("officer")
+    for iid in ids[:2]:
+        assert officer.post(f"/api/v1/incidents/{iid}/ack", json={}).status_code == 200
+    page = new_page(browser, guard, accept_downloads=True)
+    login(page, server, "auditor")
+    page.click("#tab-reports")
+    page.wait_for_selector("#report-table tbody tr", timeout=15_000)
+    since = page.input_value("#report-since") + "T00:00:00Z"
+    until = page.input_value("#report-until") + "T00:00:00Z"
+    figures = (
+        server.client("auditor")
+        .get("/api/v1/reports/response-times", params={"tier": "polres", "since": since, "until": until})
+        .json()
+    )
+    assert [f["station_code"] for f in figures] == ["31.71"]
+    drawn = page.get_attribute("#chart-ack-share", "data-values")
+    assert drawn is not None and [v / 100 for v in json.loads(drawn)[0]] == pytest.approx(
+        [figures[0]["ack_within_share"]]
+    )
+    assert page.get_attribute('#report-table tr[data-station="31.71"] td[data-share]', "data-share") == str(
+        figures[0]["ack_within_share"]
+    )
+    painted = page.evaluate(
+        """() => { const c = document.querySelector('#chart-ack-share canvas');
+           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+           let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    )
+    assert painted > 500  # bars and axes drawn, not an empty canvas
+
+    with page.expect_download() as info:
+        page.click("#report-csv")
+    text = Path(info.value.path()).read_bytes().decode()
+    api_csv = server.client("auditor").get(
+        "/api/v1/reports/response-times.csv", params={"tier": "polres", "since": since, "until": until}
+    )
+    assert text == api_csv.text
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert header == list(figures[0]) and float(row[header.index("ack_within_share")]) == pytest.approx(
+        figures[0]["ack_within_share"]
+    )
+
+    page.click('#report-table tr[data-station="31.71"]')
+    page.wait_for_selector("#chart-daily", timeout=15_000)
+    days = page.eval_on_selector_all("#daily-numbers li", "els => els.map(e => e.dataset.day)")
+    assert len(days) == 1
+    shot(page, "reports")
     no_missing_strings(page)

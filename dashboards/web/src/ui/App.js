@@ -6,6 +6,7 @@ import { CallTaker } from "./CallTaker.js";
 import { DispatchBoard, StationQueue } from "./workspaces.js";
 import { Replay } from "./Replay.js";
 import { Trail } from "./Trail.js";
+import { Reports } from "./Reports.js";
 import { store, serverNow } from "../store.js";
 import { api } from "../api.js";
 import { t, te, num, time, language, setLanguage } from "../i18n.js";
@@ -13,10 +14,10 @@ import { selectUnit, toggleH3 } from "../map.js";
 
 // What each role works in, in the order of its tabs: the server enforces the permissions behind them.
 export const ROLE_WORKSPACES = {
-  admin: ["intake", "dispatch", "station", "replay", "trail"],
+  admin: ["intake", "dispatch", "station", "replay", "trail", "reports"],
   dispatcher: ["intake", "dispatch"],
-  station_officer: ["station"],
-  auditor: ["dispatch", "replay", "trail"],
+  station_officer: ["station", "reports"],
+  auditor: ["dispatch", "replay", "trail", "reports"],
 };
 
 export function Login({ onLogin }) {
@@ -128,8 +129,8 @@ export function App({ onLogout }) {
     </header>
     ${picking ? html`<p class="picking" role="status">${t("map.picking")}</p>` : null}
     <aside id="panel">
-      ${current === "replay" ? html`<${Replay} />` : current === "trail" ? html`<${Trail} />` : null}
-      ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : current === "replay" || current === "trail" ? null : html`<${DispatchBoard} role=${user.role} />`}
+      ${current === "replay" ? html`<${Replay} />` : current === "trail" ? html`<${Trail} />` : current === "reports" ? html`<${Reports} />` : null}
+      ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : ["replay", "trail", "reports"].includes(current) ? null : html`<${DispatchBoard} role=${user.role} />`}
       <${UnitPanel} />
     </aside>
     <${Announcer} />

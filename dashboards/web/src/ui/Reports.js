@@ -1,0 +1,176 @@
+// The commander's figures: response times per Polsek, Polres or Polda over a period, against Polri's targets
+// (acknowledged within 10 s; on scene within 10 / 15 / 25 min by distance), drawn with uPlot (bundled, no CDN)
+// with the numbers beside each chart, and the table as CSV (the same columns as the API). Choosing a station
+// draws its daily trend, the distribution of its times to acknowledge, and its arrivals per distance target.
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { html } from "./html.js";
+import { api, ApiError } from "../api.js";
+import { t, num } from "../i18n.js";
+import { store } from "../store.js";
+import { zoneOf } from "../zones.js";
+
+const TIERS = ["polsek", "polres", "polda"];
+const ZONE_HOURS = { WIB: 7, WITA: 8, WIT: 9 };
+const DAY_MS = 86400e3;
+const AXIS = { stroke: "#aab4c0", grid: { stroke: "#26313c" }, ticks: { stroke: "#26313c" } };
+const pct = (v) => (v == null ? "–" : num(100 * v, 1) + " %");
+const secs = (v) => (v == null ? "–" : num(v, 1) + " s");
+const mins = (v) => (v == null ? "–" : num(v / 60, 1) + " mnt");
+const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+// One uPlot chart; `data` is uPlot's [xs, ys…]. The values drawn are kept on the element (data-values), so what
+// the chart shows can be checked against the API.
+function Chart({ id, data, series, bars = false, xLabels = null, yRange = null }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    const opts = {
+      width: 390,
+      height: 170,
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: xLabels ? { time: false, range: (u, lo, hi) => [lo - 0.5, hi + 0.5] } : { time: true }, y: yRange ? { range: yRange } : {} },
+      axes: [xLabels ? { ...AXIS, incrs: [1, 2, 5, 10], values: (u, ticks) => ticks.map((i) => xLabels[i] ?? "") } : AXIS, AXIS],
+      series: [{}, ...series.map((s) => ({ width: 2, ...s, ...(bars ? { paths: uPlot.paths.bars({ size: [0.7, 40] }), fill: s.stroke + "aa" } : {}) }))],
+    };
+    const chart = new uPlot(opts, data, ref.current);
+    return () => chart.destroy();
+  }, [JSON.stringify(data)]);
+  return html`<div class="chart" id=${id} ref=${ref} data-values=${JSON.stringify(data.slice(1))}></div>`;
+}
+
+async function downloadCsv(query) {
+  const r = await fetch(`/api/v1/reports/response-times.csv?${query}`, { headers: { Authorization: "Bearer " + store.get().token } });
+  if (!r.ok) throw new ApiError(r.status, "server_error");
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `response_times.csv`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export function Reports() {
+  const now = Date.now();
+  const [tier, setTier] = useState("polres");
+  const [since, setSince] = useState(day(now - 30 * DAY_MS));
+  const [until, setUntil] = useState(day(now + DAY_MS));
+  const [rows, setRows] = useState(null);
+  const [chosen, setChosen] = useState(null);
+  const [detail, setDetail] = useState(null);
+  const [error, setError] = useState(null);
+  const query = () => new URLSearchParams({ tier, since: since + "T00:00:00Z", until: until + "T00:00:00Z" });
+
+  const load = async (e) => {
+    if (e) e.preventDefault();
+    setError(null);
+    setChosen(null);
+    setDetail(null);
+    try {
+      setRows(await api(`/api/v1/reports/response-times?${query()}`));
+    } catch (ex) {
+      setError(ex.code);
+    }
+  };
+  useEffect(() => {
+    load();
+  }, []);
+
+  const choose = async (code) => {
+    setChosen(code);
+    setError(null);
+    const q = query();
+    q.set("station", code);
+    q.set("tz_hours", String(ZONE_HOURS[zoneOf(code).name]));
+    try {
+      const [daily, acks, arrivals] = await Promise.all([
+        api(`/api/v1/reports/response-times/daily?${q}`),
+        api(`/api/v1/reports/response-times/distribution?${q}&metric=ack&width_s=5`),
+        api(`/api/v1/reports/arrivals?${q}`),
+      ]);
+      setDetail({ daily, acks, arrivals });
+    } catch (ex) {
+      setError(ex.code);
+    }
+  };
+
+  const top = rows ? [...rows].sort((a, b) => b.incidents - a.incidents).slice(0, 20) : [];
+  return html`<div class="workspace" id="ws-reports">
+    <h2>${t("reports.title")}</h2>
+    <form class="filters wrap" onSubmit=${load}>
+      <label>${t("reports.tier")}
+        <select id="report-tier" value=${tier} onChange=${(e) => setTier(e.target.value)}>
+          ${TIERS.map((k) => html`<option key=${k} value=${k}>${t("tier." + k)}</option>`)}
+        </select></label>
+      <label>${t("reports.since")} <input id="report-since" type="date" value=${since} onInput=${(e) => setSince(e.target.value)} /></label>
+      <label>${t("reports.until")} <input id="report-until" type="date" value=${until} onInput=${(e) => setUntil(e.target.value)} /></label>
+      <button id="report-load" class="primary" type="submit">${t("reports.load")}</button>
+    </form>
+    <p class="hint">${t("reports.targets")}</p>
+    ${error ? html`<p class="error" role="alert">${t("error." + error)}</p>` : null}
+    ${rows
+      ? html`<button id="report-csv" onClick=${() => downloadCsv(query()).catch((ex) => setError(ex.code))}>${t("reports.csv")}</button>
+          ${top.length
+            ? html`<h3>${t("reports.ack_share_chart")}</h3>
+                <${Chart}
+                  id="chart-ack-share"
+                  bars=${true}
+                  xLabels=${top.map((r) => r.station_code)}
+                  yRange=${[0, 100]}
+                  data=${[top.map((_, i) => i), top.map((r) => (r.ack_within_share == null ? null : 100 * r.ack_within_share))]}
+                  series=${[{ label: t("reports.ack_within"), stroke: "#3fd07a" }]}
+                />`
+            : html`<p class="muted" id="report-empty">${t("reports.empty")}</p>`}
+          <div class="table-wrap"><table class="figures" id="report-table">
+            <thead><tr>
+              <th>${t("reports.station")}</th><th>${t("reports.incidents")}</th><th>${t("reports.ack_within")}</th>
+              <th>${t("reports.ack_p50")}</th><th>${t("reports.accept_p50")}</th><th>${t("reports.arrive_within")}</th><th>${t("reports.arrive_p50")}</th>
+            </tr></thead>
+            <tbody>
+              ${rows.map(
+                (r) => html`<tr key=${r.station_code} data-station=${r.station_code} class=${chosen === r.station_code ? "chosen" : ""} tabindex="0" onClick=${() => choose(r.station_code)} onKeyDown=${(e) => e.key === "Enter" && choose(r.station_code)}>
+                  <td title=${r.station_name || ""}>${r.station_code}</td>
+                  <td>${num(r.incidents)}</td><td data-share=${r.ack_within_share ?? ""}>${pct(r.ack_within_share)}</td>
+                  <td>${secs(r.ack_p50_s)}</td><td>${secs(r.accept_p50_s)}</td>
+                  <td>${pct(r.arrive_within_share)}</td><td>${mins(r.arrive_p50_s)}</td>
+                </tr>`,
+              )}
+            </tbody>
+          </table></div>`
+      : null}
+    ${chosen && detail
+      ? html`<section class="detail" id="report-station" data-station=${chosen}>
+          <h3>${t("reports.trend", { station: chosen })}</h3>
+          ${detail.daily.length
+            ? html`<${Chart}
+                id="chart-daily"
+                yRange=${[0, 100]}
+                data=${[detail.daily.map((d) => Date.parse(d.station_code + "T00:00:00Z") / 1000), detail.daily.map((d) => (d.ack_within_share == null ? null : 100 * d.ack_within_share)), detail.daily.map((d) => (d.arrive_within_share == null ? null : 100 * d.arrive_within_share))]}
+                series=${[{ label: t("reports.ack_within"), stroke: "#3fd07a" }, { label: t("reports.arrive_within"), stroke: "#4aa3ff" }]}
+              />
+              <ul class="list numbers" id="daily-numbers">
+                ${detail.daily.map((d) => html`<li key=${d.station_code} data-day=${d.station_code}>${d.station_code}: ${num(d.incidents)} · ${pct(d.ack_within_share)} · ${secs(d.accept_p50_s)} · ${pct(d.arrive_within_share)}</li>`)}
+              </ul>`
+            : html`<p class="muted">${t("reports.empty")}</p>`}
+          <h3>${t("reports.ack_distribution")}</h3>
+          ${detail.acks.length
+            ? html`<${Chart}
+                id="chart-ack-distribution"
+                bars=${true}
+                xLabels=${detail.acks.map((b) => `${num(b.from_s)}–${num(b.to_s)}`)}
+                data=${[detail.acks.map((_, i) => i), detail.acks.map((b) => b.incidents)]}
+                series=${[{ label: t("reports.incidents"), stroke: "#f5c542" }]}
+              />
+              <ul class="list numbers">${detail.acks.map((b) => html`<li key=${b.from_s}>${num(b.from_s)}–${num(b.to_s)} s: ${num(b.incidents)}</li>`)}</ul>`
+            : html`<p class="muted">${t("reports.empty")}</p>`}
+          <h3>${t("reports.arrivals")}</h3>
+          <ul class="list numbers" id="arrival-targets">
+            ${detail.arrivals.length
+              ? detail.arrivals.map((a) => html`<li key=${a.target_s} data-target=${a.target_s}>${t("reports.target", { min: num(a.target_s / 60) })}: ${num(a.within_target)} / ${num(a.arrived)} (${pct(a.within_share)})</li>`)
+              : html`<li class="muted">${t("reports.no_arrivals")}</li>`}
+          </ul>
+        </section>`
+      : null}
+  </div>`;
+}
