@@ -10,7 +10,7 @@ The snapshot asks, per unit, for `max(fix_time)` at or before the instant inside
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -270,3 +270,83 @@ def arrival_by_target(
         params,
     )
     return [(float(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- where incidents happen
+H3_MAX_RES: Final = 9  # positions and incident cells are kept at resolution 9
+
+
+def h3_parent_sql(column: str, res: int, params: dict[str, Any], name: str = "h3p") -> str:
+    """SQL for the parent at `res` of the resolution-9 H3 cells in `column`: the index's resolution bits (52–55)
+    set to `res` and the digits below it to 7 ("unused"), which is what h3's cell_to_parent does."""
+    if not 0 <= res <= H3_MAX_RES:
+        raise ValueError(f"H3 resolution {res}: 0 to {H3_MAX_RES}")
+    params[f"{name}_keep"] = ~(15 << 52)
+    params[f"{name}_set"] = (res << 52) | ((1 << (3 * (15 - res))) - 1)
+    return f"(({column} & :{name}_keep) | :{name}_set)"
+
+
+def index_incident_cells(tx: Tx, cell_of: Callable[[float, float], int], batch: int = 500) -> int:
+    """Give every located incident without one its resolution-9 cell (incidents located since the last call);
+    the number indexed. Two processes doing it at once insert each cell once."""
+    done = 0
+    while True:
+        rows = tx.rows(
+            "SELECT i.incident_id, i.lat, i.lon FROM incidents i "
+            "LEFT JOIN incident_cells c ON c.incident_id = i.incident_id "
+            "WHERE c.incident_id IS NULL AND i.lat IS NOT NULL AND i.lon IS NOT NULL LIMIT :limit",
+            {"limit": batch},
+        )
+        if not rows:
+            return done
+        params: dict[str, Any] = {}
+        values = []
+        for k, (iid, lat, lon) in enumerate(rows):
+            params[f"i{k}"], params[f"h{k}"] = iid, cell_of(lat, lon)
+            values.append(f"(:i{k}, :h{k})")
+        tx.run(
+            f"INSERT INTO incident_cells (incident_id, h3_r9) VALUES {', '.join(values)} "
+            "ON CONFLICT (incident_id) DO NOTHING",
+            params,
+        )
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
+def incident_heatmap(
+    tx: Tx,
+    res: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    incident_types: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    scope: Sequence[str] | None = None,
+    limit: int = 5000,
+) -> list[tuple[int, int]]:
+    """Incidents per H3 cell at `res` (≤ 9), counted in the database: (cell, count), the busiest first.
+    `scope`: only those queued at or in the jurisdiction of these stations."""
+    params: dict[str, Any] = {"limit": limit}
+    cell = h3_parent_sql("c.h3_r9", res, params)
+    where = ["1 = 1"]
+    if since is not None:
+        where.append("i.received_at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("i.received_at < :until")
+        params["until"] = until
+    if incident_types:
+        where.append(f"i.incident_type IN ({in_list('ty_', incident_types, params)})")
+    if channels:
+        where.append(f"i.channel IN ({in_list('ch_', channels, params)})")
+    if scope is not None:
+        codes = in_list("sc_", scope, params) if scope else "NULL"
+        where.append(f"(i.station_code IN ({codes}) OR i.polres_code IN ({codes}))")
+    rows = tx.rows(
+        f"SELECT {cell} AS cell, count(*) AS n FROM incident_cells c "
+        f"JOIN incidents i ON i.incident_id = c.incident_id WHERE {' AND '.join(where)} "
+        "GROUP BY cell ORDER BY n DESC, cell LIMIT :limit",
+        params,
+    )
+    return [(int(r[0]), int(r[1])) for r in rows]

@@ -3,10 +3,12 @@ units' incident events, an incident's trail with the chain's verdict per row, an
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import h3
 from audit_helpers import bypass_append_only
+from test_response_figures import BASE
 
 from patroli.models import Fix, Unit
 from patroli.storage import Store, dispatch_repo, reports_repo
@@ -27,6 +29,10 @@ def fix(unit_id: str, t: datetime, lat: float, lon: float, raw: str = "$GPRMC,te
         h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)),
         raw=raw,
     )
+
+
+def cell_of(lat: float, lon: float) -> int:
+    return h3.str_to_int(h3.latlng_to_cell(lat, lon, 9))
 
 
 def seed(store: Store) -> None:
@@ -103,3 +109,40 @@ def test_reads_of_lists_one_users_queries_newest_first(store: Store) -> None:
     with store.transaction() as tx:
         mine = reports_repo.reads_of(tx, "user:auditor")
     assert [(e.seq, e.action) for e in mine] == [(4, "replay_snapshot"), (1, "history_read")]
+
+
+def test_the_parent_cell_in_sql_is_h3s(store: Store) -> None:
+    cells = [
+        h3.latlng_to_cell(lat, lon, 9)
+        for lat, lon in ((-6.17, 106.82), (-8.65, 115.21), (3.59, 98.67), (-2.53, 140.71))
+    ]
+    for res in range(0, 10):
+        params: dict[str, object] = {}
+        sql = reports_repo.h3_parent_sql(":c", res, params)
+        with store.transaction() as tx:
+            got = [tx.rows(f"SELECT {sql}", {**params, "c": h3.str_to_int(c)})[0][0] for c in cells]
+        assert [h3.int_to_str(int(g)) for g in got] == [h3.cell_to_parent(c, res) for c in cells], res
+
+
+def test_incident_heatmap_counts_per_cell_in_the_database(store: Store) -> None:
+    points = [(-6.1754, 106.8272), (-6.1755, 106.8273), (-6.2000, 106.8500), (-8.65, 115.21)]
+    with store.transaction() as tx:
+        for k, (lat, lon) in enumerate(points):
+            channel = "sms" if k == 2 else "phone"
+            dispatch_repo.insert_incident(
+                tx, dataclasses.replace(BASE, incident_id=f"H-{k}", lat=lat, lon=lon, channel=channel)
+            )
+        dispatch_repo.insert_incident(tx, dataclasses.replace(BASE, incident_id="H-none", lat=None, lon=None))
+        assert reports_repo.index_incident_cells(tx, cell_of) == 4
+        assert reports_repo.index_incident_cells(tx, cell_of) == 0
+        at7 = reports_repo.incident_heatmap(tx, 7)
+        sms = reports_repo.incident_heatmap(tx, 9, channels=["sms"])
+        scoped = reports_repo.incident_heatmap(tx, 5, scope=["51.71"])
+    expected: dict[str, int] = {}
+    for lat, lon in points:
+        c = h3.latlng_to_cell(lat, lon, 7)
+        expected[c] = expected.get(c, 0) + 1
+    assert {h3.int_to_str(c): n for c, n in at7} == expected
+    assert at7[0][1] == max(expected.values())
+    assert [h3.int_to_str(c) for c, _ in sms] == [h3.latlng_to_cell(-6.2, 106.85, 9)]
+    assert scoped == []
