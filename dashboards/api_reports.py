@@ -1,7 +1,8 @@
 """The commander's figures: response times per Polsek, Polres and Polda (rolled up from its Polres) over a
 period, with the shares against Polri's targets (acknowledged within 10 s; on scene within 10 min, 15 beyond
 5 km, 25 beyond 10 km), a daily trend in the station's zone, the distribution of each time, and the arrivals per
-distance target; the same table as CSV, column for column what the JSON says.
+distance target; the same table as CSV, column for column what the JSON says. Where incidents happen (a heatmap
+by H3 cell) and false reports per channel and station with the flagged callers (auditors and admins only).
 
 Every figure is computed in SQL (dispatch_repo.response_figures: percentile_cont on PostgreSQL, ranks on
 SQLite; reports_repo for the distributions). A station officer sees their own stations only; every read is
@@ -15,13 +16,15 @@ import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+import h3
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
-from dashboards.auth import User
-from dashboards.context import AnyUser, AppContext, Ctx
+from dashboards.auth import AUDIT_ROLES, User
+from dashboards.context import AnyUser, AppContext, Ctx, require
 from dashboards.live import station_scope
 from dashboards.params import utc
+from dispatch.service import REPEAT_FALSE_REPORTS
 from patroli.storage import dispatch_repo, reports_repo
 
 router = APIRouter(prefix="/api/v1/reports")
@@ -246,3 +249,122 @@ def arrivals(
     return [
         TargetArrivals(target_s=t, arrived=n, within_target=w, within_share=_share(w, n)) for t, n, w in rows
     ]
+
+
+# ---------------------------------------------------------------------------------------------- where incidents happen
+class HeatCell(BaseModel):
+    h: str = Field(description="H3 cell index (hex)")
+    n: int = Field(description="incidents received in the period in this cell")
+    ring: list[tuple[float, float]] = Field(description="the cell's outline as [lon, lat] pairs")
+
+
+class Heatmap(BaseModel):
+    res: int
+    total: int
+    cells: list[HeatCell]
+
+
+def _cell_r9(lat: float, lon: float) -> int:
+    return h3.str_to_int(h3.latlng_to_cell(lat, lon, reports_repo.H3_MAX_RES))
+
+
+@router.get("/heatmap", tags=["figures"], summary="Incidents per H3 cell, counted in the database")
+def heatmap(
+    ctx: Ctx,
+    user: AnyUser,
+    res: Annotated[int, Query(ge=3, le=9, description="H3 resolution: choose it by the map's zoom")] = 7,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    incident_type: Annotated[list[str] | None, Query(description="only these types")] = None,
+    channel: Annotated[list[str] | None, Query(description="only these channels")] = None,
+) -> Heatmap:
+    """The cells of incidents located since the last call are added first (incident_cells), then counted per
+    parent cell at `res` in SQL; a station officer's are those of their own stations."""
+    t0, t1 = _period(since, until)
+    types, channels = incident_type or [], channel or []
+    _audit(ctx, user, "heatmap", res=res, since=t0, until=t1, types=types, channels=channels)
+    scope = station_scope(user, ctx.stations)
+    with ctx.store.transaction() as tx:
+        reports_repo.index_incident_cells(tx, _cell_r9)
+        rows = reports_repo.incident_heatmap(
+            tx,
+            res,
+            since=t0,
+            until=t1,
+            incident_types=types,
+            channels=channels,
+            scope=sorted(scope) if scope is not None else None,
+        )
+    cells = []
+    for cell, n in rows:
+        hexa = h3.int_to_str(cell)
+        cells.append(HeatCell(h=hexa, n=n, ring=[(lon, lat) for lat, lon in h3.cell_to_boundary(hexa)]))
+    return Heatmap(res=res, total=sum(c.n for c in cells), cells=cells)
+
+
+# ---------------------------------------------------------------------------------------------- false reports
+class FalseReportCount(BaseModel):
+    channel: str
+    station_code: str
+    incidents: int
+    false_reports: int
+
+
+class FlaggedIncident(BaseModel):
+    incident_id: str
+    received_at: datetime
+    channel: str
+    incident_type: str
+    station_code: str
+
+
+class FlaggedCaller(BaseModel):
+    caller: str
+    incidents: int
+    false_reports: int
+    behind_the_flag: list[FlaggedIncident]
+
+
+class FalseReports(BaseModel):
+    flag_from: int = Field(description="false reports from which intake flags a caller (never refuses one)")
+    counts: list[FalseReportCount]
+    callers: list[FlaggedCaller]
+
+
+@router.get(
+    "/false-reports", tags=["figures"], summary="False reports per channel and station, flagged callers"
+)
+def false_reports(
+    ctx: Ctx,
+    user: Annotated[User, Depends(require(*AUDIT_ROLES))],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> FalseReports:
+    """Auditors and admins only: it names callers. The read is audited without them."""
+    t0, t1 = _period(since, until)
+    _audit(ctx, user, "false_reports", since=t0, until=t1)
+    with ctx.store.transaction() as tx:
+        counts = reports_repo.false_report_counts(tx, t0, t1)
+        flagged = reports_repo.flagged_callers(tx, REPEAT_FALSE_REPORTS)
+        behind = reports_repo.false_reports_of(tx, [c for c, _, _ in flagged])
+    by_caller: dict[str, list[FlaggedIncident]] = {}
+    for inc in behind:
+        by_caller.setdefault(inc.caller, []).append(
+            FlaggedIncident(
+                incident_id=inc.incident_id,
+                received_at=inc.received_at,
+                channel=inc.channel,
+                incident_type=inc.incident_type,
+                station_code=inc.station_code,
+            )
+        )
+    return FalseReports(
+        flag_from=REPEAT_FALSE_REPORTS,
+        counts=[
+            FalseReportCount(channel=c, station_code=s, incidents=n, false_reports=f) for c, s, n, f in counts
+        ],
+        callers=[
+            FlaggedCaller(caller=c, incidents=n, false_reports=f, behind_the_flag=by_caller.get(c, []))
+            for c, n, f in flagged
+        ],
+    )

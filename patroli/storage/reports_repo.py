@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from patroli.incidents import AuditEntry
+from patroli.incidents import AuditEntry, Incident
 from patroli.storage.dispatch_repo import (
     AUDIT_SELECT,
     DEFAULT_ARRIVE_TARGET_S,
     FIGURE_GROUPS,
+    INCIDENT_SELECT,
     METRICS,
     audit_from_row,
     audit_problems,
+    incident_from_row,
 )
 from patroli.storage.tx import Tx, in_list
 
@@ -350,3 +352,52 @@ def incident_heatmap(
         params,
     )
     return [(int(r[0]), int(r[1])) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- false reports
+def false_report_counts(
+    tx: Tx, since: datetime | None = None, until: datetime | None = None
+) -> list[tuple[str, str, int, int]]:
+    """Per channel and station: (channel, station, incidents, of which closed as false reports), in SQL."""
+    params: dict[str, Any] = {}
+    where = ["1 = 1"]
+    if since is not None:
+        where.append("received_at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("received_at < :until")
+        params["until"] = until
+    rows = tx.rows(
+        "SELECT channel, station_code, count(*), "
+        "coalesce(sum(CASE WHEN disposition = 'false_report' THEN 1 ELSE 0 END), 0) AS f FROM incidents "
+        f"WHERE {' AND '.join(where)} GROUP BY channel, station_code HAVING "
+        "sum(CASE WHEN disposition = 'false_report' THEN 1 ELSE 0 END) > 0 ORDER BY f DESC, channel, station_code",
+        params,
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+def flagged_callers(tx: Tx, min_false: int, limit: int = 200) -> list[tuple[str, int, int]]:
+    """Callers with at least `min_false` false reports (what intake flags): (caller, incidents, false reports),
+    the most false first."""
+    rows = tx.rows(
+        "SELECT caller_id, count(*), sum(CASE WHEN disposition = 'false_report' THEN 1 ELSE 0 END) AS f "
+        "FROM incidents GROUP BY caller_id "
+        "HAVING sum(CASE WHEN disposition = 'false_report' THEN 1 ELSE 0 END) >= :m "
+        "ORDER BY f DESC, caller_id LIMIT :limit",
+        {"m": min_false, "limit": limit},
+    )
+    return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+
+def false_reports_of(tx: Tx, callers: Sequence[str], limit: int = 2000) -> list[Incident]:
+    """The incidents closed as false reports behind these callers' flags, newest first."""
+    if not callers:
+        return []
+    params: dict[str, Any] = {"limit": limit}
+    rows = tx.rows(
+        f"{INCIDENT_SELECT} WHERE caller_id IN ({in_list('c_', callers, params)}) "
+        "AND disposition = 'false_report' ORDER BY received_at DESC, incident_id DESC LIMIT :limit",
+        params,
+    )
+    return [incident_from_row(tx, r) for r in rows]

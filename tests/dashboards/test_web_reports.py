@@ -1,16 +1,20 @@
 """The commander's figures over REST on the real stack (TimescaleDB and SQLite): per Polres and per Polda, the
-CSV column for column the JSON, the daily trend, the distributions; a station officer sees their own only."""
+CSV column for column the JSON, the daily trend, the distributions, the heatmap by H3 cell, the false reports;
+a station officer sees their own only; every screen works as the web process's least-privilege user."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import h3
 import pytest
-from web_helpers import LiveServer, ServerFactory, intake_body
+from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
 
-from patroli.storage import Store, open_store
+from patroli.storage import Store, dispatch_repo, open_store
+from patroli.storage.roles import ensure_login
 
 
 @pytest.fixture
@@ -90,3 +94,93 @@ def test_a_station_officer_reads_only_their_stations(reports_server: LiveServer)
     mine = reads.get("/api/v1/me/reads").json()["entries"]
     assert [e["action"] for e in mine[:2]] == ["my_reads", "report_read"]
     assert mine[1]["details"]["report"] == "response_times"
+
+
+def test_heatmap_counts_incidents_per_cell_filtered(reports_server: LiveServer) -> None:
+    disp = reports_server.client("dispatcher")
+    for lat, lon, channel in (
+        (-6.1754, 106.8272, "phone"),
+        (-6.1755, 106.8271, "phone"),
+        (-6.2000, 106.8500, "sms"),
+    ):
+        body = intake_body(
+            lat=lat, lon=lon, channel=channel, caller="+628111000" if channel == "phone" else "+628122000"
+        )
+        assert disp.post("/api/v1/incidents", json=body).status_code == 201
+    auditor = reports_server.client("auditor")
+    at9 = auditor.get("/api/v1/reports/heatmap", params={"res": 9}).json()
+    assert at9["total"] == 3
+    assert {c["h"]: c["n"] for c in at9["cells"]} == {
+        h3.latlng_to_cell(-6.1754, 106.8272, 9): 2,
+        h3.latlng_to_cell(-6.2000, 106.8500, 9): 1,
+    }
+    assert len(at9["cells"][0]["ring"]) == 6
+    sms = auditor.get("/api/v1/reports/heatmap", params={"res": 5, "channel": "sms"}).json()
+    assert [(c["h"], c["n"]) for c in sms["cells"]] == [(h3.latlng_to_cell(-6.2, 106.85, 5), 1)]
+    assert reports_server.client("officer_utara").get("/api/v1/reports/heatmap").json()["total"] == 0
+
+
+def test_false_reports_name_the_flagged_callers_for_auditors_only(reports_server: LiveServer) -> None:
+    disp = reports_server.client("dispatcher")
+    ids = [
+        disp.post("/api/v1/incidents", json=intake_body(caller="+6281299990000")).json()["incident"][
+            "incident_id"
+        ]
+        for _ in range(3)
+    ]
+    for iid in ids[:2]:
+        assert (
+            disp.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "false_report"}).status_code
+            == 200
+        )
+    got = reports_server.client("auditor").get("/api/v1/reports/false-reports")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["counts"] == [
+        {"channel": "phone", "station_code": "31.71", "incidents": 3, "false_reports": 2}
+    ]
+    assert [(c["caller"], c["false_reports"]) for c in body["callers"]] == [("+6281299990000", 2)]
+    assert sorted(i["incident_id"] for i in body["callers"][0]["behind_the_flag"]) == sorted(ids[:2])
+    assert reports_server.client("dispatcher").get("/api/v1/reports/false-reports").status_code == 403
+    with reports_server.store.transaction() as tx:
+        audited = [e for e in dispatch_repo.audit_entries(tx) if e.action == "report_read"]
+    assert audited and "6281299990000" not in audited[-1].details
+
+
+def test_every_auditor_screen_works_as_the_web_processs_least_privilege_user(
+    start_server: ServerFactory, pg_url: str
+) -> None:
+    owner = open_store(pg_url)
+    owner.migrate()
+    place_unit(owner, "ROLE-R", *MONAS)
+    owner.close()
+    name = f"web_{pg_url.rsplit('/', 1)[1]}"
+    ensure_login(pg_url, name, "web", "web-role-password")
+    store = open_store(pg_url.replace("postgres@", f"{name}:web-role-password@"), pool_size=4)
+    try:
+        server = start_server(store=store)
+        iid = (
+            server.client("dispatcher")
+            .post("/api/v1/incidents", json=intake_body())
+            .json()["incident"]["incident_id"]
+        )
+        auditor = server.client("auditor")
+        now = datetime.now(UTC).isoformat()
+        for path, params in (
+            ("/api/v1/replay/snapshot", {"station": "31.71", "at": now}),
+            ("/api/v1/replay/fix", {"unit_id": "ROLE-R", "at": now}),
+            ("/api/v1/replay/events", {"units": "ROLE-R"}),
+            (f"/api/v1/audit/trail/{iid}", {}),
+            ("/api/v1/me/reads", {}),
+            ("/api/v1/reports/response-times", {"tier": "polda"}),
+            ("/api/v1/reports/response-times.csv", {}),
+            ("/api/v1/reports/response-times/daily", {}),
+            ("/api/v1/reports/response-times/distribution", {}),
+            ("/api/v1/reports/arrivals", {}),
+            ("/api/v1/reports/heatmap", {}),
+            ("/api/v1/reports/false-reports", {}),
+        ):
+            got = auditor.get(path, params=params)
+            assert got.status_code == 200, (path, got.text)
+    finally:
+        store.close()
