@@ -226,3 +226,45 @@ def test_charts_draw_the_apis_figures_and_the_csv_download_matches_the_api(
     assert len(days) == 1
     shot(page, "reports")
     no_missing_strings(page)
+
+
+def test_the_heatmap_draws_the_databases_counts_and_false_reports_name_the_flagged_caller(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    disp = server.client("dispatcher")
+    ids = [
+        disp.post("/api/v1/incidents", json=intake_body(caller="+6281277770000")).json()["incident"][
+            "incident_id"
+        ]
+        for _ in range(3)
+    ]
+    for iid in ids[:2]:
+        assert (
+            disp.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "false_report"}).status_code
+            == 200
+        )
+    page = new_page(browser, guard)
+    login(page, server, "auditor")
+    page.click("#tab-reports")
+    page.wait_for_selector("#report-table tbody tr", timeout=15_000)
+    jump(page, MONAS[0], MONAS[1], 11)  # resolution 7
+    page.click("#heatmap-toggle")
+    page.wait_for_selector("#heatmap-total[data-res='7']", timeout=15_000)
+    cell = h3.latlng_to_cell(MONAS[0], MONAS[1], 7)
+    assert page.get_attribute("#heatmap-total", "data-total") == "3"
+    assert page.get_attribute(f'#heatmap-cells li[data-cell="{cell}"]', "data-n") == "3"
+    page.wait_for_function(
+        "() => window.patroli.map().queryRenderedFeatures({layers: ['report-heat']}).some(f => f.properties.n === 3)",
+        timeout=15_000,
+    )
+    jump(page, MONAS[0], MONAS[1], 13)  # zoomed in: resolution 9
+    page.wait_for_selector("#heatmap-total[data-res='9']", timeout=15_000)
+
+    page.click("#false-reports-load")
+    page.wait_for_selector("#flagged-callers li[data-caller]", timeout=15_000)
+    assert page.eval_on_selector_all("#flagged-callers > li", "els => els.map(e => e.dataset.caller)") == [
+        "+6281277770000"
+    ]
+    assert page.locator('#flagged-callers li[data-caller="+6281277770000"] ul li').count() == 2
+    shot(page, "heatmap")
+    no_missing_strings(page)

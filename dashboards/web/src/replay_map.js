@@ -1,4 +1,4 @@
-// The replay's layers on the console's map: each unit's track as a line, its fixes as dots (from zoom 12,
+// The auditor's and commander's layers on the console's map. The replay: each unit's track as a line, its fixes as dots (from zoom 12,
 // where they are far enough apart to point at), where each unit is at the slider's instant, and a station's
 // snapshot. Hovering a fix asks the server for that fix with its raw sentence (itself an audited read) and shows
 // it in a popup built from text nodes: the raw evidence is what a device sent, never markup.
@@ -16,10 +16,16 @@ export function colourOf(k) {
   return UNIT_COLOURS[k % UNIT_COLOURS.length];
 }
 
+// The layers are added once, on first use. Before the style itself has loaded (the first instants after
+// login) MapLibre refuses new sources: nothing is drawn then, and the next draw adds them.
 function ensure() {
   const map = mapInstance();
-  if (!map || !map.loaded() || map.getSource("replay-tracks")) return map;
-  for (const id of SOURCES) map.addSource(id, { type: "geojson", data: EMPTY });
+  if (!map || map.getSource("replay-tracks")) return map;
+  try {
+    for (const id of SOURCES) map.addSource(id, { type: "geojson", data: EMPTY });
+  } catch (e) {
+    return null;
+  }
   map.addLayer({ id: "replay-tracks", type: "line", source: "replay-tracks", paint: { "line-color": ["get", "colour"], "line-width": 2.5, "line-opacity": 0.85 } });
   map.addLayer({ id: "replay-fixes", type: "circle", source: "replay-fixes", minzoom: 12, paint: { "circle-radius": 3, "circle-color": ["get", "colour"], "circle-stroke-width": 0.5, "circle-stroke-color": "#000" } });
   map.addLayer({ id: "replay-snapshot", type: "circle", source: "replay-snapshot", paint: { "circle-radius": 6, "circle-color": "#ffffff", "circle-stroke-width": 2, "circle-stroke-color": "#1f5fa0" } });
@@ -109,4 +115,58 @@ async function onHover(e) {
   }
   if (popup) popup.remove();
   popup = new maplibregl.Popup({ closeButton: false, maxWidth: "360px" }).setLngLat(at).setDOMContent(box).addTo(map);
+}
+
+// The commander's heatmap: incidents per H3 cell (counted by the server), coloured by their share of the
+// busiest cell. `refresh` is called again after each zoom while the heatmap is shown (the resolution follows).
+let heatRefresh = null;
+let heatHooked = false;
+
+export function resolutionForZoom(zoom) {
+  return Math.max(3, Math.min(9, Math.round(zoom) - 4));
+}
+
+export function showHeat(refresh) {
+  const map = ensureHeat();
+  heatRefresh = refresh;
+  if (map && !heatHooked) {
+    heatHooked = true;
+    map.on("zoomend", () => heatRefresh && heatRefresh(resolutionForZoom(map.getZoom())));
+  }
+  if (map && refresh) refresh(resolutionForZoom(map.getZoom()));
+}
+
+function ensureHeat() {
+  const map = mapInstance();
+  if (!map) return null;
+  if (!map.getSource("report-heat")) {
+    try {
+      map.addSource("report-heat", { type: "geojson", data: EMPTY });
+    } catch (e) {
+      return null; // the style is still loading (see ensure)
+    }
+    map.addLayer({
+      id: "report-heat",
+      type: "fill",
+      source: "report-heat",
+      paint: { "fill-color": ["interpolate", ["linear"], ["get", "k"], 0, "#2b83ba", 0.5, "#ffffbf", 1, "#d7191c"], "fill-opacity": 0.55, "fill-outline-color": "#000000" },
+    });
+  }
+  return map;
+}
+
+export function drawHeat(cells) {
+  const map = ensureHeat();
+  if (!map) return;
+  const max = Math.max(1, ...cells.map((c) => c.n));
+  map.getSource("report-heat").setData({
+    type: "FeatureCollection",
+    features: cells.map((c) => ({ type: "Feature", geometry: { type: "Polygon", coordinates: [[...c.ring, c.ring[0]]] }, properties: { h: c.h, n: c.n, k: c.n / max } })),
+  });
+}
+
+export function hideHeat() {
+  heatRefresh = null;
+  const map = mapInstance();
+  if (map && map.getSource("report-heat")) map.getSource("report-heat").setData(EMPTY);
 }

@@ -2,14 +2,17 @@
 // (acknowledged within 10 s; on scene within 10 / 15 / 25 min by distance), drawn with uPlot (bundled, no CDN)
 // with the numbers beside each chart, and the table as CSV (the same columns as the API). Choosing a station
 // draws its daily trend, the distribution of its times to acknowledge, and its arrivals per distance target.
+// Below: where incidents happen (a heatmap by H3 cell) and, for auditors and admins, the false reports.
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { html } from "./html.js";
+import { useStore } from "./hooks.js";
 import { api, ApiError } from "../api.js";
-import { t, num } from "../i18n.js";
+import { t, te, num } from "../i18n.js";
 import { store } from "../store.js";
 import { zoneOf } from "../zones.js";
+import { drawHeat, hideHeat, showHeat } from "../replay_map.js";
 
 const TIERS = ["polsek", "polres", "polda"];
 const ZONE_HOURS = { WIB: 7, WITA: 8, WIT: 9 };
@@ -51,7 +54,95 @@ async function downloadCsv(query) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+// Where incidents happen: the server's counts per H3 cell for the period, type and channel, on the map (the
+// resolution follows the zoom), with the busiest cells listed beside it.
+function Heatmap({ query }) {
+  const meta = useStore((s) => s.meta);
+  const [on, setOn] = useState(false);
+  const [type, setType] = useState("");
+  const [channel, setChannel] = useState("");
+  const [doc, setDoc] = useState(null);
+  const [error, setError] = useState(null);
+  const types = meta ? [...new Set(Object.values(meta.types_by_category).flat())].sort() : [];
+  useEffect(() => {
+    if (!on) return hideHeat();
+    showHeat(async (res) => {
+      const q = query();
+      q.delete("tier");
+      q.set("res", String(res));
+      if (type) q.set("incident_type", type);
+      if (channel) q.set("channel", channel);
+      try {
+        const got = await api(`/api/v1/reports/heatmap?${q}`);
+        setDoc(got);
+        drawHeat(got.cells);
+      } catch (e) {
+        setError(e.code);
+      }
+    });
+    return () => hideHeat();
+  }, [on, type, channel, query().toString()]);
+  return html`<section class="detail" id="report-heatmap">
+    <div class="head"><h3>${t("reports.heatmap")}</h3>
+      <button id="heatmap-toggle" aria-pressed=${on} onClick=${() => setOn(!on)}>${on ? t("reports.heatmap_hide") : t("reports.heatmap_show")}</button></div>
+    <div class="filters wrap">
+      <label>${t("reports.type")}
+        <select id="heatmap-type" value=${type} onChange=${(e) => setType(e.target.value)}>
+          <option value="">${t("board.all")}</option>
+          ${types.map((k) => html`<option key=${k} value=${k}>${te("type", k)}</option>`)}
+        </select></label>
+      <label>${t("reports.channel")}
+        <select id="heatmap-channel" value=${channel} onChange=${(e) => setChannel(e.target.value)}>
+          <option value="">${t("board.all")}</option>
+          ${(meta ? meta.channels : []).map((k) => html`<option key=${k} value=${k}>${te("channel", k)}</option>`)}
+        </select></label>
+    </div>
+    ${error ? html`<p class="error" role="alert">${t("error." + error)}</p>` : null}
+    ${on && doc
+      ? html`<p class="hint" id="heatmap-total" data-total=${doc.total} data-res=${doc.res}>${t("reports.heatmap_total", { n: num(doc.total), cells: num(doc.cells.length), res: doc.res })}</p>
+          <ul class="list numbers" id="heatmap-cells">
+            ${doc.cells.slice(0, 10).map((c) => html`<li key=${c.h} data-cell=${c.h} data-n=${c.n}>${c.h}: ${num(c.n)}</li>`)}
+          </ul>`
+      : null}
+  </section>`;
+}
+
+// False reports per channel and station, and the callers intake flags with the incidents behind each flag.
+function FalseReports({ query }) {
+  const [doc, setDoc] = useState(null);
+  const [error, setError] = useState(null);
+  const load = async () => {
+    const q = query();
+    q.delete("tier");
+    try {
+      setDoc(await api(`/api/v1/reports/false-reports?${q}`));
+    } catch (e) {
+      setError(e.code);
+    }
+  };
+  return html`<section class="detail" id="false-reports">
+    <div class="head"><h3>${t("reports.false_reports")}</h3><button id="false-reports-load" onClick=${load}>${t("reports.load")}</button></div>
+    ${error ? html`<p class="error" role="alert">${t("error." + error)}</p>` : null}
+    ${doc
+      ? html`<ul class="list numbers" id="false-counts">
+            ${doc.counts.length
+              ? doc.counts.map((c) => html`<li key=${c.channel + c.station_code} data-channel=${c.channel} data-station=${c.station_code}>${te("channel", c.channel)} · ${c.station_code}: ${num(c.false_reports)} / ${num(c.incidents)}</li>`)
+              : html`<li class="muted">${t("reports.no_false_reports")}</li>`}
+          </ul>
+          <h3>${t("reports.flagged", { n: doc.flag_from })}</h3>
+          <ul class="list" id="flagged-callers">
+            ${doc.callers.map(
+              (c) => html`<li key=${c.caller} data-caller=${c.caller}><strong>${c.caller}</strong> · ${t("reports.flagged_counts", { f: num(c.false_reports), n: num(c.incidents) })}
+                <ul class="numbers">${c.behind_the_flag.map((i) => html`<li key=${i.incident_id}>${i.incident_id} · ${te("type", i.incident_type)} · ${te("channel", i.channel)} · ${i.station_code}</li>`)}</ul>
+              </li>`,
+            )}
+          </ul>`
+      : null}
+  </section>`;
+}
+
 export function Reports() {
+  const role = useStore((s) => s.user.role);
   const now = Date.now();
   const [tier, setTier] = useState("polres");
   const [since, setSince] = useState(day(now - 30 * DAY_MS));
@@ -172,5 +263,7 @@ export function Reports() {
           </ul>
         </section>`
       : null}
+    <${Heatmap} query=${query} />
+    ${role === "auditor" || role === "admin" ? html`<${FalseReports} query=${query} />` : null}
   </div>`;
 }
