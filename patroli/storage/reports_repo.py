@@ -401,3 +401,20 @@ def false_reports_of(tx: Tx, callers: Sequence[str], limit: int = 2000) -> list[
         params,
     )
     return [incident_from_row(tx, r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- patrol coverage
+def coverage_cells(
+    tx: Tx, units: Sequence[str], start: datetime, end: datetime, res: int
+) -> list[tuple[int, int]]:
+    """The H3 cells at `res` (≤ 9) these units' fixes fell in during [start, end): (cell, fixes), in SQL."""
+    if not units:
+        return []
+    params: dict[str, Any] = {"start": start, "end": end}
+    cell = h3_parent_sql("h3_r9", res, params)
+    rows = tx.rows(
+        f"SELECT {cell} AS cell, count(*) AS n FROM positions WHERE unit_id IN ({in_list('u_', units, params)}) "
+        "AND fix_time >= :start AND fix_time < :end GROUP BY cell ORDER BY cell",
+        params,
+    )
+    return [(int(r[0]), int(r[1])) for r in rows]

@@ -140,9 +140,23 @@ def test_incident_heatmap_counts_per_cell_in_the_database(store: Store) -> None:
         scoped = reports_repo.incident_heatmap(tx, 5, scope=["51.71"])
     expected: dict[str, int] = {}
     for lat, lon in points:
-        c = h3.latlng_to_cell(lat, lon, 7)
+        c = h3.cell_to_parent(h3.latlng_to_cell(lat, lon, 9), 7)
         expected[c] = expected.get(c, 0) + 1
     assert {h3.int_to_str(c): n for c, n in at7} == expected
     assert at7[0][1] == max(expected.values())
     assert [h3.int_to_str(c) for c, _ in sms] == [h3.latlng_to_cell(-6.2, 106.85, 9)]
     assert scoped == []
+
+
+def test_coverage_counts_the_cells_a_stations_units_visited(store: Store) -> None:
+    seed(store)
+    with store.transaction() as tx:
+        units = reports_repo.station_units(tx, "31.71")
+        at8 = reports_repo.coverage_cells(tx, units, T0, T0 + timedelta(minutes=10), 8)
+        none = reports_repo.coverage_cells(tx, units, T0 - timedelta(days=1), T0 - timedelta(hours=1), 8)
+    expected: dict[str, int] = {}
+    for s in range(0, 600, 10):  # PS-1's fixes in the range (PS-2's only fix is before it)
+        c = h3.cell_to_parent(h3.latlng_to_cell(-6.17 + s * 1e-5, 106.82, 9), 8)
+        expected[c] = expected.get(c, 0) + 1
+    assert {h3.int_to_str(c): n for c, n in at8} == expected
+    assert none == []
