@@ -2,7 +2,8 @@
 period, with the shares against Polri's targets (acknowledged within 10 s; on scene within 10 min, 15 beyond
 5 km, 25 beyond 10 km), a daily trend in the station's zone, the distribution of each time, and the arrivals per
 distance target; the same table as CSV, column for column what the JSON says. Where incidents happen (a heatmap
-by H3 cell) and false reports per channel and station with the flagged callers (auditors and admins only).
+by H3 cell), patrol coverage (the cells a station's units visited in a shift, against its area and where
+incidents happened) and false reports per channel and station with the flagged callers (auditors and admins).
 
 Every figure is computed in SQL (dispatch_repo.response_figures: percentile_cont on PostgreSQL, ranks on
 SQLite; reports_repo for the distributions). A station officer sees their own stations only; every read is
@@ -13,17 +14,20 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import h3
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
+from dashboards.api_replay import polres_prefix
 from dashboards.auth import AUDIT_ROLES, User
 from dashboards.context import AnyUser, AppContext, Ctx, require
+from dashboards.geo import Outlines
 from dashboards.live import station_scope
-from dashboards.params import utc
+from dashboards.params import time_range, utc
 from dispatch.service import REPEAT_FALSE_REPORTS
 from patroli.storage import dispatch_repo, reports_repo
 
@@ -31,6 +35,8 @@ router = APIRouter(prefix="/api/v1/reports")
 Tier = Literal["polsek", "polres", "polda"]
 Metric = Literal["ack", "accept", "arrive"]
 TIER_HELP = "figures per Polsek, per Polres, or per Polda (its Polres rolled up)"
+SHIFT = timedelta(hours=8)  # a patrol shift: coverage's default period, ending now
+MAX_COVERAGE_SPAN = timedelta(days=31)
 
 
 class StationFigures(BaseModel):
@@ -367,4 +373,79 @@ def false_reports(
             FlaggedCaller(caller=c, incidents=n, false_reports=f, behind_the_flag=by_caller.get(c, []))
             for c, n, f in flagged
         ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- patrol coverage
+class Coverage(BaseModel):
+    station: str
+    res: int
+    start: datetime
+    end: datetime
+    units: int
+    visited: list[HeatCell] = Field(description="cells with fixes of the station's units; n = fixes")
+    area_cells: int | None = Field(description="the station's area in cells (None without boundary files)")
+    covered_share: float | None = Field(description="area cells visited / area cells")
+    not_visited: list[str] = Field(description="area cells nobody visited (the first 2,000)")
+    incidents: int = Field(description="incidents received in the period in the area's cells")
+    incidents_not_visited: int = Field(description="of them, in cells nobody visited")
+
+
+@lru_cache(maxsize=64)
+def _area_cells(outlines: Outlines, prefix: str, res: int) -> frozenset[str]:
+    cells: set[str] = set()
+    for ring in outlines.rings_under(prefix):
+        poly = h3.LatLngPoly([(float(lat), float(lon)) for lon, lat in ring])
+        cells.update(h3.h3shape_to_cells(poly, res))
+    return frozenset(cells)
+
+
+def _ring(cell: str) -> list[tuple[float, float]]:
+    return [(lon, lat) for lat, lon in h3.cell_to_boundary(cell)]
+
+
+@router.get(
+    "/coverage", tags=["figures"], summary="The H3 cells a station's units visited in a shift or period"
+)
+def coverage(
+    ctx: Ctx,
+    user: AnyUser,
+    station: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    res: Annotated[int, Query(ge=5, le=9, description="H3 resolution of the cells counted")] = 8,
+) -> Coverage:
+    """Visited cells from the positions of the station's units (its Polres', or every Polres of a Polda), in
+    SQL; against the station's area (the regency boundaries, PATROLI_JURISDICTION_GEOJSON) the share covered,
+    the cells not visited, and the incidents received there meanwhile."""
+    _allowed(ctx, user, station)
+    prefix = polres_prefix(station)
+    t0, t1 = time_range(start, end, SHIFT)
+    if t1 - t0 > MAX_COVERAGE_SPAN:
+        raise HTTPException(422, f"the period is longer than {MAX_COVERAGE_SPAN.days} days: ask for less")
+    _audit(ctx, user, "coverage", station=station, start=t0, end=t1, res=res)
+    with ctx.history_store().transaction() as tx:
+        units = reports_repo.station_units(tx, prefix)
+        visited = reports_repo.coverage_cells(tx, units, t0, t1, res)
+    with ctx.store.transaction() as tx:
+        reports_repo.index_incident_cells(tx, _cell_r9)
+        incident_cells = dict(reports_repo.incident_heatmap(tx, res, since=t0, until=t1, limit=1_000_000))
+    seen = {h3.int_to_str(c): n for c, n in visited}
+    area = _area_cells(ctx.outlines, prefix, res) if ctx.outlines.available else None
+    in_area = {
+        h3.int_to_str(c): n for c, n in incident_cells.items() if area is None or h3.int_to_str(c) in area
+    }
+    missed = sorted(area - seen.keys()) if area is not None else []
+    return Coverage(
+        station=station,
+        res=res,
+        start=t0,
+        end=t1,
+        units=len(units),
+        visited=[HeatCell(h=c, n=n, ring=_ring(c)) for c, n in sorted(seen.items())],
+        area_cells=len(area) if area is not None else None,
+        covered_share=_share(len(area & seen.keys()), len(area)) if area else None,
+        not_visited=missed[:2000],
+        incidents=sum(in_area.values()) if area is not None else 0,
+        incidents_not_visited=sum(n for c, n in in_area.items() if c not in seen) if area is not None else 0,
     )

@@ -92,6 +92,17 @@ class Outlines:
     def name(self, code: str) -> str:
         return self.stations.get(code).name if code in self.stations else code
 
+    def rings_under(self, prefix: str) -> list[np.ndarray]:
+        """The finest outlines ((n, 2) lon, lat) of the regencies whose code is `prefix` or starts with it and a
+        dot (a Polres, or every Polres of a Polda): a station's area, for patrol coverage."""
+        if not self.available:
+            return []
+        return [
+            r.coords
+            for r in self._level(TOLERANCES[0])
+            if r.code == prefix or r.code.startswith(prefix + ".")
+        ]
+
     def _level(self, tol: float) -> list[_Ring]:
         with self._lock:
             if tol not in self._levels:

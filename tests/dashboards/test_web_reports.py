@@ -1,18 +1,21 @@
 """The commander's figures over REST on the real stack (TimescaleDB and SQLite): per Polres and per Polda, the
 CSV column for column the JSON, the daily trend, the distributions, the heatmap by H3 cell, the false reports;
-a station officer sees their own only; every screen works as the web process's least-privilege user."""
+patrol coverage against the station's area; a station officer sees their own only; every screen works as the web process's least-privilege user."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import h3
 import pytest
 from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
 
+from patroli.models import Fix, Unit
 from patroli.storage import Store, dispatch_repo, open_store
 from patroli.storage.roles import ensure_login
 
@@ -181,8 +184,80 @@ def test_every_auditor_screen_works_as_the_web_processs_least_privilege_user(
             ("/api/v1/reports/arrivals", {}),
             ("/api/v1/reports/heatmap", {}),
             ("/api/v1/reports/false-reports", {}),
+            ("/api/v1/reports/coverage", {"station": "31.71"}),
         ):
             got = auditor.get(path, params=params)
             assert got.status_code == 200, (path, got.text)
     finally:
         store.close()
+
+
+def square(x: float, y: float, d: float) -> list[list[list[float]]]:
+    return [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]
+
+
+def test_coverage_of_a_shift_against_the_stations_area_and_its_incidents(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    geojson = tmp_path / "regencies.geojson"
+    geojson.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"kode": "31.71"},
+                        "geometry": {"type": "Polygon", "coordinates": square(106.80, -6.18, 0.03)},
+                    }
+                ],
+            }
+        )
+    )
+    server = start_server(settings={"jurisdiction_geojson": geojson, "data_dir": tmp_path})
+    now = datetime.now(UTC).replace(microsecond=0)
+    server.store.add_unit(Unit("CV-1", polres_code="31.71"))
+    track = [
+        (-6.175 + k * 1e-4, 106.805 + k * 1e-4, now - timedelta(seconds=3600 - k * 10)) for k in range(200)
+    ]
+    server.store.write_batch(
+        [
+            Fix(
+                unit_id="CV-1",
+                fix_time=t,
+                lat=lat,
+                lon=lon,
+                received_at=t,
+                h3_r9=h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
+                h3_r7=h3.str_to_int(h3.latlng_to_cell(lat, lon, 7)),
+                raw="$GPRMC,cv",
+            )
+            for k, (lat, lon, t) in enumerate(track)
+        ]
+    )
+    far = (-6.152, 106.828)  # in the area, off the unit's path
+    body = intake_body(lat=far[0], lon=far[1])
+    assert server.client("dispatcher").post("/api/v1/incidents", json=body).status_code == 201
+
+    got = server.client("auditor").get(
+        "/api/v1/reports/coverage",
+        params={
+            "station": "31.71",
+            "start": (now - timedelta(hours=8)).isoformat(),
+            "end": (now + timedelta(minutes=1)).isoformat(),
+            "res": 8,
+        },
+    )
+    assert got.status_code == 200, got.text
+    doc = got.json()
+    poly = h3.LatLngPoly([(lat, lon) for lon, lat in square(106.80, -6.18, 0.03)[0]])
+    area = set(h3.h3shape_to_cells(poly, 8))
+    visited = {h3.cell_to_parent(h3.latlng_to_cell(lat, lon, 9), 8) for lat, lon, _ in track}
+    assert {c["h"] for c in doc["visited"]} == visited
+    assert sum(c["n"] for c in doc["visited"]) == len(track)
+    assert doc["area_cells"] == len(area) and doc["units"] == 1
+    assert doc["covered_share"] == pytest.approx(len(area & visited) / len(area))
+    assert set(doc["not_visited"]) == area - visited
+    far_cell = h3.cell_to_parent(h3.latlng_to_cell(*far, 9), 8)
+    assert far_cell in area and far_cell not in visited
+    assert (doc["incidents"], doc["incidents_not_visited"]) == (1, 1)
