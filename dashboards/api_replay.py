@@ -2,14 +2,15 @@
 request kept as its evidence, the incident steps of units over a range (the replay's timeline), an incident's
 audit trail with the chain's verdict on each row, and the reader's own reads.
 
-The track itself is `GET /units/{id}/track?format=columns` (downsampled with `bucket_s`: time_bucket on
-TimescaleDB, integer buckets on SQLite), already audited per read. Every query here is audited too, for every
+The replay's first frame is `GET /replay/overview` (the first fix of each of about 1,000 buckets, one index
+probe each), then the full-resolution `GET /units/{id}/track?format=columns`, both audited as history reads. Every query here is audited too, for every
 role, as `replay_snapshot`, `replay_fix`, `replay_events`, `trail_read` and `my_reads`: an auditor's reads are on
 the record like anyone's, and `GET /me/reads` lists them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -23,6 +24,7 @@ from dashboards.params import time_range, utc
 from dashboards.schemas import AuditView
 from patroli import actors
 from patroli.storage import reports_repo
+from patroli.storage.columns import to_us
 
 router = APIRouter(prefix="/api/v1")
 Auditor = Annotated[User, Depends(require(*AUDIT_ROLES))]
@@ -226,4 +228,63 @@ def my_reads(
     entries = entries[:limit]
     return ReadsPage(
         entries=[AuditView.of(e) for e in entries], next_before=entries[-1].seq if more and entries else None
+    )
+
+
+class Overview(BaseModel):
+    """A track's first frame: one fix per bucket, as columns (t_us: microseconds since the epoch, UTC)."""
+
+    unit_id: str
+    start: datetime
+    end: datetime
+    step_s: int
+    count: int
+    t_us: list[int]
+    lat: list[float]
+    lon: list[float]
+    speed_mps: list[float | None]
+    hdop: list[float | None]
+
+
+MAX_OVERVIEW_SPAN = timedelta(days=31)
+
+
+@router.get(
+    "/replay/overview", tags=["replay"], summary="A unit's track as about `points` fixes: the first frame"
+)
+def replay_overview(
+    ctx: Ctx,
+    user: Auditor,
+    unit_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    points: Annotated[
+        int, Query(ge=10, le=5000, description="about this many fixes, evenly spread in time")
+    ] = 1000,
+) -> Overview:
+    """The first fix of each of `points` equal buckets of the range (one index probe a bucket, whatever the fix
+    rate): what the replay draws at once, before the full-resolution read. Audited as a history read."""
+    t0, t1 = time_range(start, end, timedelta(hours=1))
+    if t1 - t0 > MAX_OVERVIEW_SPAN:
+        raise HTTPException(422, f"the time range is longer than {MAX_OVERVIEW_SPAN.days} days: ask for less")
+    step_s = max(1, math.ceil((t1 - t0).total_seconds() / points))
+    ctx.audit_read(
+        user,
+        "history_read",
+        unit_id=unit_id,
+        details={"start": t0.isoformat(), "end": t1.isoformat(), "format": "overview", "step_s": step_s},
+    )
+    with ctx.history_store().transaction() as tx:
+        rows = reports_repo.track_overview(tx, unit_id, t0, t1, step_s)
+    return Overview(
+        unit_id=unit_id,
+        start=t0,
+        end=t1,
+        step_s=step_s,
+        count=len(rows),
+        t_us=[to_us(r.fix_time) for r in rows],
+        lat=[r.lat for r in rows],
+        lon=[r.lon for r in rows],
+        speed_mps=[r.speed_mps for r in rows],
+        hdop=[r.hdop for r in rows],
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from patroli.incidents import AuditEntry, Incident
 from patroli.storage.dispatch_repo import (
@@ -418,3 +418,38 @@ def coverage_cells(
         params,
     )
     return [(int(r[0]), int(r[1])) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- replay overview
+def _overview_sql(step: str, bucket_end: str) -> str:
+    return (
+        f"WITH RECURSIVE g(t) AS (SELECT :start UNION ALL SELECT {step} FROM g WHERE {step} < :end) "
+        "SELECT p.fix_time, p.lat, p.lon, p.speed_mps, p.hdop FROM g JOIN positions p ON p.unit_id = :u "
+        "AND p.fix_time = (SELECT min(q.fix_time) FROM positions q WHERE q.unit_id = :u AND q.fix_time >= g.t "
+        f"AND q.fix_time < {bucket_end} AND q.fix_time < :end) ORDER BY p.fix_time"
+    )
+
+
+OVERVIEW_SQL: Final = {  # parameters u, start, end, and step_s (PostgreSQL) or step_us (SQLite)
+    "postgresql": _overview_sql("t + :step_s * interval '1 second'", "g.t + :step_s * interval '1 second'"),
+    "sqlite": _overview_sql("t + :step_us", "g.t + :step_us"),
+}
+
+
+class OverviewRow(NamedTuple):
+    fix_time: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+    hdop: float | None
+
+
+def track_overview(tx: Tx, unit_id: str, start: datetime, end: datetime, step_s: int) -> list[OverviewRow]:
+    """A unit's first fix in each `step_s` bucket of [start, end): one index probe a bucket, so a day in 1,000
+    points costs 1,000 probes whatever the fix rate (DISTINCT ON over time_bucket reads and sorts every fix of
+    the day: 0.74 s p99 against 0.03 s here, bench/reports)."""
+    rows = tx.rows(
+        OVERVIEW_SQL[tx.dialect],
+        {"u": unit_id, "start": start, "end": end, "step_s": step_s, "step_us": step_s * 1_000_000},
+    )
+    return [OverviewRow(tx.time(r[0]), r[1], r[2], r[3], r[4]) for r in rows]  # type: ignore[arg-type]

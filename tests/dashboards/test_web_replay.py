@@ -147,3 +147,25 @@ def test_replay_events_are_the_units_incident_steps(replay_server: LiveServer) -
     assert "offered" in [r["action"] for r in rows]
     assert all(r["unit_id"] == "RP-1" and r["incident_id"] == iid for r in rows)
     assert auditor.get("/api/v1/replay/events", params={"units": ""}).status_code == 422
+
+
+def test_the_overview_is_about_the_points_asked_for_and_audited(replay_server: LiveServer) -> None:
+    seed_track(replay_server.store)  # RP-1: 300 fixes at 1 Hz
+    auditor = replay_server.client("auditor")
+    got = auditor.get(
+        "/api/v1/replay/overview",
+        params={
+            "unit_id": "RP-1",
+            "start": T0.isoformat(),
+            "end": (T0 + timedelta(seconds=300)).isoformat(),
+            "points": 30,
+        },
+    )
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["step_s"] == 10 and body["count"] == 30
+    t0_us = int(T0.timestamp() * 1_000_000)
+    assert body["t_us"] == [t0_us + k * 10_000_000 for k in range(30)]
+    assert body["lat"][3] == pytest.approx(-6.17 + 30 * 2e-5)
+    reads = auditor.get("/api/v1/me/reads").json()["entries"]
+    assert reads[1]["action"] == "history_read" and reads[1]["details"]["format"] == "overview"

@@ -160,3 +160,15 @@ def test_coverage_counts_the_cells_a_stations_units_visited(store: Store) -> Non
         expected[c] = expected.get(c, 0) + 1
     assert {h3.int_to_str(c): n for c, n in at8} == expected
     assert none == []
+
+
+def test_track_overview_is_the_first_fix_of_each_bucket(store: Store) -> None:
+    seed(store)  # PS-1: a fix every 10 s for 10 minutes
+    with store.transaction() as tx:
+        rows = reports_repo.track_overview(
+            tx, "PS-1", T0 + timedelta(seconds=5), T0 + timedelta(seconds=305), 60
+        )
+        empty = reports_repo.track_overview(tx, "PS-1", T0 - timedelta(hours=1), T0, 60)
+    assert [r.fix_time for r in rows] == [T0 + timedelta(seconds=s) for s in (10, 70, 130, 190, 250)]
+    assert rows[1].lat == -6.17 + 70 * 1e-5 and rows[1].hdop == 1.5
+    assert empty == []

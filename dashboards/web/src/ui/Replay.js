@@ -3,7 +3,7 @@
 // fix for its time, speed, HDOP, source and raw sentence), the incident steps naming the units on the same
 // timeline, and "who was where" for a station at the slider's instant.
 //
-// Loading: first a downsampled read (about FIRST_POINTS points a unit, the server's time_bucket), drawn at
+// Loading: first an overview (about FIRST_POINTS fixes a unit, the first of each equal bucket), drawn at
 // once; then, for ranges up to a day, the full-resolution read (a day at 1 Hz is 86,400 fixes a unit, one
 // columnar response). Zooming the timeline in reads the narrower range again, so it refines to every fix.
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -35,15 +35,20 @@ export function indexAt(ts, tMs) {
 const isoInput = (ms) => new Date(ms).toISOString().slice(0, 19);
 const fromInput = (text) => Date.parse(text.endsWith("Z") ? text : text + "Z");
 
-async function readTracks(units, t0, t1, bucketS) {
-  return Promise.all(
-    units.map(async (unit, k) => {
-      const q = new URLSearchParams({ format: "columns", start: new Date(t0).toISOString(), end: new Date(t1).toISOString(), limit: "100000" });
-      if (bucketS) q.set("bucket_s", String(bucketS));
-      const doc = await api(`/api/v1/units/${encodeURIComponent(unit)}/track?${q}`);
-      return { unit, colour: colourOf(k), t: doc.t_us.map((us) => us / 1000), lat: doc.lat, lon: doc.lon, speed: doc.speed_mps, hdop: doc.hdop, bucketS: doc.bucket_s };
-    }),
-  );
+function columns(unit, k, doc) {
+  return { unit, colour: colourOf(k), t: doc.t_us.map((us) => us / 1000), lat: doc.lat, lon: doc.lon, speed: doc.speed_mps, hdop: doc.hdop };
+}
+
+// The first frame: about FIRST_POINTS fixes a unit, one per equal bucket of the range.
+async function readOverviews(units, t0, t1) {
+  const span = `start=${encodeURIComponent(new Date(t0).toISOString())}&end=${encodeURIComponent(new Date(t1).toISOString())}`;
+  return Promise.all(units.map(async (unit, k) => columns(unit, k, await api(`/api/v1/replay/overview?unit_id=${encodeURIComponent(unit)}&${span}&points=${FIRST_POINTS}`))));
+}
+
+// Every fix of the range, as columns (a day at 1 Hz in one response a unit).
+async function readTracks(units, t0, t1) {
+  const q = new URLSearchParams({ format: "columns", start: new Date(t0).toISOString(), end: new Date(t1).toISOString(), limit: "100000" });
+  return Promise.all(units.map(async (unit, k) => columns(unit, k, await api(`/api/v1/units/${encodeURIComponent(unit)}/track?${q}`))));
 }
 
 async function fixRows(unit, tMs) {
@@ -96,7 +101,7 @@ export function Replay() {
     setCursor(at ?? t0);
     const spanS = (t1 - t0) / 1000;
     try {
-      const first = await readTracks(units, t0, t1, Math.max(1, Math.ceil(spanS / FIRST_POINTS)));
+      const first = await readOverviews(units, t0, t1);
       if (seq !== loadSeq.current) return;
       setTracks(first);
       setResolution("bucketed");
@@ -105,8 +110,8 @@ export function Replay() {
       api(`/api/v1/replay/events?units=${encodeURIComponent(units.join(","))}&start=${new Date(t0).toISOString()}&end=${new Date(t1).toISOString()}`)
         .then((ev) => seq === loadSeq.current && setEvents(ev))
         .catch((e) => setError(e.code));
-      if (spanS <= FULL_SPAN_S && spanS > FIRST_POINTS) {
-        const full = await readTracks(units, t0, t1, null);
+      if (spanS <= FULL_SPAN_S) {
+        const full = await readTracks(units, t0, t1);
         if (seq !== loadSeq.current) return;
         setTracks(full);
         drawTracks(full);
