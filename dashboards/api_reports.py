@@ -386,7 +386,9 @@ class Coverage(BaseModel):
     visited: list[HeatCell] = Field(description="cells with fixes of the station's units; n = fixes")
     area_cells: int | None = Field(description="the station's area in cells (None without boundary files)")
     covered_share: float | None = Field(description="area cells visited / area cells")
-    not_visited: list[str] = Field(description="area cells nobody visited (the first 2,000)")
+    not_visited: list[HeatCell] = Field(
+        description="area cells nobody visited (the first 2,000); n = incidents received there in the period"
+    )
     incidents: int = Field(description="incidents received in the period in the area's cells")
     incidents_not_visited: int = Field(description="of them, in cells nobody visited")
 
@@ -445,7 +447,7 @@ def coverage(
         visited=[HeatCell(h=c, n=n, ring=_ring(c)) for c, n in sorted(seen.items())],
         area_cells=len(area) if area is not None else None,
         covered_share=_share(len(area & seen.keys()), len(area)) if area else None,
-        not_visited=missed[:2000],
+        not_visited=[HeatCell(h=c, n=in_area.get(c, 0), ring=_ring(c)) for c in missed[:2000]],
         incidents=sum(in_area.values()) if area is not None else 0,
         incidents_not_visited=sum(n for c, n in in_area.items() if c not in seen) if area is not None else 0,
     )

@@ -260,6 +260,32 @@ def test_the_heatmap_draws_the_databases_counts_and_false_reports_name_the_flagg
     jump(page, MONAS[0], MONAS[1], 13)  # zoomed in: resolution 9
     page.wait_for_selector("#heatmap-total[data-res='9']", timeout=15_000)
 
+    # Patrol coverage of the last 8 hours: the cells drawn are the API's.
+    place_unit(server.store, "RB-C", MONAS[0], MONAS[1], age_s=600)
+    place_unit(server.store, "RB-C", MONAS[0] + 0.01, MONAS[1] + 0.01, age_s=300)
+    page.fill("#coverage-station", "31.71")
+    page.click("#coverage-load")
+    page.wait_for_selector("#coverage-figures", timeout=15_000)
+    now = datetime.now(UTC)
+    api_doc = (
+        server.client("auditor")
+        .get(
+            "/api/v1/reports/coverage",
+            params={
+                "station": "31.71",
+                "start": (now - timedelta(hours=9)).isoformat(),
+                "end": now.isoformat(),
+            },
+        )
+        .json()
+    )
+    assert len(api_doc["visited"]) == 2
+    assert page.get_attribute("#coverage-figures", "data-visited") == "2"
+    page.wait_for_function(
+        "() => window.patroli.map().queryRenderedFeatures({layers: ['report-coverage']}).length > 0",
+        timeout=15_000,
+    )
+
     page.click("#false-reports-load")
     page.wait_for_selector("#flagged-callers li[data-caller]", timeout=15_000)
     assert page.eval_on_selector_all("#flagged-callers > li", "els => els.map(e => e.dataset.caller)") == [

@@ -257,7 +257,8 @@ def test_coverage_of_a_shift_against_the_stations_area_and_its_incidents(
     assert sum(c["n"] for c in doc["visited"]) == len(track)
     assert doc["area_cells"] == len(area) and doc["units"] == 1
     assert doc["covered_share"] == pytest.approx(len(area & visited) / len(area))
-    assert set(doc["not_visited"]) == area - visited
+    assert {c["h"] for c in doc["not_visited"]} == area - visited
     far_cell = h3.cell_to_parent(h3.latlng_to_cell(*far, 9), 8)
     assert far_cell in area and far_cell not in visited
     assert (doc["incidents"], doc["incidents_not_visited"]) == (1, 1)
+    assert [c["n"] for c in doc["not_visited"] if c["h"] == far_cell] == [1]

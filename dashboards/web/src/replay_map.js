@@ -170,3 +170,32 @@ export function hideHeat() {
   const map = mapInstance();
   if (map && map.getSource("report-heat")) map.getSource("report-heat").setData(EMPTY);
 }
+
+// Patrol coverage: the cells a station's units visited (green) and those of its area nobody visited (grey, red
+// where incidents happened meanwhile).
+export function drawCoverage(doc) {
+  const map = mapInstance();
+  if (!map) return;
+  if (!map.getSource("report-coverage")) {
+    try {
+      map.addSource("report-coverage", { type: "geojson", data: EMPTY });
+    } catch (e) {
+      return; // the style is still loading (see ensure)
+    }
+    map.addLayer({
+      id: "report-coverage",
+      type: "fill",
+      source: "report-coverage",
+      paint: {
+        "fill-color": ["case", ["get", "visited"], "#3fd07a", [">", ["get", "incidents"], 0], "#d7191c", "#69707b"],
+        "fill-opacity": 0.45,
+        "fill-outline-color": "#000000",
+      },
+    });
+  }
+  const cell = (c, visited) => ({ type: "Feature", geometry: { type: "Polygon", coordinates: [[...c.ring, c.ring[0]]] }, properties: { h: c.h, visited, incidents: visited ? 0 : c.n } });
+  map.getSource("report-coverage").setData({
+    type: "FeatureCollection",
+    features: doc ? [...doc.visited.map((c) => cell(c, true)), ...doc.not_visited.map((c) => cell(c, false))] : [],
+  });
+}

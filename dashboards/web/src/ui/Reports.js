@@ -2,7 +2,8 @@
 // (acknowledged within 10 s; on scene within 10 / 15 / 25 min by distance), drawn with uPlot (bundled, no CDN)
 // with the numbers beside each chart, and the table as CSV (the same columns as the API). Choosing a station
 // draws its daily trend, the distribution of its times to acknowledge, and its arrivals per distance target.
-// Below: where incidents happen (a heatmap by H3 cell) and, for auditors and admins, the false reports.
+// Below: where incidents happen (a heatmap by H3 cell), patrol coverage and, for auditors and admins, the
+// false reports.
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -12,7 +13,7 @@ import { api, ApiError } from "../api.js";
 import { t, te, num } from "../i18n.js";
 import { store } from "../store.js";
 import { zoneOf } from "../zones.js";
-import { drawHeat, hideHeat, showHeat } from "../replay_map.js";
+import { drawCoverage, drawHeat, fitTo, hideHeat, showHeat } from "../replay_map.js";
 
 const TIERS = ["polsek", "polres", "polda"];
 const ZONE_HOURS = { WIB: 7, WITA: 8, WIT: 9 };
@@ -103,6 +104,50 @@ function Heatmap({ query }) {
           <ul class="list numbers" id="heatmap-cells">
             ${doc.cells.slice(0, 10).map((c) => html`<li key=${c.h} data-cell=${c.h} data-n=${c.n}>${c.h}: ${num(c.n)}</li>`)}
           </ul>`
+      : null}
+  </section>`;
+}
+
+// Patrol coverage: the H3 cells a station's units visited in a shift (or any period), against the station's
+// area, with the cells nobody visited and the incidents that happened there meanwhile.
+function Coverage() {
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString().slice(0, 16);
+  const [station, setStation] = useState(store.get().user.station_code || "31.71");
+  const [start, setStart] = useState(iso(now - 8 * 3600e3));
+  const [end, setEnd] = useState(iso(now));
+  const [doc, setDoc] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => () => drawCoverage(null), []);
+  const load = async (e) => {
+    e.preventDefault();
+    setError(null);
+    const q = new URLSearchParams({ station: station.trim(), start: start + ":00Z", end: end + ":00Z", res: "8" });
+    try {
+      const got = await api(`/api/v1/reports/coverage?${q}`);
+      setDoc(got);
+      drawCoverage(got);
+      fitTo(got.visited.concat(got.not_visited).flatMap((c) => c.ring));
+    } catch (ex) {
+      setError(ex.code);
+    }
+  };
+  return html`<section class="detail" id="report-coverage">
+    <h3>${t("reports.coverage")}</h3>
+    <form class="filters wrap" onSubmit=${load}>
+      <label>${t("reports.station")} <input id="coverage-station" value=${station} onInput=${(e) => setStation(e.target.value)} /></label>
+      <label>${t("replay.start")} <input id="coverage-start" type="datetime-local" value=${start} onInput=${(e) => setStart(e.target.value)} /></label>
+      <label>${t("replay.end")} <input id="coverage-end" type="datetime-local" value=${end} onInput=${(e) => setEnd(e.target.value)} /></label>
+      <button id="coverage-load" type="submit">${t("reports.load")}</button>
+    </form>
+    ${error ? html`<p class="error" role="alert">${t("error." + error)}</p>` : null}
+    ${doc
+      ? html`<dl class="facts" id="coverage-figures" data-share=${doc.covered_share ?? ""} data-visited=${doc.visited.length}>
+          <dt>${t("reports.coverage_units")}</dt><dd>${num(doc.units)}</dd>
+          <dt>${t("reports.coverage_visited")}</dt><dd>${num(doc.visited.length)}</dd>
+          <dt>${t("reports.coverage_share")}</dt><dd>${doc.area_cells != null ? `${pct(doc.covered_share)} (${num(doc.area_cells)})` : t("reports.coverage_no_area")}</dd>
+          <dt>${t("reports.coverage_missed_incidents")}</dt><dd>${doc.area_cells != null ? `${num(doc.incidents_not_visited)} / ${num(doc.incidents)}` : "–"}</dd>
+        </dl>`
       : null}
   </section>`;
 }
@@ -264,6 +309,7 @@ export function Reports() {
         </section>`
       : null}
     <${Heatmap} query=${query} />
+    <${Coverage} />
     ${role === "auditor" || role === "admin" ? html`<${FalseReports} query=${query} />` : null}
   </div>`;
 }
