@@ -421,18 +421,23 @@ def coverage_cells(
 
 
 # ---------------------------------------------------------------------------------------------- replay overview
-def _overview_sql(step: str, bucket_end: str) -> str:
-    return (
-        f"WITH RECURSIVE g(t) AS (SELECT :start UNION ALL SELECT {step} FROM g WHERE {step} < :end) "
+OVERVIEW_SQL: Final = {  # parameters u, start, end, and step_s (PostgreSQL) or step_us (SQLite)
+    # One probe a bucket: ORDER BY … LIMIT 1 on the primary key, the constant bounds letting TimescaleDB skip
+    # the chunks outside the range before it runs.
+    "postgresql": (
+        "SELECT p.fix_time, p.lat, p.lon, p.speed_mps, p.hdop "
+        "FROM generate_series(:start, :end, :step_s * interval '1 second') g(t) "
+        "CROSS JOIN LATERAL (SELECT fix_time, lat, lon, speed_mps, hdop FROM positions WHERE unit_id = :u "
+        "AND fix_time >= g.t AND fix_time < g.t + :step_s * interval '1 second' "
+        "AND fix_time >= :start AND fix_time < :end ORDER BY fix_time LIMIT 1) p ORDER BY p.fix_time"
+    ),
+    # SQLite has no LATERAL: the first fix time of each bucket by a correlated min(), then its row.
+    "sqlite": (
+        "WITH RECURSIVE g(t) AS (SELECT :start UNION ALL SELECT t + :step_us FROM g WHERE t + :step_us < :end) "
         "SELECT p.fix_time, p.lat, p.lon, p.speed_mps, p.hdop FROM g JOIN positions p ON p.unit_id = :u "
         "AND p.fix_time = (SELECT min(q.fix_time) FROM positions q WHERE q.unit_id = :u AND q.fix_time >= g.t "
-        f"AND q.fix_time < {bucket_end} AND q.fix_time < :end) ORDER BY p.fix_time"
-    )
-
-
-OVERVIEW_SQL: Final = {  # parameters u, start, end, and step_s (PostgreSQL) or step_us (SQLite)
-    "postgresql": _overview_sql("t + :step_s * interval '1 second'", "g.t + :step_s * interval '1 second'"),
-    "sqlite": _overview_sql("t + :step_us", "g.t + :step_us"),
+        "AND q.fix_time < g.t + :step_us AND q.fix_time < :end) ORDER BY p.fix_time"
+    ),
 }
 
 

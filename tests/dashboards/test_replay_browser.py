@@ -294,3 +294,49 @@ def test_the_heatmap_draws_the_databases_counts_and_false_reports_name_the_flagg
     assert page.locator('#flagged-callers li[data-caller="+6281277770000"] ul li').count() == 2
     shot(page, "heatmap")
     no_missing_strings(page)
+
+
+def test_an_area_drawn_on_the_map_finds_the_databases_fixes_and_exports_them(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    seed(server.store)  # RB-1 and RB-2, 400 fixes each, three hours ago
+    page = new_page(browser, guard, accept_downloads=True)
+    login(page, server, "auditor")
+    page.click("#tab-trail")
+    jump(page, -6.172, 106.822, 15)
+    corners = [(-6.1725, 106.8195), (-6.1680, 106.8245)]  # around RB-1's first 150 fixes, away from RB-2
+    page.click("#area-pick")
+    for lat, lon in corners:
+        x, y = page.evaluate(f"() => window.patroli.project({lat}, {lon})")
+        page.mouse.click(x, y)
+    page.wait_for_function("() => document.querySelector('#area-box').dataset.bbox !== ''", timeout=10_000)
+    bbox = [float(v) for v in (page.get_attribute("#area-box", "data-bbox") or "").split(",")]
+    assert bbox[0] == pytest.approx(corners[0][1], abs=2e-4) and bbox[3] == pytest.approx(
+        corners[1][0], abs=2e-4
+    )
+    page.fill("#area-start", iso(T0 - timedelta(minutes=1)))
+    page.fill("#area-end", iso(T0 + timedelta(hours=1)))
+    page.click("#area-run")
+    page.wait_for_selector("#area-count", timeout=15_000)
+    with server.store.transaction() as tx:
+        rows = tx.rows(
+            "SELECT unit_id, count(*) FROM positions WHERE lon >= :x0 AND lat >= :y0 AND lon <= :x1 AND lat <= :y1 "
+            "AND fix_time >= :s AND fix_time < :e GROUP BY unit_id ORDER BY unit_id",
+            {
+                "x0": bbox[0],
+                "y0": bbox[1],
+                "x1": bbox[2],
+                "y1": bbox[3],
+                "s": T0 - timedelta(minutes=1),
+                "e": T0 + timedelta(hours=1),
+            },
+        )
+    expected = [[r[0], int(r[1])] for r in rows]
+    assert expected and expected[0][0] == "RB-1"
+    shown = page.eval_on_selector_all("#area-units li", "els => els.map(e => [e.dataset.unit, +e.dataset.n])")
+    assert shown == expected
+    with page.expect_download() as info:
+        page.click('.area-export[data-format="csv"]')
+    lines = Path(info.value.path()).read_text().strip().splitlines()
+    assert len(lines) - 1 == sum(n for _, n in expected)
+    no_missing_strings(page)

@@ -199,3 +199,22 @@ export function drawCoverage(doc) {
     features: doc ? [...doc.visited.map((c) => cell(c, true)), ...doc.not_visited.map((c) => cell(c, false))] : [],
   });
 }
+
+// The auditor's area query: the box being asked about, as an outline.
+export function drawArea(box) {
+  const map = mapInstance();
+  if (!map) return;
+  if (!map.getSource("query-area")) {
+    try {
+      map.addSource("query-area", { type: "geojson", data: EMPTY });
+    } catch (e) {
+      return; // the style is still loading (see ensure)
+    }
+    map.addLayer({ id: "query-area", type: "line", source: "query-area", paint: { "line-color": "#f5c542", "line-width": 2, "line-dasharray": [2, 2] } });
+  }
+  const [x0, y0, x1, y1] = box || [];
+  map.getSource("query-area").setData({
+    type: "FeatureCollection",
+    features: box ? [{ type: "Feature", geometry: { type: "LineString", coordinates: [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]] }, properties: {} }] : [],
+  });
+}

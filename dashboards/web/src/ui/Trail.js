@@ -1,12 +1,14 @@
 // The auditor's trail of one incident: every audit row in chain order with its actor, time and details, the
 // chain's verdict (verified, or broken with the row where it breaks) and the last verified head; each step
-// links to the replay of its units at that moment. Below, the auditor's own reads, as the audit log holds them.
+// links to the replay of its units at that moment. Below, the area query (fixes in a box and a time range, with
+// the exports) and the auditor's own reads, as the audit log holds them.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { useStore } from "./hooks.js";
 import { api } from "../api.js";
 import { t, te, time } from "../i18n.js";
 import { store } from "../store.js";
+import { AreaQuery } from "./AreaQuery.js";
 
 function replayAt(units, at) {
   store.set({ workspace: "replay", replayRequest: { units, at } });
@@ -56,6 +58,7 @@ export function Trail() {
             })}
           </ol>`
       : null}
+    <${AreaQuery} />
     <${MyReads} />
   </div>`;
 }

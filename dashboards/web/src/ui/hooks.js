@@ -7,7 +7,8 @@ export function useStore(select) {
   const [value, setValue] = useState(() => select(store.get()));
   const sel = useRef(select);
   sel.current = select;
-  useEffect(() => store.subscribe((s) => setValue(sel.current(s))), []);
+  // Through an updater: a selected value that is itself a function (a map pick waiting for its click) is kept, not called.
+  useEffect(() => store.subscribe((s) => setValue(() => sel.current(s))), []);
   return value;
 }
 
