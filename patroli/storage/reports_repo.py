@@ -451,8 +451,8 @@ class OverviewRow(NamedTuple):
 
 def track_overview(tx: Tx, unit_id: str, start: datetime, end: datetime, step_s: int) -> list[OverviewRow]:
     """A unit's first fix in each `step_s` bucket of [start, end): one index probe a bucket, so a day in 1,000
-    points costs 1,000 probes whatever the fix rate (DISTINCT ON over time_bucket reads and sorts every fix of
-    the day: 0.74 s p99 against 0.03 s here, bench/reports)."""
+    points costs 1,000 probes whatever the fix rate, where DISTINCT ON over time_bucket reads and sorts every fix
+    of the day (bench/reports, 10.4 million positions, in PostgreSQL: p99 202 ms against 1,590 ms, same run)."""
     rows = tx.rows(
         OVERVIEW_SQL[tx.dialect],
         {"u": unit_id, "start": start, "end": end, "step_s": step_s, "step_us": step_s * 1_000_000},
