@@ -128,18 +128,22 @@ def test_the_trail_is_in_order_verified_then_broken_after_a_tampered_row(
     server.app.state.ctx.dispatcher.load()  # its fresh position, as the bus would have brought it
     disp = server.client("dispatcher")
     iid = disp.post("/api/v1/incidents", json=intake_body()).json()["incident"]["incident_id"]
+
+    # From the incident on the board to its trail; the incident's later steps appear on a reload.
+    page = new_page(browser, guard)
+    login(page, server, "auditor")
+    page.click("#tab-dispatch")
+    page.click(f'#incidents li[data-incident="{iid}"]')
+    page.click("#incident-detail .trail-link")
+    page.wait_for_selector("#trail-status[data-ok=true]", timeout=15_000)
+    assert page.input_value("#trail-id") == iid
     assert disp.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "resolved"}).status_code == 200
     with server.store.transaction() as tx:
         rows = tx.rows("SELECT seq FROM audit_log WHERE incident_id = :i ORDER BY seq", {"i": iid})
     seqs = [int(r[0]) for r in rows]
     assert len(seqs) >= 3
-
-    page = new_page(browser, guard)
-    login(page, server, "auditor")
-    page.click("#tab-trail")
-    page.fill("#trail-id", iid)
     page.click("#trail-load")
-    page.wait_for_selector("#trail-status[data-ok=true]", timeout=15_000)
+    page.wait_for_selector(f'#trail-steps li[data-seq="{seqs[-1]}"]', timeout=15_000)
     shown = page.eval_on_selector_all(
         "#trail-steps li", "els => els.map(e => [+e.dataset.seq, e.dataset.verified])"
     )
