@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,6 +62,19 @@ def _settings() -> Settings:
     s = get_settings()
     configure_logging(s.log_level, s.log_json)
     return s
+
+
+@contextlib.contextmanager
+def _store(s: Settings) -> Iterator[Store]:
+    """The store, migrated, and closed whatever happens: for every command that reads or writes it."""
+    from patroli.storage import open_store
+
+    store = open_store(s.database_url)
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.close()
 
 
 def _wait_for_signal() -> None:
@@ -139,7 +153,7 @@ def units_add(
     from patroli import credentials, topics
     from patroli.models import Unit, UnitKind
     from patroli.radio_accounts import radio_accounts
-    from patroli.storage import UnitExistsError, open_store
+    from patroli.storage import UnitExistsError
     from patroli.storage.devices_repo import check_device_name
 
     if not topics.is_valid_unit_id(unit_id):
@@ -154,9 +168,7 @@ def units_add(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--device") from exc
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    try:
+    with _store(s) as store:
         try:
             store.add_unit(Unit(unit_id, UnitKind(kind), polres, name))
             created = True
@@ -170,8 +182,6 @@ def units_add(
             _audit_credentials(store, "unit_credentials_issued", unit_id)
         for line in _bind_devices(s, store, unit_id, devices, password_file):
             typer.echo(line)
-    finally:
-        store.close()
     if not created:
         return
     password = credentials.new_password()
@@ -205,18 +215,14 @@ def units_disable(
     from datetime import UTC, datetime
 
     from patroli.radio_accounts import radio_accounts
-    from patroli.storage import open_store, units_repo
+    from patroli.storage import units_repo
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    try:
+    with _store(s) as store:
         with store.transaction() as tx:
             if not units_repo.disable_unit(tx, unit_id, datetime.now(UTC)):
                 raise typer.BadParameter(f"no enabled unit {unit_id!r}", param_hint="UNIT_ID")
         _audit_credentials(store, "unit_credentials_revoked", unit_id)
-    finally:
-        store.close()
     typer.echo(f"unit {unit_id} disabled; {radio_accounts(s, password_file, reload).revoke(unit_id)}")
 
 
@@ -229,19 +235,15 @@ def units_rotate(
     """A new MQTT password for a radio (printed once); the old one stops working when the broker reloads."""
     from patroli import credentials
     from patroli.radio_accounts import radio_accounts
-    from patroli.storage import open_store, units_repo
+    from patroli.storage import units_repo
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    try:
+    with _store(s) as store:
         if store.get_unit(unit_id) is None:
             raise typer.BadParameter(f"no unit {unit_id!r}", param_hint="UNIT_ID")
         with store.transaction() as tx:
             units_repo.enable_unit(tx, unit_id)
         _audit_credentials(store, "unit_credentials_rotated", unit_id)
-    finally:
-        store.close()
     password = credentials.new_password()
     done = radio_accounts(s, password_file, reload).issue(unit_id, password)
     typer.echo(f"unit {unit_id}: MQTT username {unit_id} password {password} ({done})")
@@ -380,17 +382,14 @@ def services_certs(
 @units_app.command("list")
 def units_list() -> None:
     """List registered units with their last position."""
-    from patroli.storage import open_store
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    last = {f.unit_id: f for f in store.last_positions()}
-    for u in store.list_units():
-        f = last.get(u.unit_id)
-        where = f"{f.lat:.6f},{f.lon:.6f} at {f.fix_time.isoformat()}" if f else "no position yet"
-        typer.echo(f"{u.unit_id}\t{u.kind}\t{u.polres_code or '-'}\t{where}")
-    store.close()
+    with _store(s) as store:
+        last = {f.unit_id: f for f in store.last_positions()}
+        for u in store.list_units():
+            f = last.get(u.unit_id)
+            where = f"{f.lat:.6f},{f.lon:.6f} at {f.fix_time.isoformat()}" if f else "no position yet"
+            typer.echo(f"{u.unit_id}\t{u.kind}\t{u.polres_code or '-'}\t{where}")
 
 
 @app.command("tracker")
@@ -414,18 +413,14 @@ def units_command(
     action: Annotated[str, typer.Argument(help="an OwnTracks cmd action")] = "reportLocation",
 ) -> None:
     """Queue a command for a unit's OwnTracks app: answered to its next HTTP request, or sent on …/cmd."""
-    from patroli.storage import open_store
     from patroli.storage.devices_repo import queue_command
     from tracker.phones.owntracks import COMMANDS
 
     if action not in COMMANDS:
         raise typer.BadParameter(f"one of {', '.join(COMMANDS)}", param_hint="ACTION")
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    with store.transaction() as tx:
+    with _store(s) as store, store.transaction() as tx:
         count = queue_command(tx, unit_id, action)
-    store.close()
     if not count:
         raise typer.BadParameter(f"unit {unit_id!r} has no OwnTracks device", param_hint="UNIT_ID")
     typer.echo(f"{action} queued for {count} OwnTracks device(s) of {unit_id}")
@@ -434,18 +429,17 @@ def units_command(
 @app.command("phones")
 def phones_cmd() -> None:
     """Serve phone trackers: OsmAnd / Traccar Client on PATROLI_PHONES_PORT, OwnTracks over HTTP and MQTT."""
-    from patroli.storage import open_store
     from tracker.phones.server import PhoneServer
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    server = PhoneServer(s, store)
-    server.start()
-    typer.echo(f"phones: http://{s.phones_host}:{s.phones_port}/ (OsmAnd), /owntracks; MQTT owntracks/+/+")
-    _wait_for_signal()
-    server.stop()
-    store.close()
+    with _store(s) as store:
+        server = PhoneServer(s, store)
+        server.start()
+        typer.echo(
+            f"phones: http://{s.phones_host}:{s.phones_port}/ (OsmAnd), /owntracks; MQTT owntracks/+/+"
+        )
+        _wait_for_signal()
+        server.stop()
 
 
 @gateways_app.command("add")
@@ -458,22 +452,18 @@ def gateways_add(
     from datetime import UTC, datetime
 
     from patroli import credentials
-    from patroli.storage import open_store
     from patroli.storage.channels_repo import Gateway, GatewayExistsError, add_gateway
 
     if channel not in ("sms", "els", "email", "social"):
         raise typer.BadParameter("sms, els, email or social", param_hint="--channel")
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
     token = credentials.new_password()
-    try:
-        with store.transaction() as tx:
-            add_gateway(tx, Gateway(name, channel, polres), token, datetime.now(UTC))
-    except GatewayExistsError as exc:
-        raise typer.BadParameter(str(exc), param_hint="NAME") from exc
-    finally:
-        store.close()
+    with _store(s) as store:
+        try:
+            with store.transaction() as tx:
+                add_gateway(tx, Gateway(name, channel, polres), token, datetime.now(UTC))
+        except GatewayExistsError as exc:
+            raise typer.BadParameter(str(exc), param_hint="NAME") from exc
     typer.echo(f"gateway {name} ({channel}, contacts without a place queued at {polres}); token {token}")
 
 
@@ -481,19 +471,16 @@ def gateways_add(
 def channels_cmd() -> None:
     """Serve the 110 channels: SMS/ELS/social webhooks on PATROLI_CHANNELS_PORT, SMTP on PATROLI_SMTP_PORT."""
     from dispatch.channels.service import ChannelService
-    from patroli.storage import open_store
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    service = ChannelService(s, store)
-    service.start()
-    typer.echo(
-        f"channels: http://{s.channels_host}:{s.channels_port}/sms /els /social; smtp {s.smtp_host}:{s.smtp_port}"
-    )
-    _wait_for_signal()
-    service.stop()
-    store.close()
+    with _store(s) as store:
+        service = ChannelService(s, store)
+        service.start()
+        typer.echo(
+            f"channels: http://{s.channels_host}:{s.channels_port}/sms /els /social; smtp {s.smtp_host}:{s.smtp_port}"
+        )
+        _wait_for_signal()
+        service.stop()
 
 
 @app.command("web")
@@ -510,35 +497,31 @@ def dispatch_cmd() -> None:
     from dispatch.boundaries import BoundaryWatch
     from dispatch.runner import DispatchRunner, MqttPublisher
     from dispatch.service import build_dispatcher
-    from patroli.storage import open_store
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    client, connect_args = DispatchRunner.client_for(s)
-    runner = DispatchRunner(s, client, connect_args, build_dispatcher(s, store, MqttPublisher(client)))
-    boundaries = BoundaryWatch(s, runner.dispatcher)  # warns every minute while boundary files are missing
-    runner.start()
-    boundaries.start()
-    _wait_for_signal()
-    boundaries.stop()
-    runner.stop()
-    store.close()
+    with _store(s) as store:
+        client, connect_args = DispatchRunner.client_for(s)
+        runner = DispatchRunner(s, client, connect_args, build_dispatcher(s, store, MqttPublisher(client)))
+        boundaries = BoundaryWatch(
+            s, runner.dispatcher
+        )  # warns every minute while boundary files are missing
+        runner.start()
+        boundaries.start()
+        _wait_for_signal()
+        boundaries.stop()
+        runner.stop()
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit chain; exit 1 and name every edited, inserted, deleted, unkeyed or cut-off row."""
     from patroli import audit_chain
-    from patroli.storage import dispatch_repo, open_store
+    from patroli.storage import dispatch_repo
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    with store.transaction() as tx:
+    with _store(s) as store, store.transaction() as tx:
         problems = dispatch_repo.verify_audit(tx)
         count = len(dispatch_repo.audit_entries(tx, limit=10_000_000))
-    store.close()
     if problems:
         for p in problems:
             typer.echo(f"TAMPERED: {p}")
@@ -574,14 +557,11 @@ def contacts_refused(
     ] = False,
 ) -> None:
     """Contacts set aside in the dead-letter table: when, why (invalid, unroutable, store_refused) and what."""
-    from patroli.storage import dispatch_repo, open_store
+    from patroli.storage import dispatch_repo
 
     s = _settings()
-    store = open_store(s.database_url)
-    store.migrate()
-    with store.transaction() as tx:
+    with _store(s) as store, store.transaction() as tx:
         refused = dispatch_repo.contact_refusals(tx, limit=limit)
-    store.close()
     for r in refused:
         typer.echo(f"{r.received_at.isoformat()}  {r.reason}  {r.topic}  {r.detail}")
         if raw:

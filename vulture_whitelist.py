@@ -86,6 +86,19 @@ _.handle_DATA
 # positions contract already (patroli.models.PositionSource).
 BROWSER
 
+# Fields of API response models, serialised by FastAPI (dashboards/api_assignment.py, api_console.py).
+outlines
+travel_s
+tile_type
+min_zoom
+types_by_category
+# CAP 1.2's required <info> elements, kept as parsed (dispatch/cap.py) though no rule reads these two yet.
+urgency
+certainty
+# The retention report's counts, printed and audited as a whole (dataclasses.asdict in patroli/retention.py).
+chunks_kept_held
+held_restored
+
 # The auditor's and commander's responses (dashboards/api_replay.py, dashboards/api_reports.py): pydantic writes
 # every field; the console reads them (ui/Trail.js, ui/Reports.js).
 verified

@@ -1,17 +1,26 @@
-"""Dispatch benchmark (issue #5): nearest available unit through the H3 index, and incidents from intake to offer.
+"""Dispatch benchmark (issues #5, #10): the dispatcher at national scale.
 
-Run ``python -m bench.dispatch [--units 10000] [--queries 20000] [--incidents 3000]``. Writes
-``bench/results/dispatch.json``: units, nearest_p50_ms, nearest_p99_ms (UnitIndex.nearest with the
-availability and freshness filter the dispatcher uses), bruteforce_p99_ms (numpy haversine over every unit,
-same filter, same answers checked), ratio (bruteforce p99 / H3 p99) and incidents_per_s (Dispatcher.intake on
-real TimescaleDB, offers published to a real Mosquitto, each incident ending with its offer published; in bursts of
-100 per transaction as the runner takes `incidents/new`, and incidents_per_s_single one per transaction as the
-API takes them).
-The incident figures depend on the machine's fsync more than on the dispatcher, so the same store, in the same run,
-also does bare `INSERT … ; COMMIT` loops through the same transaction adapter: bare_commits_per_s (one row per
-transaction) and bare_burst_rows_per_s (100 rows per transaction); ratio_to_bare_commit = incidents_per_s_single /
-bare_commits_per_s and burst_ratio_to_bare = incidents_per_s / bare_burst_rows_per_s say what share of a bare
-commit loop the dispatcher keeps, on any machine.
+Run ``python -m bench.dispatch [--units 100000] [--open 10000] [--rate 10] [--seconds 30]``. Writes
+``bench/results/dispatch.json``. The units patrol the whole country: each starts near one of the 7,285 Polsek
+points (within ~3 km), as do the incidents.
+
+- **Nearest available** (`UnitIndex.nearest` with the dispatcher's availability and freshness filter, 30 % of the
+  units busy): nearest_p50_ms, nearest_p99_ms; the reference in the same run is numpy brute force over every unit
+  (bruteforce_p99_ms, same filter, every answer checked: nearest_mismatches), and ratio = brute p99 / H3 p99.
+- **Jurisdiction** (`Jurisdiction.lookup`, a point → Polsek, Polres, Polda by the kecamatan polygons, read in place
+  from ``$PATROLI_SHARED_DATA/indonesia``): jurisdiction_p50_us, jurisdiction_p99_us over the incidents' points;
+  null when the polygons are absent.
+- **Throughput** (`Dispatcher.intake` on real TimescaleDB, offers published to a real Mosquitto): incidents_per_s
+  in bursts of 100 per transaction as the runner takes `incidents/new`, incidents_per_s_single one per
+  transaction as the API takes them. The same store, in the same run, does bare `INSERT … ; COMMIT` loops through
+  the same transaction adapter (bare_commits_per_s, bare_burst_rows_per_s); ratio_to_bare_commit and
+  burst_ratio_to_bare say what share of a bare commit loop the dispatcher keeps, on any machine.
+- **Timers under load**: `--open` incidents open at once (most acknowledged and with a unit asked; a tenth still
+  waiting for their station, deadlines spread over the next two minutes; offers timing out over the next five),
+  then `--rate` new contacts a second for `--seconds` while the tick runs every 0.25 s in its own thread, as the
+  runner does. intake_offer_p50_ms / intake_offer_p99_ms: a contact's intake call to its offer handed to the
+  broker client; tick_p50_ms / tick_p99_ms: one tick (escalations, offer timeouts, the waiting list's searches).
+Targets (issue #10): jurisdiction under 50 µs, nearest under 2 ms, intake → offer under 300 ms, tick under 50 ms.
 """
 
 from __future__ import annotations
@@ -20,25 +29,35 @@ import argparse
 import os
 import random
 import statistics
+import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
+import psycopg
 
 from bench.common import write_results
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from dispatch.unit_index import UnitIndex
+from patroli.geodesy import EARTH_RADIUS_M
 from patroli.incidents import IncidentIntake, UnitStatus
 from patroli.localservers import start_mosquitto, start_postgres
-from patroli.models import Unit
+from patroli.messages import DispatchOffer
 from patroli.storage import Store, open_store
 
-# Greater Jakarta (Jabodetabek), roughly: where the 10,000 units patrol.
-LAT, LON = (-6.70, -6.00), (106.45, 107.20)
-EARTH_KM = 6371.0088
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("PATROLI_SHARED_DATA", REPO.parent / "shared" / "data")) / "indonesia"
+REGENCIES = SHARED / "regencies" / "kabkota_cahyadsn_2025.geojson"
+DISTRICTS = SHARED / "districts" / "kecamatan_cahyadsn_2025.geojson"
+EARTH_KM = EARTH_RADIUS_M / 1000
+JITTER_DEG = 0.03  # about 3 km around a Polsek point
+TICK_S = 0.25  # as DispatchRunner
+NEAREST_MAX_KM = 50.0  # UnitIndex.nearest's default limit
 
 
 def pct(values: list[float], q: float) -> float:
@@ -58,12 +77,16 @@ class CountingPublisher:
         self.client.loop_start()
         self.infos: list[mqtt.MQTTMessageInfo] = []
         self.offers = 0
+        self.offered_at: dict[
+            str, float
+        ] = {}  # incident id → perf_counter when its first offer was published
 
     def publish(self, topic: str, payload: bytes, qos: int) -> None:
         info = self.client.publish(topic, payload, qos=qos)
         if topic.endswith("/dispatch"):
             self.offers += 1
             self.infos.append(info)
+            self.offered_at.setdefault(DispatchOffer.decode(payload).incident_id, time.perf_counter())
 
     def wait_all(self) -> None:
         for info in self.infos:
@@ -85,20 +108,39 @@ def bare_commits(store: Store, transactions: int, rows_per_tx: int) -> float:
     return transactions * rows_per_tx / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--units", type=int, default=10_000)
-    parser.add_argument("--queries", type=int, default=20_000)
-    parser.add_argument("--incidents", type=int, default=3_000)
-    args = parser.parse_args()
-    rng = random.Random(110)
-    now = datetime.now(UTC)
+def national_points(stations: StationDirectory, n: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    """`n` points, each within ~3 km of a Polsek point drawn at random: where units patrol and people call from."""
+    polsek = stations.polsek()
+    picks = [polsek[rng.randrange(len(polsek))] for _ in range(n)]
+    lats = np.array([s.lat + rng.uniform(-JITTER_DEG, JITTER_DEG) for s in picks])
+    lons = np.array([s.lon + rng.uniform(-JITTER_DEG, JITTER_DEG) for s in picks])
+    return lats, lons
 
-    # ---- nearest available: H3 rings against brute force --------------------------------------------------
+
+def contact(i: int, lat: float, lon: float) -> IncidentIntake:
+    return IncidentIntake.model_validate(
+        {
+            "channel": "phone",
+            "category": "report",
+            "incident_type": "accident",
+            "caller": f"+62{i:09d}",
+            "location": {"lat": lat, "lon": lon, "accuracy_m": 30},
+        }
+    )
+
+
+def register_units(url: str, ids: list[str]) -> None:
+    """100,000 units in one COPY (the CLI's one-by-one registration would take minutes and measures nothing)."""
+    with psycopg.connect(url) as conn, conn.cursor().copy("COPY units (unit_id, kind) FROM STDIN") as copy:
+        for u in ids:
+            copy.write_row((u, "car"))
+
+
+def nearest_figures(
+    ids: list[str], lats: np.ndarray, lons: np.ndarray, queries: int, rng: random.Random, now: datetime
+) -> dict[str, float | int]:
+    """The H3 index against brute force over every unit, same filter, every answer checked."""
     index = UnitIndex()
-    ids = [f"J{i:05d}" for i in range(args.units)]
-    lats = np.array([rng.uniform(*LAT) for _ in ids])
-    lons = np.array([rng.uniform(*LON) for _ in ids])
     status = {u: (UnitStatus.BUSY if rng.random() < 0.3 else UnitStatus.AVAILABLE) for u in ids}  # 30 % busy
     for u, la, lo in zip(ids, lats, lons, strict=True):
         index.update(u, float(la), float(lo), now - timedelta(seconds=rng.uniform(0, 60)))
@@ -109,8 +151,8 @@ def main() -> None:
         return status[unit_id] is UnitStatus.AVAILABLE and (now - pos.fix_time).total_seconds() <= 120  # type: ignore[attr-defined]
 
     h3_ms, brute_ms, mismatches = [], [], 0
-    queries = [(rng.uniform(*LAT), rng.uniform(*LON)) for _ in range(args.queries)]
-    for qlat, qlon in queries:
+    qlats, qlons = national_points(StationDirectory.load(), queries, rng)
+    for qlat, qlon in zip(qlats.tolist(), qlons.tolist(), strict=True):
         t0 = time.perf_counter()
         found = index.nearest(qlat, qlon, k=1, accept=accept)
         h3_ms.append((time.perf_counter() - t0) * 1000)
@@ -120,85 +162,188 @@ def main() -> None:
         d = 2 * EARTH_KM * np.arcsin(np.sqrt(a))
         d[~available] = np.inf
         best = int(np.argmin(d))
+        expect = ids[best] if d[best] <= NEAREST_MAX_KM else None  # the dispatcher asks no unit farther away
         brute_ms.append((time.perf_counter() - t0) * 1000)
-        mismatches += (not found) or found[0].unit_id != ids[best]
-    print(f"nearest: {args.queries} queries, {mismatches} answers differ from brute force")
+        mismatches += (found[0].unit_id if found else None) != expect
+    print(f"nearest: {queries} queries over {len(ids)} units, {mismatches} answers differ from brute force")
+    return {
+        "nearest_p50_ms": round(pct(h3_ms, 0.50), 4),
+        "nearest_p99_ms": round(pct(h3_ms, 0.99), 4),
+        "bruteforce_p99_ms": round(pct(brute_ms, 0.99), 4),
+        "ratio": round(pct(brute_ms, 0.99) / pct(h3_ms, 0.99), 2),
+        "nearest_mismatches": mismatches,
+    }
 
-    # ---- incidents from intake to offer published --------------------------------------------------------
+
+def jurisdiction_for(stations: StationDirectory, cache: Path) -> Jurisdiction:
+    if REGENCIES.is_file() and DISTRICTS.is_file():
+        return Jurisdiction(stations, REGENCIES, districts_geojson=DISTRICTS, cache_dir=cache)
+    print(f"jurisdiction: no polygons under {SHARED}: the lookup goes to the nearest station point only")
+    return Jurisdiction(stations)
+
+
+def jurisdiction_figures(
+    jurisdiction: Jurisdiction, lats: np.ndarray, lons: np.ndarray
+) -> dict[str, float | None]:
+    if not jurisdiction.has_polygons:
+        return {"jurisdiction_p50_us": None, "jurisdiction_p99_us": None}
+    us = []
+    for la, lo in zip(lats.tolist(), lons.tolist(), strict=True):
+        t0 = time.perf_counter()
+        jurisdiction.lookup(la, lo)
+        us.append((time.perf_counter() - t0) * 1e6)
+    print(f"jurisdiction: {len(us)} lookups by the kecamatan polygons")
+    return {"jurisdiction_p50_us": round(pct(us, 0.50), 1), "jurisdiction_p99_us": round(pct(us, 0.99), 1)}
+
+
+def throughput_figures(
+    store: Store, dispatcher: Dispatcher, publisher: CountingPublisher, intakes: list[IncidentIntake]
+) -> dict[str, float]:
+    half = len(intakes) // 2
+    # One at a time, as the API takes them: one transaction (one fsync'd commit) per incident.
+    t0 = time.perf_counter()
+    offered_single = sum(dispatcher.intake(x).incident.state == "offered" for x in intakes[:half])
+    publisher.wait_all()
+    single_s = time.perf_counter() - t0
+    # A gateway burst, as the runner takes incidents/new: what is queued, up to 100, per transaction.
+    t0 = time.perf_counter()
+    offered = 0
+    for i in range(half, len(intakes), 100):
+        offered += sum(r.incident.state == "offered" for r in dispatcher.intake_many(intakes[i : i + 100]))
+    publisher.wait_all()
+    elapsed = time.perf_counter() - t0
+    # The reference, same store, same run: as many bare transactions as incidents above.
+    bare_single = bare_commits(store, half, 1)
+    bare_burst = bare_commits(store, max((len(intakes) - half) // 100, 1), 100)
+    print(
+        f"bare INSERT;COMMIT: {bare_single:.0f} commits/s one row each, {bare_burst:.0f} rows/s 100 per commit\n"
+        f"incidents: {offered_single} offered one per transaction in {single_s:.2f} s, {offered} in bursts of 100 "
+        f"in {elapsed:.2f} s"
+    )
+    return {
+        "incidents_per_s": round(offered / elapsed, 1),
+        "incidents_per_s_single": round(offered_single / single_s, 1),
+        "bare_commits_per_s": round(bare_single, 1),
+        "ratio_to_bare_commit": round(offered_single / single_s / bare_single, 3),
+        "bare_burst_rows_per_s": round(bare_burst, 1),
+        "burst_ratio_to_bare": round(offered / elapsed / bare_burst, 3),
+    }
+
+
+def open_backlog(store: Store, dispatcher: Dispatcher, intakes: list[IncidentIntake]) -> int:
+    """`intakes` opened at once and put in the states a busy centre holds: acknowledged with a unit asked, a tenth
+    still waiting for its station (deadlines over the next 2 min), the offers timing out over the next 5 min."""
+    for i in range(0, len(intakes), 100):
+        dispatcher.intake_many(intakes[i : i + 100])
+    with store.transaction() as tx:
+        tx.run(
+            "UPDATE incidents SET acked_at = now(), acked_by = 'bench' WHERE closed_at IS NULL AND random() < 0.9"
+        )
+        tx.run(
+            "UPDATE incidents SET station_deadline = now() + random() * interval '120 seconds' "
+            "WHERE acked_at IS NULL AND closed_at IS NULL"
+        )
+        tx.run(
+            "UPDATE incidents SET offer_deadline = now() + random() * interval '300 seconds' "
+            "WHERE state = 'offered'"
+        )
+        tx.run(
+            "UPDATE incident_offers o SET deadline = i.offer_deadline FROM incidents i "
+            "WHERE o.incident_id = i.incident_id AND o.answer IS NULL AND i.state = 'offered'"
+        )
+        return int(tx.rows("SELECT count(*) FROM incidents WHERE closed_at IS NULL")[0][0])
+
+
+def timer_figures(
+    dispatcher: Dispatcher, publisher: CountingPublisher, intakes: list[IncidentIntake], rate: float
+) -> dict[str, float | int]:
+    """New contacts at `rate` a second while the tick runs every 0.25 s in its own thread, as the runner does."""
+    stop = threading.Event()
+    ticks_ms: list[float] = []
+
+    def ticker() -> None:
+        while not stop.wait(TICK_S):
+            t0 = time.perf_counter()
+            dispatcher.tick()
+            ticks_ms.append((time.perf_counter() - t0) * 1000)
+
+    thread = threading.Thread(target=ticker, daemon=True)
+    thread.start()
+    started: dict[str, float] = {}
+    begin = time.perf_counter()
+    for k, x in enumerate(intakes):
+        delay = begin + k / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)  # the contacts' arrival schedule, not a synchronisation
+        t0 = time.perf_counter()
+        started[dispatcher.intake(x).incident.incident_id] = t0
+    stop.set()
+    thread.join()
+    publisher.wait_all()
+    waits = [(publisher.offered_at[i] - t0) * 1000 for i, t0 in started.items() if i in publisher.offered_at]
+    print(
+        f"timers: {len(intakes)} contacts at {rate:g}/s, {len(waits)} offered; {len(ticks_ms)} ticks "
+        f"(slowest {max(ticks_ms):.1f} ms)"
+    )
+    return {
+        "contacts_offered": len(waits),
+        "intake_offer_p50_ms": round(pct(waits, 0.50), 2),
+        "intake_offer_p99_ms": round(pct(waits, 0.99), 2),
+        "ticks": len(ticks_ms),
+        "tick_p50_ms": round(pct(ticks_ms, 0.50), 2),
+        "tick_p99_ms": round(pct(ticks_ms, 0.99), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=5_000, help="nearest-unit and jurisdiction lookups")
+    parser.add_argument("--incidents", type=int, default=3_000, help="for the throughput figures")
+    parser.add_argument("--open", type=int, default=10_000, help="incidents open while the timers run")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="new contacts per second while the timers run"
+    )
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    rng = random.Random(110)
+    stations = StationDirectory.load()
+    ids = [f"N{i:06d}" for i in range(args.units)]
+    lats, lons = national_points(stations, args.units, rng)
+    figures: dict[str, object] = {"units": args.units, "polsek": len(stations.polsek())}
+    figures |= nearest_figures(ids, lats, lons, args.queries, rng, datetime.now(UTC))
+    n_live = int(args.rate * args.seconds)
+    ilats, ilons = national_points(stations, args.incidents + args.open + n_live, rng)
+    intakes = [
+        contact(i, la, lo) for i, (la, lo) in enumerate(zip(ilats.tolist(), ilons.tolist(), strict=True))
+    ]
     broker, pg = (
         start_mosquitto(),
         start_postgres(settings={"fsync": os.environ.get("BENCH_FSYNC", "on"), "full_page_writes": "on"}),
     )
     try:
-        store = open_store(pg.create_database("bench_dispatch"), pool_size=4)
-        store.migrate()
-        stations = StationDirectory.load()
-        publisher = CountingPublisher(broker.port)
-        dispatcher = Dispatcher(store, stations, Jurisdiction(stations), publisher)
-        for u in ids:
-            store.add_unit(Unit(u, polres_code="31.71"))
-        for u, la, lo in zip(ids, lats, lons, strict=True):
-            dispatcher.index.update(u, float(la), float(lo), datetime.now(UTC))
-        dispatcher.load()
-        intakes = [
-            IncidentIntake.model_validate(
-                {
-                    "channel": "phone",
-                    "category": "report",
-                    "incident_type": "accident",
-                    "caller": f"+62{i:09d}",
-                    "location": {"lat": rng.uniform(*LAT), "lon": rng.uniform(*LON), "accuracy_m": 30},
-                }
-            )
-            for i in range(args.incidents)
-        ]
-        half = len(intakes) // 2
-        # One at a time, as the API takes them: one transaction (one fsync'd commit) per incident.
-        t0 = time.perf_counter()
-        offered_single = sum(dispatcher.intake(x).incident.state == "offered" for x in intakes[:half])
-        publisher.wait_all()
-        single_s = time.perf_counter() - t0
-        # A gateway burst, as the runner takes incidents/new: what is queued, up to 100, per transaction.
-        t0 = time.perf_counter()
-        offered = 0
-        for i in range(half, len(intakes), 100):
-            offered += sum(
-                r.incident.state == "offered" for r in dispatcher.intake_many(intakes[i : i + 100])
-            )
-        publisher.wait_all()
-        elapsed = time.perf_counter() - t0
-        # The reference, same store, same run: as many bare transactions as incidents above.
-        bare_single = bare_commits(store, half, 1)
-        bare_burst = bare_commits(store, max((len(intakes) - half) // 100, 1), 100)
-        store.close()
+        with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as cache:
+            jurisdiction = jurisdiction_for(stations, Path(cache))
+            figures |= jurisdiction_figures(jurisdiction, ilats[: args.queries], ilons[: args.queries])
+            url = pg.create_database("bench_dispatch")
+            store = open_store(url, pool_size=4)
+            store.migrate()
+            register_units(url, ids)
+            publisher = CountingPublisher(broker.port)
+            dispatcher = Dispatcher(store, stations, jurisdiction, publisher)
+            now = datetime.now(UTC)
+            for u, la, lo in zip(ids, lats.tolist(), lons.tolist(), strict=True):
+                dispatcher.index.update(u, la, lo, now)
+            dispatcher.load()
+            figures |= throughput_figures(store, dispatcher, publisher, intakes[: args.incidents])
+            backlog = intakes[args.incidents : args.incidents + args.open]
+            figures["open_incidents"] = open_backlog(store, dispatcher, backlog)
+            figures |= timer_figures(dispatcher, publisher, intakes[args.incidents + args.open :], args.rate)
+            store.close()
     finally:
         pg.stop()
         broker.stop()
-    print(
-        f"bare INSERT;COMMIT: {bare_single:.0f} commits/s one row each, {bare_burst:.0f} rows/s 100 per commit"
-    )
-    print(
-        f"incidents: {offered_single} offered one per transaction in {single_s:.2f} s, {offered} in bursts of 100 "
-        f"in {elapsed:.2f} s; {publisher.offers} offers published"
-    )
-
-    write_results(
-        "dispatch",
-        {
-            "units": args.units,
-            "nearest_p50_ms": round(pct(h3_ms, 0.50), 4),
-            "nearest_p99_ms": round(pct(h3_ms, 0.99), 4),
-            "bruteforce_p99_ms": round(pct(brute_ms, 0.99), 4),
-            "ratio": round(pct(brute_ms, 0.99) / pct(h3_ms, 0.99), 2),
-            "nearest_mismatches": mismatches,
-            "incidents_per_s": round(offered / elapsed, 1),
-            "incidents_per_s_single": round(offered_single / single_s, 1),
-            "bare_commits_per_s": round(bare_single, 1),
-            "ratio_to_bare_commit": round(offered_single / single_s / bare_single, 3),
-            "bare_burst_rows_per_s": round(bare_burst, 1),
-            "burst_ratio_to_bare": round(offered / elapsed / bare_burst, 3),
-        },
-    )
+    write_results("dispatch", figures)
 
 
 if __name__ == "__main__":

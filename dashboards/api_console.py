@@ -9,6 +9,7 @@ map tiles hold no incident or unit data, and the browser's PMTiles reader asks f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,10 +24,13 @@ from dashboards.config import WebSettings
 from dashboards.context import AnyUser, Ctx, require
 from dashboards.outlines import BoundaryLayers, OutlineRefused
 from dashboards.params import bbox_param
-from dashboards.schemas import CallerHistoryView
+from dashboards.schemas import CallerHistoryView, DeviceLocationView
+from dispatch.channels.desk import DeskLimits
+from patroli import privacy
 from patroli.callers import normalize_caller
 from patroli.incidents import TYPES_BY_CATEGORY, Category, Channel, Disposition, UnitStatus
 from patroli.settings import Settings
+from patroli.storage import channels_repo
 
 router = APIRouter(prefix="/api/v1")
 open_router = APIRouter()
@@ -107,8 +111,26 @@ def caller_lookup(
     channel: Channel = Channel.PHONE,
 ) -> CallerHistoryView:
     """The caller normalised as intake will store it (0812…, +62 812…, 62812… are one caller) and its history:
-    earlier contacts, false reports, whether flagged."""
-    return CallerHistoryView.of(ctx.dispatcher.caller_history(normalize_caller(channel, caller)))
+    earlier contacts, false reports, whether flagged; and where the caller's handset said it is, when an AML or
+    ELS message came for this number and waits for its contact (the call-taker may place the call there)."""
+    caller_id = normalize_caller(channel, caller)
+    view = CallerHistoryView.of(ctx.dispatcher.caller_history(caller_id))
+    since = datetime.now(UTC) - timedelta(seconds=DeskLimits().hold_s)
+    with ctx.store.transaction() as tx:
+        held = channels_repo.held_locations(tx, since, caller_id)
+    if held:
+        h = held[0]
+        # Where a caller's handset was is personal data: who saw it is on the record (the number pseudonymised).
+        ctx.audit_read(user, "caller_device_location", details={"caller": privacy.pseudonym(caller_id)})
+        view.device_location = DeviceLocationView(
+            lat=h.lat,
+            lon=h.lon,
+            accuracy_m=h.accuracy_m,
+            method=h.method,
+            located_at=h.located_at,
+            received_at=h.received_at,
+        )
+    return view
 
 
 @router.get("/map/outlines/{layer}", tags=["map"], summary="Province, regency or kecamatan outlines in a box")

@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 import h3
+import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from dashboards.api_replay import polres_prefix
 from dashboards.auth import AUDIT_ROLES, User
 from dashboards.context import AnyUser, AppContext, Ctx, require
-from dashboards.geo import Outlines
 from dashboards.live import station_scope
 from dashboards.params import time_range, utc
+from dispatch.jurisdiction import read_regency_rings, signed_area
 from dispatch.service import REPEAT_FALSE_REPORTS
 from patroli.storage import dispatch_repo, reports_repo
 
@@ -393,13 +396,26 @@ class Coverage(BaseModel):
     incidents_not_visited: int = Field(description="of them, in cells nobody visited")
 
 
+@lru_cache(maxsize=4)
+def _regency_rings(path: Path) -> dict[str, list[np.ndarray]]:
+    return read_regency_rings(path)  # the file jurisdiction reads: a regency's rings, holes against shells
+
+
 @lru_cache(maxsize=64)
-def _area_cells(outlines: Outlines, prefix: str, res: int) -> frozenset[str]:
+def _area_cells(path: Path, prefix: str, res: int) -> frozenset[str]:
+    """The H3 cells at `res` whose centres lie in the regencies under `prefix` (a Polres, or every Polres of
+    a Polda): the shells' cells less the holes' (a hole winds against the largest ring of its regency)."""
     cells: set[str] = set()
-    for ring in outlines.rings_under(prefix):
-        poly = h3.LatLngPoly([(float(lat), float(lon)) for lon, lat in ring])
-        cells.update(h3.h3shape_to_cells(poly, res))
-    return frozenset(cells)
+    holes: set[str] = set()
+    for code, rings in _regency_rings(path).items():
+        if code != prefix and not code.startswith(prefix + "."):
+            continue
+        shell_sign = math.copysign(1.0, max((signed_area(r) for r in rings), key=abs))
+        for ring in rings:
+            poly = h3.LatLngPoly([(float(lat), float(lon)) for lon, lat in ring])
+            found = h3.h3shape_to_cells(poly, res)
+            (cells if math.copysign(1.0, signed_area(ring)) == shell_sign else holes).update(found)
+    return frozenset(cells - holes)
 
 
 def _ring(cell: str) -> list[tuple[float, float]]:
@@ -433,7 +449,8 @@ def coverage(
         reports_repo.index_incident_cells(tx, _cell_r9)
         incident_cells = dict(reports_repo.incident_heatmap(tx, res, since=t0, until=t1, limit=1_000_000))
     seen = {h3.int_to_str(c): n for c, n in visited}
-    area = _area_cells(ctx.outlines, prefix, res) if ctx.outlines.available else None
+    boundaries = ctx.settings.jurisdiction_geojson
+    area = _area_cells(Path(boundaries), prefix, res) if boundaries and Path(boundaries).is_file() else None
     in_area = {
         h3.int_to_str(c): n for c, n in incident_cells.items() if area is None or h3.int_to_str(c) in area
     }

@@ -23,8 +23,6 @@ from dashboards.schemas import (
     H3Cell,
     H3Layer,
     MapConfig,
-    Outline,
-    OutlineLayer,
     TrackColumnsView,
     TrackPage,
     TrackPoint,
@@ -428,7 +426,6 @@ def map_config(ctx: Ctx, user: AnyUser) -> MapConfig:
         stale_s=ctx.web.web_stale_s,
         heartbeat_s=ctx.web.web_heartbeat_s,
         batch_ms=ctx.web.web_batch_ms,
-        jurisdiction=ctx.outlines.available,
         center=(-6.2, 106.83),
         warnings=ctx.warnings(),
     )
@@ -450,21 +447,3 @@ def map_h3(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     return H3Layer(res=chosen, cells=[H3Cell(h=h, b=b) for h, b in cells])
-
-
-@router.get(
-    "/map/jurisdiction", tags=["map"], summary="Outlines of the loaded jurisdiction polygons in a box"
-)
-def map_jurisdiction(
-    ctx: Ctx,
-    user: AnyUser,
-    bbox: Annotated[str, Query(description=BBOX_HELP)],
-    tolerance: Annotated[float | None, Query(gt=0, description="simplification, degrees")] = None,
-) -> OutlineLayer:
-    area = bbox_param(bbox, required=True)
-    assert area is not None
-    tol, found = ctx.outlines.query(area, tolerance)
-    return OutlineLayer(
-        tolerance_deg=tol,
-        regencies=[Outline(code=c, name=ctx.outlines.name(c), rings=r) for c, r in sorted(found.items())],
-    )

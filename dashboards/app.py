@@ -42,7 +42,6 @@ from dashboards.bus import WebBus
 from dashboards.config import WebSettings
 from dashboards.context import AppContext
 from dashboards.errors import error_code
-from dashboards.geo import Outlines
 from dashboards.hardening import BodyLimit, SecurityHeaders, content_security_policy
 from dashboards.live import SUBPROTOCOL, LiveHub, parse_bbox
 from dashboards.login_guard import LoginGuard
@@ -134,7 +133,6 @@ def create_app(
         dispatcher=dispatcher,
         stations=stations,
         hub=hub,
-        outlines=Outlines(settings.jurisdiction_geojson, stations),
         bus_connected=(lambda: bus.connected.is_set()) if bus is not None else (lambda: False),
         login_guard=LoginGuard(auth, web),
         read_router=read_router,

@@ -12,7 +12,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dashboards.auth import Auth, Role, User
 from dashboards.config import WebSettings
-from dashboards.geo import Outlines
 from dashboards.live import LiveHub
 from dashboards.login_guard import LoginGuard
 from dispatch.boundaries import boundary_state
@@ -33,7 +32,6 @@ class AppContext:
     dispatcher: Dispatcher
     stations: StationDirectory
     hub: LiveHub
-    outlines: Outlines
     bus_connected: Callable[[], bool]
     login_guard: LoginGuard
 

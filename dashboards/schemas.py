@@ -212,11 +212,25 @@ def incident_view(
     )
 
 
+class DeviceLocationView(BaseModel):
+    """Where the caller's handset said it was (AML or ELS), not yet attached to a contact."""
+
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    method: str = Field(description="how the handset located itself: gnss, wifi, cell …")
+    located_at: datetime
+    received_at: datetime
+
+
 class CallerHistoryView(BaseModel):
     caller: str
     incidents: int = Field(description="incidents from this caller before, this one included once stored")
     false_reports: int
     flagged: bool = Field(description="a repeat false reporter: shown to the dispatcher, never refused")
+    device_location: DeviceLocationView | None = Field(
+        None, description="the newest location the caller's handset sent (AML/ELS) that waits for its contact"
+    )
 
     @classmethod
     def of(cls, h: CallerHistory) -> CallerHistoryView:
@@ -406,7 +420,6 @@ class MapConfig(BaseModel):
     stale_s: float
     heartbeat_s: float
     batch_ms: int
-    jurisdiction: bool = Field(description="regency outlines are loaded (Settings.jurisdiction_geojson)")
     center: tuple[float, float] = Field(description="lat, lon the map opens on when no unit has a position")
     warnings: list[str] = Field(default_factory=list, description="for the status line: missing boundaries")
 
@@ -419,17 +432,6 @@ class H3Cell(BaseModel):
 class H3Layer(BaseModel):
     res: int
     cells: list[H3Cell]
-
-
-class Outline(BaseModel):
-    code: str
-    name: str
-    rings: list[list[tuple[float, float]]] = Field(description="[lon, lat] rings")
-
-
-class OutlineLayer(BaseModel):
-    tolerance_deg: float
-    regencies: list[Outline]
 
 
 class Health(BaseModel):

@@ -31,8 +31,9 @@ from typing import Protocol
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.places import Places
 from dispatch.stations import Station, StationDirectory, StationLevel
-from dispatch.unit_index import Candidate, UnitIndex, UnitPosition, haversine_km
+from dispatch.unit_index import Candidate, UnitIndex, UnitPosition
 from patroli import actors, topics
+from patroli.geodesy import distance_km
 from patroli.incidents import (
     CLOSABLE_STATES,
     LEVEL_OF,
@@ -333,7 +334,7 @@ class Dispatcher:
     def _arrival_target(self, station: Station, lat: float | None, lon: float | None) -> float | None:
         if lat is None or lon is None:
             return None
-        return arrival_target_s(haversine_km(station.lat, station.lon, lat, lon))
+        return arrival_target_s(distance_km(station.lat, station.lon, lat, lon))
 
     def _new_incident(self, intake: IncidentIntake, routing: Routing, now: datetime) -> Incident:
         level = LEVEL_OF[routing.station.level]
@@ -546,7 +547,7 @@ class Dispatcher:
                 ):
                     raise DispatchError(f"incident {incident_id} changed meanwhile; try again", 409)
                 inc.state, inc.unit_id, inc.offer_deadline = "offered", unit_id, deadline
-                distance = haversine_km(inc.lat, inc.lon, pos.lat, pos.lon)
+                distance = distance_km(inc.lat, inc.lon, pos.lat, pos.lon)
                 offer = self._record_offer(tx, inc, Candidate(unit_id, distance, pos), now, actor)
             if previous is not None:
                 self._cache_status(previous, UnitStatus.AVAILABLE)

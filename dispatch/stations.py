@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from patroli.geodesy import distance_km
 from patroli.incidents import Tier
 
-EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 COLUMNS = ("code", "level", "name", "parent_code", "province_code", "lat", "lon", "note", "area")
 OPTIONAL_COLUMNS = frozenset({"area"})
 
@@ -57,13 +57,6 @@ def _unit_vectors(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
     return np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 class _Nearest:
     """Nearest station point on the sphere = largest dot product of unit vectors: one matrix-vector product
     (7,285 Polsek: about 20 µs)."""
@@ -80,7 +73,7 @@ class _Nearest:
             (cl * math.cos(math.radians(lon)), cl * math.sin(math.radians(lon)), math.sin(math.radians(lat)))
         )
         best = self.stations[int(np.argmax(self._xyz @ v))]
-        return best, haversine_km(lat, lon, best.lat, best.lon)
+        return best, distance_km(lat, lon, best.lat, best.lon)
 
 
 class StationDirectory:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from firmware_sim.geo import haversine_m
+from patroli.geodesy import distance_m
 
 KNOT_MPS = 1852.0 / 3600.0
 STOPPED_BELOW_MPS = 0.5  # receivers report 0.0–0.3 kn of jitter when standing still
@@ -154,7 +154,7 @@ def motion_stats(samples: Sequence[Sample]) -> MotionStats:
         if a.speed_mps is not None and b.speed_mps is not None and 0.5 < dt < 1.5:
             accels.append((b.speed_mps - a.speed_mps) / dt)
         if 0 < dt <= 5.0 and (b.speed_mps is None or b.speed_mps >= STOPPED_BELOW_MPS):
-            distance += haversine_m(a.lat, a.lon, b.lat, b.lon)  # standing jitter is not distance
+            distance += distance_m(a.lat, a.lon, b.lat, b.lon)  # standing jitter is not distance
     ups = sorted(x for x in accels if x > 0)
     downs = sorted(-x for x in accels if x < 0)
 

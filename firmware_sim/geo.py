@@ -9,13 +9,6 @@ EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0
 
 
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 @dataclass(frozen=True, slots=True)
 class LocalFrame:
     """Equirectangular east/north metres around (lat0, lon0).

@@ -6,11 +6,11 @@ so every rule is configurable, counted, and testable on its own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from patroli.geodesy import distance_m
 from patroli.models import Fix, RefusalReason
 
 Verdict = tuple[RefusalReason, str] | None  # None: the fix passes
@@ -43,16 +43,6 @@ class RuleState:
 
     def seed(self, fix: Fix) -> None:
         self.motion[fix.unit_id] = UnitMotion(fix.fix_time, fix.lat, fix.lon)
-
-
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def require_fix(fix: Fix, _s: RuleState) -> Verdict:
@@ -94,7 +84,7 @@ def require_plausible_speed(fix: Fix, s: RuleState) -> Verdict:
     dt = abs((fix.fix_time - prev.fix_time).total_seconds())
     if dt == 0:
         return None  # same epoch again: a duplicate, the store keeps one
-    kmh = haversine_m(prev.lat, prev.lon, fix.lat, fix.lon) / dt * 3.6
+    kmh = distance_m(prev.lat, prev.lon, fix.lat, fix.lon) / dt * 3.6
     if kmh > s.limits.max_speed_kmh and prev.strikes + 1 < s.limits.speed_reset_after:
         prev.strikes += 1
         return RefusalReason.IMPLIED_SPEED, f"implied speed {kmh:.0f} km/h over {dt:.1f} s"

@@ -1,6 +1,10 @@
 """SQLite backend for the embedded default: the same contract as TimescaleDB, for one machine.
 
 WAL mode with one connection per thread: the demo's tracker writes while the web app reads.
+SQLite does not run its busy handler for the conversion to WAL (it needs the file alone), so two processes opening
+a new file at once had one fail at once with "database is locked" (the demo's tracker and web app starting together;
+seen in the suite as a tracker thread dying beside a test's own `migrate()`). WAL is a property of the file: the
+mode is read first (no lock once converted) and the conversion retried with backoff.
 Times are stored as integer microseconds since the epoch (UTC), so they sort and bucket as numbers.
 """
 
@@ -16,10 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
 from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TrackColumns, from_us, to_us  # times are stored as µs since 1970
+from patroli.storage.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +117,20 @@ class _SqliteTx:
         pass  # BEGIN IMMEDIATE already serialises every writer
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode unless it is already (the busy handler does not cover this one pragma)."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    for attempt in Retrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_random_exponential(multiplier=0.01, max=0.5),
+        stop=stop_after_delay(30),
+        reraise=True,
+    ):
+        with attempt:
+            conn.execute("PRAGMA journal_mode=WAL")
+
+
 class SqliteStore:
     def __init__(self, url: str, *, refusals_keep: int = 100_000) -> None:
         parts = urlsplit(url)
@@ -128,7 +149,7 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn

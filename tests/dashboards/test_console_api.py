@@ -5,6 +5,7 @@ TimescaleDB (and SQLite for the lookup), real Mosquitto."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,18 @@ from pmtiles.reader import MemorySource, Reader
 from tiles_helpers import raster_pmtiles
 from web_helpers import LiveServer, ServerFactory, intake_body
 
+from dispatch.channels.aml import parse_aml
 from patroli.incidents import Disposition
-from patroli.storage import Store, open_store
+from patroli.storage import Store, channels_repo, open_store
+from patroli.storage.channels_repo import HeldLocation
 
 JAKARTA = (106.6, -6.5, 107.1, -5.9)
+
+
+AML_V1 = (
+    'A"ML=1;lt=-06.17539;lg=+106.82715;rd=50;top=20261201120000;lc=90;pm=G;si=510101234567890;'
+    "ei=3520000000000000;mcc=510;mnc=10;ml=128"
+)
 
 
 @pytest.fixture
@@ -50,17 +59,63 @@ def test_one_caller_however_the_number_is_written(
     disp.post("/api/v1/incidents", json=intake_body(caller="021-555-0199"))
     for typed in ("0812-3456-7890", "6281234567890", "+62 812 3456 7890"):
         got = disp.get("/api/v1/callers/lookup", params={"caller": typed}).json()
-        assert got == {"caller": "+6281234567890", "incidents": 1, "false_reports": 1, "flagged": False}, (
-            typed
-        )
+        assert got == {
+            "caller": "+6281234567890",
+            "incidents": 1,
+            "false_reports": 1,
+            "flagged": False,
+            "device_location": None,
+        }, typed
     landline = disp.get("/api/v1/callers/lookup", params={"caller": "(021) 5550199"}).json()
     assert landline["caller"] == "+62215550199" and landline["incidents"] == 1
     mail = disp.get(
         "/api/v1/callers/lookup", params={"caller": "Warga@Example.ID", "channel": "email"}
     ).json()
-    assert mail == {"caller": "warga@example.id", "incidents": 0, "false_reports": 0, "flagged": False}
+    assert mail == {
+        "caller": "warga@example.id",
+        "incidents": 0,
+        "false_reports": 0,
+        "flagged": False,
+        "device_location": None,
+    }
     refused = server.client("officer").get("/api/v1/callers/lookup", params={"caller": "0812"})
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+
+def test_the_callers_device_location_waiting_for_its_contact_is_offered_and_who_saw_it_is_audited(
+    server: LiveServer,
+) -> None:
+    """An AML message for the number came before the call-taker typed it: the lookup carries where the handset
+    was; another caller's lookup does not; an attached (used) location is not offered again."""
+    fix = parse_aml(AML_V1)
+    now = datetime.now(UTC).replace(microsecond=0)
+    held = HeldLocation("+6281234567890", now, fix.located_at, fix.lat, fix.lon, fix.accuracy_m, fix.method)
+    with server.store.transaction() as tx:
+        channels_repo.hold_location(tx, held, AML_V1, None)
+        used = HeldLocation("+6281111111111", now, fix.located_at, -6.2, 106.8, 5.0, "gnss")
+        channels_repo.hold_location(tx, used, AML_V1, "INC-OLD")
+    disp = server.client("dispatcher")
+    got = disp.get("/api/v1/callers/lookup", params={"caller": "0812-3456-7890"}).json()
+    assert got["device_location"] == {
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "accuracy_m": 50.0,
+        "method": "gnss",
+        "located_at": fix.located_at.isoformat().replace("+00:00", "Z"),
+        "received_at": now.isoformat().replace("+00:00", "Z"),
+    }
+    assert (
+        disp.get("/api/v1/callers/lookup", params={"caller": "0812-1111-1111"}).json()["device_location"]
+        is None
+    )
+    assert (
+        disp.get("/api/v1/callers/lookup", params={"caller": "0813-9999-0000"}).json()["device_location"]
+        is None
+    )
+    audit = server.client("auditor").get("/api/v1/audit", params={"action": "caller_device_location"}).json()
+    (entry,) = audit["entries"]
+    assert entry["actor"] == "user:dispatcher"
+    assert "6281234567890" not in str(entry["details"])  # pseudonymised
 
 
 def test_outlines_are_simplified_for_the_zoom_and_cut_to_the_box(

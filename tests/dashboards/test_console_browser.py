@@ -6,7 +6,7 @@ Each test fails on any request to a non-loopback address and on any string missi
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import playwright.sync_api as playwright
@@ -25,6 +25,9 @@ from console_browser import (
 )
 from tiles_helpers import raster_pmtiles
 from web_helpers import MONAS, LiveServer, Radio, ServerFactory, eventually, intake_body, place_unit
+
+from patroli.storage import channels_repo
+from patroli.storage.channels_repo import HeldLocation
 
 # A browser rendering WebGL in software beside the servers: on a loaded machine a test takes minutes.
 pytestmark = pytest.mark.timeout(900)
@@ -152,7 +155,13 @@ def test_a_dispatcher_reassigns_and_the_close_dialog_keeps_false_report_through_
     assert stored["state"] == "closed"
     assert stored["disposition"] == "false_report"
     history = dispatcher.get("/api/v1/callers/lookup", params={"caller": "+62 812 5550 1234"}).json()
-    assert history == {"caller": "+6281255501234", "incidents": 1, "false_reports": 1, "flagged": False}
+    assert history == {
+        "caller": "+6281255501234",
+        "incidents": 1,
+        "false_reports": 1,
+        "flagged": False,
+        "device_location": None,
+    }
     no_missing_strings(page)
 
 
@@ -225,6 +234,74 @@ def test_a_call_taker_takes_a_call_by_keyboard_only_and_sees_the_callers_history
         "Banjir setinggi lutut",
     )
     assert stored["caller"]["incidents"] == 2 and stored["caller"]["false_reports"] == 1
+    no_missing_strings(page)
+
+
+def test_the_incident_board_is_walked_with_the_arrow_keys_and_enter_opens_a_row(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    """Rows by priority then age; ↓ and ↑ move the focus from row to row (not past the ends); Enter opens one."""
+    disp = server.client("dispatcher")
+    ids = [
+        disp.post("/api/v1/incidents", json=intake_body(priority=p, caller=f"0812-0000-000{p}")).json()[
+            "incident"
+        ]["incident_id"]
+        for p in (3, 1, 2)
+    ]
+    by_priority = [ids[1], ids[2], ids[0]]
+    page = new_page(browser, guard)
+    login(page, server, "dispatcher")
+    page.click("#tab-dispatch")
+    rows = page.locator("#incidents li[data-incident]")
+    rows.nth(2).wait_for(timeout=10_000)
+    assert [rows.nth(k).get_attribute("data-incident") for k in range(3)] == by_priority
+    rows.nth(0).focus()
+
+    def focused_row() -> str | None:
+        return page.evaluate("() => document.activeElement.dataset.incident || null")  # type: ignore[no-any-return]
+
+    walk = [
+        ("ArrowDown", 1),
+        ("ArrowDown", 2),
+        ("ArrowDown", 2),
+        ("ArrowUp", 1),
+        ("ArrowUp", 0),
+        ("ArrowUp", 0),
+    ]
+    for key, row in walk:
+        page.keyboard.press(key)
+        assert focused_row() == by_priority[row], (key, row)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#incident-detail[data-incident="{by_priority[1]}"]', timeout=5_000)
+    no_missing_strings(page)
+
+
+def test_a_call_taker_places_the_call_where_the_callers_handset_said_it_is(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    """The handset's AML message came before the call was typed: the form offers its location, one key takes it."""
+    received = datetime.now(UTC).replace(microsecond=0)
+    located = received - timedelta(seconds=20)
+    held = HeldLocation("+6281277700011", received, located, -6.17539, 106.82715, 12.0, "gnss")
+    with server.store.transaction() as tx:
+        channels_repo.hold_location(tx, held, 'A"ML=1;…', None)
+    page = new_page(browser, guard)
+    login(page, server, "dispatcher")
+    page.fill("#in-caller", "0812-7770-0011")
+    offer = page.locator("#caller-device")
+    offer.wait_for(timeout=10_000)
+    assert "GNSS" in offer.text_content() and "±12 m" in offer.text_content()  # type: ignore[operator]
+    page.focus("#in-use-device")
+    page.keyboard.press("Enter")
+    assert "-6.17539" in page.text_content("#in-location")  # type: ignore[operator]
+    page.fill("#in-description", "Kecelakaan motor")
+    page.click("#in-submit")
+    done = page.locator("#intake-created")
+    done.wait_for(timeout=10_000)
+    inc = server.client("auditor").get(f"/api/v1/incidents/{done.get_attribute('data-incident')}").json()
+    assert (inc["incident"]["lat"], inc["incident"]["lon"]) == (-6.17539, 106.82715)
+    assert inc["incident"]["accuracy_m"] == 12.0
     no_missing_strings(page)
 
 

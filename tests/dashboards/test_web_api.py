@@ -397,7 +397,13 @@ def test_stations_figures_and_repeat_false_reporters(server: LiveServer) -> None
         assert admin.post(f"/api/v1/incidents/{iid}/ack").json()["acked_by"] == "user:admin"
         c.post(f"/api/v1/incidents/{iid}/close", json={"disposition": "false_report"})
     third = c.post("/api/v1/incidents", json=intake_body(caller="+62899")).json()
-    assert third["caller"] == {"caller": "+62899", "incidents": 2, "false_reports": 2, "flagged": True}
+    assert third["caller"] == {
+        "caller": "+62899",
+        "incidents": 2,
+        "false_reports": 2,
+        "flagged": True,
+        "device_location": None,
+    }
     figures = {f["station_code"]: f for f in c.get("/api/v1/stats/response-times").json()}
     assert figures["31.71"]["incidents"] == 3 and figures["31.71"]["acknowledged"] == 2
     assert [
@@ -479,21 +485,19 @@ def test_the_map_page_needs_no_internet_and_its_base_layers(
         )  # no CDN, no outside address: everything is served here
     c = server.client("dispatcher")
     config = c.get("/api/v1/map/config").json()
-    assert config["jurisdiction"] is True and config["tile_url"] == "http://tiles.polda.local/{z}/{x}/{y}.png"
-    outlines = c.get("/api/v1/map/jurisdiction", params={"bbox": "106.79,-6.22,106.85,-6.14"}).json()
-    assert [r["code"] for r in outlines["regencies"]] == ["31.71"]
-    assert outlines["regencies"][0]["name"] == "Polres Metro Jakarta Pusat"
-    ring = outlines["regencies"][0]["rings"][0]
+    assert config["tile_url"] == "http://tiles.polda.local/{z}/{x}/{y}.png"
+    assert "regency" in c.get("/api/v1/console/meta").json()["outlines"]
+
+    def regencies(bbox: str) -> list[dict]:
+        doc = c.get("/api/v1/map/outlines/regency", params={"bbox": bbox, "zoom": 10}).json()
+        return doc["features"]
+
+    (pusat,) = regencies("106.79,-6.22,106.85,-6.14")
+    assert pusat["properties"]["code"] == "31.71"
+    ring = pusat["geometry"]["coordinates"]
     assert ring[0] == ring[-1] and {round(x, 2) for x, _ in ring} == {106.8, 106.86}
-    assert (
-        len(
-            c.get("/api/v1/map/jurisdiction", params={"bbox": "106.79,-6.22,106.95,-6.14"}).json()[
-                "regencies"
-            ]
-        )
-        == 2
-    )
-    assert c.get("/api/v1/map/jurisdiction", params={"bbox": "110,-8,111,-7"}).json()["regencies"] == []
+    assert [f["properties"]["code"] for f in regencies("106.79,-6.22,106.95,-6.14")] == ["31.71", "31.72"]
+    assert regencies("110,-8,111,-7") == []
     grid = c.get("/api/v1/map/h3", params={"bbox": "106.80,-6.20,106.86,-6.15"}).json()
     assert 100 <= len(grid["cells"]) <= 5000 and grid["res"] >= 7
     assert all(h3.get_resolution(cell["h"]) == grid["res"] and len(cell["b"]) >= 5 for cell in grid["cells"])

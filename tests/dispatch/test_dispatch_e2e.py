@@ -16,10 +16,10 @@ from tracker_helpers import wait_until
 
 from dispatch.runner import DispatchRunner, MqttPublisher
 from dispatch.service import build_dispatcher
-from dispatch.unit_index import haversine_km
 from firmware_sim.device import DeviceConfig, DispatchBehaviour
 from firmware_sim.fleet import Fleet
 from patroli import topics
+from patroli.geodesy import distance_km
 from patroli.incidents import UnitStatus
 from patroli.localservers import Mosquitto
 from patroli.models import Unit, UnitKind
@@ -92,7 +92,7 @@ def test_a_gateway_contact_reaches_a_radio_that_answers_over_the_bus(system, mos
     def apart_m() -> float:
         d, a = index.position("DECLINER"), index.position("ACCEPTER")
         assert d is not None and a is not None
-        return haversine_km(d.lat, d.lon, a.lat, a.lon) * 1000
+        return distance_km(d.lat, d.lon, a.lat, a.lon) * 1000
 
     wait_until(lambda: apart_m() > 50, timeout=20)
     where = index.position("DECLINER")

@@ -12,6 +12,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from incident_builders import incident as build
 
 from dispatch import eido
 from dispatch.eido_exchange import EidoExchange
@@ -28,29 +29,19 @@ OURS, THEIRS = eido.Agency("110.polri.go.id"), eido.Agency("damkar.jakarta.go.id
 
 
 def closed_incident() -> Incident:
-    return Incident(
+    return build(
         incident_id="INC-20261201-0a1b2c3d4e",
         received_at=T0,
-        channel="phone",
-        category="report",
-        incident_type="accident",
-        priority=2,
         caller="+6281234567890",
         lat=-6.175392,
         lon=106.827153,
         accuracy_m=35.0,
         address="Jl. Medan Merdeka Barat <depan Monas> & sekitarnya",
         description="Tabrakan beruntun, 3 mobil; satu korban luka",
-        needs_unit=True,
-        polres_code="31.71",
-        station_code="31.71",
-        level=0,
-        station_deadline=None,
         acked_at=T0 + timedelta(seconds=6),
         acked_by="polres3171",
         state="closed",
         unit_id="PJ-07",
-        offer_deadline=None,
         accepted_at=T0 + timedelta(seconds=20),
         arrived_at=T0 + timedelta(minutes=7),
         closed_at=T0 + timedelta(minutes=50),

@@ -20,7 +20,8 @@ import pytest
 from polygon_brute import BruteForce
 
 from dispatch.jurisdiction import Jurisdiction, JurisdictionResult
-from dispatch.stations import StationDirectory, haversine_km
+from dispatch.stations import StationDirectory
+from patroli.geodesy import distance_km
 
 JAVA = ("31", "32", "33", "34", "35", "36")  # province codes
 JAVA_BBOX = (105.1, 114.65, -8.85, -5.85)  # lon_min, lon_max, lat_min, lat_max (Kepulauan Seribu excluded)
@@ -105,7 +106,7 @@ def test_sea_goes_to_the_nearest_polres(indexed: Jurisdiction, directory: Statio
     found = indexed.lookup(lat, lon)
     nearest = directory.nearest_polres(lat, lon)
     assert found == JurisdictionResult(nearest, "nearest", found.distance_km)
-    assert found.distance_km == pytest.approx(haversine_km(lat, lon, nearest.lat, nearest.lon))
+    assert found.distance_km == pytest.approx(distance_km(lat, lon, nearest.lat, nearest.lon))
     assert found.distance_km > 50
 
 

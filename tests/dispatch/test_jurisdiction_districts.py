@@ -16,7 +16,8 @@ import pytest
 from polygon_brute import BruteForce
 
 from dispatch.jurisdiction import DISTRICT_RESOLUTION, Jurisdiction
-from dispatch.stations import StationDirectory, StationLevel, haversine_km
+from dispatch.stations import StationDirectory, StationLevel
+from patroli.geodesy import distance_km
 
 JAVA_BBOX = (105.1, 114.65, -8.85, -5.85)  # lon_min, lon_max, lat_min, lat_max
 
@@ -124,7 +125,7 @@ def test_sea_goes_to_the_nearest_polsek(indexed: Jurisdiction, directory: Statio
     nearest = directory.nearest_polsek_km(lat, lon)
     assert nearest is not None and found.method == "nearest"
     assert found.polsek == nearest[0] and found.distance_km == pytest.approx(nearest[1])
-    brute = min(directory.polsek(), key=lambda s: haversine_km(lat, lon, s.lat, s.lon))
+    brute = min(directory.polsek(), key=lambda s: distance_km(lat, lon, s.lat, s.lon))
     assert found.polsek == brute and found.distance_km > 10
     _consistent(directory, found)
 
@@ -170,7 +171,7 @@ def test_two_synthetic_kecamatan_and_the_sea(tmp_path: Path, directory: StationD
     at_sea = j.lookup(-5.0, 110.0)
     nearest = directory.nearest_polsek_km(-5.0, 110.0)
     assert nearest is not None and at_sea.polsek == nearest[0] and at_sea.method == "nearest"
-    assert at_sea.distance_km == pytest.approx(haversine_km(-5.0, 110.0, nearest[0].lat, nearest[0].lon))
+    assert at_sea.distance_km == pytest.approx(distance_km(-5.0, 110.0, nearest[0].lat, nearest[0].lon))
 
 
 def test_without_the_districts_file_the_ladder_starts_at_the_polres(

@@ -4,10 +4,10 @@ synthetic kecamatan around Monas for the point lookups (the real polygons are in
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from incident_builders import incident as build
 
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.places import Places, normalise, province_label, regency_label
@@ -73,36 +73,7 @@ def test_without_polygons_the_nearest_polres_area(directory: StationDirectory) -
 
 
 def _incident(lat: float | None, lon: float | None, polres: str, polsek: str | None) -> Incident:
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    return Incident(
-        "INC-1",
-        now,
-        "phone",
-        "report",
-        "accident",
-        3,
-        "+628111",
-        lat,
-        lon,
-        None,
-        "Jl. X",
-        "",
-        True,
-        polres,
-        polsek or polres,
-        0,
-        None,
-        None,
-        None,
-        "open",
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        polsek,
-    )
+    return build(lat=lat, lon=lon, polres_code=polres, station_code=polsek or polres, polsek_code=polsek)
 
 
 def test_an_incident_has_the_place_of_its_point_or_else_of_its_station(places: Places) -> None:

@@ -12,7 +12,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from dispatch.stations import Station, StationDirectory, StationLevel, haversine_km
+from dispatch.stations import Station, StationDirectory, StationLevel
+from patroli.geodesy import distance_km
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGED = REPO / "dispatch" / "data" / "stations.csv"
@@ -134,9 +135,9 @@ def test_nearest_polres_matches_brute_force(directory: StationDirectory) -> None
     rng = np.random.default_rng(7)
     for lat, lon in zip(rng.uniform(-11, 6, 500), rng.uniform(95, 141, 500), strict=True):
         best, km = directory.nearest_polres_km(float(lat), float(lon))
-        brute = min(haversine_km(lat, lon, s.lat, s.lon) for s in polres)
+        brute = min(distance_km(lat, lon, s.lat, s.lon) for s in polres)
         assert km == pytest.approx(brute, abs=1e-6)
-        assert haversine_km(lat, lon, best.lat, best.lon) == pytest.approx(brute, abs=1e-6)
+        assert distance_km(lat, lon, best.lat, best.lon) == pytest.approx(brute, abs=1e-6)
 
 
 def test_nearest_polsek_matches_brute_force(directory: StationDirectory) -> None:
@@ -145,7 +146,7 @@ def test_nearest_polsek_matches_brute_force(directory: StationDirectory) -> None
     for lat, lon in zip(rng.uniform(-11, 6, 300), rng.uniform(95, 141, 300), strict=True):
         found = directory.nearest_polsek_km(float(lat), float(lon))
         assert found is not None
-        brute = min(haversine_km(lat, lon, s.lat, s.lon) for s in polsek)
+        brute = min(distance_km(lat, lon, s.lat, s.lon) for s in polsek)
         assert found[1] == pytest.approx(brute, abs=1e-6)
         assert found[0].level is StationLevel.POLSEK
 

@@ -1,19 +1,21 @@
 """dispatch.unit_index, case by case: what an update moves (and what a late fix does not), removal, the k
 nearest in order with the accept filter and the distance limit, search near an H3 pentagon, and the
-great-circle distance it ranks by. Pure and fast, beside the brute-force comparison in test_unit_index.py."""
+great-circle distance it ranks by (patroli.geodesy, tested with the tracker's rules). Pure and fast, beside the brute-force comparison in test_unit_index.py."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import h3.api.basic_int as h3
 import pytest
 
-from dispatch.unit_index import RESOLUTION, Candidate, UnitIndex, UnitPosition, haversine_km
+from dispatch.unit_index import RESOLUTION, Candidate, UnitIndex, UnitPosition
+from patroli.geodesy import EARTH_RADIUS_M, distance_km
 
 T = datetime(2026, 11, 29, 8, tzinfo=UTC)
 MONAS = (-6.175392, 106.827153)
-KM_LAT = 1 / 111.19508  # degrees of latitude per km on the mean Earth
+KM_LAT = 180 / (math.pi * EARTH_RADIUS_M / 1000)  # degrees of latitude per km on the Earth h3 measures
 
 
 def north(km: float, of: tuple[float, float] = MONAS) -> tuple[float, float]:
@@ -29,25 +31,6 @@ def index_of(**units: tuple[float, float]) -> UnitIndex:
 
 def ids(found: list[Candidate]) -> list[str]:
     return [c.unit_id for c in found]
-
-
-# --------------------------------------------------------------------------------------------- distance
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "km"),
-    [
-        ((0.0, 0.0), (0.0, 0.0), 0.0),
-        ((0.0, 0.0), (1.0, 0.0), 111.19508),
-        ((0.0, 0.0), (0.0, -1.0), 111.19508),
-        ((0.0, 179.9), (0.0, -179.9), 22.239016),  # across the antimeridian
-        ((60.0, 10.0), (60.0, 11.0), 55.597011),
-        ((0.0, 0.0), (0.0, 180.0), 20015.114442),
-    ],
-)
-def test_haversine_km(a: tuple[float, float], b: tuple[float, float], km: float) -> None:
-    assert haversine_km(*a, *b) == pytest.approx(km, abs=1e-5)
-    assert haversine_km(*b, *a) == pytest.approx(km, abs=1e-5)
 
 
 # --------------------------------------------------------------------------------------------- updates
@@ -147,7 +130,7 @@ def test_k_nearest_in_order(k: int, max_km: float, accept: set[str] | None, expe
 
 def test_the_distance_limit_itself_counts() -> None:
     ix = index_of(**{u: north(km) for u, km in LINE.items()})
-    limit = haversine_km(*MONAS, *north(7.0))
+    limit = distance_km(*MONAS, *north(7.0))
     assert ids(ix.nearest(*MONAS, k=20, max_km=limit))[-1] == "N07.0"
     assert ids(ix.nearest(*MONAS, k=20, max_km=limit * (1 - 1e-12)))[-1] == "N04.0"
 
@@ -180,7 +163,7 @@ def test_an_empty_index_answers_nothing() -> None:
 
 
 def test_near_a_pentagon_the_rings_still_find_the_nearest() -> None:
-    """H3's hollow ring is undefined next to one of its 12 pentagons: the search takes the disk's new part."""
+    """Next to one of H3's 12 pentagons (h3 >= 4.3's grid_ring walks round it), the rings find the nearest."""
     pentagon = next(iter(h3.get_pentagons(RESOLUTION)))
     lat, lon = h3.cell_to_latlng(pentagon)
     # Units in the rings around the pentagon, and a crowd far away so that the ring walk (not a scan) runs.
@@ -189,7 +172,7 @@ def test_near_a_pentagon_the_rings_still_find_the_nearest() -> None:
     units = {f"P{i}": h3.cell_to_latlng(c) for i, c in enumerate(cells)}
     crowd = {f"C{i}": (lat + 1.0 + i * 0.001, lon) for i in range(200)}
     ix = index_of(**units, **crowd)
-    want = sorted(units, key=lambda u: (haversine_km(lat, lon, *units[u]), u))[:4]
+    want = sorted(units, key=lambda u: (distance_km(lat, lon, *units[u]), u))[:4]
     assert ids(ix.nearest(lat, lon, k=4)) == want
 
 

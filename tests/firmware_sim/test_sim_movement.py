@@ -12,9 +12,9 @@ import pytest
 
 from firmware_sim.city import CITIES
 from firmware_sim.device import DeviceConfig, DispatchBehaviour, SimDevice
-from firmware_sim.geo import haversine_m
 from firmware_sim.movement import PROFILES
 from firmware_sim.receiver import HDOP_MAX, ReceiverConfig
+from patroli.geodesy import distance_m
 from patroli.messages import DispatchOffer, UnitAnswer, UnitStatusReport
 from patroli.models import UnitKind
 from patroli.topics import ack, dispatch, online, status
@@ -47,14 +47,14 @@ def test_track_is_continuous_at_the_kinds_speeds(kind: UnitKind, city: str) -> N
     for (e0, t0, _), (e1, t1, _) in itertools.pairwise(track):
         dt = (e1.fix_time - e0.fix_time).total_seconds()
         # the truth: no teleporting, never above the kind's top speed, believable (de)celeration
-        assert haversine_m(t0.lat, t0.lon, t1.lat, t1.lon) <= profile.max_speed_mps * dt + 0.01
+        assert distance_m(t0.lat, t0.lon, t1.lat, t1.lon) <= profile.max_speed_mps * dt + 0.01
         assert 0 <= t1.speed_mps <= profile.max_speed_mps + 1e-9
         assert t1.speed_mps - t0.speed_mps <= profile.accel_mps2 * dt + 1e-9
         assert t0.speed_mps - t1.speed_mps <= profile.decel_mps2 * dt * HARD_BRAKE_FACTOR
         assert box.contains(t1.lat, t1.lon)
         # what the receiver reports: within the configured noise and canyon jumps of the truth
         if e1.valid:
-            assert haversine_m(e1.lat, e1.lon, t1.lat, t1.lon) <= rc.max_error_m
+            assert distance_m(e1.lat, e1.lon, t1.lat, t1.lon) <= rc.max_error_m
             assert e1.speed_mps <= profile.max_speed_mps + 5 * rc.speed_noise_mps
             assert 0.6 <= e1.hdop <= 2 * HDOP_MAX and 4 <= e1.satellites <= 32
         if t1.speed_mps >= 1.0:
@@ -71,7 +71,7 @@ def test_track_is_continuous_at_the_kinds_speeds(kind: UnitKind, city: str) -> N
 def test_without_canyon_the_error_stays_within_the_noise() -> None:
     rc = ReceiverConfig(canyon_per_h=0, outage_per_h=0, noise_m=1.5)
     dev = run(DeviceConfig("QUIET-1", receiver=rc), 1800)
-    errors = [haversine_m(e.lat, e.lon, t.lat, t.lon) for e, t, _ in dev.track]  # type: ignore[attr-defined]
+    errors = [distance_m(e.lat, e.lon, t.lat, t.lon) for e, t, _ in dev.track]  # type: ignore[attr-defined]
     assert max(errors) <= 5 * 1.5 * HDOP_MAX * 2**0.5
     assert 0.5 <= sorted(errors)[len(errors) // 2] <= 6.0  # "a few metres"
     assert all(e.valid for e, _, _ in dev.track)  # type: ignore[attr-defined]
@@ -83,7 +83,7 @@ def test_short_intervals_and_long_ones_give_the_same_kind_of_track() -> None:
         track = dev.track  # type: ignore[attr-defined]
         for (_, a, _), (_, b, _) in itertools.pairwise(track):
             assert (
-                haversine_m(a.lat, a.lon, b.lat, b.lon)
+                distance_m(a.lat, a.lon, b.lat, b.lon)
                 <= PROFILES[UnitKind.CAR].max_speed_mps * interval + 0.01
             )
         assert len({e.fix_time for e, _, _ in track}) == len(track)  # fix times unique per unit
@@ -118,7 +118,7 @@ def drive_through_a_job(dev: SimDevice, o: DispatchOffer, start_s: int, seconds:
         sent += [UnitAnswer.decode(x.payload) for x in outs if x.topic.endswith("/ack")]
         if sent and sent[-1].answer == "on_scene" and sent[-1].at == now:
             st = dev.mover.state()
-            assert haversine_m(st.lat, st.lon, o.lat, o.lon) < 1.0 and st.speed_mps == 0  # there, standing
+            assert distance_m(st.lat, st.lon, o.lat, o.lon) < 1.0 and st.speed_mps == 0  # there, standing
     return sent
 
 

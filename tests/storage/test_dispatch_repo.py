@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from audit_helpers import bypass_append_only
+from incident_builders import incident as build
 
 from patroli.incidents import Incident, UnitStatus
 from patroli.models import Unit
@@ -17,34 +18,7 @@ T0 = datetime(2026, 11, 29, 9, 0, 0, 123456, tzinfo=UTC)
 
 
 def incident(iid: str = "INC-1", deadline: datetime | None = T0 + timedelta(seconds=10)) -> Incident:
-    return Incident(
-        incident_id=iid,
-        received_at=T0,
-        channel="phone",
-        category="report",
-        incident_type="accident",
-        priority=2,
-        caller="+6281234567",
-        lat=-6.2,
-        lon=106.8,
-        accuracy_m=15.0,
-        address=None,
-        description="tabrakan",
-        needs_unit=True,
-        polres_code="31.71",
-        station_code="31.71",
-        level=0,
-        station_deadline=deadline,
-        acked_at=None,
-        acked_by=None,
-        state="awaiting_unit",
-        unit_id=None,
-        offer_deadline=None,
-        accepted_at=None,
-        arrived_at=None,
-        closed_at=None,
-        disposition=None,
-    )
+    return build(incident_id=iid, received_at=T0, station_deadline=deadline)
 
 
 def test_incident_round_trip_and_escalation_cas(store: Store) -> None:

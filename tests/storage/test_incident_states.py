@@ -9,44 +9,24 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import pytest
+from incident_builders import incident as build
 
 from patroli.incidents import (
     INCIDENT_TRANSITIONS,
     INITIAL_STATES,
-    Incident,
     IncidentState,
 )
 from patroli.storage import Store
 from patroli.storage import dispatch_repo as repo
 
 T0 = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
-BASE = Incident(
+BASE = build(
     incident_id="INC-S",
     received_at=T0,
-    channel="phone",
-    category="report",
-    incident_type="accident",
-    priority=2,
-    caller="+6281234567",
-    lat=-6.2,
-    lon=106.8,
     accuracy_m=None,
-    address=None,
     description="",
-    needs_unit=True,
-    polres_code="31.71",
-    station_code="31.71",
     level=1,
-    station_deadline=None,
-    acked_at=None,
-    acked_by=None,
     state=IncidentState.AWAITING_UNIT,
-    unit_id=None,
-    offer_deadline=None,
-    accepted_at=None,
-    arrived_at=None,
-    closed_at=None,
-    disposition=None,
 )
 
 

@@ -8,39 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from incident_builders import incident as build
 
-from patroli.incidents import Incident
 from patroli.storage import Store
 from patroli.storage import dispatch_repo as repo
 
 T0 = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
-BASE = Incident(
+BASE = build(
     incident_id="",
     received_at=T0,
-    channel="phone",
-    category="report",
-    incident_type="accident",
-    priority=2,
-    caller="+6281234567",
-    lat=-6.2,
-    lon=106.8,
-    accuracy_m=15.0,
-    address=None,
     description="",
-    needs_unit=True,
-    polres_code="31.71",
     station_code="31.71.01",
-    level=0,
-    station_deadline=None,
-    acked_at=None,
-    acked_by=None,
     state="open",  # the figures read the times only
-    unit_id=None,
-    offer_deadline=None,
-    accepted_at=None,
-    arrived_at=None,
-    closed_at=None,
-    disposition=None,
     polsek_code="31.71.01",
     arrive_target_s=600.0,
 )

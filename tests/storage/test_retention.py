@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from incident_builders import incident as build
 from tracker_helpers import wait_until
 
 from patroli.incidents import Incident
@@ -64,31 +65,13 @@ def store_incident(tx: Tx, inc: Incident) -> None:
 
 
 def incident(iid: str, received: datetime, closed: datetime | None, unit: str | None) -> Incident:
-    return Incident(
+    return build(
         incident_id=iid,
         received_at=received,
-        channel="phone",
-        category="report",
-        incident_type="accident",
-        priority=2,
-        caller="+6281234567",
-        lat=-6.2,
-        lon=106.8,
-        accuracy_m=15.0,
-        address=None,
-        description="tabrakan",
-        needs_unit=True,
-        polres_code="31.71",
-        station_code="31.71",
-        level=0,
-        station_deadline=None,
         acked_at=received,
         acked_by="polres3171",
         state="closed" if closed else "dispatched",
         unit_id=unit,
-        offer_deadline=None,
-        accepted_at=None,
-        arrived_at=None,
         closed_at=closed,
         disposition="resolved" if closed else None,
     )

@@ -7,7 +7,6 @@ decoder: the valid fixes (RMC status A) and the length of the track they draw.
 from __future__ import annotations
 
 import itertools
-import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,23 +14,15 @@ import pynmea2
 import pytest
 from tracker_helpers import Bus, wait_until
 
+from patroli.geodesy import distance_km
 from patroli.models import TrackQuery
 
 pytestmark = pytest.mark.shared_data
 TRACES = ["tizen_2.2", "tizen_1.0_post"]
 
 
-def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    p1, p2 = math.radians(a[0]), math.radians(b[0])
-    h = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2
-    )
-    return 2 * 6371.0088 * math.asin(math.sqrt(h))
-
-
 def length_km(points: list[tuple[float, float]]) -> float:
-    return sum(haversine_km(a, b) for a, b in itertools.pairwise(points))
+    return sum(distance_km(*a, *b) for a, b in itertools.pairwise(points))
 
 
 def what_the_trace_holds(path: Path) -> tuple[list[datetime], list[tuple[float, float]]]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from patroli.geodesy import EARTH_RADIUS_M, distance_m
 from patroli.models import Fix, RefusalReason
 from tracker import rules
 from tracker.rules import RuleLimits, RuleState, UnitMotion
@@ -16,7 +17,7 @@ from tracker.rules import RuleLimits, RuleState, UnitMotion
 T0 = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
 MONAS = (-6.175392, 106.827153)
 # One degree of arc on the mean Earth (radius 6,371,008.8 m): π/180 · R.
-DEGREE_M = 111_195.0802
+DEGREE_M = math.pi * EARTH_RADIUS_M / 180
 
 
 def fix(
@@ -45,7 +46,7 @@ def state(**limits: float) -> RuleState:
     return RuleState(RuleLimits(**limits))  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------------------------- haversine
+# ------------------------------------------------------------------------------------ distance (geodesy)
 
 
 @pytest.mark.parametrize(
@@ -57,17 +58,17 @@ def state(**limits: float) -> RuleState:
         ((0.0, 0.0), (-1.0, 0.0), DEGREE_M),  # southwards is as far
         ((0.0, 179.5), (0.0, -179.5), DEGREE_M),  # across the antimeridian, not round the world
         ((60.0, 0.0), (60.0, 1.0), 55_597.0),  # a degree of longitude at 60°: about half
-        ((0.0, 0.0), (0.0, 180.0), math.pi * 6_371_008.8),  # antipodes: half the circumference
-        ((90.0, 0.0), (-90.0, 0.0), math.pi * 6_371_008.8),
+        ((0.0, 0.0), (0.0, 180.0), math.pi * EARTH_RADIUS_M),  # antipodes: half the circumference
+        ((90.0, 0.0), (-90.0, 0.0), math.pi * EARTH_RADIUS_M),
     ],
 )
-def test_haversine_distances(a: tuple[float, float], b: tuple[float, float], metres: float) -> None:
-    assert rules.haversine_m(*a, *b) == pytest.approx(metres, abs=1.0)
-    assert rules.haversine_m(*b, *a) == pytest.approx(metres, abs=1.0)
+def test_distances(a: tuple[float, float], b: tuple[float, float], metres: float) -> None:
+    assert distance_m(*a, *b) == pytest.approx(metres, abs=1.0)
+    assert distance_m(*b, *a) == pytest.approx(metres, abs=1.0)
 
 
-def test_haversine_short_distances_are_metre_exact() -> None:
-    assert rules.haversine_m(*MONAS, north_of(100.0), MONAS[1]) == pytest.approx(100.0, abs=0.01)
+def test_short_distances_are_metre_exact() -> None:
+    assert distance_m(*MONAS, north_of(100.0), MONAS[1]) == pytest.approx(100.0, abs=0.01)
 
 
 # --------------------------------------------------------------------------------------------- stateless rules
@@ -166,7 +167,7 @@ def test_speed_limit(metres: float, seconds: float, refused: bool) -> None:
 
 def test_exactly_the_limit_passes() -> None:
     a, b = fix(at=0), fix(north_of(500.0), MONAS[1], at=7)
-    kmh = rules.haversine_m(a.lat, a.lon, b.lat, b.lon) / 7 * 3.6
+    kmh = distance_m(a.lat, a.lon, b.lat, b.lon) / 7 * 3.6
     assert run(state(max_speed_kmh=kmh), a, b) == [None, None]
     assert run(state(max_speed_kmh=kmh * (1 - 1e-9)), replace(a), replace(b)) == [
         None,

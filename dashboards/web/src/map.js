@@ -139,8 +139,9 @@ function style(config) {
   // Two sources of the same units: clustered for the zoomed-out view (rebuilt at most every second: there a
   // move is a pixel or less, and clustering 10,000 points on each live frame starved the page), plain from
   // CLUSTERS_UNTIL on, rebuilt with every frame. Only the one in view is rebuilt.
-  sources["unit-clusters"] = { type: "geojson", data: empty, cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
-  sources.units = { type: "geojson", data: empty };
+  // Each unit's feature is keyed by its id (promoteId), so a rebuild sends MapLibre only the units that changed.
+  sources["unit-clusters"] = { type: "geojson", data: empty, promoteId: "id", cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
+  sources.units = { type: "geojson", data: empty, promoteId: "id" };
   layers.push(
     { id: "h3", type: "line", source: "h3", layout: { visibility: "none" }, paint: { "line-color": "#26384d", "line-width": 1 } },
     { id: "district", type: "line", source: "district", minzoom: 9, paint: { "line-color": "#3b4d63", "line-width": 0.7 } },
@@ -326,29 +327,53 @@ function tick(t) {
   requestAnimationFrame(tick);
 }
 
+// What each units source holds: unit id → the point and properties last sent to it. A rebuild sends only the
+// difference (GeoJSONSource.updateData): with 2,000 moves a second among 10,000 units, about 400 units a
+// rebuild instead of all 10,000 serialised to the worker each time.
+const sent = { units: new Map(), "unit-clusters": new Map() };
+
+function sameAsSent(before, u, s, st, c) {
+  return before.lon === u.lon && before.lat === u.lat && before.s === s && before.st === st && before.c === c;
+}
+
 function buildUnits(name, t) {
   unitsDirty = false;
   unitsBuiltAt = t;
   shownSource = name;
-  unitsBusy = name;
   const now = serverNow();
   const staleMs = store.get().staleS * 1000;
-  const features = [];
+  const held = sent[name];
+  const add = [];
+  const update = [];
+  const seen = new Set();
   let stales = 0;
   for (const u of store.get().units.values()) {
     if (u.lat == null) continue;
-    const stale = !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0;
-    stales += stale;
-    features.push({
-      type: "Feature",
-      geometry: { type: "Point", coordinates: [u.lon, u.lat] },
-      properties: { id: u.unit_id, s: STATUS_SHAPES[u.status] ? u.status : "unknown", st: stale, c: u.course_deg ?? -1 },
-    });
+    const id = u.unit_id;
+    seen.add(id);
+    const st = !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0;
+    stales += st;
+    const s = STATUS_SHAPES[u.status] ? u.status : "unknown";
+    const c = u.course_deg ?? -1;
+    const before = held.get(id);
+    if (before && sameAsSent(before, u, s, st, c)) continue;
+    held.set(id, { lon: u.lon, lat: u.lat, s, st, c });
+    const geometry = { type: "Point", coordinates: [u.lon, u.lat] };
+    if (!before) add.push({ type: "Feature", geometry, properties: { id, s, st, c } });
+    else update.push({ id, newGeometry: geometry, addOrUpdateProperties: [{ key: "s", value: s }, { key: "st", value: st }, { key: "c", value: c }] });
   }
+  const remove = [];
+  for (const id of held.keys()) if (!seen.has(id)) remove.push(id);
+  for (const id of remove) held.delete(id);
   staleCount = stales;
   drawnProbe.inFlight = drawnProbe.pending;
   drawnProbe.pending = [];
-  map.getSource(name).setData({ type: "FeatureCollection", features });
+  if (!add.length && !update.length && !remove.length) {
+    drawnProbe.ready = drawnProbe.inFlight; // nothing moved: what is drawn is already current
+    return;
+  }
+  unitsBusy = name;
+  map.getSource(name).updateData({ add, update, remove });
 }
 
 function probeDrawn() {

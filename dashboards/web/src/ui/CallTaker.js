@@ -9,7 +9,7 @@ import { html } from "./html.js";
 import { useStore } from "./hooks.js";
 import { store } from "../store.js";
 import { api } from "../api.js";
-import { t, te, num } from "../i18n.js";
+import { t, te, num, time } from "../i18n.js";
 
 const EMPTY = { channel: "phone", caller: "", category: "report", incident_type: "", priority: "3", description: "", address: "", polres_code: "", location: null };
 
@@ -111,6 +111,7 @@ export function CallTaker() {
         ${history
           ? html`<span data-caller=${history.caller}>${history.caller}</span> · ${t("caller.history", { n: num(history.incidents), f: num(history.false_reports) })}${history.flagged ? html` · <strong>${t("caller.flagged")}</strong>` : null}`
           : null}
+        ${history && history.device_location ? html`<${DeviceLocation} loc=${history.device_location} onUse=${(loc) => set("location", loc)} />` : null}
       </div>
       <label>${t("intake.category")}
         <select id="in-category" value=${form.category} onChange=${(e) => setForm((f) => ({ ...f, category: e.target.value, incident_type: "" }))}>
@@ -155,4 +156,14 @@ export function CallTaker() {
         </p>`
       : null}
   </div>`;
+}
+
+// Where the caller's handset said it is (an AML SMS or ELS message for this number, waiting for its contact):
+// one key places the call there, with the handset's own accuracy.
+function DeviceLocation({ loc, onUse }) {
+  const acc = loc.accuracy_m == null ? "" : ` · ${t("caller.accuracy", { m: num(loc.accuracy_m) })}`;
+  return html`<p id="caller-device" class="device-location">
+    ${t("caller.device_location", { method: loc.method.toUpperCase(), time: time(loc.located_at) })}${acc}
+    <button type="button" id="in-use-device" onClick=${() => onUse({ lat: loc.lat, lon: loc.lon, accuracy_m: loc.accuracy_m })}>${t("caller.use_device_location")}</button>
+  </p>`;
 }
