@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from test_response_figures import BASE
+from incident_builders import BASE
 
 from patroli.storage import Store, reports_repo
 from patroli.storage import dispatch_repo as repo

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import h3
 from audit_helpers import bypass_append_only
-from test_response_figures import BASE
+from incident_builders import BASE
 
 from patroli.models import Fix, Unit
 from patroli.storage import Store, dispatch_repo, reports_repo
