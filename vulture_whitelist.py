@@ -106,3 +106,22 @@ device_location
 # pattern `@router.*` does not cover).
 page_redirect
 service_worker
+
+# The auditor's and commander's responses (dashboards/api_replay.py, dashboards/api_reports.py): pydantic writes
+# every field; the console reads them (ui/Trail.js, ui/Reports.js).
+verified
+verified_head_seq
+verified_head_hash
+next_before
+ack_within_share
+arrive_within_share
+from_s
+to_s
+target_s
+within_target
+within_share
+behind_the_flag
+flag_from
+covered_share
+not_visited
+incidents_not_visited

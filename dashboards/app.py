@@ -35,6 +35,8 @@ from dashboards import (
     api_officer,
     api_places,
     api_safety,
+    api_replay,
+    api_reports,
     api_units,
     incident_metrics,
 )
@@ -212,6 +214,8 @@ def create_app(
     app.add_exception_handler(api_callers.JoinRefused, api_callers.join_refused)
     app.include_router(api_officer.router)
     app.include_router(api_officer.page_router)
+    app.include_router(api_replay.router)
+    app.include_router(api_reports.router)
 
     @app.exception_handler(DispatchError)
     def dispatch_error(_r: Request, exc: DispatchError) -> JSONResponse:

@@ -365,8 +365,13 @@ def contact_refusals(tx: Tx, limit: int = 100) -> list[ContactRefusal]:
 # ---------------------------------------------------------------------------------------------- figures
 ACK_TARGET_S = 10.0  # Polri's 2026 rule: a 110 contact is answered within 10 seconds
 DEFAULT_ARRIVE_TARGET_S = 600.0  # an incident without a point (or stored before targets were) gets 10 min
-FIGURE_GROUPS = {"polsek": "polsek_code", "polres": "polres_code"}
-_METRICS = {  # metric → (stamp column): seconds from received_at to it
+FIGURE_GROUPS = {"polsek": "polsek_code", "polres": "polres_code", "polda": "substr(polres_code, 1, 2)"}
+# A day as the station lives it: receipt time shifted by the zone's hours (WIB +7, WITA +8, WIT +9), then cut.
+_DAY_SQL = {
+    "postgresql": "to_char((received_at AT TIME ZONE 'UTC') + :tz_h * interval '1 hour', 'YYYY-MM-DD')",
+    "sqlite": "strftime('%Y-%m-%d', received_at / 1000000 + :tz_h * 3600, 'unixepoch')",
+}
+METRICS = {  # metric → (stamp column): seconds from received_at to it
     "ack": "acked_at",
     "accept": "accepted_at",
     "arrive": "arrived_at",
@@ -379,7 +384,7 @@ class ResponseFigures:
     """One station's figures: counts, shares within the targets, and percentiles (linear interpolation, as
     PostgreSQL's percentile_cont) of the seconds from receipt to acknowledgement, acceptance and arrival."""
 
-    tier: str  # "polsek" or "polres"
+    tier: str  # "polsek", "polres" or "polda" (or "day": daily_figures)
     station_code: str
     incidents: int
     acknowledged: int
@@ -397,7 +402,7 @@ class ResponseFigures:
 
 def _pg_figures_sql(group: str, where: str) -> str:
     cols = []
-    for metric, stamp in _METRICS.items():
+    for metric, stamp in METRICS.items():
         seconds = f"extract(epoch FROM {stamp} - received_at)"
         cols.append(f"count({stamp})")
         if metric == "ack":
@@ -414,15 +419,15 @@ def _pg_figures_sql(group: str, where: str) -> str:
 def _sqlite_figures_sql(group: str, where: str) -> str:
     """SQLite has no percentile_cont: rank each metric's values per station (window functions) and
     interpolate between the ranks around 1 + p·(n − 1), which is percentile_cont's definition."""
-    seconds = ", ".join(f"({stamp} - received_at) / 1e6 AS {m}" for m, stamp in _METRICS.items())
+    seconds = ", ".join(f"({stamp} - received_at) / 1e6 AS {m}" for m, stamp in METRICS.items())
     ranked = " UNION ALL ".join(
         f"SELECT code, '{m}' AS m, {m} AS v, row_number() OVER (PARTITION BY code ORDER BY {m}) AS rn, "
         f"count(*) OVER (PARTITION BY code) AS n FROM base WHERE {m} IS NOT NULL"
-        for m in _METRICS
+        for m in METRICS
     )
     ps = " UNION ALL ".join(f"SELECT {p} AS p" for p in _PERCENTILES)
     cols = []
-    for m in _METRICS:
+    for m in METRICS:
         cols.append(f"count({m})")
         if m == "ack":
             cols.append("coalesce(sum(ack <= :ack_target), 0)")
@@ -449,15 +454,49 @@ def _sqlite_figures_sql(group: str, where: str) -> str:
     """
 
 
-def response_figures(tx: Tx, tier: str = "polres", since: datetime | None = None) -> list[ResponseFigures]:
-    """Per Polsek or per Polres, from every incident received since `since` (all when None): computed in
-    SQL, with percentile_cont on PostgreSQL and the same interpolation by ranks on SQLite."""
-    group = FIGURE_GROUPS[tier]  # KeyError for anything else: the column name is never the caller's text
-    where = f"{group} IS NOT NULL" + (" AND received_at >= :since" if since is not None else "")
-    sql = _pg_figures_sql(group, where) if tx.dialect == "postgresql" else _sqlite_figures_sql(group, where)
-    params: dict[str, Any] = {"ack_target": ACK_TARGET_S, "arrive_default": DEFAULT_ARRIVE_TARGET_S}
+def _period_where(group: str, since: datetime | None, until: datetime | None, params: dict[str, Any]) -> str:
+    where = f"{group} IS NOT NULL"
     if since is not None:
+        where += " AND received_at >= :since"
         params["since"] = since
+    if until is not None:
+        where += " AND received_at < :until"
+        params["until"] = until
+    return where
+
+
+def response_figures(
+    tx: Tx, tier: str = "polres", since: datetime | None = None, until: datetime | None = None
+) -> list[ResponseFigures]:
+    """Per Polsek, Polres or Polda, from every incident received in [since, until) (all when None): computed
+    in SQL, with percentile_cont on PostgreSQL and the same interpolation by ranks on SQLite."""
+    group = FIGURE_GROUPS[tier]  # KeyError for anything else: the column name is never the caller's text
+    params: dict[str, Any] = {}
+    return _figures(tx, tier, group, _period_where(group, since, until, params), params)
+
+
+def daily_figures(
+    tx: Tx,
+    tier: str,
+    station_code: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    tz_hours: int = 7,
+) -> list[ResponseFigures]:
+    """The same figures per day (in the zone `tz_hours` east of UTC) for one station of `tier`, or for all
+    stations when `station_code` is None; `station_code` of each row is then the day, YYYY-MM-DD."""
+    station_group = FIGURE_GROUPS[tier]
+    params: dict[str, Any] = {"tz_h": int(tz_hours)}
+    where = _period_where(station_group, since, until, params)
+    if station_code is not None:
+        where += f" AND {station_group} = :station"
+        params["station"] = station_code
+    return _figures(tx, "day", _DAY_SQL[tx.dialect], where, params)
+
+
+def _figures(tx: Tx, tier: str, group: str, where: str, extra: dict[str, Any]) -> list[ResponseFigures]:
+    sql = _pg_figures_sql(group, where) if tx.dialect == "postgresql" else _sqlite_figures_sql(group, where)
+    params: dict[str, Any] = {"ack_target": ACK_TARGET_S, "arrive_default": DEFAULT_ARRIVE_TARGET_S, **extra}
     out = []
     for r in tx.rows(sql, params):
         v = [None if x is None else float(x) for x in r[2:]]
@@ -555,26 +594,40 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
     """Walk the whole chain; every problem found as a sentence: an edited, inserted or deleted row, a row hashed
     without the audit key (where one is configured), a tail cut off or a chain rewritten after the last head
     exported to the anchor file."""
+    return [sentence for _seq, sentence in audit_problems(tx, batch)]
+
+
+def audit_problems(tx: Tx, batch: int = 5000) -> list[tuple[int, str]]:
+    """`verify_audit`'s problems, each with the seq of the row it is found at (an incident's trail marks them)."""
     config = audit_chain.current()
     unkeyed = audit_chain.ChainConfig()
     anchored = audit_chain.last_exported(config.anchor_file) if config.anchor_file else None
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     prev_hash, expected_seq, after = GENESIS_HASH, 1, 0
     while True:
         entries = audit_entries(tx, after_seq=after, limit=batch)
         if not entries:
             if anchored is not None and after < anchored[0]:
                 problems.append(
-                    f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end"
+                    (
+                        anchored[0],
+                        f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end",
+                    )
                 )
             return problems
         for e in entries:
             if anchored is not None and e.seq == anchored[0] and e.hash != anchored[1]:
-                problems.append(f"seq {e.seq}: hash differs from the exported head (chain rewritten)")
+                problems.append(
+                    (e.seq, f"seq {e.seq}: hash differs from the exported head (chain rewritten)")
+                )
             if e.seq != expected_seq:
-                problems.append(f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
+                problems.append(
+                    (e.seq, f"seq {expected_seq}..{e.seq - 1} missing: rows deleted before seq {e.seq}")
+                )
             if e.prev_hash != prev_hash:
-                problems.append(f"seq {e.seq}: prev_hash does not match the hash of the row before it")
+                problems.append(
+                    (e.seq, f"seq {e.seq}: prev_hash does not match the hash of the row before it")
+                )
             recomputed = _chain_hash(
                 e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details
             )
@@ -583,8 +636,11 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
                     e.prev_hash, e.seq, e.at, e.actor, e.action, e.incident_id, e.unit_id, e.details, unkeyed
                 )
                 problems.append(
-                    f"seq {e.seq}: hashed without the audit key (recomputed by someone who does not hold it)"
-                    if plain
-                    else f"seq {e.seq}: content does not match its hash (row edited)"
+                    (
+                        e.seq,
+                        f"seq {e.seq}: hashed without the audit key (recomputed by someone who does not hold it)"
+                        if plain
+                        else f"seq {e.seq}: content does not match its hash (row edited)",
+                    )
                 )
             prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq

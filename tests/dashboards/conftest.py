@@ -6,13 +6,17 @@ path, a few milliseconds a hash instead of ~50, so the suite stays quick.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright
 import pytest
 import uvicorn
+from console_browser import ARGS, BUILT, CHROMIUM, Guard
 from web_helpers import LIGHT_HASHER, LiveServer, Radio, ServerFactory, add_users
 
 from dashboards.app import create_app
@@ -98,3 +102,26 @@ def radio(mosquitto: Mosquitto) -> Iterator[Radio]:
     r = Radio(mosquitto.port)
     yield r
     r.close()
+
+
+# The browser tests' Chromium (one per module) and their guard against requests leaving the machine.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright.Browser]:
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
+    if not BUILT.is_file():
+        pytest.fail(
+            "the console is not built: run scripts/install.sh (npm ci && npm run build in dashboards/web)"
+        )
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def guard() -> Iterator[Guard]:
+    g = Guard()
+    yield g
+    assert g.outside == [], f"requests left the machine: {g.outside}"
+    assert g.errors == [], f"errors in the page: {g.errors}"

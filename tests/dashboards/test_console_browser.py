@@ -5,18 +5,13 @@ Each test fails on any request to a non-loopback address and on any string missi
 
 from __future__ import annotations
 
-import shutil
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import playwright.sync_api as playwright
 import pytest
 from console_browser import (
-    ARGS,
-    BUILT,
-    CHROMIUM,
     Guard,
     hex_rgb,
     jump,
@@ -39,28 +34,6 @@ pytestmark = pytest.mark.timeout(900)
 
 LAND_POINT = (-6.26, 106.95)  # Bekasi, inland
 SEA_POINT = (-5.90, 106.80)  # the Java Sea north of Jakarta
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright.Browser]:
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
-    if not BUILT.is_file():
-        pytest.fail(
-            "the console is not built: run scripts/install.sh (npm ci && npm run build in dashboards/web)"
-        )
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def guard() -> Iterator[Guard]:
-    g = Guard()
-    yield g
-    assert g.outside == [], f"requests left the machine: {g.outside}"
-    assert g.errors == [], f"errors in the page: {g.errors}"
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def enum_keys() -> set[str]:
         "do": typing.get_args(AnswerKind),  # the officer's page's answer buttons
         "source": [s.value for s in PositionSource],
         "conn": ["offline", "connecting", "live", "reconnecting"],
-        "workspace": ["intake", "dispatch", "station"],
+        "workspace": ["intake", "dispatch", "station", "replay", "trail", "reports"],
         "priority": ["1", "2", "3", "4", "5"],
     }
     return {f"{kind}.{v}" for kind, values in kinds.items() for v in values}

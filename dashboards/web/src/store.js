@@ -36,6 +36,8 @@ export const store = createStore({
   openIncident: null,
   picking: null, // a function the next map click gives its point to
   announcement: "",
+  replayRequest: null, // {units, at}: the trail's link to the replay at that moment
+  trailIncident: null, // an incident whose trail to open
 });
 
 export function serverNow() {

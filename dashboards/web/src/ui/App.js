@@ -5,6 +5,9 @@ import { useStore, useLanguage } from "./hooks.js";
 import { CallTaker } from "./CallTaker.js";
 import { SosBanner } from "./SosBanner.js";
 import { DispatchBoard, StationQueue } from "./workspaces.js";
+import { Replay } from "./Replay.js";
+import { Trail } from "./Trail.js";
+import { Reports } from "./Reports.js";
 import { store, serverNow } from "../store.js";
 import { api } from "../api.js";
 import { t, te, num, time, language, setLanguage } from "../i18n.js";
@@ -12,10 +15,10 @@ import { selectUnit, toggleH3 } from "../map.js";
 
 // What each role works in, in the order of its tabs: the server enforces the permissions behind them.
 export const ROLE_WORKSPACES = {
-  admin: ["intake", "dispatch", "station"],
+  admin: ["intake", "dispatch", "station", "replay", "trail", "reports"],
   dispatcher: ["intake", "dispatch"],
-  station_officer: ["station"],
-  auditor: ["dispatch"],
+  station_officer: ["station", "reports"],
+  auditor: ["dispatch", "replay", "trail", "reports"],
 };
 
 export function Login({ onLogin }) {
@@ -99,7 +102,7 @@ export function App({ onLogout }) {
   const allowed = ROLE_WORKSPACES[user.role] || [];
   const current = allowed.includes(ws) ? ws : allowed[0];
   const onKeyDown = (e) => {
-    if (e.altKey && /^[1-3]$/.test(e.key) && allowed[+e.key - 1]) {
+    if (e.altKey && /^[1-9]$/.test(e.key) && allowed[+e.key - 1]) {
       e.preventDefault();
       store.set({ workspace: allowed[+e.key - 1], openIncident: null });
     }
@@ -128,7 +131,8 @@ export function App({ onLogout }) {
     <${SosBanner} user=${user} />
     ${picking ? html`<p class="picking" role="status">${t("map.picking")}</p>` : null}
     <aside id="panel">
-      ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : html`<${DispatchBoard} role=${user.role} />`}
+      ${current === "replay" ? html`<${Replay} />` : current === "trail" ? html`<${Trail} />` : current === "reports" ? html`<${Reports} />` : null}
+      ${current === "intake" ? html`<${CallTaker} />` : current === "station" ? html`<${StationQueue} user=${user} />` : ["replay", "trail", "reports"].includes(current) ? null : html`<${DispatchBoard} role=${user.role} />`}
       <${UnitPanel} />
     </aside>
     <${Announcer} />

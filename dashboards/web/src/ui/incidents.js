@@ -192,6 +192,7 @@ export function IncidentDetail({ incidentId, canClose, canPlace, canAssign }) {
       ${shown.lat != null ? html`<button onClick=${() => flyTo(shown.lat, shown.lon)}>${t("incident.show_on_map")}</button>` : null}
       ${canPlace && shown.lat == null ? html`<button class="place" onClick=${place}>${t("incident.place_on_map")}</button>` : null}
       ${canClose && !shown.closed_at ? html`<button class="close primary" onClick=${() => setClosing(true)}>${t("incident.close")}</button>` : null}
+      ${["auditor", "admin"].includes(store.get().user.role) ? html`<button class="trail-link" onClick=${() => store.set({ workspace: "trail", trailIncident: incidentId })}>${t("trail.open")}</button>` : null}
     </div>
     ${error ? html`<p class="error" role="alert">${t("error." + error)}</p>` : null}
     ${closing
