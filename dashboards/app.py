@@ -34,9 +34,9 @@ from dashboards import (
     api_incidents,
     api_officer,
     api_places,
-    api_safety,
     api_replay,
     api_reports,
+    api_safety,
     api_units,
     incident_metrics,
 )

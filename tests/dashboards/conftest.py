@@ -16,7 +16,7 @@ from typing import Any
 import playwright.sync_api as playwright
 import pytest
 import uvicorn
-from console_browser import ARGS, BUILT, CHROMIUM, Guard
+from console_browser import ARGS, BUILT, BUILT_OFFICER, CHROMIUM, Guard
 from web_helpers import LIGHT_HASHER, LiveServer, Radio, ServerFactory, add_users
 
 from dashboards.app import create_app
@@ -109,10 +109,8 @@ def radio(mosquitto: Mosquitto) -> Iterator[Radio]:
 def browser() -> Iterator[playwright.Browser]:
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
-    if not BUILT.is_file():
-        pytest.fail(
-            "the console is not built: run scripts/install.sh (npm ci && npm run build in dashboards/web)"
-        )
+    if not (BUILT.is_file() and BUILT_OFFICER.is_file()):
+        pytest.fail("the console and the officer's page are not built: run scripts/install.sh")
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b

@@ -31,6 +31,7 @@ ARGS = [
 SHOTS = os.environ.get("PATROLI_SCREENSHOTS")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 BUILT = Path(__file__).resolve().parents[2] / "dashboards" / "static" / "console" / "console.js"
+BUILT_OFFICER = BUILT.parents[1] / "officer" / "officer.js"
 
 
 @dataclass
@@ -116,3 +117,8 @@ def shot(page: playwright.Page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def no_missing_strings(page: playwright.Page) -> None:
+    missing = page.evaluate("() => [...window.patroli.missing]")
+    assert missing == [], f"strings missing from the tables: {missing}"

@@ -17,6 +17,7 @@ from console_browser import (
     jump,
     login,
     new_page,
+    no_missing_strings,
     pixel,
     rendered_units,
     shot,
@@ -44,11 +45,6 @@ def console(start_server: ServerFactory, shared_data: Path) -> LiveServer:
         web_regencies_geojson=ind / "regencies" / "kabkota_cahyadsn_2025.geojson",
         web_districts_geojson=ind / "districts" / "kecamatan_cahyadsn_2025.geojson",
     )
-
-
-def no_missing_strings(page: playwright.Page) -> None:
-    missing = page.evaluate("() => [...window.patroli.missing]")
-    assert missing == [], f"strings missing from the tables: {missing}"
 
 
 def test_map_draws_land_outlines_and_a_unit_moving_after_a_fix_over_mqtt(

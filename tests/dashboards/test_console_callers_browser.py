@@ -3,39 +3,13 @@ detail: headless Chromium against the real stack (uvicorn, TimescaleDB, Mosquitt
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import playwright.sync_api as playwright
 import pytest
-from console_browser import ARGS, BUILT, CHROMIUM, Guard, jump, login, new_page, shot
+from console_browser import Guard, jump, login, new_page, shot
 from web_helpers import MONAS, LiveServer, intake_body
 
 pytestmark = pytest.mark.timeout(900)
 M_LAT = 1 / 111_195.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright.Browser]:
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
-    if not BUILT.is_file():
-        pytest.fail(
-            "the console is not built: run scripts/install.sh (npm ci && npm run build in dashboards/web)"
-        )
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def guard() -> Iterator[Guard]:
-    g = Guard()
-    yield g
-    assert g.outside == [], f"requests left the machine: {g.outside}"
-    assert g.errors == [], f"errors in the page: {g.errors}"
 
 
 def test_a_call_taker_attaches_a_second_caller_with_one_key_and_a_dispatcher_merges_a_duplicate(

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import playwright.sync_api as playwright
 import pytest
-from console_browser import Guard, login, new_page
-from test_console_browser import browser, guard, no_missing_strings  # noqa: F401  (the browser's fixtures)
+from console_browser import Guard, login, new_page, no_missing_strings
 from web_helpers import MONAS, LiveServer
 
 pytestmark = pytest.mark.timeout(900)
@@ -15,8 +14,8 @@ pytestmark = pytest.mark.timeout(900)
 
 def test_an_sos_raises_the_alarm_banner_in_its_area_until_acknowledged(
     server: LiveServer,
-    browser: playwright.Browser,  # noqa: F811
-    guard: Guard,  # noqa: F811
+    browser: playwright.Browser,
+    guard: Guard,
 ) -> None:
     from web_helpers import place_unit
 

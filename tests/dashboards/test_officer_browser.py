@@ -4,14 +4,11 @@ dispatch process), share the location, and raise an SOS by pressing and holding.
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import playwright.sync_api as playwright
 import pytest
-from console_browser import ARGS, CHROMIUM, Guard, shot
+from console_browser import Guard, shot
 from officer_helpers import Listener, add_unit_accounts, start_dispatch
 from web_helpers import MONAS, PASSWORD, LiveServer, ServerFactory, eventually, intake_body, place_unit
 
@@ -23,21 +20,8 @@ from patroli.storage import dispatch_repo as repo
 
 pytestmark = pytest.mark.timeout(600)
 
-BUILT = Path(__file__).resolve().parents[2] / "dashboards" / "static" / "officer" / "officer.js"
 KM = 1 / 111.0
 PHONE = {"width": 360, "height": 740}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright.Browser]:
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/install.sh does)")
-    if not BUILT.is_file():
-        pytest.fail("the officer's page is not built: run scripts/install.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_an_officer_accepts_an_offer_shares_the_location_and_raises_an_sos_on_a_phone(

@@ -18,8 +18,7 @@ import h3
 import playwright.sync_api as playwright
 import pytest
 from audit_helpers import bypass_append_only
-from console_browser import Guard, jump, login, new_page, shot
-from test_console_browser import no_missing_strings
+from console_browser import Guard, jump, login, new_page, no_missing_strings, shot
 from web_helpers import MONAS, LiveServer, intake_body, place_unit
 
 from patroli.models import Fix, Unit
