@@ -41,7 +41,7 @@ from patroli import actors, topics
 from patroli.geodesy import distance_m
 from patroli.incidents import UnitStatus
 from patroli.messages import SOS_CLEARED, SOS_RAISED, AnswerKind, UnitAnswer
-from patroli.storage import dispatch_repo
+from patroli.storage import dispatch_repo, safety_repo
 from tracker.phones.report import PhoneRefusal
 from tracker.phones.writer import WriterBusy
 
@@ -63,6 +63,7 @@ class OfficerRefusal(enum.StrEnum):
     """Why the page's request was refused (its `code`; a refused position carries the tracker's reason)."""
 
     NOT_YOUR_INCIDENT = "not_your_incident"  # the incident is not the unit's current offer or job
+    NO_CHECK_IN = "no_check_in"  # a check-in answered that nobody asked (or of another incident)
     ANSWER_NOT_ALLOWED = "answer_not_allowed"  # not an answer the unit's status allows
     BUS_UNAVAILABLE = "bus_unavailable"  # the broker did not take the message
     STORE_BUSY = "store_busy"  # the position was not committed in time
@@ -111,11 +112,22 @@ class MapSources(BaseModel):
     tile_attribution: str
 
 
+class CheckIn(BaseModel):
+    """The dispatcher asked the unit, on scene a long time, whether it is all right (dispatch.safety)."""
+
+    incident_id: str
+    asked_at: datetime
+    answer_by: datetime | None = Field(
+        description="no answer by then and its station is alerted as for an SOS"
+    )
+
+
 class OfficerState(BaseModel):
     unit_id: str
     status: str
     position: Position | None
     job: Job | None
+    check_in: CheckIn | None = Field(None, description="a check-in waiting for the officer's one tap")
     map: MapSources
 
 
@@ -133,6 +145,22 @@ class SosBody(BaseModel):
 class Sent(BaseModel):
     topic: str
     published: bool = True
+
+
+def refusal(
+    body: AnswerBody, status: UnitStatus | None, current: str | None, checking: str | None
+) -> tuple[OfficerRefusal, str] | None:
+    """Why the page may not send this answer now, or None. `current` is the unit's offer or job, `checking` the
+    incident whose check-in waits for the officer's tap (dispatch.safety); the dispatcher still judges each."""
+    if body.answer == "check_in":
+        if checking != body.incident_id:
+            return OfficerRefusal.NO_CHECK_IN, f"no check-in of {body.incident_id!r} waits for an answer"
+        return None
+    if current != body.incident_id:
+        return OfficerRefusal.NOT_YOUR_INCIDENT, f"incident {body.incident_id!r} is not this unit's now"
+    if status is None or body.answer not in ANSWERS_BY_STATUS.get(status, ()):
+        return OfficerRefusal.ANSWER_NOT_ALLOWED, f"{body.answer!r} does not fit a unit that is {status}"
+    return None
 
 
 def _refuse(status: int, code: str, detail: str) -> JSONResponse:
@@ -167,6 +195,7 @@ def state(ctx: Ctx, console: Console, user: UnitUser) -> OfficerState:
         status = dispatch_repo.unit_status(tx, unit_id)
         incident_id = dispatch_repo.unit_incident(tx, unit_id)
         inc = dispatch_repo.get_incident(tx, incident_id) if incident_id else None
+        check = safety_repo.pending_check(tx, unit_id)
     last = ctx.store.last_position(unit_id)
     position = (
         Position(
@@ -201,6 +230,9 @@ def state(ctx: Ctx, console: Console, user: UnitUser) -> OfficerState:
         status=str(status) if status is not None else "unknown",
         position=position,
         job=job,
+        check_in=CheckIn(incident_id=check.incident_id, asked_at=check.asked_at, answer_by=check.answer_by)
+        if check is not None and check.asked_at is not None
+        else None,
         map=MapSources(
             basemap=console.basemap,
             tile_url=ctx.web.web_tile_url,
@@ -221,22 +253,12 @@ def answer(ctx: Ctx, request: Request, body: AnswerBody, user: UnitUser) -> Sent
     with ctx.store.transaction() as tx:
         status = dispatch_repo.unit_status(tx, unit_id)
         current = dispatch_repo.unit_incident(tx, unit_id)
-    if current != body.incident_id:
-        log.info(
-            "officer answer refused", extra={"unit_id": unit_id, "reason": OfficerRefusal.NOT_YOUR_INCIDENT}
-        )
-        return _refuse(
-            409,
-            OfficerRefusal.NOT_YOUR_INCIDENT,
-            f"incident {body.incident_id!r} is not unit {unit_id}'s now",
-        )
-    if status is None or body.answer not in ANSWERS_BY_STATUS.get(status, ()):
-        log.info(
-            "officer answer refused", extra={"unit_id": unit_id, "reason": OfficerRefusal.ANSWER_NOT_ALLOWED}
-        )
-        return _refuse(
-            409, OfficerRefusal.ANSWER_NOT_ALLOWED, f"{body.answer!r} does not fit a unit that is {status}"
-        )
+        check = safety_repo.pending_check(tx, unit_id)
+    refused = refusal(body, status, current, check.incident_id if check is not None else None)
+    if refused is not None:
+        code, detail = refused
+        log.info("officer answer refused", extra={"unit_id": unit_id, "reason": code})
+        return _refuse(409, code, detail)
     topic = topics.ack(unit_id)
     message = UnitAnswer(incident_id=body.incident_id, answer=body.answer, at=datetime.now(UTC))
     bus = _bus(request)

@@ -31,9 +31,9 @@ def officer(server: LiveServer, username: str) -> httpx.Client:
     return server.client(username)
 
 
-def start_dispatch(mosquitto: Mosquitto, store: Store) -> DispatchRunner:
+def start_dispatch(mosquitto: Mosquitto, store: Store, **settings_: object) -> DispatchRunner:
     """`patroli dispatch` in this process: its own session on the real broker, the same store as the web app."""
-    settings = Settings(mqtt_url=mosquitto.url, database_url="postgresql://unused")
+    settings = Settings(mqtt_url=mosquitto.url, database_url="postgresql://unused", **settings_)  # type: ignore[arg-type]
     client, connect_args = DispatchRunner.client_for(settings, f"dispatch-{uuid.uuid4().hex[:6]}")
     runner = DispatchRunner(
         settings, client, connect_args, build_dispatcher(settings, store, MqttPublisher(client))

@@ -126,6 +126,52 @@ def test_only_the_offered_unit_sees_and_answers_the_offer_and_the_dispatcher_han
     assert final["status"] == "available" and final["job"] is None
 
 
+def test_a_check_in_asked_on_scene_is_answered_with_one_tap_and_the_dispatcher_records_it(
+    field: LiveServer, mosquitto: Mosquitto
+) -> None:
+    """The dispatcher asks a unit on scene whether it is all right (after 1 s here); the page shows the question
+    and its tap goes out as `check_in` on the unit's ack topic, which the dispatcher takes as the answer."""
+    runner = start_dispatch(mosquitto, field.store, dispatch_check_in_s=1.0)
+    try:
+        field.app.state.ctx.dispatcher.load()
+        iid = _offer_to_pj01(field)
+        pj01, pj02 = field.client("pj01"), field.client("pj02")
+        assert pj01.get("/api/v1/m/state").json()["check_in"] is None
+        early = pj01.post("/api/v1/m/answer", json={"incident_id": iid, "answer": "check_in"})
+        assert early.status_code == 409 and early.json()["code"] == "no_check_in"  # nobody asked yet
+        for answer, status in (("accept", UnitStatus.DISPATCHED), ("on_scene", UnitStatus.ON_SCENE)):
+            assert (
+                pj01.post("/api/v1/m/answer", json={"incident_id": iid, "answer": answer}).status_code == 202
+            )
+            assert eventually(lambda s=status: _unit_status(field, "PJ-01") == s), answer  # type: ignore[misc]
+        asked = eventually(lambda: pj01.get("/api/v1/m/state").json()["check_in"])
+        assert asked["incident_id"] == iid and asked["answer_by"] > asked["asked_at"]
+        theirs = pj02.post("/api/v1/m/answer", json={"incident_id": iid, "answer": "check_in"})
+        assert theirs.status_code == 409 and theirs.json()["code"] == "no_check_in"  # another unit's question
+        acks = Listener(mosquitto, topics.ack("PJ-01"))
+        try:
+            sent = pj01.post("/api/v1/m/answer", json={"incident_id": iid, "answer": "check_in"})
+            assert sent.status_code == 202, sent.text
+            heard = UnitAnswer.decode(acks.next(topics.ack("PJ-01"), live=True).payload)
+            assert (heard.incident_id, heard.answer) == (iid, "check_in")
+        finally:
+            acks.close()
+        assert eventually(lambda: _audited(field, iid, "checked_in"))
+        assert pj01.get("/api/v1/m/state").json()["check_in"] is None  # answered: the question is gone
+    finally:
+        runner.stop()
+
+
+def _unit_status(server: LiveServer, unit_id: str) -> UnitStatus | None:
+    with server.store.transaction() as tx:
+        return repo.unit_status(tx, unit_id)
+
+
+def _audited(server: LiveServer, incident_id: str, action: str) -> bool:
+    with server.store.transaction() as tx:
+        return action in [e.action for e in repo.audit_entries(tx, incident_id=incident_id)]
+
+
 def test_the_sos_is_retained_on_the_broker_until_the_officer_is_safe(
     field: LiveServer, mosquitto: Mosquitto
 ) -> None:

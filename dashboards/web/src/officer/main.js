@@ -10,7 +10,7 @@ import { html } from "../ui/html.js";
 import { useLanguage, useTick } from "../ui/hooks.js";
 import { store } from "../store.js";
 import { api, setUnauthorizedHandler } from "../api.js";
-import { t, te, num, language, setLanguage, missing } from "../i18n.js";
+import { t, te, num, time, language, setLanguage, missing } from "../i18n.js";
 import { HoldButton } from "./hold.js";
 import { LocationSharing } from "./location.js";
 
@@ -105,6 +105,16 @@ function JobCard({ job, position, map, onAnswer, busy }) {
   </section>`;
 }
 
+// The dispatcher asks a unit on scene a long time whether it is all right (dispatch.safety): one tap answers
+// `check_in` on the unit's ack topic, through the same path as the other answers.
+function CheckInPrompt({ check, onAnswer, busy }) {
+  return html`<section id="m-checkin" class="card checkin" role="alert" aria-labelledby="m-checkin-title">
+    <h2 id="m-checkin-title">${t("m.check_in_title")}</h2>
+    <p>${t("m.check_in_asked", { time: time(check.answer_by) })}</p>
+    <button id="m-answer-check_in" class="big answer check_in" disabled=${busy} onClick=${() => onAnswer(check.incident_id, "check_in")}>${t("do.check_in")}</button>
+  </section>`;
+}
+
 function Sos({ onMessage }) {
   const [raised, setRaised] = useState(localStorage.getItem("patroli.m.sos") === "1");
   const send = async (value) => {
@@ -170,8 +180,11 @@ function Officer({ user, onLogout }) {
       setBusy(false);
     }
   };
-  // #m-checkin: check-in prompts (a CheckInRequest on fleet/<unit>/dispatch, answered in one tap with the
-  // UnitAnswer check_in) are the dispatcher's part, being built; they take this place, above the SOS.
+  // A check-in asked: felt like a new offer, where the phone can vibrate.
+  const asked = state && state.check_in ? state.check_in.asked_at : null;
+  useEffect(() => {
+    if (asked && navigator.vibrate) navigator.vibrate([300, 100, 300]);
+  }, [asked]);
   return html`<div id="m-shell">
     <header>
       <strong>${state ? state.unit_id : user.unit_id}</strong>
@@ -185,7 +198,7 @@ function Officer({ user, onLogout }) {
       ${state && state.job
         ? html`<${JobCard} job=${state.job} position=${state.position} map=${state.map} onAnswer=${onAnswer} busy=${busy} />`
         : html`<section id="m-idle" class="card"><p>${state ? t("m.no_offer") : t("common.loading")}</p></section>`}
-      <div id="m-checkin"></div>
+      ${state && state.check_in ? html`<${CheckInPrompt} check=${state.check_in} onAnswer=${onAnswer} busy=${busy} />` : null}
       <${Sos} onMessage=${say} />
       <${LocationSharing} position=${state ? state.position : null} onStored=${() => refresh()} />
     </main>
