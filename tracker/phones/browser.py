@@ -17,14 +17,10 @@ as a radio's. The unit is the logged-in account's, never a field of the body.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from patroli.models import RefusalReason
-from tracker.phones.report import PhoneRefusal, PhoneReport
+from tracker.phones.report import PhoneReport, bad_request, json_number, json_object
 
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z: beyond it datetime cannot hold the time
 _OPTIONAL = ("accuracy", "altitude", "altitudeAccuracy", "heading", "speed")
@@ -35,47 +31,26 @@ def device_name(unit_id: str) -> str:
     return f"browser:{unit_id}"
 
 
-def _bad(detail: str) -> PhoneRefusal:
-    return PhoneRefusal(RefusalReason.BAD_REQUEST, detail, 400)
-
-
-def _num(doc: dict[str, Any], key: str, *, required: bool = False) -> float | None:
-    v = doc.get(key)
-    if v is None:
-        if required:
-            raise _bad(f"{key} is required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise _bad(f"{key} must be a finite number")
-    return float(v)
-
-
 def parse(payload: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise _bad(f"not JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise _bad("a browser position is a JSON object")
-    return doc
+    return json_object(payload, "a browser position")
 
 
 def decode(doc: dict[str, Any], unit_id: str) -> PhoneReport:
     """A report of the position (`PhoneRefusal` for a body that is not one)."""
-    lat = _num(doc, "latitude", required=True)
-    lon = _num(doc, "longitude", required=True)
-    ms = _num(doc, "timestamp", required=True)
+    lat = json_number(doc, "latitude", required=True)
+    lon = json_number(doc, "longitude", required=True)
+    ms = json_number(doc, "timestamp", required=True)
     assert ms is not None
     if not 0 <= ms <= _MAX_MS:
-        raise _bad("timestamp must be milliseconds since 1970-01-01T00:00:00Z")
-    values = {k: _num(doc, k) for k in _OPTIONAL}
+        raise bad_request("timestamp must be milliseconds since 1970-01-01T00:00:00Z")
+    values = {k: json_number(doc, k) for k in _OPTIONAL}
     for key in ("accuracy", "altitudeAccuracy", "speed"):
         v = values[key]
         if v is not None and v < 0:
-            raise _bad(f"{key} cannot be negative")
+            raise bad_request(f"{key} cannot be negative")
     heading = values["heading"]
     if heading is not None and not 0 <= heading <= 360:
-        raise _bad("heading is degrees from true north, 0 to 360")
+        raise bad_request("heading is degrees from true north, 0 to 360")
     attributes = (
         {"altitudeAccuracy": values["altitudeAccuracy"]} if values["altitudeAccuracy"] is not None else {}
     )

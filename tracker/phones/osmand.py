@@ -31,8 +31,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from patroli.models import RefusalReason
-from tracker.phones.report import KNOT_MPS, PhoneRefusal, PhoneReport
+from tracker.phones.report import KNOT_MPS, PhoneReport, bad_request
 
 _INTEGER = re.compile(r"^[+-]?\d{1,19}$")
 _JAVA_INT_MAX = 2**31 - 1
@@ -40,23 +39,19 @@ _JAVA_DOUBLE = re.compile(r"^\s*[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}([-:][0-9A-Fa-f]{2}){5}$")
 
 
-def _bad(detail: str) -> PhoneRefusal:
-    return PhoneRefusal(RefusalReason.BAD_REQUEST, detail, 400)
-
-
 def _double(name: str, value: str) -> float:
     """Java's Double.parseDouble, as the decoder uses it: what it refuses is refused."""
     if not _JAVA_DOUBLE.match(value):
-        raise _bad(f"{name}={value[:40]!r} is not a number")
+        raise bad_request(f"{name}={value[:40]!r} is not a number")
     v = float(value.strip().rstrip("dDfF"))
     if math.isnan(v) or math.isinf(v):
-        raise _bad(f"{name}={value[:40]!r} is not a finite number")
+        raise bad_request(f"{name}={value[:40]!r} is not a finite number")
     return v
 
 
 def _int(name: str, value: str) -> int:
     if not _INTEGER.match(value.strip()):
-        raise _bad(f"{name}={value[:40]!r} is not an integer")
+        raise bad_request(f"{name}={value[:40]!r} is not an integer")
     return int(value)
 
 
@@ -68,7 +63,7 @@ def parse_timestamp(value: str) -> datetime:
         try:
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            raise _bad(f"timestamp={value[:40]!r} is out of range") from exc
+            raise bad_request(f"timestamp={value[:40]!r} is out of range") from exc
     try:
         if "T" in value:
             t = datetime.fromisoformat(value)
@@ -77,7 +72,7 @@ def parse_timestamp(value: str) -> datetime:
             return t.astimezone(UTC)
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     except ValueError as exc:
-        raise _bad(f"timestamp={value[:40]!r} is not a time the protocol allows") from exc
+        raise bad_request(f"timestamp={value[:40]!r} is not a time the protocol allows") from exc
 
 
 def _attribute(value: str) -> Any:
@@ -108,17 +103,17 @@ def decode_query(params: Iterable[tuple[str, str]]) -> PhoneReport:
             case "location":
                 parts = value.split(",")
                 if len(parts) < 2:
-                    raise _bad(f"location={value[:40]!r} is not lat,lon")
+                    raise bad_request(f"location={value[:40]!r} is not lat,lon")
                 lat, lon = _double("location", parts[0]), _double("location", parts[1])
             case "cell":
                 parts = value.split(",")
                 if len(parts) < 4:
-                    raise _bad(f"cell={value[:40]!r} is not mcc,mnc,lac,cid[,rssi]")
+                    raise bad_request(f"cell={value[:40]!r} is not mcc,mnc,lac,cid[,rssi]")
                 attrs.setdefault("cell", []).append([_int("cell", p) for p in parts[:5]])
             case "wifi":
                 parts = value.split(",")
                 if len(parts) < 2 or not _MAC.match(parts[0]):
-                    raise _bad(f"wifi={value[:40]!r} is not mac,rssi")
+                    raise bad_request(f"wifi={value[:40]!r} is not mac,rssi")
                 attrs.setdefault("wifi", []).append([parts[0].replace("-", ":"), _int("wifi", parts[1])])
             case "speed":
                 report.speed_mps = _double(key, value) * KNOT_MPS
@@ -141,7 +136,7 @@ def decode_query(params: Iterable[tuple[str, str]]) -> PhoneReport:
             case _:
                 attrs[key[:64]] = _attribute(value)
     if not report.device or report.device == "osmand:":
-        raise _bad("no device id (id or deviceid)")
+        raise bad_request("no device id (id or deviceid)")
     report.lat, report.lon = lat, lon
     return report
 
@@ -157,7 +152,7 @@ def decode_form(query: str, body: bytes) -> PhoneReport:
 def _number(obj: dict[str, Any], key: str, where: str) -> float:
     v = obj.get(key)
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise _bad(f"{where}.{key} must be a number")
+        raise bad_request(f"{where}.{key} must be a number")
     return float(v)
 
 
@@ -166,24 +161,24 @@ def decode_json(body: bytes) -> PhoneReport:
     try:
         root = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise _bad(f"body is not JSON: {exc}") from exc
+        raise bad_request(f"body is not JSON: {exc}") from exc
     if not isinstance(root, dict):
-        raise _bad("body must be a JSON object")
+        raise bad_request("body must be a JSON object")
     device = root.get("device_id")
     if not isinstance(device, str) or not device:
-        raise _bad("device_id must be a non-empty string")
+        raise bad_request("device_id must be a non-empty string")
     location = root.get("location")
     if not isinstance(location, dict):
-        raise _bad("location must be an object")
+        raise bad_request("location must be an object")
     stamp = location.get("timestamp")
     if not isinstance(stamp, str) or "T" not in stamp:
-        raise _bad("location.timestamp must be an ISO 8601 time with a zone")
+        raise bad_request("location.timestamp must be an ISO 8601 time with a zone")
     report = PhoneReport(device=f"osmand:{device}", fix_time=parse_timestamp(stamp))
     attrs = report.attributes
     coords = location.get("coords")
     if coords is not None:
         if not isinstance(coords, dict):
-            raise _bad("location.coords must be an object")
+            raise bad_request("location.coords must be an object")
         report.lat = _number(coords, "latitude", "coords")
         report.lon = _number(coords, "longitude", "coords")
         speed = _number(coords, "speed", "coords")
@@ -202,7 +197,7 @@ def decode_json(body: bytes) -> PhoneReport:
     battery = location.get("battery")
     if battery is not None:
         if not isinstance(battery, dict):
-            raise _bad("location.battery must be an object")
+            raise bad_request("location.battery must be an object")
         level = _number(battery, "level", "battery")
         if level >= 0:
             report.battery_pct = float(int(level * 100))
@@ -210,7 +205,7 @@ def decode_json(body: bytes) -> PhoneReport:
             attrs["charge"] = True
     extras = location.get("extras")
     if extras is not None and not isinstance(extras, dict):
-        raise _bad("location.extras must be an object")
+        raise bad_request("location.extras must be an object")
     for key, value in (extras or {}).items():
         if isinstance(value, bool | int | float | str):
             attrs[str(key)[:64]] = value

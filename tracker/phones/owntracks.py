@@ -16,22 +16,16 @@ SOS convention (OwnTracks has no alarm message): a location published with `poi`
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from patroli.models import RefusalReason
-from tracker.phones.report import PhoneRefusal, PhoneReport
+from tracker.phones.report import PhoneReport, bad_request, json_number, json_object
 
 SOS_MARK = "sos"
 _KMH_MPS = 1 / 3.6
 _KEPT = ("t", "tid", "bs", "conn", "m", "inregions", "SSID", "BSSID", "p", "poi", "tag", "created_at", "vac")
-
-
-def _bad(detail: str) -> PhoneRefusal:
-    return PhoneRefusal(RefusalReason.BAD_REQUEST, detail, 400)
 
 
 def device_name(user: str, device: str) -> str:
@@ -39,24 +33,10 @@ def device_name(user: str, device: str) -> str:
     return f"owntracks:{user}/{device}"
 
 
-def _num(doc: dict[str, Any], key: str, *, required: bool = False) -> float | None:
-    v = doc.get(key)
-    if v is None:
-        if required:
-            raise _bad(f"{key} is required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise _bad(f"{key} must be a number")
-    return float(v)
-
-
 def parse(payload: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise _bad(f"not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("_type"), str):
-        raise _bad("an OwnTracks message is a JSON object with a _type")
+    doc = json_object(payload, "an OwnTracks message")
+    if not isinstance(doc.get("_type"), str):
+        raise bad_request("an OwnTracks message is a JSON object with a _type")
     return doc
 
 
@@ -64,26 +44,26 @@ def decode(doc: dict[str, Any], device: str) -> PhoneReport | None:
     """The report a message carries, or None for a message that carries no position (lwt and the rest)."""
     kind = doc["_type"]
     if kind == "encrypted":
-        raise _bad("encrypted OwnTracks payloads are not supported (no shared key is configured)")
+        raise bad_request("encrypted OwnTracks payloads are not supported (no shared key is configured)")
     if kind not in ("location", "transition"):
         return None
-    lat, lon, tst = (_num(doc, k, required=True) for k in ("lat", "lon", "tst"))
+    lat, lon, tst = (json_number(doc, k, required=True) for k in ("lat", "lon", "tst"))
     assert lat is not None and lon is not None and tst is not None
     try:
         fix_time = datetime.fromtimestamp(tst, UTC)
     except (OverflowError, OSError, ValueError) as exc:
-        raise _bad(f"tst={tst} is out of range") from exc
-    vel = _num(doc, "vel")
+        raise bad_request(f"tst={tst} is out of range") from exc
+    vel = json_number(doc, "vel")
     report = PhoneReport(
         device=device,
         fix_time=fix_time,
         lat=lat,
         lon=lon,
         speed_mps=vel * _KMH_MPS if vel is not None and vel >= 0 else None,
-        course_deg=_num(doc, "cog"),
-        altitude_m=_num(doc, "alt"),
-        accuracy_m=_num(doc, "acc"),
-        battery_pct=_num(doc, "batt"),
+        course_deg=json_number(doc, "cog"),
+        altitude_m=json_number(doc, "alt"),
+        accuracy_m=json_number(doc, "acc"),
+        battery_pct=json_number(doc, "batt"),
     )
     attrs = report.attributes
     attrs["_type"] = kind

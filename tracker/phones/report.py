@@ -6,6 +6,7 @@ Decoders only read their protocol; whether the position is acceptable is for the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,33 @@ class PhoneRefusal(Exception):
         self.reason = reason
         self.detail = detail
         self.status = status
+
+
+def bad_request(detail: str) -> PhoneRefusal:
+    return PhoneRefusal(RefusalReason.BAD_REQUEST, detail, 400)
+
+
+def json_number(doc: dict[str, Any], key: str, *, required: bool = False) -> float | None:
+    """A JSON body's number: None when absent (refused when `required`), refused when not a finite number."""
+    v = doc.get(key)
+    if v is None:
+        if required:
+            raise bad_request(f"{key} is required")
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise bad_request(f"{key} must be a finite number")
+    return float(v)
+
+
+def json_object(payload: bytes, what: str) -> dict[str, Any]:
+    """The body as a JSON object, or refused: `what` names what it should have been."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise bad_request(f"{what} is a JSON object")
+    return doc
 
 
 @dataclass(slots=True)
