@@ -125,3 +125,5 @@ flag_from
 covered_share
 not_visited
 incidents_not_visited
+# The officer's page state's pending check-in, a response field (dashboards/api_officer.py).
+check_in
