@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import h3
 import numpy as np
 import pytest
 
@@ -248,3 +250,33 @@ def test_packaged_file_is_what_the_script_generates(indonesia: Path) -> None:
     script = _script()
     generated = script.build(indonesia.parent)
     assert generated == _rows(PACKAGED)
+
+
+def test_nearest_by_cell_candidates_is_the_full_products_answer(directory: StationDirectory) -> None:
+    """The per-cell candidate lists (`_Nearest`) give the station the product over every station gives:
+    points round Indonesia (filled at start), far away (filled on first use) and on cell vertices, where a
+    candidate list computed with too small a reach would first miss the nearest."""
+    polsek = directory.polsek()
+    xyz = np.array(
+        [
+            [
+                math.cos(math.radians(s.lat)) * math.cos(math.radians(s.lon)),
+                math.cos(math.radians(s.lat)) * math.sin(math.radians(s.lon)),
+                math.sin(math.radians(s.lat)),
+            ]
+            for s in polsek
+        ]
+    )
+    rng = np.random.default_rng(3)
+    points = list(zip(rng.uniform(-13, 8, 400), rng.uniform(93, 143, 400), strict=True))
+    points += list(zip(rng.uniform(-60, 60, 100), rng.uniform(-180, 180, 100), strict=True))
+    for cell in h3.grid_disk(h3.latlng_to_cell(-6.2, 106.8, 3), 2):  # vertices round Jakarta
+        points += h3.cell_to_boundary(cell)
+    for lat, lon in points:
+        found = directory.nearest_polsek_km(float(lat), float(lon))
+        assert found is not None
+        cl = math.cos(math.radians(lat))
+        v = np.array(
+            (cl * math.cos(math.radians(lon)), cl * math.sin(math.radians(lon)), math.sin(math.radians(lat)))
+        )
+        assert found[0] == polsek[int(np.argmax(xyz @ v))], (lat, lon)
