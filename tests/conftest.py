@@ -84,4 +84,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 # Hypothesis's default 200 ms deadline per example is a timing assertion, and fails on a loaded shared machine
 # (seen in a random-order run): the property tests check answers, never speed (bench/ measures that).
 hypothesis_settings.register_profile("patroli", deadline=None)
+# `make mutation` runs the property tests once per mutant (`--hypothesis-profile mutation`, pyproject's
+# [tool.mutmut]): 25 examples, not 100, so that the decoder's round trip costs about 1 s a mutant, not 3.5 s.
+hypothesis_settings.register_profile("mutation", deadline=None, max_examples=25)
 hypothesis_settings.load_profile("patroli")

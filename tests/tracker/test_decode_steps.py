@@ -8,6 +8,9 @@ Sentences are written with tests/nmea_builders.py's own checksum, independent of
 
 from __future__ import annotations
 
+import functools
+import operator
+import random
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -498,3 +501,92 @@ def test_a_void_rmc_dates_only_its_own_epoch() -> None:
     out = dec.decode((sentence(f"GPRMC,235959.00,V,{POS},,,200925,,,N") + "\r\n").encode(), "PJ-01", RECEIVED)
     assert [(f.fix_time, f.valid) for f in out.fixes] == [(at("235959.00", date(2025, 9, 20)), False)]
     assert fix_times(dec, "080003.00") == [T]  # still the seeded day
+
+
+# --------------------------------------------------------------------------------------------- one line, every way out
+
+BAD_CHECKSUM = RefusalReason.BAD_CHECKSUM
+
+
+def refused_line(line: bytes) -> list[tuple[RefusalReason, str]]:
+    out = seeded(DAY).decode(line + b"\r\n", "PJ-01", RECEIVED)
+    return [(r.reason, r.detail) for r in out.refusals]
+
+
+@pytest.mark.parametrize(
+    ("line", "refusal"),
+    [
+        (GGA.encode(), (UNPARSEABLE, "no '$' sentence start")),
+        (b"$" + GGA.encode(), (BAD_CHECKSUM, "missing checksum")),
+        (b"$" + GGA.encode() + b"*ZZX", (BAD_CHECKSUM, "malformed checksum 'ZZ'")),  # the two after '*'
+        (b"$" + GGA.encode() + b"*4", (BAD_CHECKSUM, "malformed checksum '4'")),
+        # the first '*' is the checksum's: a second one means two sentences spliced
+        ((sentence(GGA) + "*00").encode(), (BAD_CHECKSUM, "two checksums on one line (spliced sentences)")),
+        (b"$GPGGA,1*00", (BAD_CHECKSUM, "checksum 00 != computed 4B")),  # G^P^G^G^A^,^1 = 0x4B
+        (sentence("GPGGA,\u00e9").encode("latin-1"), (UNPARSEABLE, "non-ASCII byte in sentence")),
+        (sentence("GPGGA,\x07").encode(), (UNPARSEABLE, "control character in sentence")),
+        (sentence("G,1").encode(), (UNPARSEABLE, "bad address 'G'")),  # one character
+        (sentence(",1").encode(), (UNPARSEABLE, "bad address ''")),  # '$' then a comma
+        (sentence("AB-D").encode(), (UNPARSEABLE, "bad address 'AB-D'")),  # no comma: all before '*'
+    ],
+)
+def test_a_line_is_refused_with_its_reason_and_exact_detail(
+    line: bytes, refusal: tuple[RefusalReason, str]
+) -> None:
+    assert refused_line(line) == [refusal]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        sentence("GP"),  # the shortest address, no fields: nothing to place
+        sentence("GPGGA"),  # a position type without fields
+        sentence(f"PXRMC,080003.00,A,{POS},12.5,87.25,150925,,,A"),  # proprietary, even if it reads as RMC
+        sentence(f"12RMC,080003.00,A,{POS},12.5,87.25,150925,,,A"),  # a talker must be two letters
+        sentence(f"GPXRMC,080003.00,A,{POS},12.5,87.25,150925,,,A"),  # and the address five characters
+        "!AIVDM,1,1,,A,13aG?P0P00PD;88MD5MTDww@2<0L,0*22",  # encapsulated: never a position here
+    ],
+)
+def test_a_line_that_is_no_position_is_skipped_not_refused(line: str) -> None:
+    out = seeded(DAY).decode((line + "\r\n").encode(), "PJ-01", RECEIVED)
+    assert (out.fixes, out.refusals, out.skipped) == ([], [], 1)
+
+
+def test_xor_matches_a_byte_loop_at_every_length() -> None:
+    rng = random.Random(17)
+    for n in range(600):  # the folds cover 256 bytes, the loop the rest
+        data = rng.randbytes(n)
+        assert decode_module._xor(data) == functools.reduce(operator.xor, data, 0), n
+
+
+def test_a_sentence_level_refusal_carries_the_line_unit_topic_and_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(_fields: list[str]) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setitem(decode_module._PARSERS, "GLL", broken)
+    gll = sentence(f"GPGLL,{POS},080003.00,A,A")
+    for line in (b"garbage", gll.encode()):  # refused by a rule, and by a decoder bug
+        out = NmeaDecoder().decode(line + b"\r\n", "PJ-07", RECEIVED)
+        assert [(r.raw, r.unit_id, r.topic, r.received_at) for r in out.refusals] == [
+            (line, "PJ-07", "", RECEIVED)
+        ]
+        out = NmeaDecoder().decode(line + b"\r\n", "PJ-07", RECEIVED, "fleet/PJ-07/nmea")
+        assert [r.topic for r in out.refusals] == ["fleet/PJ-07/nmea"]
+    # a decoder bug costs its own part of a CR-split line only
+    payload = (gll + "\r" + sentence(GGA) + "\r\n").encode()
+    out = seeded(DAY).decode(payload, "PJ-01", RECEIVED)
+    assert ([r.reason for r in out.refusals], [f.altitude_m for f in out.fixes]) == ([UNPARSEABLE], [12.3])
+
+
+def test_skips_add_up_across_epochs_and_an_epoch_closed_early_keeps_its_context() -> None:
+    vtg = sentence("GPVTG,87.25,T,,M,12.5,N,23.2,K,A")
+    no_fix = sentence("GPGGA,080002.00,,,,,0,00,,,M,,M,,")
+    payload = "\r\n".join(["# comment", vtg, no_fix, sentence(GGA), ""]).encode()
+    out = seeded(DAY).decode(payload, "PJ-01", RECEIVED, "fleet/PJ-01/nmea")
+    assert out.skipped == 2  # the comment, and the VTG epoch closed by the next one
+    assert [(r.reason, r.raw, r.topic, r.received_at) for r in out.refusals] == [
+        (RefusalReason.NO_FIX, no_fix.encode(), "fleet/PJ-01/nmea", RECEIVED)
+    ]
+    assert [f.altitude_m for f in out.fixes] == [12.3]
