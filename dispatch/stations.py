@@ -77,6 +77,9 @@ class _Nearest:
     station, a point in the cell is within d + R of that station, and any station farther than d + 2R from c is
     farther than that from every point of the cell. The cells round the stations are filled at start (about a
     thousand for Indonesia), others on first use; the answer is the full product's (same first-maximum rule).
+    Loaded, a point at sea's search went from about 25 µs to 19 µs; bench.dispatch's jurisdiction p99 on the quiet
+    machine was still 60.7 µs afterwards (2026-12-02), so the rest of that tail lies elsewhere (border cells).
+    `_unit_vector` is `_unit_vectors` for one point: scalar math, without numpy's per-call cost on the hot path.
     """
 
     def __init__(self, stations: tuple[Station, ...]) -> None:
