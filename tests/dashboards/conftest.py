@@ -43,6 +43,15 @@ def web_store(pg_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
+def lite(sqlite_url: str) -> Iterator[Store]:
+    """The embedded default's store (SQLite), migrated: for the web app run without PostgreSQL."""
+    s = open_store(sqlite_url)
+    s.migrate()
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def start_server(
     request: pytest.FixtureRequest, mosquitto: Mosquitto, stations: StationDirectory
 ) -> Iterator[ServerFactory]:

@@ -4,7 +4,6 @@ TimescaleDB (and SQLite for the lookup), real Mosquitto."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from web_helpers import LiveServer, ServerFactory, intake_body
 
 from dispatch.channels.aml import parse_aml
 from patroli.incidents import Disposition
-from patroli.storage import Store, channels_repo, open_store
+from patroli.storage import Store, channels_repo
 from patroli.storage.channels_repo import HeldLocation
 
 JAKARTA = (106.6, -6.5, 107.1, -5.9)
@@ -25,14 +24,6 @@ AML_V1 = (
     'A"ML=1;lt=-06.17539;lg=+106.82715;rd=50;top=20261201120000;lc=90;pm=G;si=510101234567890;'
     "ei=3520000000000000;mcc=510;mnc=10;ml=128"
 )
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_the_vocabulary_comes_from_the_shared_types(server: LiveServer) -> None:

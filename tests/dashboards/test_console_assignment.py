@@ -3,22 +3,13 @@ TimescaleDB and on SQLite, with the unit that had the incident freed and its lat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
 
 from patroli.messages import UnitAnswer
-from patroli.storage import Store, open_store
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
+from patroli.storage import Store
 
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])

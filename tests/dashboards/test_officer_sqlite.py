@@ -3,7 +3,6 @@ migration 0019 (which rebuilds `users` to add the `unit` role) keeping every use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,14 +16,6 @@ from dashboards.users_cli import users_add
 from patroli import migrations
 from patroli.settings import get_settings
 from patroli.storage import Store, open_store, users_repo
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_the_officers_page_on_sqlite(lite: Store, start_server: ServerFactory) -> None:

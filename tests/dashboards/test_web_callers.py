@@ -4,27 +4,17 @@ and who may do each."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from web_helpers import MONAS, ServerFactory, intake_body
 
 from dispatch import eido
-from patroli.storage import Store, open_store
+from patroli.storage import Store
 
 M_LAT = 1 / 111_195.0
 
 
 def north(metres: float) -> tuple[float, float]:
     return MONAS[0] + metres * M_LAT, MONAS[1]
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_intake_returns_the_open_incidents_nearby_ranked(server) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ tampered row), and the reader's own reads, each read itself audited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import h3
@@ -13,17 +12,9 @@ from audit_helpers import bypass_append_only
 from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
 
 from patroli.models import Fix, Unit
-from patroli.storage import Store, open_store
+from patroli.storage import Store
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,16 +15,8 @@ import pytest
 from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
 
 from patroli.models import Fix, Unit
-from patroli.storage import Store, dispatch_repo, open_store
+from patroli.storage import dispatch_repo, open_store
 from patroli.storage.roles import ensure_login
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

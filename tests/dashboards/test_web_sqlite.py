@@ -3,7 +3,6 @@ backends), and `patroli users add` as the composition root registers it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,14 +15,6 @@ from dashboards.auth import Auth
 from dashboards.users_cli import NotADemoStore, check_demo_store, ensure_demo_users, users_add
 from patroli.settings import get_settings
 from patroli.storage import Store, open_store, users_repo
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_the_app_on_sqlite(lite: Store, start_server: ServerFactory) -> None:
