@@ -335,35 +335,29 @@ def h3_parent_sql(column: str, res: int, params: dict[str, Any], name: str = "h3
     return f"(({column} & :{name}_keep) | :{name}_set)"
 
 
-_CELL_FILTERS: Final = ("received_at", "incident_type", "channel", "station_code", "polres_code")
-
-
 def index_incident_cells(tx: Tx, cell_of: Callable[[float, float], int], batch: int = 500) -> int:
-    """Give every located incident without one its resolution-9 cell (incidents located since the last call,
-    or relocated: migration 0020's trigger drops a moved incident's cell), with the incident's time, type,
-    channel and stations beside it for the heatmap's filters; the number indexed. Two processes doing it at
-    once insert each cell once."""
+    """Give every located incident without one its resolution-9 cell: the rows migration 0020's trigger made
+    with h3_r9 NULL (incidents inserted or located since the last call, or relocated), found by a partial
+    index, so a call with nothing to do costs one index probe however many incidents there are; the number
+    indexed. Two processes doing it at once give each cell the same value."""
     done = 0
-    columns = ", ".join(_CELL_FILTERS)
     while True:
         rows = tx.rows(
-            f"SELECT i.incident_id, i.lat, i.lon, {', '.join('i.' + c for c in _CELL_FILTERS)} FROM incidents i "
-            "LEFT JOIN incident_cells c ON c.incident_id = i.incident_id "
-            "WHERE c.incident_id IS NULL AND i.lat IS NOT NULL AND i.lon IS NOT NULL LIMIT :limit",
+            "SELECT c.incident_id, i.lat, i.lon FROM incident_cells c JOIN incidents i "
+            "ON i.incident_id = c.incident_id WHERE c.h3_r9 IS NULL LIMIT :limit",
             {"limit": batch},
         )
         if not rows:
             return done
         params: dict[str, Any] = {}
         values = []
-        for k, (iid, lat, lon, *filters) in enumerate(rows):
+        for k, (iid, lat, lon) in enumerate(rows):
             params[f"i{k}"], params[f"h{k}"] = iid, cell_of(lat, lon)
-            names = [f"f{k}_{j}" for j in range(len(filters))]
-            params |= dict(zip(names, filters, strict=True))
-            values.append(f"(:i{k}, :h{k}, {', '.join(':' + n for n in names)})")
+            values.append(f"(:i{k}, :h{k})")
         tx.run(
-            f"INSERT INTO incident_cells (incident_id, h3_r9, {columns}) VALUES {', '.join(values)} "
-            "ON CONFLICT (incident_id) DO NOTHING",
+            f"WITH v (incident_id, h3_r9) AS (VALUES {', '.join(values)}) UPDATE incident_cells "
+            "SET h3_r9 = v.h3_r9 FROM v WHERE incident_cells.incident_id = v.incident_id "
+            "AND incident_cells.h3_r9 IS NULL",
             params,
         )
         done += len(rows)
@@ -387,7 +381,7 @@ def incident_heatmap(
     which carries the filters (no join with incidents: bench/reports)."""
     params: dict[str, Any] = {"limit": limit}
     cell = h3_parent_sql("h3_r9", res, params)
-    where = ["1 = 1"]
+    where = ["h3_r9 IS NOT NULL"]
     if since is not None:
         where.append("received_at >= :since")
         params["since"] = since
@@ -500,16 +494,10 @@ def _minute_floor(t: datetime) -> datetime:
     return t - timedelta(seconds=t.second, microseconds=t.microsecond)
 
 
-def coverage_cells(
-    tx: Tx, units: Sequence[str], start: datetime, end: datetime, res: int
-) -> list[tuple[int, int]]:
-    """The H3 cells at `res` (≤ 9) these units' fixes fell in during [start, end): (cell, fixes), in SQL.
-
-    The whole minutes of the range are read from the rollup position_cells, the partial minutes at its ends
-    from the positions themselves: the same counts as grouping every fix (tests/storage), from about 4 rows a
-    unit-minute instead of 60 fixes (bench/reports)."""
-    if not units:
-        return []
+def coverage_sql(
+    units: Sequence[str], start: datetime, end: datetime, res: int
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of `coverage_cells` (for bench/reports, which times it inside PostgreSQL)."""
     params: dict[str, Any] = {"start": start, "end": end}
     cell = h3_parent_sql("h3_r9", res, params)
     in_units = in_list("u_", units, params)
@@ -527,10 +515,20 @@ def coverage_cells(
             raw.format(a=":start", b=":m0"),
             raw.format(a=":m1", b=":end"),
         ]
-    rows = tx.rows(
-        f"SELECT cell, sum(n) FROM ({' UNION ALL '.join(parts)}) AS f GROUP BY cell ORDER BY cell", params
-    )
-    return [(int(r[0]), int(r[1])) for r in rows]
+    return f"SELECT cell, sum(n) FROM ({' UNION ALL '.join(parts)}) AS f GROUP BY cell ORDER BY cell", params
+
+
+def coverage_cells(
+    tx: Tx, units: Sequence[str], start: datetime, end: datetime, res: int
+) -> list[tuple[int, int]]:
+    """The H3 cells at `res` (≤ 9) these units' fixes fell in during [start, end): (cell, fixes), in SQL.
+
+    The whole minutes of the range are read from the rollup position_cells, the partial minutes at its ends
+    from the positions themselves: the same counts as grouping every fix (tests/storage), from about 4 rows a
+    unit-minute instead of 60 fixes (bench/reports)."""
+    if not units:
+        return []
+    return [(int(r[0]), int(r[1])) for r in tx.rows(*coverage_sql(units, start, end, res))]
 
 
 # ---------------------------------------------------------------------------------------------- replay overview
