@@ -476,15 +476,21 @@ def position_cells_upsert(dialect: str, source: str) -> str:
     )
 
 
-def rebuild_position_cells(tx: Tx, start: datetime, end: datetime) -> int:
-    """The rollup of the minutes in [start, end) made again from the positions stored (for positions written
-    around Store.write_batch: a bulk load, evidence written back after retention); the rows made."""
-    params = {"start": _minute_floor(start), "end": _minute_floor(end)}
-    tx.run("DELETE FROM position_cells WHERE minute >= :start AND minute < :end", params)
+def rebuild_position_cells(tx: Tx, start: datetime | None, end: datetime) -> int:
+    """The rollup of every minute [start, end) touches (from the first when start is None) made again from the
+    positions stored: for positions written or removed around Store.write_batch (a bulk load, retention's
+    drops and the held evidence it writes back). The rows made."""
+    last = _minute_floor(end)
+    params: dict[str, Any] = {"end": last + MINUTE if last < end else last}
+    since = ""
+    if start is not None:
+        params["start"], since = _minute_floor(start), "AND {t} >= :start"
+    tx.run(f"DELETE FROM position_cells WHERE minute < :end {since.format(t='minute')}", params)
     return tx.run(
         position_cells_upsert(
             tx.dialect,
-            "(SELECT unit_id, fix_time, h3_r9 FROM positions WHERE fix_time >= :start AND fix_time < :end)",
+            "(SELECT unit_id, fix_time, h3_r9 FROM positions "
+            f"WHERE fix_time < :end {since.format(t='fix_time')})",
         ),
         params,
     )

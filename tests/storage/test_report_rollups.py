@@ -14,7 +14,8 @@ import h3
 from incident_builders import BASE
 
 from patroli.models import Fix, Unit
-from patroli.storage import Store, dispatch_repo, reports_repo
+from patroli.retention import RetentionPolicy, run_retention
+from patroli.storage import Store, dispatch_repo, reports_repo, retention_repo
 from patroli.storage.tx import in_list
 
 T0 = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)
@@ -195,3 +196,28 @@ def test_heatmap_from_incident_cells_alone_is_the_join(store: Store) -> None:
     with store.transaction() as tx:
         at9 = dict(reports_repo.incident_heatmap(tx, 9, limit=10_000))
     assert at9[_cell_of(-6.30, 106.70)] == len(range(3, 300, 11)) + 1  # all of them, in their new cell
+
+
+def _grouped_positions(store: Store) -> list[tuple]:
+    """position_cells as it should be: the positions stored now, grouped in Python."""
+    with store.transaction() as tx:
+        rows = [
+            (r[0], tx.time(r[1]), r[2]) for r in tx.rows("SELECT unit_id, fix_time, h3_r9 FROM positions")
+        ]
+    groups: dict[tuple, list[datetime]] = {}
+    for unit_id, t, cell in rows:
+        assert t is not None
+        groups.setdefault((unit_id, t.replace(second=0, microsecond=0), cell), []).append(t)
+    return sorted((u, m, c, len(ts), min(ts), max(ts)) for (u, m, c), ts in groups.items())
+
+
+def test_retention_leaves_the_rollup_of_what_it_kept(store: Store) -> None:
+    _write_in_batches(store, random.Random(5))  # T0: 2026-11-29, older than 90 days at NOW
+    held_from, held_to = T0 + timedelta(minutes=10, seconds=30), T0 + timedelta(minutes=14, seconds=15)
+    now = T0 + timedelta(days=100)
+    with store.transaction() as tx:
+        retention_repo.place_hold(tx, "PS-2", held_from, held_to, "penyidikan LP/9/XII/2026", "auditor1", now)
+    run_retention(store, RetentionPolicy(positions_days=90), now)
+    kept = _grouped_positions(store)
+    assert kept and {u for u, *_ in kept} == {"PS-2"}  # the held minutes only, the first and last partly
+    assert _cells_table(store) == kept
