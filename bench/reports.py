@@ -126,15 +126,14 @@ def _load_incidents(url: str, n: int, now: datetime, rng: random.Random) -> int:
                 lat, lon = rng.uniform(-6.30, -6.10), rng.uniform(106.70, 106.95)
                 polres = "31.71" if lon < 106.83 else "31.72"
                 ack, accept = rng.lognormvariate(1.8, 0.7), rng.uniform(20, 180)
-                typ, channel = rng.choice(TYPES), rng.choice(CHANNELS)
                 arrive = accept + rng.uniform(180, 1800)
                 copy.write_row(
                     (
                         f"B-{i:07d}",
                         at,
-                        channel,
+                        rng.choice(CHANNELS),
                         "report",
-                        typ,
+                        rng.choice(TYPES),
                         2,
                         f"+62812{rng.randrange(10**7):07d}",
                         lat,
@@ -155,23 +154,16 @@ def _load_incidents(url: str, n: int, now: datetime, rng: random.Random) -> int:
                         rng.choice((600.0, 900.0, 1500.0)),
                     )
                 )
-                cells.append(
-                    (
-                        f"B-{i:07d}",
-                        h3.str_to_int(h3.latlng_to_cell(lat, lon, 9)),
-                        at,
-                        typ,
-                        channel,
-                        polres + ".01",
-                        polres,
-                    )
-                )
-        with cur.copy(
-            "COPY incident_cells (incident_id, h3_r9, received_at, incident_type, channel, station_code, "
-            "polres_code) FROM STDIN"
-        ) as copy:
+                cells.append((f"B-{i:07d}", h3.str_to_int(h3.latlng_to_cell(lat, lon, 9))))
+        # The trigger of migration 0020 made each incident's row in incident_cells; the cells the web process
+        # would compute go in as it would put them.
+        cur.execute("CREATE TEMP TABLE cells_load (incident_id text, h3_r9 bigint)")
+        with cur.copy("COPY cells_load (incident_id, h3_r9) FROM STDIN") as copy:
             for row in cells:
                 copy.write_row(row)
+        cur.execute(
+            "UPDATE incident_cells c SET h3_r9 = l.h3_r9 FROM cells_load l WHERE c.incident_id = l.incident_id"
+        )
         cur.execute("ANALYZE incidents")
         cur.execute("ANALYZE incident_cells")
         conn.commit()
