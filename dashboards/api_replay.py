@@ -190,9 +190,10 @@ def replay_events(
     "/audit/trail/{incident_id}", tags=["audit"], summary="An incident's audit trail, each row verified"
 )
 def audit_trail(ctx: Ctx, user: Auditor, incident_id: str) -> TrailView:
-    """The incident's rows in chain order with the verdict of a walk of the whole chain (as `patroli audit
-    verify`): a row edited, or next to a deleted one, carries its problem; the verified head is the last row
-    before the first problem anywhere in the chain."""
+    """The incident's rows in chain order with the chain's verdict (reports_repo.incident_trail: its rows
+    against their neighbours and the chain from the last verified head on; the whole chain's walk, as `patroli
+    audit verify`, when anything is wrong): a row edited, or next to a deleted one, carries its problem; the
+    verified head is the last row before the first problem anywhere in the chain."""
     ctx.audit_read(user, "trail_read", details={"incident_id": incident_id})
     with ctx.store.transaction() as tx:
         trail = reports_repo.incident_trail(tx, incident_id)

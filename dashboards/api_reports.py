@@ -287,8 +287,9 @@ def heatmap(
     incident_type: Annotated[list[str] | None, Query(description="only these types")] = None,
     channel: Annotated[list[str] | None, Query(description="only these channels")] = None,
 ) -> Heatmap:
-    """The cells of incidents located since the last call are added first (incident_cells), then counted per
-    parent cell at `res` in SQL; a station officer's are those of their own stations."""
+    """The cells of incidents located since the last call are computed first (the rows of incident_cells the
+    trigger left without one), then counted per parent cell at `res` in SQL from incident_cells alone; a
+    station officer's are those of their own stations."""
     t0, t1 = _period(since, until)
     types, channels = incident_type or [], channel or []
     _audit(ctx, user, "heatmap", res=res, since=t0, until=t1, types=types, channels=channels)
@@ -434,7 +435,7 @@ def coverage(
     res: Annotated[int, Query(ge=5, le=9, description="H3 resolution of the cells counted")] = 8,
 ) -> Coverage:
     """Visited cells from the positions of the station's units (its Polres', or every Polres of a Polda), in
-    SQL; against the station's area (the regency boundaries, PATROLI_JURISDICTION_GEOJSON) the share covered,
+    SQL from the rollup position_cells; against the station's area (the regency boundaries, PATROLI_JURISDICTION_GEOJSON) the share covered,
     the cells not visited, and the incidents received there meanwhile."""
     _allowed(ctx, user, station)
     prefix = polres_prefix(station)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from patroli.settings import Settings
-from patroli.storage import Store, dispatch_repo, retention_repo
+from patroli.storage import Store, dispatch_repo, reports_repo, retention_repo
 from patroli.storage.tx import Tx
 
 log = logging.getLogger("patroli.retention")
@@ -111,6 +111,7 @@ def run_retention(store: Store, policy: RetentionPolicy, now: datetime | None = 
                     {"start": start, "end": end},
                 )
                 restored = retention_repo.restore_held(tx, start, end)
+                reports_repo.rebuild_position_cells(tx, start, end)  # the reports' rollup of what is left
                 report.chunks_dropped += 1
                 report.held_restored += restored
                 report.positions_dropped += total - restored
@@ -127,6 +128,7 @@ def run_retention(store: Store, policy: RetentionPolicy, now: datetime | None = 
         with store.transaction() as tx:
             report.held_copied = retention_repo.copy_held(tx, None, cutoff)
             report.positions_dropped = retention_repo.delete_unheld(tx, cutoff)
+            reports_repo.rebuild_position_cells(tx, None, cutoff)
     with store.transaction() as tx:
         report.refusals_dropped = retention_repo.delete_refusals(tx, cutoff)
         details = {k: v for k, v in asdict(report).items() if k != "chunk_ranges"}

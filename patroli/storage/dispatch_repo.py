@@ -597,21 +597,28 @@ def verify_audit(tx: Tx, batch: int = 5000) -> list[str]:
     return [sentence for _seq, sentence in audit_problems(tx, batch)]
 
 
-def audit_problems(tx: Tx, batch: int = 5000) -> list[tuple[int, str]]:
-    """`verify_audit`'s problems, each with the seq of the row it is found at (an incident's trail marks them)."""
+def audit_problems(
+    tx: Tx, batch: int = 5000, *, after: tuple[int, str] = (0, GENESIS_HASH), through: int | None = None
+) -> list[tuple[int, str]]:
+    """`verify_audit`'s problems, each with the seq of the row it is found at (an incident's trail marks them).
+    The walk starts after the row `after` (seq, hash: the genesis by default) and ends at seq `through` (the end
+    of the chain by default, which is then checked against the exported head)."""
     config = audit_chain.current()
     unkeyed = audit_chain.ChainConfig()
     anchored = audit_chain.last_exported(config.anchor_file) if config.anchor_file else None
     problems: list[tuple[int, str]] = []
-    prev_hash, expected_seq, after = GENESIS_HASH, 1, 0
+    (start, prev_hash), end = after, through
+    expected_seq, after_seq = start + 1, start
     while True:
-        entries = audit_entries(tx, after_seq=after, limit=batch)
+        limit = batch if end is None else min(batch, end - after_seq)
+        entries = audit_entries(tx, after_seq=after_seq, limit=limit) if limit > 0 else []
+        entries = [e for e in entries if end is None or e.seq <= end]  # rows deleted: the limit reaches past
         if not entries:
-            if anchored is not None and after < anchored[0]:
+            if end is None and anchored is not None and after_seq < anchored[0]:
                 problems.append(
                     (
                         anchored[0],
-                        f"the chain ends at seq {after} but seq {anchored[0]} was exported: rows cut off the end",
+                        f"the chain ends at seq {after_seq} but seq {anchored[0]} was exported: rows cut off the end",
                     )
                 )
             return problems
@@ -643,4 +650,4 @@ def audit_problems(tx: Tx, batch: int = 5000) -> list[tuple[int, str]]:
                         else f"seq {e.seq}: content does not match its hash (row edited)",
                     )
                 )
-            prev_hash, expected_seq, after = e.hash, e.seq + 1, e.seq
+            prev_hash, expected_seq, after_seq = e.hash, e.seq + 1, e.seq

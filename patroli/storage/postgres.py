@@ -18,6 +18,7 @@ from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TRACK_PACKED_SELECT, TrackColumns, parse_packed
+from patroli.storage.reports_repo import position_cells_upsert
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +266,11 @@ class PostgresStore:
                         copy.write_row(_fix_to_row(f))
                 cur.execute(
                     # In key order: trackers that insert the same duplicate fixes wait for each other
-                    # instead of deadlocking.
-                    f"INSERT INTO positions ({_COLS}) SELECT {_COLS} FROM positions_stage "
-                    "ORDER BY unit_id, fix_time ON CONFLICT DO NOTHING RETURNING unit_id, fix_time"
+                    # instead of deadlocking. The rows inserted (not the duplicates) go to the reports'
+                    # rollup in the same statement (migration 0020, reports_repo.coverage_cells).
+                    f"WITH new AS (INSERT INTO positions ({_COLS}) SELECT {_COLS} FROM positions_stage "
+                    "ORDER BY unit_id, fix_time ON CONFLICT DO NOTHING RETURNING unit_id, fix_time, h3_r9), "
+                    f"cells AS ({position_cells_upsert('postgresql', 'new')}) SELECT unit_id, fix_time FROM new"
                 )
                 inserted_keys = {(r[0], r[1]) for r in cur.fetchall()}
                 cur.execute(

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
+from patroli import audit_chain
 from patroli.incidents import AuditEntry, Incident
 from patroli.storage.dispatch_repo import (
     AUDIT_SELECT,
     DEFAULT_ARRIVE_TARGET_S,
     FIGURE_GROUPS,
+    GENESIS_HASH,
     INCIDENT_SELECT,
     METRICS,
     audit_from_row,
@@ -151,23 +153,41 @@ class Trail:
     problems: list[str]  # every problem of the whole chain, also those outside this incident
 
 
-def incident_trail(tx: Tx, incident_id: str) -> Trail:
-    """An incident's audit rows in chain order, each with the problems the walk of the whole chain found at it
-    (an edited row, a deleted neighbour, a broken link): the chain's verdict is about all of it, not one
-    incident, so the walk is the whole chain's (the same as `patroli audit verify`)."""
-    found = audit_problems(tx)
+def incident_trail(tx: Tx, incident_id: str, now: datetime | None = None) -> Trail:
+    """An incident's audit rows in chain order, each with the problems found at it (an edited row, a deleted
+    neighbour, a broken link), and the chain's verdict.
+
+    The verdict starts from the head a walk last found sound (`audit_verified`, migration 0020) instead of
+    re-hashing the whole chain on every read: each of the incident's rows up to that head is checked against
+    the row before it, and the chain is walked on from the head to its end. A stored head that no longer
+    matches its row or the exported anchor, or any problem found, makes it the walk of the whole chain (the
+    same as `patroli audit verify`), which alone names problems outside this incident; a sound walk stores the
+    new head. An edit to another incident's row before the head is found by `patroli audit verify`, not here."""
+    rows = tx.rows(f"{AUDIT_SELECT} WHERE incident_id = :i ORDER BY seq", {"i": incident_id})
+    entries = [audit_from_row(tx, r) for r in rows]
+    found = _problems_since_verified(tx, entries)
+    if found is None or found:
+        found = audit_problems(tx)
     at_seq: dict[int, list[str]] = {}
     for seq, sentence in found:
         at_seq.setdefault(seq, []).append(sentence)
-    rows = tx.rows(f"{AUDIT_SELECT} WHERE incident_id = :i ORDER BY seq", {"i": incident_id})
-    entries = [audit_from_row(tx, r) for r in rows]
-    head_rows = tx.rows("SELECT max(seq) FROM audit_log")
-    last_seq = int(head_rows[0][0] or 0)
+    last = tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    last_seq = int(last[0][0]) if last else 0
     first_bad = min((seq for seq, _ in found), default=None)
-    head_seq = last_seq if first_bad is None else first_bad - 1
-    head = tx.rows(
-        "SELECT seq, hash FROM audit_log WHERE seq <= :s ORDER BY seq DESC LIMIT 1", {"s": head_seq}
+    head = (
+        last
+        if first_bad is None
+        else tx.rows(
+            "SELECT seq, hash FROM audit_log WHERE seq < :s ORDER BY seq DESC LIMIT 1", {"s": first_bad}
+        )
     )
+    if not found and last:
+        tx.run(
+            "INSERT INTO audit_verified (id, seq, hash, verified_at) VALUES (1, :s, :h, :now) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+            "verified_at = excluded.verified_at WHERE excluded.seq > audit_verified.seq",
+            {"s": last_seq, "h": last[0][1], "now": now or datetime.now(UTC)},
+        )
     return Trail(
         rows=[TrailRow(e, tuple(at_seq.get(e.seq, ()))) for e in entries],
         chain_ok=not found,
@@ -175,6 +195,33 @@ def incident_trail(tx: Tx, incident_id: str) -> Trail:
         verified_head=(int(head[0][0]), head[0][1]) if head else None,
         problems=[sentence for _, sentence in found],
     )
+
+
+def _problems_since_verified(tx: Tx, entries: Sequence[AuditEntry]) -> list[tuple[int, str]] | None:
+    """The problems at these rows (each against the row before it) and in the chain after the stored verified
+    head; None when there is no head to start from, or it is not the row it was (rewritten, cut off)."""
+    stored = tx.rows("SELECT seq, hash FROM audit_verified WHERE id = 1")
+    if not stored:
+        return None
+    head = (int(stored[0][0]), str(stored[0][1]))
+    checks = [head]
+    anchor_file = audit_chain.current().anchor_file
+    anchored = audit_chain.last_exported(anchor_file) if anchor_file else None
+    if anchored is not None and anchored[0] <= head[0]:
+        checks.append(anchored)
+    for seq, digest in checks:
+        if tx.rows("SELECT hash FROM audit_log WHERE seq = :s", {"s": seq}) != [(digest,)]:
+            return None
+    found: list[tuple[int, str]] = []
+    for e in entries:
+        if e.seq > head[0]:
+            break  # the walk from the head covers it
+        before = tx.rows(
+            "SELECT seq, hash FROM audit_log WHERE seq < :s ORDER BY seq DESC LIMIT 1", {"s": e.seq}
+        )
+        start = (int(before[0][0]), str(before[0][1])) if before else (0, GENESIS_HASH)
+        found += audit_problems(tx, after=start, through=e.seq)
+    return found + audit_problems(tx, after=head)
 
 
 # ---------------------------------------------------------------------------------------------- my reads
@@ -289,14 +336,15 @@ def h3_parent_sql(column: str, res: int, params: dict[str, Any], name: str = "h3
 
 
 def index_incident_cells(tx: Tx, cell_of: Callable[[float, float], int], batch: int = 500) -> int:
-    """Give every located incident without one its resolution-9 cell (incidents located since the last call);
-    the number indexed. Two processes doing it at once insert each cell once."""
+    """Give every located incident without one its resolution-9 cell: the rows migration 0020's trigger made
+    with h3_r9 NULL (incidents inserted or located since the last call, or relocated), found by a partial
+    index, so a call with nothing to do costs one index probe however many incidents there are; the number
+    indexed. Two processes doing it at once give each cell the same value."""
     done = 0
     while True:
         rows = tx.rows(
-            "SELECT i.incident_id, i.lat, i.lon FROM incidents i "
-            "LEFT JOIN incident_cells c ON c.incident_id = i.incident_id "
-            "WHERE c.incident_id IS NULL AND i.lat IS NOT NULL AND i.lon IS NOT NULL LIMIT :limit",
+            "SELECT c.incident_id, i.lat, i.lon FROM incident_cells c JOIN incidents i "
+            "ON i.incident_id = c.incident_id WHERE c.h3_r9 IS NULL LIMIT :limit",
             {"limit": batch},
         )
         if not rows:
@@ -307,8 +355,9 @@ def index_incident_cells(tx: Tx, cell_of: Callable[[float, float], int], batch: 
             params[f"i{k}"], params[f"h{k}"] = iid, cell_of(lat, lon)
             values.append(f"(:i{k}, :h{k})")
         tx.run(
-            f"INSERT INTO incident_cells (incident_id, h3_r9) VALUES {', '.join(values)} "
-            "ON CONFLICT (incident_id) DO NOTHING",
+            f"WITH v (incident_id, h3_r9) AS (VALUES {', '.join(values)}) UPDATE incident_cells "
+            "SET h3_r9 = v.h3_r9 FROM v WHERE incident_cells.incident_id = v.incident_id "
+            "AND incident_cells.h3_r9 IS NULL",
             params,
         )
         done += len(rows)
@@ -328,26 +377,26 @@ def incident_heatmap(
     limit: int = 5000,
 ) -> list[tuple[int, int]]:
     """Incidents per H3 cell at `res` (≤ 9), counted in the database: (cell, count), the busiest first.
-    `scope`: only those queued at or in the jurisdiction of these stations."""
+    `scope`: only those queued at or in the jurisdiction of these stations. One grouped read of incident_cells,
+    which carries the filters (no join with incidents: bench/reports)."""
     params: dict[str, Any] = {"limit": limit}
-    cell = h3_parent_sql("c.h3_r9", res, params)
-    where = ["1 = 1"]
+    cell = h3_parent_sql("h3_r9", res, params)
+    where = ["h3_r9 IS NOT NULL"]
     if since is not None:
-        where.append("i.received_at >= :since")
+        where.append("received_at >= :since")
         params["since"] = since
     if until is not None:
-        where.append("i.received_at < :until")
+        where.append("received_at < :until")
         params["until"] = until
     if incident_types:
-        where.append(f"i.incident_type IN ({in_list('ty_', incident_types, params)})")
+        where.append(f"incident_type IN ({in_list('ty_', incident_types, params)})")
     if channels:
-        where.append(f"i.channel IN ({in_list('ch_', channels, params)})")
+        where.append(f"channel IN ({in_list('ch_', channels, params)})")
     if scope is not None:
         codes = in_list("sc_", scope, params) if scope else "NULL"
-        where.append(f"(i.station_code IN ({codes}) OR i.polres_code IN ({codes}))")
+        where.append(f"(station_code IN ({codes}) OR polres_code IN ({codes}))")
     rows = tx.rows(
-        f"SELECT {cell} AS cell, count(*) AS n FROM incident_cells c "
-        f"JOIN incidents i ON i.incident_id = c.incident_id WHERE {' AND '.join(where)} "
+        f"SELECT {cell} AS cell, count(*) AS n FROM incident_cells WHERE {' AND '.join(where)} "
         "GROUP BY cell ORDER BY n DESC, cell LIMIT :limit",
         params,
     )
@@ -404,20 +453,88 @@ def false_reports_of(tx: Tx, callers: Sequence[str], limit: int = 2000) -> list[
 
 
 # ---------------------------------------------------------------------------------------------- patrol coverage
+MINUTE: Final = timedelta(minutes=1)
+POSITION_MINUTE: Final = {  # a fix's minute, as position_cells keys it (migration 0020)
+    "postgresql": "date_bin('1 minute', fix_time, TIMESTAMPTZ 'epoch')",
+    "sqlite": "(fix_time - fix_time % 60000000)",
+}
+_EARLIER = {"postgresql": "least", "sqlite": "min"}
+_LATER = {"postgresql": "greatest", "sqlite": "max"}
+
+
+def position_cells_upsert(dialect: str, source: str) -> str:
+    """SQL adding the fixes of `source` (a table or subquery with unit_id, fix_time, h3_r9) to the rollup
+    position_cells: per unit, minute and resolution-9 cell, the count and the first and last fix time. In key
+    order, so that two writers of the same cells wait for each other instead of deadlocking."""
+    return (
+        "INSERT INTO position_cells (unit_id, minute, h3_r9, n, first_at, last_at) "
+        f"SELECT unit_id, {POSITION_MINUTE[dialect]}, h3_r9, count(*), min(fix_time), max(fix_time) "
+        f"FROM {source} AS s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
+        "ON CONFLICT (unit_id, minute, h3_r9) DO UPDATE SET n = position_cells.n + excluded.n, "
+        f"first_at = {_EARLIER[dialect]}(position_cells.first_at, excluded.first_at), "
+        f"last_at = {_LATER[dialect]}(position_cells.last_at, excluded.last_at)"
+    )
+
+
+def rebuild_position_cells(tx: Tx, start: datetime | None, end: datetime) -> int:
+    """The rollup of every minute [start, end) touches (from the first when start is None) made again from the
+    positions stored: for positions written or removed around Store.write_batch (a bulk load, retention's
+    drops and the held evidence it writes back). The rows made."""
+    last = _minute_floor(end)
+    params: dict[str, Any] = {"end": last + MINUTE if last < end else last}
+    since = ""
+    if start is not None:
+        params["start"], since = _minute_floor(start), "AND {t} >= :start"
+    tx.run(f"DELETE FROM position_cells WHERE minute < :end {since.format(t='minute')}", params)
+    return tx.run(
+        position_cells_upsert(
+            tx.dialect,
+            "(SELECT unit_id, fix_time, h3_r9 FROM positions "
+            f"WHERE fix_time < :end {since.format(t='fix_time')})",
+        ),
+        params,
+    )
+
+
+def _minute_floor(t: datetime) -> datetime:
+    return t - timedelta(seconds=t.second, microseconds=t.microsecond)
+
+
+def coverage_sql(
+    units: Sequence[str], start: datetime, end: datetime, res: int
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of `coverage_cells` (for bench/reports, which times it inside PostgreSQL)."""
+    params: dict[str, Any] = {"start": start, "end": end}
+    cell = h3_parent_sql("h3_r9", res, params)
+    in_units = in_list("u_", units, params)
+    raw = f"SELECT {cell} AS cell, 1 AS n FROM positions WHERE unit_id IN ({in_units}) AND fix_time >= {{a}} AND fix_time < {{b}}"
+    m0, m1 = _minute_floor(start), _minute_floor(end)
+    if m0 < start:
+        m0 += MINUTE
+    if m0 >= m1:  # no whole minute inside: the fixes themselves
+        parts = [raw.format(a=":start", b=":end")]
+    else:
+        params |= {"m0": m0, "m1": m1}
+        parts = [
+            f"SELECT {cell} AS cell, n FROM position_cells WHERE unit_id IN ({in_units}) "
+            "AND minute >= :m0 AND minute < :m1",
+            raw.format(a=":start", b=":m0"),
+            raw.format(a=":m1", b=":end"),
+        ]
+    return f"SELECT cell, sum(n) FROM ({' UNION ALL '.join(parts)}) AS f GROUP BY cell ORDER BY cell", params
+
+
 def coverage_cells(
     tx: Tx, units: Sequence[str], start: datetime, end: datetime, res: int
 ) -> list[tuple[int, int]]:
-    """The H3 cells at `res` (≤ 9) these units' fixes fell in during [start, end): (cell, fixes), in SQL."""
+    """The H3 cells at `res` (≤ 9) these units' fixes fell in during [start, end): (cell, fixes), in SQL.
+
+    The whole minutes of the range are read from the rollup position_cells, the partial minutes at its ends
+    from the positions themselves: the same counts as grouping every fix (tests/storage), from about 4 rows a
+    unit-minute instead of 60 fixes (bench/reports)."""
     if not units:
         return []
-    params: dict[str, Any] = {"start": start, "end": end}
-    cell = h3_parent_sql("h3_r9", res, params)
-    rows = tx.rows(
-        f"SELECT {cell} AS cell, count(*) AS n FROM positions WHERE unit_id IN ({in_list('u_', units, params)}) "
-        "AND fix_time >= :start AND fix_time < :end GROUP BY cell ORDER BY cell",
-        params,
-    )
-    return [(int(r[0]), int(r[1])) for r in rows]
+    return [(int(r[0]), int(r[1])) for r in tx.rows(*coverage_sql(units, start, end, res))]
 
 
 # ---------------------------------------------------------------------------------------------- replay overview

@@ -26,6 +26,7 @@ from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TrackColumns, from_us, to_us  # times are stored as µs since 1970
+from patroli.storage.reports_repo import position_cells_upsert
 from patroli.storage.retry import is_transient
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ def _param(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+_CELL_UPSERT = position_cells_upsert("sqlite", "(SELECT ? AS unit_id, ? AS fix_time, ? AS h3_r9)")
 
 
 class _SqliteTx:
@@ -232,6 +236,7 @@ class SqliteStore:
                 if cur.rowcount != 1:
                     continue
                 inserted.append(f)
+                conn.execute(_CELL_UPSERT, (row[0], row[1], row[13]))  # the reports' rollup (0020)
                 conn.execute(
                     f"INSERT INTO last_positions ({_COLS}) VALUES ({_PLACEHOLDERS}) "
                     "ON CONFLICT (unit_id) DO UPDATE SET "

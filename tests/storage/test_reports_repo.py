@@ -172,3 +172,71 @@ def test_track_overview_is_the_first_fix_of_each_bucket(store: Store) -> None:
     assert [r.fix_time for r in rows] == [T0 + timedelta(seconds=s) for s in (10, 70, 130, 190, 250)]
     assert rows[1].lat == -6.17 + 70 * 1e-5 and rows[1].hdop == 1.5
     assert empty == []
+
+
+def _chain(store: Store, rounds: int, start: int = 0) -> None:
+    with store.transaction() as tx:
+        for i in range(start, start + rounds):
+            dispatch_repo.append_audit(
+                tx, T0 + timedelta(seconds=i), "dispatcher", "routed", incident_id="INC-8"
+            )
+            dispatch_repo.append_audit(tx, T0 + timedelta(seconds=i), "user:auditor", "history_read")
+
+
+def _stored_head(store: Store) -> tuple[int, str] | None:
+    with store.transaction() as tx:
+        rows = tx.rows("SELECT seq, hash FROM audit_verified")
+    return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def test_trail_walks_on_from_the_stored_verified_head(store: Store) -> None:
+    _chain(store, 3)
+    assert _stored_head(store) is None
+    with store.transaction() as tx:
+        first = reports_repo.incident_trail(tx, "INC-8")
+    assert first.chain_ok and _stored_head(store) == first.verified_head and first.verified_head[0] == 6
+    _chain(store, 2, start=3)
+    with store.transaction() as tx:
+        second = reports_repo.incident_trail(tx, "INC-8")
+        walked = dispatch_repo.audit_entries(tx, after_seq=0, limit=100)
+    assert second.chain_ok and second.verified_head == (10, walked[-1].hash) == _stored_head(store)
+    assert [r.entry.seq for r in second.rows] == [1, 3, 5, 7, 9]
+    # Another incident's row before the head edited: not re-hashed by the trail (`audit verify` finds it).
+    with store.transaction() as tx:
+        bypass_append_only(store, tx)
+        tx.run("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
+    with store.transaction() as tx:
+        assert reports_repo.incident_trail(tx, "INC-8").chain_ok
+        assert dispatch_repo.verify_audit(tx) == ["seq 2: content does not match its hash (row edited)"]
+        bypass_append_only(store, tx)
+        tx.run("UPDATE audit_log SET actor = 'user:auditor' WHERE seq = 2")
+    # A row after the head edited: found by the walk on from it.
+    _chain(store, 2, start=5)
+    with store.transaction() as tx:
+        bypass_append_only(store, tx)
+        tx.run("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 12")
+    with store.transaction() as tx:
+        third = reports_repo.incident_trail(tx, "INC-8")
+    assert not third.chain_ok and third.verified_head is not None and third.verified_head[0] == 11
+    assert third.problems == ["seq 12: content does not match its hash (row edited)"]
+    assert _stored_head(store) == second.verified_head  # a broken chain does not move the head
+
+
+def test_trail_finds_a_deleted_neighbour_before_the_head_and_a_forged_head(store: Store) -> None:
+    _chain(store, 4)
+    with store.transaction() as tx:
+        assert reports_repo.incident_trail(tx, "INC-8").chain_ok
+        bypass_append_only(store, tx)
+        tx.run("DELETE FROM audit_log WHERE seq = 4")  # the read next to the incident's seq 5
+    with store.transaction() as tx:
+        deleted = reports_repo.incident_trail(tx, "INC-8")
+    assert not deleted.chain_ok and [r.entry.seq for r in deleted.rows if r.problems] == [5]
+    assert deleted.verified_head is not None and deleted.verified_head[0] == 3
+    with store.transaction() as tx:  # a head pointed past an edited row, with a hash it never had
+        tx.run("UPDATE audit_verified SET seq = 8, hash = :h", {"h": "f" * 64})
+        bypass_append_only(store, tx)
+        tx.run("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
+    with store.transaction() as tx:
+        forged = reports_repo.incident_trail(tx, "INC-8")
+    assert not forged.chain_ok and forged.verified_head is not None and forged.verified_head[0] == 1
+    assert "seq 2: content does not match its hash (row edited)" in forged.problems
