@@ -97,8 +97,9 @@ def test_every_message_arrives_once_qos0_fast_and_the_rest_through_paho(
             assert got == sent  # each message once, in order per topic
             assert len(heard) == total
             fast = [t for t, _, way in heard if way == "fast"]
-            # Most QoS 0 messages took the fast way; QoS 1 and properties never did.
-            assert len(fast) > len(SIZES) // 2
+            # QoS 0 messages take the fast way but for those paho had begun reading (a packet not wholly in a
+            # read); QoS 1 and properties never do.
+            assert len(fast) >= 0.9 * sum(len(v) for t, v in sent.items() if t.startswith(q0))
             assert all(t.startswith(q0) for t in fast)
             assert {(t, q) for t, q, _ in slow if t.startswith(q1)} == {
                 (f"{q1}/event", 1),
