@@ -16,6 +16,8 @@ _.on_socket_unregister_write
 userdata
 _.SessionExpiryInterval
 _.ReceiveMaximum
+_.UserProperty
+_._last_bytes_received  # paho's keepalive reads it (FeedClient sets it for the packets paho did not read)
 
 # pydantic reads model_config, and serialises every field of a response model (dashboards/schemas.py), some
 # of them filled by name from a dataclass with the same fields (ResponseTimesView.of: ResponseFigures).

@@ -10,7 +10,9 @@ every tick one frame of every 16th position heard, the share a 1/16 area gets, s
 area, scope or per-client state), cpu_ratio_to_bare (target <= 2), cpu_pct_ratio_to_bare (the two processes'
 CPU at the same offered load: under overload the hub coalesces, delivering fewer and newer positions, which the
 per-delivered ratio counts against it), and capacity_clients_at_500ms: the most clients, tried in turn at
---rate, whose p99 stayed within 500 ms.
+--rate, whose p99 stayed within 500 ms (capacity_steps: each step's figures). bus_p99_ms (and bare_bus_p99_ms)
+is the floor under the latency, measured beside each run: publish → heard by a bare paho subscriber in this
+process, what the publisher, the broker and the machine's load cost before the web process sees a fix.
 
 Every server is real and local: Mosquitto and PostgreSQL+TimescaleDB from patroli.localservers; the web app runs
 as its own process (`python -m dashboards`, as `patroli web` does) so its CPU and memory are its own. The
@@ -45,9 +47,12 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from bench.common import sample, write_results
+from dashboards.bus import FeedClient
 from patroli.localservers import free_port, start_mosquitto, start_postgres, terminate, wait_for_port
 from patroli.messages import PositionMessage
 from patroli.models import Fix
+from patroli.mqtt import make_client
+from patroli.settings import Settings
 from patroli.storage import Store, open_store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,6 +169,43 @@ class Clients:
             print(f"client error: {exc!r}", file=sys.stderr)
 
 
+class BusFloor:
+    """The bus alone, in this process: publish → heard by the web process's own kind of bus client (FeedClient,
+    doing nothing else), for every 10th position while measuring. What the publisher, the broker and the machine's load cost before the web process sees a fix: on a
+    loaded machine (other sessions' suites) most of a client's latency can be here."""
+
+    def __init__(self, broker_port: int) -> None:
+        self.latencies = array("d")
+        self.measuring = False
+        self._n = 0
+        client, connect_args = make_client(
+            Settings(mqtt_url=f"mqtt://127.0.0.1:{broker_port}"),
+            f"bench-floor-{os.getpid()}",
+            client_class=FeedClient,
+        )
+        assert isinstance(client, FeedClient)
+        subscribed = threading.Event()
+        client.on_connect = lambda c, *_: c.subscribe("fleet/+/position", qos=0)
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.on_qos0 = self._heard
+        client.connect(**connect_args)
+        client.loop_start()
+        subscribed.wait(10)
+        self.client = client
+
+    def _heard(self, _topic: str, payload: bytes) -> None:
+        self._n += 1
+        if self.measuring and self._n % 10 == 0:
+            t = json.loads(payload)["t"]
+            self.latencies.append((time.time() - datetime.fromisoformat(t).timestamp()) * 1000)
+
+    def stop(self) -> float:
+        """Stops listening; the p99 heard, in ms."""
+        self.client.loop_stop()
+        self.client.disconnect()
+        return round(float(np.percentile(self.latencies, 99)), 1) if len(self.latencies) else float("nan")
+
+
 def _boxes(n: int, seed: int = 11) -> list[tuple[float, ...]]:
     """Each client watches 1/16 of the region (a quarter of its width and of its height), somewhere in it."""
     rng = random.Random(seed)
@@ -246,13 +288,17 @@ def _measure(
     )
     pub.start()
     pub_ready.wait(30)
+    floor = BusFloor(broker_port)
     go.set()
     time.sleep(args.warmup)
     before, t0 = sample(server_pid), time.monotonic()
     measure.set()
+    floor.measuring = True
     time.sleep(args.seconds)
     stop.set()
+    floor.measuring = False
     after, elapsed = sample(server_pid), time.monotonic() - t0
+    bus_p99 = floor.stop()
     got = [results.get(timeout=120) for _ in procs]
     for proc in (*procs, pub):
         proc.join(30)
@@ -273,6 +319,7 @@ def _measure(
         "positions_delivered_per_s": round(positions / elapsed),
         "client_errors": sum(g["errors"] for g in got),
         "clients_cpu_pct": round(sum(g["cpu_s"] for g in got) / elapsed * 100, 1),
+        "bus_p99_ms": bus_p99,
     }
 
 
@@ -287,7 +334,6 @@ def _serve_bare(port: int, stride: int) -> None:
     from dashboards.bus import WebBus
     from dashboards.config import WebSettings
     from dashboards.server import uvicorn_config
-    from patroli.settings import Settings
 
     web = WebSettings()
     lock = threading.Lock()
@@ -410,10 +456,13 @@ def main() -> None:
         ws_url = f"ws://127.0.0.1:{port}/ws/live"
         figures = _measure(ws_url, token, args.clients, args, server.pid, broker.port)
         print(f"live hub: {figures}", flush=True)
-        capacity = 0
+        capacity, steps = 0, []
         for n in [int(c) for c in args.capacity.split(",") if c]:
             step = _measure(ws_url, token, n, args, server.pid, broker.port)
-            print(f"capacity step: {n} clients at {args.rate:.0f}/s: p99 {step['p99_ms']} ms", flush=True)
+            print(f"capacity step: {n} clients at {args.rate:.0f}/s: {step}", flush=True)
+            steps.append(
+                f"{n}: p99 {step['p99_ms']} ms (bus {step['bus_p99_ms']} ms), {step['cpu_pct']} % cpu"
+            )
             if not step["p99_ms"] <= 500 or step["client_errors"]:
                 break
             capacity = n
@@ -422,6 +471,7 @@ def main() -> None:
             {
                 **figures,
                 "bare_p99_ms": bare["p99_ms"],
+                "bare_bus_p99_ms": bare["bus_p99_ms"],
                 "bare_cpu_pct": bare["cpu_pct"],
                 "bare_positions_delivered_per_s": bare["positions_delivered_per_s"],
                 "bare_cpu_ms_per_1k": bare["cpu_ms_per_1k"],
@@ -431,6 +481,7 @@ def main() -> None:
                 "cpu_pct_ratio_to_bare": round(figures["cpu_pct"] / bare["cpu_pct"], 2),
                 "capacity_clients_at_500ms": capacity,
                 "capacity_fixes_per_s": args.rate,
+                "capacity_steps": "; ".join(steps),
                 "seconds": args.seconds,
                 "load_avg_1m": round(os.getloadavg()[0], 2),
             },

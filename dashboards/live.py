@@ -13,9 +13,16 @@ are bounded by the units and incidents in its area; past `web_client_queue_max` 
 snapshot instead. Frames are batched because per-fix frames cost a core at ~120,000 frames/s.
 
 A station officer's feed is scoped AND filtered by area: only the units and incidents of the stations in their
-scope, whatever area the client asks for. Where the time goes (py-spy, 500 clients at 2,000 positions/s): about
-half in paho reading the bus and a quarter in permessage-deflate of each client's frame, both of which a bare
-broadcast pays too, and about a tenth in the tick (bench.live measures the ratio to a bare broadcast).
+scope, whatever area the client asks for.
+
+Where the time goes (py-spy --gil on the web process, 500 clients at 2,000 positions/s, issue 17): paho's
+per-message path was a quarter of the process (a Prometheus inc() per message a sixth of its thread) and is under
+a tenth with FeedClient (dashboards.bus). The rest is the event loop: the websocket sends (permessage-deflate of
+each client's frame, which a bare broadcast pays too) and the tick. Measured alone (300 positions to 500 clients
+in distinct areas, the least of 40 ticks, on a loaded machine, side by side with the code before issue 17):
+parsing 2.2 ms (2.0), distributing 6.2 ms (8.3: now one np.nonzero for all views, selections made into dicts in
+C, the views kept between ticks), building frames 1.5 ms (4.5: each frame formatted its own time). bench.live
+measures the ratio to a bare broadcast.
 """
 
 from __future__ import annotations
@@ -66,6 +73,10 @@ DROPPED = Counter(
 # Bound once: a labels() lookup per message is measurable at thousands of messages a second.
 _BUS_POSITION, _BUS_REFUSED = BUS_IN.labels("position"), BUS_IN.labels("refused")
 _FRAME_COUNTERS = {k: FRAMES.labels(k) for k in ("snapshot", "delta", "heartbeat")}
+
+View = tuple[
+    BBox | None, frozenset[str] | None
+]  # an area and a scope: clients with the same one share selections
 
 SUBPROTOCOL = "patroli.v1"
 # How long snapshots share one read of the fleet (positions are overlaid from the bus anyway).
@@ -196,10 +207,18 @@ class LiveHub:
         self._ids = count(1)
         self._lock = threading.Lock()
         self._in_pos: dict[str, bytes] = {}  # topic → the newest payload heard on it, parsed at the tick
+        self._in_count = 0  # position messages heard since the tick, counted there
+        # Counted per frame, added to the Prometheus counters once a tick (their lock per frame was measurable).
+        self._frames_sent = dict.fromkeys(_FRAME_COUNTERS, 0)
+        self._positions_sent = 0
+        self._now = iso(datetime.now(UTC)) or ""  # the tick's time, the "now" of the frames it makes
         self._in_events: list[tuple[str, dict[str, Any]]] = []
         self._where: dict[str, tuple[float, float, datetime]] = {}  # unit → last lat, lon, time seen
         self._statuses: dict[str, str] = {}
         self._unit_station: dict[str, str | None] = {}  # unit → its Polres, for scoped (officers') feeds
+        # Clients watching the same area with the same scope share one selection: positions are filtered once per
+        # distinct view, not per client, and each client takes its view's selection in one dict update.
+        self._views: tuple[dict[View, list[LiveClient]], np.ndarray] | None = None
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         # The fleet as last read for a snapshot, shared by the snapshots that follow within FLEET_TTL_S (a
@@ -214,9 +233,9 @@ class LiveHub:
         queue events. Positions are parsed at the tick, only those that survive it: a bus that runs ahead of the
         process (a burst, a loaded machine) costs one parse per unit per tick, not one per message."""
         if topic.endswith("/position"):
-            _BUS_POSITION.inc()
             with self._lock:
                 self._in_pos[topic] = payload
+                self._in_count += 1  # a Prometheus inc() here took a sixth of the bus thread (py-spy)
             return
         kind = "incident" if topic == EVENTS_TOPIC else "unit" if topic == UNIT_EVENTS_TOPIC else None
         if kind is None:
@@ -316,7 +335,10 @@ class LiveHub:
     async def _tick(self) -> None:
         with self._lock:
             raw, self._in_pos = self._in_pos, {}
+            heard, self._in_count = self._in_count, 0
             events, self._in_events = self._in_events, []
+        self._now = iso(datetime.now(UTC)) or ""
+        self._count_sent(heard)
         positions = self._parse_positions(raw.values())
         if positions:
             self._distribute_positions(list(positions.values()))
@@ -340,6 +362,15 @@ class LiveHub:
                 continue
             if c.pending_count() or c.resnapshot or now - c.last_sent >= heartbeat:
                 c.wake.set()
+
+    def _count_sent(self, heard: int) -> None:
+        _BUS_POSITION.inc(heard)
+        POSITIONS_SENT.inc(self._positions_sent)
+        self._positions_sent = 0
+        for kind, n in self._frames_sent.items():
+            if n:
+                _FRAME_COUNTERS[kind].inc(n)
+                self._frames_sent[kind] = 0
 
     # ------------------------------------------------------------------------------------------ positions
     @staticmethod
@@ -377,41 +408,54 @@ class LiveHub:
         frags = [m.model_dump_json(by_alias=True, exclude_none=True) for m in msgs]
         for m in msgs:
             self._where[m.unit_id] = (m.lat, m.lon, m.t)
-        clients = [c for c in self.clients.values() if not c.resnapshot]
-        if not clients:
+        if not self.clients:
             return
-        # Clients watching the same area with the same scope share one selection: positions are filtered once
-        # per distinct view, not per client, and each client takes its view's selection in one dict update.
-        views: dict[tuple[BBox | None, frozenset[str] | None], list[LiveClient]] = {}
-        for c in clients:
-            views.setdefault((c.bbox, c.scope), []).append(c)
-        inf = float("inf")
-        boxes = np.array([b if b is not None else (-inf, -inf, inf, inf) for b, _ in views], dtype=float)
+        views, boxes = self._view_table()
         x0, y0, x1, y1 = (boxes[:, i : i + 1] for i in range(4))
         seen = ((lat >= y0) & (lat <= y1) & (lon >= x0) & (lon <= x1)) | (
             (plat >= y0) & (plat <= y1) & (plon >= x0) & (plon <= x1)
         )  # views × positions (NaN compares False)
         stations: list[str | None] | None = None
-        superseded = 0
-        limit = self.web.web_client_queue_max
-        for (view, members), row in zip(views.items(), seen, strict=True):
-            scope = view[1]
+        for k, (_box, scope) in enumerate(views):
             if scope is not None:  # officers: only their stations' units, whatever the area
                 if stations is None:
                     stations = [self._unit_station.get(u) for u in units]
-                row &= np.fromiter((s in scope for s in stations), bool, n)
-            idx = np.flatnonzero(row).tolist()
-            if not idx:
+                seen[k] &= np.fromiter((s in scope for s in stations), bool, n)
+        # Every view's selection in one pass (row-major: by view, then position), cut into views by bounds; each
+        # selection is made into a dict in C (no Python per position and client: a sixth of the tick at 500).
+        view_of, position_of = np.nonzero(seen)
+        bounds = np.searchsorted(view_of, np.arange(len(views) + 1)).tolist()
+        chosen_ids = position_of.tolist()
+        pairs = list(zip(units, frags, strict=True))
+        superseded = 0
+        limit = self.web.web_client_queue_max
+        for members, start, end in zip(views.values(), bounds, bounds[1:], strict=False):
+            if start == end:
                 continue
-            chosen = {units[j]: frags[j] for j in idx}
+            chosen = dict(map(pairs.__getitem__, chosen_ids[start:end]))
             for c in members:
+                if c.resnapshot:  # a snapshot is due: it has the present
+                    continue
                 pend = c.pending_pos
                 before = len(pend)
                 pend.update(chosen)
                 superseded += before + len(chosen) - len(pend)
-                if c.pending_count() > limit:
+                if len(pend) + len(c.pending_units) + len(c.pending_inc) > limit:
                     self._overflow(c)
         SUPERSEDED.inc(superseded)
+
+    def _view_table(self) -> tuple[dict[View, list[LiveClient]], np.ndarray]:
+        """The clients grouped by view, and the views' areas as one array (rows of x0, y0, x1, y1), built again
+        only when a client comes, goes or changes its area (`_views = None`): grouping 500 clients every tick was
+        a fifth of the tick."""
+        if self._views is None:
+            views: dict[View, list[LiveClient]] = {}
+            for c in self.clients.values():
+                views.setdefault((c.bbox, c.scope), []).append(c)
+            inf = float("inf")
+            boxes = [b if b is not None else (-inf, -inf, inf, inf) for b, _ in views]
+            self._views = (views, np.array(boxes, dtype=float).reshape(-1, 4))
+        return self._views
 
     def _overflow(self, c: LiveClient) -> None:
         c.pending_pos.clear()
@@ -542,6 +586,7 @@ class LiveHub:
         """Run one accepted connection until it closes; its first frame is a snapshot of `bbox`."""
         c = LiveClient(next(self._ids), user, bbox, station_scope(user, self.stations))
         self.clients[c.cid] = c
+        self._views = None
         CLIENTS.inc()
         log.info(
             "live client connected", extra={"client": c.cid, "user": user.username, "role": user.role.value}
@@ -557,6 +602,7 @@ class LiveHub:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(code=1013, reason="too slow"), 1.0)
             self.clients.pop(c.cid, None)
+            self._views = None
             CLIENTS.dec()
             log.info("live client gone", extra={"client": c.cid, "user": user.username})
 
@@ -584,6 +630,7 @@ class LiveHub:
             if kind == "area":
                 bbox = None if doc.get("bbox") is None else parse_bbox(doc["bbox"])
                 c.bbox = bbox
+                self._views = None
                 c.pending_pos.clear()
                 c.pending_units.clear()
                 c.pending_inc.clear()
@@ -619,7 +666,7 @@ class LiveHub:
             elif c.pending_count():
                 frame, kind = self._delta_frame(c), "delta"
             elif time.monotonic() - c.last_sent >= heartbeat * 0.9:
-                frame, kind = json.dumps({"type": "heartbeat", "now": iso(datetime.now(UTC))}), "heartbeat"
+                frame, kind = json.dumps({"type": "heartbeat", "now": self._now}), "heartbeat"
             else:
                 continue
             c.sending_since = time.monotonic()
@@ -630,18 +677,18 @@ class LiveHub:
                 return
             c.sending_since = None
             c.last_sent = time.monotonic()
-            _FRAME_COUNTERS[kind].inc()
+            self._frames_sent[kind] += 1
 
     def _delta_frame(self, c: LiveClient) -> str:
         positions, c.pending_pos = c.pending_pos, {}
         units, c.pending_units = c.pending_units, {}
         incidents, c.pending_inc = c.pending_inc, {}
         error = incidents.pop("__error__", None)
-        POSITIONS_SENT.inc(len(positions))
+        self._positions_sent += len(positions)
         # The JSON fragments were encoded once per tick for every client: a frame is only a join.
         parts = [
             '{"type":"delta","now":"',
-            iso(datetime.now(UTC)) or "",
+            self._now,
             '","positions":[',
             ",".join(positions.values()),
             '],"units":[',

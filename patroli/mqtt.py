@@ -165,8 +165,10 @@ def make_client(
     session: SessionOptions = SessionOptions(),
     *,
     manual_ack: bool = False,
+    client_class: type[BufferedClient] = BufferedClient,
 ) -> tuple[BufferedClient, dict[str, Any]]:
-    """A client and the keyword arguments for its connect()/connect_async() call."""
+    """A client (of `client_class`, BufferedClient or a subclass) and the keyword arguments for its
+    connect()/connect_async() call."""
     v5 = settings.mqtt_protocol == "5"
     kwargs: dict[str, Any] = {"client_id": client_id, "manual_ack": manual_ack}
     if v5:
@@ -174,7 +176,7 @@ def make_client(
     else:
         kwargs["protocol"] = mqtt.MQTTv311
         kwargs["clean_session"] = not session.persistent
-    client = BufferedClient(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+    client = client_class(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
     target = settings.mqtt()
     if target.username:
         client.username_pw_set(target.username, target.password)
