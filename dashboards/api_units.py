@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -32,7 +32,7 @@ from dashboards.schemas import (
 )
 from patroli.models import TrackQuery
 from patroli.storage import read_repo
-from patroli.storage.columns import NO_SATELLITES, TrackColumns, from_us
+from patroli.storage.columns import NO_SATELLITES, TrackColumns, fix_arrays, from_us, page_arrays
 
 router = APIRouter(prefix="/api/v1")
 
@@ -188,20 +188,23 @@ def track(
     if format == "columns":
         return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
     limit = limit or POINTS_LIMIT
-    if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB
-        fixes: list[exports.Point] = ctx.history_store().track(
+    if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB; a few rows
+        fixes = ctx.history_store().track(
             TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
-        )  # type: ignore[assignment]
-    else:  # full resolution without the raw NMEA: a third of the bytes, a day of 1 Hz fixes in one read
+        )
+        arrays = fix_arrays(fixes)
+    else:  # full resolution without the raw NMEA, packed by PostgreSQL: no Python object per value
         with ctx.history_store().transaction() as tx:
-            fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
-    more = len(fixes) > limit
-    fixes = fixes[:limit]
-    body = track_page_json(unit_id, t0, t1, bucket_s, fixes, fixes[-1].fix_time if more and fixes else None)
+            arrays = page_arrays(tx, unit_id, cursor, t1, limit=limit + 1)
+    more = len(arrays["fix_time_us"]) > limit
+    arrays = {name: a[:limit] for name, a in arrays.items()}
+    next_after = from_us(int(arrays["fix_time_us"][-1])) if more else None
+    body = track_page_json(unit_id, t0, t1, bucket_s, arrays, next_after)
     return Response(body, media_type="application/json")
 
 
 _POINT_KEYS = tuple(TrackPoint.model_fields)  # t, lat, lon, speed_mps, …, valid: TrackRow's order
+_NUMPY_UTC = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def track_page_json(
@@ -209,37 +212,44 @@ def track_page_json(
     start: datetime,
     end: datetime,
     bucket_s: int | None,
-    fixes: Sequence[exports.Point | read_repo.TrackRow],
+    arrays: dict[str, np.ndarray],
     next_after: datetime | None,
 ) -> bytes:
-    """A TrackPage's JSON, byte for byte what `TrackPage(...).model_dump_json()` writes, built by orjson from
-    the rows as read: a 5,000-point page in a third of the time of 5,000 TrackPoint models (49 → 16 ms here)."""
-    if fixes and isinstance(fixes[0], read_repo.TrackRow):
-        points = [dict(zip(_POINT_KEYS, f, strict=True)) for f in fixes]  # type: ignore[arg-type]
-    else:
-        points = [
-            {
-                "t": f.fix_time,
-                "lat": f.lat,
-                "lon": f.lon,
-                "speed_mps": f.speed_mps,
-                "course_deg": f.course_deg,
-                "altitude_m": f.altitude_m,
-                "hdop": f.hdop,
-                "satellites": f.satellites,
-                "valid": f.valid,
-            }
-            for f in fixes
-        ]
-    page = {
-        "unit_id": unit_id,
-        "start": start,
-        "end": end,
-        "bucket_s": bucket_s,
-        "points": points,
-        "next_after": next_after,
-    }
-    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
+    """A TrackPage's JSON, byte for byte what `TrackPage(...).model_dump_json()` writes for the same fixes (times
+    in UTC), from page_arrays' arrays without a Python object per value: orjson writes each column at once
+    (times as datetime64, NaN as null), the column is split at its commas, and the values are interleaved
+    with the keys by slice assignment; one join. A 5,000-point page: 28 ms as dicts here (loaded), 9 ms so."""
+    doc = orjson.dumps(
+        {
+            "unit_id": unit_id,
+            "start": start,
+            "end": end,
+            "bucket_s": bucket_s,
+            "points": [],
+            "next_after": next_after,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    cut = doc.rindex(b',"next_after":') - len(b"[]")
+    return doc[:cut] + _points_json(arrays) + doc[cut + 2 :]
+
+
+def _points_json(arrays: dict[str, np.ndarray]) -> bytes:
+    n = len(arrays["fix_time_us"])
+    if n == 0:
+        return b"[]"
+    columns = [arrays["fix_time_us"].astype("datetime64[us]"), *list(arrays.values())[1:]]
+    width = 2 * len(columns)
+    parts: list[str] = [""] * (width * n)  # str, not bytes: str.join is 4× faster over 90,000 pieces here
+    for k, (key, column) in enumerate(zip(_POINT_KEYS, columns, strict=True)):
+        values = orjson.dumps(column, option=_NUMPY_UTC).decode()[1:-1].split(",")
+        if key == "satellites":
+            for i in np.flatnonzero(column == NO_SATELLITES).tolist():  # JSON says null; rare
+                values[i] = "null"
+        parts[2 * k :: width] = [f'{"},{" if k == 0 else ","}"{key}":'] * n
+        parts[2 * k + 1 :: width] = values
+    parts[0] = '[{"t":'
+    return ("".join(parts) + "}]").encode()
 
 
 def _track_columns(
