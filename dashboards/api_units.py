@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from dashboards import exports
 from dashboards.auth import Role, User
-from dashboards.context import AnyUser, Ctx
+from dashboards.context import AnyUser, AuditedReader, Ctx, record_read, token_refused
 from dashboards.geo import h3_cells
 from dashboards.live import station_scope
 from dashboards.params import bbox_param, cells_param, time_range, utc
@@ -71,6 +71,23 @@ def _readable_unit(ctx: Ctx, user: User, unit_id: str) -> None:
     unit = ctx.store.get_unit(unit_id)
     if unit is None or unit.polres_code not in scope:
         raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+
+
+def _audited_unit_read(ctx: Ctx, user: User, unit_id: str, details: dict[str, Any]) -> None:
+    """`_readable_unit` and `ctx.audit_read` in one transaction (3 round trips, not about 9 in 4 transactions),
+    with the token checked again in it: the caller came from Auth's cache (AuditedReader), and a token revoked
+    since, anywhere, gets 401 here, before any data and without an entry, as a refused read is not recorded."""
+    scope = station_scope(user, ctx.stations)
+    with ctx.store.transaction() as tx:
+        live, known, polres = read_repo.history_read_check(tx, user.token_hash, unit_id, datetime.now(UTC))
+        if not live:
+            ctx.auth.forget(digest=user.token_hash)
+            raise token_refused()
+        if not known:
+            raise HTTPException(404, f"no unit {unit_id!r}")
+        if scope is not None and polres not in scope:
+            raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+        record_read(tx, user, "history_read", unit_id=unit_id, details=details)
 
 
 def _cap_span(t0: datetime, t1: datetime, max_s: float) -> None:
@@ -136,7 +153,7 @@ POINTS_LIMIT, COLUMNS_LIMIT = 5000, 100_000  # a page of points; a whole day at 
 )
 def track(
     ctx: Ctx,
-    user: AnyUser,
+    user: AuditedReader,
     unit_id: str,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -171,7 +188,6 @@ def track(
     so a 24-hour, 1 Hz track (86,400 fixes) comes in one response; `next_after` is set only when `limit` cut the
     range short."""
     t0, t1 = time_range(start, end, DEFAULT_TRACK)
-    _readable_unit(ctx, user, unit_id)
     cursor = t0 if after is None else max(t0, utc(after) + timedelta(microseconds=1))  # type: ignore[operator]
     details = {
         "start": t0.isoformat(),
@@ -179,12 +195,7 @@ def track(
         "bucket_s": bucket_s,
         "page_from": cursor.isoformat(),
     }
-    ctx.audit_read(
-        user,
-        "history_read",
-        unit_id=unit_id,
-        details=details if format == "points" else {**details, "format": format},
-    )
+    _audited_unit_read(ctx, user, unit_id, details if format == "points" else {**details, "format": format})
     if format == "columns":
         return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
     limit = limit or POINTS_LIMIT
