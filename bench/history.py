@@ -6,7 +6,7 @@ random 24-hour window read at full resolution into numpy columns: `store.track_c
 by PostgreSQL and read by numpy), rows_p50_ms / rows_p99_ms (the same window read as Python rows, `read_repo.track_rows`, what
 the paged API reads), db_p50_ms / db_p99_ms (that query inside PostgreSQL: EXPLAIN ANALYZE's execution time),
 bucket_* (the store's `track()` with `time_bucket`, one point a minute: what a map draws for a day), and through
-HTTP with a token: api_bucket_* (one point a minute), api_page_* (the first page of 5,000 full-resolution points)
+HTTP with a token, the web server in its own process: api_bucket_* (one point a minute), api_page_* (the first page of 5,000 full-resolution points)
 and api_columns_* (the whole day, 86,400 points, with `format=columns`: request sent to the last byte of the
 body received; api_columns_mb is that body's size). The reference, in the same run: each format's own query
 timed inside PostgreSQL (EXPLAIN ANALYZE, TIMING OFF): db_* for the whole day, db_page_* for a page's 5,001 rows,
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -73,6 +73,17 @@ def _load(store: Store, units: int, days: int, start: datetime) -> int:
     with store.transaction() as tx:
         tx.run("ANALYZE positions")
         return int(tx.rows("SELECT count(*) FROM positions")[0][0])
+
+
+def _serve(url: str, port: int) -> None:
+    """The web app on `port`, alone in this process (the benchmark's child)."""
+    from dashboards.app import create_app
+    from dashboards.server import uvicorn_config
+
+    store = open_store(url)
+    app = create_app(Settings(database_url=url), store, mqtt=False)
+    uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning")).run()
+    store.close()
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -149,17 +160,14 @@ def main() -> None:
             store.track(TrackQuery(unit, t0, t1, limit=200_000, bucket_seconds=60))
             bucketed.append((time.perf_counter() - t) * 1000)
 
-        # The same through HTTP, as the map asks: one point a minute over 24 hours, with a token.
-        from dashboards.app import create_app
-        from dashboards.server import uvicorn_config
+        # The same through HTTP, as the map asks: one point a minute over 24 hours, with a token. The web server
+        # runs in its own process, as in production: in a thread here it shared the client's GIL.
         from dashboards.users_cli import create_user
 
         create_user(store, "bench", "auditor", PASSWORD)
-        app = create_app(Settings(database_url=url), store, mqtt=False)
         port = free_port()
-        server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
+        web = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, port), daemon=True)
+        web.start()
         wait_for_port(port)
         api, page, api_columns, empty, body_bytes = [], [], [], [], 0
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -199,8 +207,8 @@ def main() -> None:
                 )
                 empty.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200 and r.json()["points"] == [], r.text[:200]
-        server.should_exit = True
-        thread.join(10)
+        web.terminate()  # SIGTERM: uvicorn's graceful stop
+        web.join(10)
         store.close()
         p50, p99 = _percentiles(full)
         r50, r99 = _percentiles(as_rows)

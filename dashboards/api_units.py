@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from dashboards import exports
 from dashboards.auth import Role, User
-from dashboards.context import AnyUser, Ctx
+from dashboards.context import AnyUser, AuditedReader, Ctx, record_read, token_refused
 from dashboards.geo import h3_cells
 from dashboards.live import station_scope
 from dashboards.params import bbox_param, cells_param, time_range, utc
@@ -32,7 +32,7 @@ from dashboards.schemas import (
 )
 from patroli.models import TrackQuery
 from patroli.storage import read_repo
-from patroli.storage.columns import NO_SATELLITES, TrackColumns, from_us
+from patroli.storage.columns import NO_SATELLITES, TrackColumns, fix_arrays, from_us, page_arrays
 
 router = APIRouter(prefix="/api/v1")
 
@@ -71,6 +71,23 @@ def _readable_unit(ctx: Ctx, user: User, unit_id: str) -> None:
     unit = ctx.store.get_unit(unit_id)
     if unit is None or unit.polres_code not in scope:
         raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+
+
+def _audited_unit_read(ctx: Ctx, user: User, unit_id: str, details: dict[str, Any]) -> None:
+    """`_readable_unit` and `ctx.audit_read` in one transaction, not three (the token's, the unit's, the entry's),
+    with the token checked again in it: the caller came from Auth's cache (AuditedReader), and a token revoked
+    since, anywhere, gets 401 here, before any data and without an entry, as a refused read is not recorded."""
+    scope = station_scope(user, ctx.stations)
+    with ctx.store.transaction() as tx:
+        live, known, polres = read_repo.history_read_check(tx, user.token_hash, unit_id, datetime.now(UTC))
+        if not live:
+            ctx.auth.forget(digest=user.token_hash)
+            raise token_refused()
+        if not known:
+            raise HTTPException(404, f"no unit {unit_id!r}")
+        if scope is not None and polres not in scope:
+            raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+        record_read(tx, user, "history_read", unit_id=unit_id, details=details)
 
 
 def _cap_span(t0: datetime, t1: datetime, max_s: float) -> None:
@@ -136,7 +153,7 @@ POINTS_LIMIT, COLUMNS_LIMIT = 5000, 100_000  # a page of points; a whole day at 
 )
 def track(
     ctx: Ctx,
-    user: AnyUser,
+    user: AuditedReader,
     unit_id: str,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -171,7 +188,6 @@ def track(
     so a 24-hour, 1 Hz track (86,400 fixes) comes in one response; `next_after` is set only when `limit` cut the
     range short."""
     t0, t1 = time_range(start, end, DEFAULT_TRACK)
-    _readable_unit(ctx, user, unit_id)
     cursor = t0 if after is None else max(t0, utc(after) + timedelta(microseconds=1))  # type: ignore[operator]
     details = {
         "start": t0.isoformat(),
@@ -179,29 +195,27 @@ def track(
         "bucket_s": bucket_s,
         "page_from": cursor.isoformat(),
     }
-    ctx.audit_read(
-        user,
-        "history_read",
-        unit_id=unit_id,
-        details=details if format == "points" else {**details, "format": format},
-    )
+    _audited_unit_read(ctx, user, unit_id, details if format == "points" else {**details, "format": format})
     if format == "columns":
         return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
     limit = limit or POINTS_LIMIT
-    if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB
-        fixes: list[exports.Point] = ctx.history_store().track(
+    if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB; a few rows
+        fixes = ctx.history_store().track(
             TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
-        )  # type: ignore[assignment]
-    else:  # full resolution without the raw NMEA: a third of the bytes, a day of 1 Hz fixes in one read
+        )
+        arrays = fix_arrays(fixes)
+    else:  # full resolution without the raw NMEA, packed by PostgreSQL: no Python object per value
         with ctx.history_store().transaction() as tx:
-            fixes = read_repo.track_rows(tx, unit_id, cursor, t1, limit=limit + 1)  # type: ignore[assignment]
-    more = len(fixes) > limit
-    fixes = fixes[:limit]
-    body = track_page_json(unit_id, t0, t1, bucket_s, fixes, fixes[-1].fix_time if more and fixes else None)
+            arrays = page_arrays(tx, unit_id, cursor, t1, limit=limit + 1)
+    more = len(arrays["fix_time_us"]) > limit
+    arrays = {name: a[:limit] for name, a in arrays.items()}
+    next_after = from_us(int(arrays["fix_time_us"][-1])) if more else None
+    body = track_page_json(unit_id, t0, t1, bucket_s, arrays, next_after)
     return Response(body, media_type="application/json")
 
 
 _POINT_KEYS = tuple(TrackPoint.model_fields)  # t, lat, lon, speed_mps, …, valid: TrackRow's order
+_NUMPY_UTC = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def track_page_json(
@@ -209,37 +223,44 @@ def track_page_json(
     start: datetime,
     end: datetime,
     bucket_s: int | None,
-    fixes: Sequence[exports.Point | read_repo.TrackRow],
+    arrays: dict[str, np.ndarray],
     next_after: datetime | None,
 ) -> bytes:
-    """A TrackPage's JSON, byte for byte what `TrackPage(...).model_dump_json()` writes, built by orjson from
-    the rows as read: a 5,000-point page in a third of the time of 5,000 TrackPoint models (49 → 16 ms here)."""
-    if fixes and isinstance(fixes[0], read_repo.TrackRow):
-        points = [dict(zip(_POINT_KEYS, f, strict=True)) for f in fixes]  # type: ignore[arg-type]
-    else:
-        points = [
-            {
-                "t": f.fix_time,
-                "lat": f.lat,
-                "lon": f.lon,
-                "speed_mps": f.speed_mps,
-                "course_deg": f.course_deg,
-                "altitude_m": f.altitude_m,
-                "hdop": f.hdop,
-                "satellites": f.satellites,
-                "valid": f.valid,
-            }
-            for f in fixes
-        ]
-    page = {
-        "unit_id": unit_id,
-        "start": start,
-        "end": end,
-        "bucket_s": bucket_s,
-        "points": points,
-        "next_after": next_after,
-    }
-    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
+    """A TrackPage's JSON, byte for byte what `TrackPage(...).model_dump_json()` writes for the same fixes (times
+    in UTC), from page_arrays' arrays without a Python object per value: orjson writes each column at once
+    (times as datetime64, NaN as null), the column is split at its commas, and the values are interleaved
+    with the keys by slice assignment; one join. A 5,000-point page: 28 ms as dicts, 19 ms so (load 8)."""
+    doc = orjson.dumps(
+        {
+            "unit_id": unit_id,
+            "start": start,
+            "end": end,
+            "bucket_s": bucket_s,
+            "points": [],
+            "next_after": next_after,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    cut = doc.rindex(b',"next_after":') - len(b"[]")
+    return doc[:cut] + _points_json(arrays) + doc[cut + 2 :]
+
+
+def _points_json(arrays: dict[str, np.ndarray]) -> bytes:
+    n = len(arrays["fix_time_us"])
+    if n == 0:
+        return b"[]"
+    columns = [arrays["fix_time_us"].astype("datetime64[us]"), *list(arrays.values())[1:]]
+    width = 2 * len(columns)
+    parts: list[str] = [""] * (width * n)  # str, not bytes: str.join is 4× faster over 90,000 pieces here
+    for k, (key, column) in enumerate(zip(_POINT_KEYS, columns, strict=True)):
+        values = orjson.dumps(column, option=_NUMPY_UTC).decode()[1:-1].split(",")
+        if key == "satellites":
+            for i in np.flatnonzero(column == NO_SATELLITES).tolist():  # JSON says null; rare
+                values[i] = "null"
+        parts[2 * k :: width] = [f'{"},{" if k == 0 else ","}"{key}":'] * n
+        parts[2 * k + 1 :: width] = values
+    parts[0] = '[{"t":'
+    return ("".join(parts) + "}]").encode()
 
 
 def _track_columns(

@@ -2,6 +2,13 @@
 
 A token is 256 random bits, so one round of SHA-256 is enough to store it (no slow hash needed: it cannot be
 guessed, only stolen, and the database holds only its digest). Passwords get argon2id.
+
+Audited reads (a unit's track) take the caller from a short-lived cache of verified tokens (`Auth.recent`)
+instead of a transaction of their own: on a loaded machine an empty history read spent 95 ms p50 in round trips
+and thread hand-offs, not in work. The cache is safe because it is never the last word: the transaction that
+records the read checks the token again (`read_repo.history_read_check`, in the same statement as the unit) and
+answers 401 without the data when it was revoked, expired or its user disabled, by this process or any other
+(`patroli users passwd` on the command line, another web process): a revoked token stops working at once.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -66,6 +74,14 @@ class AuthError(Exception):
         self.retry_after_s = retry_after_s  # 429 and 503: when to try again
 
 
+RECENT_S = 30.0  # how long a verified token is trusted by callers that check it again themselves
+RECENT_MAX = 10_000  # cached verifications before the cache starts over
+
+
+def _unexpired(user: User) -> bool:
+    return user.token_expires_at is None or user.token_expires_at > datetime.now(UTC)
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -79,6 +95,8 @@ class Auth:
         self.hasher = hasher or PasswordHasher()  # argon2id, the library's current recommended parameters
         # Verifying against this when the user does not exist keeps the answer time the same: no user probing.
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        # Token digest → (the user, when verified, monotonic s): see the module's docstring for why it is safe.
+        self._recent: dict[str, tuple[User, float]] = {}
 
     # ------------------------------------------------------------------------------------------ users
     def create_user(
@@ -145,6 +163,7 @@ class Auth:
         self.check_password_rules(password)
         digest = self.hasher.hash(password)
         now = datetime.now(UTC)
+        self.forget(username=username)
         with self.store.transaction() as tx:
             if not users_repo.set_password_hash(tx, username, digest):
                 raise AuthError(f"no user {username!r}", 404)
@@ -172,6 +191,7 @@ class Auth:
 
     def disable_user(self, username: str, actor: str) -> None:
         now = datetime.now(UTC)
+        self.forget(username=username)
         with self.store.transaction() as tx:
             if not users_repo.disable_user(tx, username, now):
                 raise AuthError(f"no active user {username!r}", 404)
@@ -220,8 +240,36 @@ class Auth:
         record, expires = found
         return self._user(record, digest, expires)
 
+    def recent(self, token: str) -> User | None:
+        """The user of a token verified less than RECENT_S ago by `authenticate` (or now, if not): for callers
+        that check the token again in their own transaction (audited reads, see the module's docstring)."""
+        user = self.cached(token)
+        if user is not None:
+            return user
+        now = time.monotonic()
+        user = self.authenticate(token)
+        if user is not None:
+            if len(self._recent) >= RECENT_MAX:
+                self._recent.clear()
+            self._recent[user.token_hash] = (user, now)
+        return user
+
+    def cached(self, token: str) -> User | None:
+        """`recent`'s answer when it needs no database (None: ask `recent`), for the event loop."""
+        hit = self._recent.get(token_digest(token))
+        if hit is not None and time.monotonic() - hit[1] < RECENT_S and _unexpired(hit[0]):
+            return hit[0]
+        return None
+
+    def forget(self, *, digest: str | None = None, username: str | None = None) -> None:
+        """Drop cached verifications of a token, or of every token of a user (revoked here, or found revoked)."""
+        for key, (user, _) in list(self._recent.items()):
+            if key == digest or user.username == username:
+                self._recent.pop(key, None)
+
     def logout(self, user: User) -> None:
         now = datetime.now(UTC)
+        self.forget(digest=user.token_hash)
         with self.store.transaction() as tx:
             users_repo.revoke_token(tx, user.token_hash, now)
             dispatch_repo.append_audit(tx, now, actors.user(user.username), "logout")

@@ -143,6 +143,20 @@ def track_rows(
     return [TrackRow(t(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows]  # type: ignore[arg-type]
 
 
+def history_read_check(tx: Tx, token_hash: str, unit_id: str, now: datetime) -> tuple[bool, bool, str | None]:
+    """What an audited read of one unit's history checks in the transaction that records it, in one statement:
+    whether the token is still live (unrevoked, unexpired, its user not disabled: users_repo.user_for_token's
+    test), whether the unit is known (registered, or has sent fixes), and its Polres."""
+    ((live, known, polres),) = tx.rows(
+        "SELECT (SELECT count(*) FROM api_tokens t JOIN users u ON u.username = t.username "
+        "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND t.expires_at > :now AND u.disabled_at IS NULL), "
+        "(SELECT count(*) FROM units WHERE unit_id = :u) + (SELECT count(*) FROM last_positions WHERE unit_id = :u), "
+        "(SELECT polres_code FROM units WHERE unit_id = :u)",
+        {"h": token_hash, "now": now, "u": unit_id},
+    )
+    return live > 0, known > 0, polres
+
+
 _POSITION_SELECT = (
     "SELECT unit_id, fix_time, lat, lon, speed_mps, course_deg, altitude_m, hdop, satellites, valid, h3_r9 "
     "FROM positions"
