@@ -16,8 +16,11 @@ Messages are consumed the way the tracker consumes fleet/+/nmea:
 - **Every message alone when its burst fails.** A gateway's burst of contacts is taken in one transaction; when
   the store refuses it, its contacts are taken one at a time, and the one the store refuses alone is set aside
   with its reason and raw bytes. While the store is down nothing is acknowledged: the worker waits for it.
-- **N dispatchers split the work.** Contacts and the radios' answers, statuses and hellos come through MQTT 5
-  shared subscriptions (`$share/<PATROLI_DISPATCH_SHARED_GROUP>/…`): each message goes to one dispatcher.
+- **Incidents stored elsewhere are offered here.** The web, the channel gateways and the alerts CLI store an
+  incident and publish its event (QoS 1); the dispatcher that hears it offers it at once (and its tick retries
+  every incident still waiting, should an event be lost).
+- **N dispatchers split the work.** Contacts, incident events and the radios' answers, statuses and hellos
+  come through MQTT 5 shared subscriptions (`$share/<PATROLI_DISPATCH_SHARED_GROUP>/…`): each message goes to one dispatcher.
   Positions and unit events go to every dispatcher: each keeps its own unit index and status cache.
 """
 
@@ -35,7 +38,7 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from dispatch import metrics
-from dispatch.service import UNIT_EVENTS_TOPIC, Dispatcher, DispatchError
+from dispatch.service import Dispatcher, DispatchError
 from patroli import actors, privacy, topics
 from patroli.incidents import ContactRefusal, ContactRefusalReason, IncidentIntake, validation_summary
 from patroli.messages import (
@@ -43,6 +46,7 @@ from patroli.messages import (
     ONLINE,
     SOS_CLEARED,
     SOS_RAISED,
+    IncidentEvent,
     PositionMessage,
     UnitAnswer,
     UnitEvent,
@@ -61,6 +65,7 @@ SHARED_TOPICS = (
     "fleet/+/ack",
     topics.INCIDENTS_NEW,
     topics.SOS_SUBSCRIPTION,
+    topics.INCIDENT_EVENTS,  # incidents stored elsewhere (web, gateways, alerts CLI): one dispatcher offers each
 )
 BATCH_MAX = 500  # messages taken from the inbox at once; a tick that is due runs between batches
 STORE_WAIT_MAX_S = 5.0  # longest wait between attempts while the store is down
@@ -89,7 +94,7 @@ def subscriptions(settings: Settings) -> list[tuple[str, int]]:
     group = settings.dispatch_shared_group if settings.mqtt_protocol == "5" else None
     return [
         (topics.POSITION_SUBSCRIPTION, 0),
-        (UNIT_EVENTS_TOPIC, 1),
+        (topics.UNIT_EVENTS, 1),
         *((topics.shared(t, group), 1) for t in SHARED_TOPICS),
     ]
 
@@ -343,8 +348,10 @@ class DispatchRunner:
     def _apply(self, item: _Inbound) -> None:
         parts = item.topic.split("/")
         try:
-            if item.topic == UNIT_EVENTS_TOPIC:
+            if item.topic == topics.UNIT_EVENTS:
                 self.dispatcher.on_unit_event(UnitEvent.decode(item.payload).unit_id)
+            elif item.topic == topics.INCIDENT_EVENTS:
+                self.dispatcher.on_incident_event(IncidentEvent.decode(item.payload))
             elif len(parts) == 3 and parts[0] == "fleet" and topics.is_valid_unit_id(parts[1]):
                 unit_id, kind = parts[1], parts[2]
                 if kind == "position":

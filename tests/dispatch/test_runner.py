@@ -15,9 +15,9 @@ from tracker_helpers import wait_until
 from dispatch.runner import DispatchRunner, MqttPublisher, TickSchedule
 from dispatch.service import build_dispatcher
 from patroli import topics
-from patroli.incidents import UnitStatus
+from patroli.incidents import IncidentIntake, UnitStatus
 from patroli.localservers import Mosquitto
-from patroli.messages import UnitStatusReport
+from patroli.messages import PositionMessage, UnitStatusReport
 from patroli.models import Unit, UnitKind
 from patroli.settings import Settings
 from patroli.storage import Store, open_store
@@ -87,3 +87,41 @@ def test_messages_are_applied_without_a_tick_each(
         radio.loop_stop()
         radio.disconnect()
     assert ticks() == after_start
+
+
+def test_an_incident_stored_by_another_process_is_offered_when_its_event_is_heard(
+    slow_ticking: tuple[DispatchRunner, Store], mosquitto: Mosquitto, pg_url: str
+) -> None:
+    """The web (or a gateway) stores an incident without offering it; the dispatch process hears its event and
+    offers it, with no tick (due once an hour here) to do it."""
+    runner, store = slow_ticking
+    ticks_before = ticks()
+    place = PositionMessage(unit_id="TICK-1", t=datetime.now(UTC), lat=-6.175392, lon=106.827153)
+    runner.dispatcher.on_position(place)
+    bus = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    bus.connect("127.0.0.1", mosquitto.port)
+    bus.loop_start()
+    try:
+        report = UnitStatusReport(status="available", at=datetime.now(UTC))
+        bus.publish(topics.status("TICK-1"), report.encode(), qos=1).wait_for_publish(5)
+        wait_until(lambda: runner.dispatcher.matcher.status.get("TICK-1") is UnitStatus.AVAILABLE, timeout=10)
+        web = build_dispatcher(Settings(database_url=pg_url), store, MqttPublisher(bus), matching=False)
+        contact = {
+            "channel": "phone",
+            "category": "report",
+            "incident_type": "accident",
+            "caller": "+628111",
+            "location": {"lat": -6.175392, "lon": 106.827153},
+        }
+        stored = web.intake(IncidentIntake.model_validate(contact)).incident
+        assert stored.state == "awaiting_unit" and stored.unit_id is None  # the web offers nothing
+
+        def offered() -> bool:
+            inc = web.get(stored.incident_id)
+            return inc.state == "offered" and inc.unit_id == "TICK-1"
+
+        wait_until(offered, timeout=10)
+    finally:
+        bus.loop_stop()
+        bus.disconnect()
+    assert ticks() == ticks_before  # offered on the event, not by a tick
