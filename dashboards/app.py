@@ -113,7 +113,11 @@ def create_app(
     own_dispatcher = dispatcher is None
     deferred = _DeferredPublisher()
     if dispatcher is None:
-        dispatcher = build_dispatcher(settings, store, deferred, stations=stations, actor=actors.WEB)
+        # On the bus, the dispatch process offers what the web stores (it hears the incident event); without a
+        # broker nobody else would, so the web offers itself.
+        dispatcher = build_dispatcher(
+            settings, store, deferred, stations=stations, actor=actors.WEB, matching=not mqtt
+        )
     d = dispatcher
 
     def feed_dispatcher(msgs: list[PositionMessage]) -> None:

@@ -21,14 +21,13 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from dispatch.service import EVENTS_TOPIC, UNIT_EVENTS_TOPIC
 from patroli import topics
 from patroli.mqtt import BufferedClient, SessionOptions, make_client
 from patroli.settings import Settings
 
 log = logging.getLogger("patroli.web.bus")
 
-SUBSCRIPTIONS = [(topics.POSITION_SUBSCRIPTION, 0), (EVENTS_TOPIC, 1), (UNIT_EVENTS_TOPIC, 1)]
+SUBSCRIPTIONS = [(topics.POSITION_SUBSCRIPTION, 0), (topics.INCIDENT_EVENTS, 1), (topics.UNIT_EVENTS, 1)]
 
 
 class Feed(Protocol):

@@ -47,8 +47,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from dashboards.auth import Role, User
 from dashboards.config import WebSettings
 from dashboards.schemas import incident_view, iso, unit_view
-from dispatch.service import EVENTS_TOPIC, UNIT_EVENTS_TOPIC
 from dispatch.stations import StationDirectory
+from patroli import topics
 from patroli.incidents import Incident
 from patroli.messages import PositionMessage
 from patroli.storage import Store, dispatch_repo, read_repo, users_repo
@@ -237,7 +237,9 @@ class LiveHub:
                 self._in_pos[topic] = payload
                 self._in_count += 1  # a Prometheus inc() here took a sixth of the bus thread (py-spy)
             return
-        kind = "incident" if topic == EVENTS_TOPIC else "unit" if topic == UNIT_EVENTS_TOPIC else None
+        kind = (
+            "incident" if topic == topics.INCIDENT_EVENTS else "unit" if topic == topics.UNIT_EVENTS else None
+        )
         if kind is None:
             return
         try:

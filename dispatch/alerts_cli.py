@@ -46,7 +46,7 @@ def alerts_cmd(
     client, connect_args = make_client(s, "patroli-alerts")
     client.connect_async(**connect_args)
     client.loop_start()
-    intake = AlertIntake(build_dispatcher(s, store, MqttPublisher(client), actor="bmkg-cap"))
+    intake = AlertIntake(build_dispatcher(s, store, MqttPublisher(client), actor="bmkg-cap", matching=False))
     source = FeedSource(url, intake) if url is not None else FolderSource(folder, intake)  # type: ignore[arg-type]
     try:
         if once:

@@ -50,3 +50,8 @@ INTAKE_TO_OFFER_SECONDS = Histogram(
     "From a contact's arrival at the dispatcher to its offer published",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2.5),
 )
+TICK_SECONDS = Histogram(
+    "patroli_dispatch_tick_seconds",
+    "One timer tick of the dispatch process: escalations, offer timeouts, safety timers, waiting incidents",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)

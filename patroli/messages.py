@@ -11,6 +11,8 @@ Topics are in `patroli.topics`; this module says what travels on them.
 | fleet/<unit>/status       | `UnitStatusReport`          | radio                  | 1   | yes      |
 | fleet/<unit>/position     | `PositionMessage`           | tracker                | 0/1 | no       |
 | fleet/<unit>/sos          | `true` / `false` (JSON)     | radio, phone gateway   | 1   | yes      |
+| patroli/events/incident   | `IncidentEvent`             | web, gateways, dispatch| 1   | no       |
+| patroli/events/unit       | `UnitEvent`                 | web, dispatch          | 1   | no       |
 
 Rules for every model here:
 * datetimes are UTC and serialised as ISO 8601 with `Z`; a naive datetime on input is taken as UTC
@@ -29,6 +31,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from patroli.incidents import IncidentState
 from patroli.incidents import UnitStatus as UnitLifecycleStatus
 
 ONLINE = b"online"
@@ -146,3 +149,24 @@ class UnitEvent(BusMessage):
     unit_id: str = Field(min_length=1, max_length=64)
     status: UnitLifecycleStatus  # any status of the lifecycle, not only those a radio may report
     at: UtcDatetime
+
+
+class IncidentEvent(BusMessage):
+    """Whoever changed an incident → dashboards and the dispatch process on `patroli/events/incident`, after the
+    commit. The dashboards re-read the incident from the store; the dispatch process offers one that waits for a
+    unit (`state` awaiting_unit) that another process stored (the web, a channel gateway, the alerts CLI)."""
+
+    incident_id: str = Field(min_length=1, max_length=128)
+    action: str = Field(min_length=1, max_length=64)
+    state: IncidentState
+    station: str
+    level: str
+    received_at: UtcDatetime
+    incident_type: str
+    priority: int
+    unit_id: str | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    station_deadline: UtcDatetime | None = None
+    officer_unit_id: str | None = None
+    acked_at: UtcDatetime | None = None

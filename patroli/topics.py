@@ -13,6 +13,10 @@ NMEA_SUBSCRIPTION = "fleet/+/nmea"
 POSITION_SUBSCRIPTION = "fleet/+/position"
 SOS_SUBSCRIPTION = "fleet/+/sos"
 INCIDENTS_NEW = "incidents/new"
+# After the commit of a change: an incident's (`IncidentEvent`, heard by the dashboards and by the dispatch
+# process, which offers an incident stored by another process) and a unit status's (`UnitEvent`).
+INCIDENT_EVENTS = "patroli/events/incident"
+UNIT_EVENTS = "patroli/events/unit"
 # OwnTracks phones publish on owntracks/<user>/<device> and read commands on …/cmd (tracker.phones).
 OWNTRACKS_SUBSCRIPTION = "owntracks/+/+"
 _OWNTRACKS_TOPIC = re.compile(r"^owntracks/([^/+#]{1,64})/([^/+#]{1,64})$")

@@ -54,7 +54,9 @@ class ChannelService:
         self.settings = settings
         self.store = store
         self.client, self._connect_args = make_client(settings, client_id, SessionOptions())
-        self.dispatcher = build_dispatcher(settings, store, MqttPublisher(self.client), actor="channels")
+        self.dispatcher = build_dispatcher(
+            settings, store, MqttPublisher(self.client), actor="channels", matching=False
+        )  # stored here, offered by the dispatch process when it hears the incident event
         self.desk = ChannelDesk(
             store,
             self.dispatcher,

@@ -17,12 +17,14 @@ import playwright.sync_api as playwright
 import pytest
 import uvicorn
 from console_browser import ARGS, BUILT, BUILT_OFFICER, CHROMIUM, Guard
+from officer_helpers import start_dispatch
 from web_helpers import LIGHT_HASHER, LiveServer, Radio, ServerFactory, add_users
 
 from dashboards.app import create_app
 from dashboards.auth import Auth
 from dashboards.config import WebSettings
 from dashboards.server import uvicorn_config
+from dispatch.runner import DispatchRunner
 from dispatch.stations import StationDirectory
 from patroli.localservers import Mosquitto, wait_for_port
 from patroli.settings import Settings
@@ -104,6 +106,14 @@ def start_server(
 @pytest.fixture
 def server(start_server: ServerFactory) -> LiveServer:
     return start_server()
+
+
+@pytest.fixture
+def dispatch(mosquitto: Mosquitto, web_store: Store) -> Iterator[DispatchRunner]:
+    """The dispatch process beside the web app (in this process, its own session): it offers what the web stores."""
+    runner = start_dispatch(mosquitto, web_store)
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Each test fails on any request to a non-loopback address and on any string missi
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,10 +25,13 @@ from console_browser import (
     wait_drawn,
     wait_live,
 )
+from officer_helpers import start_dispatch
 from tiles_helpers import raster_pmtiles
-from web_helpers import MONAS, LiveServer, Radio, ServerFactory, eventually, intake_body, place_unit
+from web_helpers import MONAS, LiveServer, Radio, ServerFactory, eventually, intake_body, offered, place_unit
 
-from patroli.storage import channels_repo
+from dispatch.runner import DispatchRunner
+from patroli.localservers import Mosquitto
+from patroli.storage import Store, channels_repo
 from patroli.storage.channels_repo import HeldLocation
 
 # A browser rendering WebGL in software beside the servers: on a loaded machine a test takes minutes.
@@ -82,23 +86,41 @@ def test_map_draws_land_outlines_and_a_unit_moving_after_a_fix_over_mqtt(
     no_missing_strings(page)
 
 
+@pytest.fixture
+def patient_dispatch(mosquitto: Mosquitto, web_store: Store) -> Iterator[DispatchRunner]:
+    """The dispatch process beside the web, whose offers do not run out (and pass to the next unit) while a page
+    is driven on a loaded machine."""
+    runner = start_dispatch(mosquitto, web_store, dispatch_offer_s=3600)
+    yield runner
+    runner.stop()
+
+
 def test_a_dispatcher_reassigns_and_the_close_dialog_keeps_false_report_through_frames_and_a_reconnect(
-    server: LiveServer, radio: Radio, browser: playwright.Browser, guard: Guard
+    server: LiveServer,
+    radio: Radio,
+    browser: playwright.Browser,
+    guard: Guard,
+    patient_dispatch: DispatchRunner,
 ) -> None:
     """The bug this console fixes: a live frame re-rendered the panel and Close stored `resolved`."""
     place_unit(server.store, "BRW-2", *MONAS)
     place_unit(server.store, "BRW-3", MONAS[0] + 0.01, MONAS[1])
-    index = server.app.state.ctx.dispatcher.index
+    dispatch = patient_dispatch
+    dispatch.dispatcher.load()  # the units were placed behind its back
+    indexes = (
+        server.app.state.ctx.dispatcher.index,
+        dispatch.dispatcher.index,
+    )  # the web's, the dispatcher's
     for unit, lat in (
         ("BRW-2", MONAS[0]),
         ("BRW-3", MONAS[0] + 0.01),
     ):  # heard on the bus, as from the tracker
         radio.position(unit, lat, MONAS[1])
-        eventually(lambda u=unit: index.position(u) is not None)
+        eventually(lambda u=unit: all(index.position(u) is not None for index in indexes))
     dispatcher = server.client("dispatcher")
     first = dispatcher.post("/api/v1/incidents", json=intake_body(caller="0812-5550-1234")).json()
     iid = first["incident"]["incident_id"]
-    assert first["incident"]["unit_id"] == "BRW-2"
+    assert offered(server, iid)["unit_id"] == "BRW-2"  # by the dispatch process
     page = new_page(browser, guard)
     login(page, server, "dispatcher")
     page.click("#tab-dispatch")

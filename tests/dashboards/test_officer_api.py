@@ -6,12 +6,20 @@ tracker's rules, or refused with their reason."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from officer_helpers import Listener, add_unit_accounts, start_dispatch
-from web_helpers import MONAS, LiveServer, ServerFactory, connect_live, eventually, intake_body, place_unit
+from web_helpers import (
+    MONAS,
+    LiveServer,
+    ServerFactory,
+    connect_live,
+    eventually,
+    intake_body,
+    offered,
+    place_unit,
+)
 from websockets.exceptions import InvalidStatus
 
 from dispatch.runner import DispatchRunner
@@ -33,18 +41,13 @@ def field(start_server: ServerFactory, web_store: Store) -> LiveServer:
     return start_server()
 
 
-@pytest.fixture
-def dispatch(mosquitto: Mosquitto, web_store: Store) -> Iterator[DispatchRunner]:
-    runner = start_dispatch(mosquitto, web_store)
-    yield runner
-    runner.stop()
-
-
 def _offer_to_pj01(server: LiveServer) -> str:
     r = server.client("dispatcher").post("/api/v1/incidents", json=intake_body())
     assert r.status_code == 201, r.text
-    inc = r.json()["incident"]
-    assert inc["state"] == "offered" and inc["unit_id"] == "PJ-01"
+    stored = r.json()["incident"]
+    assert stored["state"] == "awaiting_unit"  # stored by the web; the dispatch process offers it
+    inc = offered(server, stored["incident_id"])
+    assert inc["unit_id"] == "PJ-01"
     return str(inc["incident_id"])
 
 

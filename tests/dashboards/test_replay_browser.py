@@ -19,8 +19,9 @@ import playwright.sync_api as playwright
 import pytest
 from audit_helpers import bypass_append_only
 from console_browser import Guard, jump, login, new_page, no_missing_strings, shot
-from web_helpers import MONAS, LiveServer, intake_body, place_unit
+from web_helpers import MONAS, LiveServer, intake_body, offered, place_unit
 
+from dispatch.runner import DispatchRunner
 from patroli.models import Fix, Unit
 from patroli.storage import Store, reports_repo
 
@@ -121,12 +122,13 @@ def test_the_slider_shows_the_fix_of_that_instant_and_the_snapshot_matches_the_d
 
 
 def test_the_trail_is_in_order_verified_then_broken_after_a_tampered_row(
-    server: LiveServer, browser: playwright.Browser, guard: Guard
+    server: LiveServer, browser: playwright.Browser, guard: Guard, dispatch: DispatchRunner
 ) -> None:
     place_unit(server.store, "RB-9", MONAS[0] + 0.001, MONAS[1])
-    server.app.state.ctx.dispatcher.load()  # its fresh position, as the bus would have brought it
+    dispatch.dispatcher.load()  # its fresh position, as the bus would have brought it
     disp = server.client("dispatcher")
     iid = disp.post("/api/v1/incidents", json=intake_body()).json()["incident"]["incident_id"]
+    assert offered(server, iid)["unit_id"] == "RB-9"  # by the dispatch process
 
     # From the incident on the board to its trail; the incident's later steps appear on a reload.
     page = new_page(browser, guard)
@@ -169,8 +171,8 @@ def test_the_trail_is_in_order_verified_then_broken_after_a_tampered_row(
     assert actions == ["my_reads", "trail_read", "trail_read"]
 
     # A step naming a unit links to the replay of that unit at that moment.
-    offered = page.locator("#trail-steps li", has_text="RB-9").first
-    offered.locator(".replay-link").click()
+    offer_step = page.locator("#trail-steps li", has_text="RB-9").first
+    offer_step.locator(".replay-link").click()
     page.wait_for_selector('#replay-current li[data-unit="RB-9"]', timeout=30_000)
     no_missing_strings(page)
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import h3
 import httpx
 import numpy as np
-from web_helpers import MONAS, PASSWORD, LiveServer, ServerFactory, intake_body, place_unit
+from web_helpers import MONAS, PASSWORD, LiveServer, ServerFactory, intake_body, offered, place_unit
 
+from dispatch.runner import DispatchRunner
 from patroli.models import Fix
 from patroli.storage import dispatch_repo
 
@@ -220,9 +221,9 @@ def test_exports_gpx_geojson_csv(server: LiveServer) -> None:
     assert c.get("/api/v1/units/EXP-1/track/export", params={"format": "kml"}).status_code == 422
 
 
-def test_incident_intake_list_detail_ack_close(server: LiveServer) -> None:
+def test_incident_intake_list_detail_ack_close(server: LiveServer, dispatch: DispatchRunner) -> None:
     place_unit(server.store, "NEAR-1", MONAS[0] + 0.5 * KM, MONAS[1])
-    server.app.state.ctx.dispatcher.load()  # the unit was placed behind the app's back, not over the bus
+    dispatch.dispatcher.load()  # the unit was placed behind the dispatch process's back, not over the bus
     disp = server.client("dispatcher")
     r = disp.post("/api/v1/incidents", json=intake_body())
     assert r.status_code == 201, r.text
@@ -230,9 +231,9 @@ def test_incident_intake_list_detail_ack_close(server: LiveServer) -> None:
     inc = body["incident"]
     assert body["routed_by"] == "nearest" and body["caller"]["flagged"] is False  # this app has no polygons
     assert inc["station_code"] == "31.71" and inc["level_name"] == "polres" and inc["next_station"] == "31"
-    assert inc["state"] == "offered" and inc["unit_id"] == "NEAR-1"
-    assert 5 < inc["seconds_to_escalation"] <= 10
+    assert inc["state"] == "awaiting_unit" and 5 < inc["seconds_to_escalation"] <= 10
     iid = inc["incident_id"]
+    assert offered(server, iid)["unit_id"] == "NEAR-1"  # by the dispatch process, which heard the event
 
     officer = server.client("officer")
     queue = officer.get("/api/v1/incidents", params={"open_only": True}).json()["incidents"]
@@ -255,9 +256,11 @@ def test_incident_intake_list_detail_ack_close(server: LiveServer) -> None:
     assert [a for _, a in audit_actions(server, incident_id=iid)][-2:] == ["acknowledged", "closed"]
 
 
-def test_an_address_only_contact_gets_a_patrol_once_it_is_placed_on_the_map(server: LiveServer) -> None:
+def test_an_address_only_contact_gets_a_patrol_once_it_is_placed_on_the_map(
+    server: LiveServer, dispatch: DispatchRunner
+) -> None:
     place_unit(server.store, "NEAR-2", MONAS[0] + 0.5 * KM, MONAS[1])
-    server.app.state.ctx.dispatcher.load()
+    dispatch.dispatcher.load()
     disp = server.client("dispatcher")
     body = {**intake_body(), "location": None, "polres_code": "31.71", "address": "Jl. Medan Merdeka Barat"}
     inc = disp.post("/api/v1/incidents", json=body).json()["incident"]
@@ -275,8 +278,8 @@ def test_an_address_only_contact_gets_a_patrol_once_it_is_placed_on_the_map(serv
         f"/api/v1/incidents/{iid}/location", json={"lat": MONAS[0], "lon": MONAS[1], "accuracy_m": 30}
     )
     assert placed.status_code == 200, placed.text
-    assert placed.json()["state"] == "offered" and placed.json()["unit_id"] == "NEAR-2"
-    assert (placed.json()["lat"], placed.json()["lon"]) == MONAS
+    assert placed.json()["state"] == "awaiting_unit" and (placed.json()["lat"], placed.json()["lon"]) == MONAS
+    assert offered(server, iid)["unit_id"] == "NEAR-2"
     moved = disp.post(f"/api/v1/incidents/{iid}/location", json={"lat": MONAS[0], "lon": MONAS[1] + 0.01})
     assert (
         moved.status_code == 409 and "offered" in moved.json()["detail"]

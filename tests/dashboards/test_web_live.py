@@ -25,7 +25,8 @@ from web_helpers import (
 )
 from websockets.exceptions import InvalidStatus
 
-from dispatch.service import UNIT_EVENTS_TOPIC
+from dispatch.runner import DispatchRunner
+from patroli import topics
 
 JAKARTA = (106.6, -6.4, 107.0, -6.0)
 BANDUNG = (107.5, -7.0, 107.8, -6.8)
@@ -163,9 +164,11 @@ def test_a_slow_client_gets_the_present_not_a_backlog(server: LiveServer, radio:
     slow.close()
 
 
-def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, radio: Radio) -> None:
+def test_incidents_and_status_changes_reach_the_right_maps(
+    server: LiveServer, radio: Radio, dispatch: DispatchRunner
+) -> None:
     place_unit(server.store, "NEAR-1", MONAS[0] + 0.003, MONAS[1])
-    server.app.state.ctx.dispatcher.load()
+    dispatch.dispatcher.load()  # it offers what the web stores
     disp = connect_live(server.ws_url, server.token("dispatcher"), bbox=JAKARTA)
     officer = connect_live(server.ws_url, server.token("officer"), bbox=JAKARTA)  # scope: 31.71
     other = connect_live(server.ws_url, server.token("officer_utara"), bbox=JAKARTA)  # 31.72: not theirs
@@ -200,7 +203,7 @@ def test_incidents_and_status_changes_reach_the_right_maps(server: LiveServer, r
 
     # A radio-driven status change, as the dispatcher announces it.
     radio.client.publish(
-        UNIT_EVENTS_TOPIC,
+        topics.UNIT_EVENTS,
         json.dumps({"unit_id": "NEAR-1", "status": "busy", "at": datetime.now(UTC).isoformat()}),
     )
     frames(

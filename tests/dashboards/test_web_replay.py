@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import h3
 import pytest
 from audit_helpers import bypass_append_only
-from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, place_unit
+from web_helpers import MONAS, LiveServer, ServerFactory, intake_body, offered, place_unit
 
 from patroli.models import Fix, Unit
 from patroli.storage import Store
@@ -115,15 +115,19 @@ def test_trail_in_order_verified_then_broken_and_every_read_in_my_reads(replay_s
     assert replay_server.client("dispatcher").get(f"/api/v1/audit/trail/{iid}").status_code == 403
 
 
-def test_replay_events_are_the_units_incident_steps(replay_server: LiveServer) -> None:
+def test_replay_events_are_the_units_incident_steps(
+    replay_server: LiveServer, request: pytest.FixtureRequest
+) -> None:
     seed_track(replay_server.store)
     place_unit(replay_server.store, "RP-1", MONAS[0] + 0.001, MONAS[1])
-    replay_server.app.state.ctx.dispatcher.load()  # the fresh position, as the bus would have brought it
+    web = replay_server.app.state.ctx.dispatcher
+    # The fresh position, as the bus would have brought it, to whoever offers: the dispatch process beside a
+    # web on the bus, the web itself without one.
+    (request.getfixturevalue("dispatch").dispatcher if not web.matching else web).load()
     start = datetime.now(UTC) - timedelta(minutes=1)
     disp = replay_server.client("dispatcher")
-    iid = disp.post("/api/v1/incidents", json=intake_body()).json()["incident"][
-        "incident_id"
-    ]  # offered to RP-1
+    iid = disp.post("/api/v1/incidents", json=intake_body()).json()["incident"]["incident_id"]
+    assert offered(replay_server, iid)["unit_id"] == "RP-1"
     auditor = replay_server.client("auditor")
     events = auditor.get(
         "/api/v1/replay/events",

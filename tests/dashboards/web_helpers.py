@@ -125,6 +125,18 @@ def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
     return wait_until(predicate, timeout=timeout, interval=interval)
 
 
+def offered(server: LiveServer, incident_id: str) -> dict[str, Any]:
+    """The incident once the dispatch process has offered it (the web stores it; the dispatch process hears the
+    incident event and offers it)."""
+    client = server.client("dispatcher")
+
+    def now_offered() -> dict[str, Any] | None:
+        inc: dict[str, Any] = client.get(f"/api/v1/incidents/{incident_id}").json()["incident"]
+        return inc if inc["state"] == "offered" else None
+
+    return eventually(now_offered)  # type: ignore[no-any-return]
+
+
 def connect_live(
     ws_url: str, token: str | None, bbox: tuple[float, float, float, float] | None = None, **kw: Any
 ) -> ClientConnection:

@@ -142,17 +142,38 @@ def test_a_waiting_incident_is_searched_again_when_a_unit_may_be_free_not_every_
     inc = d.intake(intake()).incident
     assert inc.state == "awaiting_unit" and len(searches) == 1  # nobody on patrol
     d.acknowledge(inc.incident_id, "31.71", actor="officer-1")
-    for _ in range(3):  # ticks every 0.25 s: the first searches again, the rest know nothing changed
+    for _ in range(3):  # ticks every 0.25 s: searched at intake, and nothing changed since
         clock.advance(0.25)
         d.tick()
-    assert len(searches) == 2
+    assert len(searches) == 1
     clock.advance(5)
     d.tick()
-    assert len(searches) == 3  # still, now and then (a unit may have driven into range)
+    assert len(searches) == 2  # still, now and then (a unit may have driven into range)
     place(d, dstore, "LATE-1", MONAS[0] + 0.5 * KM, MONAS[1])  # a unit reports in
     clock.advance(0.25)
     d.tick()
-    assert d.get(inc.incident_id).unit_id == "LATE-1" and len(searches) == 4
+    assert d.get(inc.incident_id).unit_id == "LATE-1" and len(searches) == 3
+
+
+def test_a_burst_rolled_back_after_its_offer_leaves_the_unit_available_in_the_cache(
+    make_dispatcher, dstore
+) -> None:
+    """The status cache learns an offer after its commit: before, the claim set it to offered inside the
+    transaction, and a burst that rolled back left the unit out of every search (here, the next contact's)."""
+    d = make_dispatcher()
+    place(d, dstore, "ONLY-1", MONAS[0] + 0.5 * KM, MONAS[1])
+    seen: list[str] = []
+
+    def refuse_the_second(_tx, inc, _now) -> None:  # type: ignore[no-untyped-def]
+        seen.append(inc.incident_id)
+        if len(seen) == 2:
+            raise ValueError("the channel's evidence cannot be stored")
+
+    with pytest.raises(ValueError):
+        d.intake_many([intake(), intake(caller="+628333")], on_insert=refuse_the_second)
+    with dstore.transaction() as tx:
+        assert repo.unit_status(tx, "ONLY-1") is UnitStatus.AVAILABLE  # rolled back with the burst
+    assert d.intake(intake()).incident.unit_id == "ONLY-1"
 
 
 def test_searches_that_overrun_the_tick_budget_go_on_next_tick_oldest_first(make_dispatcher, clock) -> None:
