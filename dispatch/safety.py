@@ -611,7 +611,6 @@ class OfficerSafety:
 
     def _announce(self, opened: _Opened, action: str | None) -> None:
         """After the commit: the incident event (the dashboards' alarm), then each unit's offer."""
-        self.d._mark_offered(unit_id for unit_id, _ in opened.offers)
         if action is not None:
             self.d._event(opened.incident, action)
         for unit_id, offer in opened.offers:

@@ -358,22 +358,6 @@ def test_two_dispatchers_race_without_double_offers_or_double_escalations(
         assert audit_actions(dstore, iid).count("escalated") == 1
 
 
-def test_a_unit_claimed_in_a_transaction_that_rolled_back_is_asked_next(make_dispatcher, dstore) -> None:
-    """The status cache follows what committed: a burst whose transaction failed after it took the unit (here
-    the channel's evidence could not be written) leaves the unit available, in the store and to the next call."""
-    d = make_dispatcher()
-    place(d, dstore, "RB-1", MONAS[0] + 0.5 * KM, MONAS[1])
-
-    def evidence_fails(*_: object) -> None:
-        raise RuntimeError("evidence not written")
-
-    with pytest.raises(RuntimeError, match="evidence not written"):
-        d.intake_many([intake()], on_insert=evidence_fails)
-    with dstore.transaction() as tx:
-        assert repo.unit_states(tx)["RB-1"].status is UnitStatus.AVAILABLE
-    assert d.intake(intake()).incident.unit_id == "RB-1"
-
-
 def test_false_reports_are_traced_to_the_caller_and_flagged(make_dispatcher) -> None:
     d = make_dispatcher()
     for _ in range(2):
