@@ -239,9 +239,14 @@ def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
 
 # ---------------------------------------------------------------------------------------------- offers
 def record_offer(tx: Tx, incident_id: str, unit_id: str, now: datetime, deadline: datetime) -> None:
+    """An offer of the incident to the unit. A unit asked again (a dispatcher choosing the one that declined or
+    timed out earlier) gets a new, open offer in place of its answered one: the row is the offer now standing,
+    the audit chain keeps every earlier offer and its answer. Automatic offers never ask a unit twice."""
     _hold_chain(tx)
     tx.send(
-        "INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES (:i, :u, :now, :deadline)",
+        "INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES (:i, :u, :now, :deadline)"
+        " ON CONFLICT (incident_id, unit_id) DO UPDATE SET offered_at = excluded.offered_at,"
+        " deadline = excluded.deadline, answer = NULL, answered_at = NULL",
         {"i": incident_id, "u": unit_id, "now": now, "deadline": deadline},
     )
 

@@ -132,6 +132,39 @@ def test_decline_and_silence_pass_the_offer_on(make_dispatcher, dstore, clock, l
     assert [u for u, _ in offers(listener)] == ["U0", "U1", "U2"]
 
 
+def test_a_dispatcher_asks_again_a_unit_that_timed_out(make_dispatcher, dstore, clock, listener) -> None:
+    """The unit whose offer passed on (a radio in a tunnel) can be chosen again by hand: a new, open offer, and
+    the audit keeps the first one and its time-out (it was refused as a duplicate key, a 500 at the API)."""
+    d = make_dispatcher()
+    for i, km in enumerate((0.5, 1.0)):
+        place(d, dstore, f"A{i}", MONAS[0] + km * KM, MONAS[1])
+    inc = d.intake(intake()).incident
+    d.acknowledge(inc.incident_id, "31.71", actor="officer-1")
+    clock.advance(31)
+    d.tick()
+    assert d.get(inc.incident_id).unit_id == "A1"
+    again = d.assign(inc.incident_id, "A0", actor="dispatcher-1")
+    assert again.unit_id == "A0" and again.state == "offered"
+    d.on_answer("A0", UnitAnswer(incident_id=inc.incident_id, answer="accept", at=clock.now()))
+    assert d.get(inc.incident_id).state == "dispatched"
+    with dstore.transaction() as tx:
+        states = repo.unit_states(tx)
+        (row,) = tx.rows(
+            "SELECT answer FROM incident_offers WHERE incident_id = :i AND unit_id = 'A0'",
+            {"i": inc.incident_id},
+        )
+    assert (states["A0"].status, states["A1"].status) == (UnitStatus.DISPATCHED, UnitStatus.AVAILABLE)
+    assert row[0] == "accept"
+    actions = audit_actions(dstore, inc.incident_id)
+    assert actions[actions.index("timed_out") :] == [
+        "timed_out",
+        "offered",
+        "reassigned",
+        "offered",
+        "accepted",
+    ]
+
+
 def test_a_waiting_incident_is_searched_again_when_a_unit_may_be_free_not_every_tick(
     make_dispatcher, dstore, clock
 ) -> None:
