@@ -15,6 +15,7 @@ from dispatch.jurisdiction import Jurisdiction
 from dispatch.service import DispatchConfig, Dispatcher
 from dispatch.stations import StationDirectory
 from patroli.localservers import Mosquitto
+from patroli.settings import Settings
 from patroli.storage import Store, open_store
 
 
@@ -113,6 +114,23 @@ def publishers(mosquitto: Mosquitto) -> Iterator[Callable[[], BrokerPublisher]]:
 
 
 DispatcherFactory = Callable[..., Dispatcher]
+RunnerSettings = Callable[[str], Settings]
+
+
+@pytest.fixture
+def runner_settings(mosquitto: Mosquitto) -> RunnerSettings:
+    """Settings for a dispatcher runner on the session's broker and this database, on a session and a shared
+    group of its own (no other test's runner shares its messages)."""
+
+    def make(database_url: str) -> Settings:
+        return Settings(
+            mqtt_url=mosquitto.url,
+            database_url=database_url,
+            dispatch_client_id=f"patroli-dispatch-{uuid.uuid4().hex[:6]}",
+            dispatch_shared_group=f"g-{uuid.uuid4().hex[:6]}",
+        )
+
+    return make
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,14 +125,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def runner(mosquitto: Mosquitto, db_url: str) -> Iterator[tuple[DispatchRunner, Store]]:
+def runner(runner_settings: Callable[[str], Settings], db_url: str) -> Iterator[tuple[DispatchRunner, Store]]:
     """A dispatcher process's runner, in this process, on its own session and group."""
-    settings = Settings(
-        mqtt_url=mosquitto.url,
-        database_url=db_url,
-        dispatch_client_id=f"patroli-dispatch-{uuid.uuid4().hex[:6]}",
-        dispatch_shared_group=f"g-{uuid.uuid4().hex[:6]}",
-    )
+    settings = runner_settings(db_url)
     store = open_store(db_url)
     store.migrate()
     client, connect_args = DispatchRunner.client_for(settings)
@@ -394,16 +389,11 @@ def test_a_unit_freed_at_the_web_is_offered_by_the_dispatch_process_at_once(
 
 # ---------------------------------------------------------------------------------------------- the store away
 def test_contacts_wait_in_the_broker_while_the_database_is_down(
-    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+    mosquitto: Mosquitto, runner_settings: Callable[[str], Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     pg = start_postgres()
     url = pg.create_database("outage")
-    settings = Settings(
-        mqtt_url=mosquitto.url,
-        database_url=url,
-        dispatch_client_id=f"patroli-dispatch-{uuid.uuid4().hex[:6]}",
-        dispatch_shared_group=f"g-{uuid.uuid4().hex[:6]}",
-    )
+    settings = runner_settings(url)
     store = open_store(url)
     store.migrate()
     client, connect_args = DispatchRunner.client_for(settings)

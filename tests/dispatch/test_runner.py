@@ -3,8 +3,7 @@ real TimescaleDB."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -37,14 +36,11 @@ def ticks() -> float:
 
 
 @pytest.fixture
-def slow_ticking(mosquitto: Mosquitto, pg_url: str) -> Iterator[tuple[DispatchRunner, Store]]:
+def slow_ticking(
+    runner_settings: Callable[[str], Settings], pg_url: str
+) -> Iterator[tuple[DispatchRunner, Store]]:
     """A runner whose tick is due once an hour: every tick after the first would be one it did not need."""
-    settings = Settings(
-        mqtt_url=mosquitto.url,
-        database_url=pg_url,
-        dispatch_client_id=f"patroli-dispatch-{uuid.uuid4().hex[:6]}",
-        dispatch_shared_group=f"g-{uuid.uuid4().hex[:6]}",
-    )
+    settings = runner_settings(pg_url)
     store = open_store(pg_url)
     store.migrate()
     store.add_unit(Unit("TICK-1", UnitKind.CAR, "31.71"))
