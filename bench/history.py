@@ -14,6 +14,22 @@ db_bucket_* for the time_bucket downsample; ratio_to_db_columns / _page / _bucke
 HTTP over that p99 (target <= 2), ratio_to_db the worst of them. api_empty_* is a read of an empty range: what
 every read costs before its first row (the token's lookup, the unit check, the audit entry's commit).
 
+Where the time goes (py-spy of the web process under this load, 2026-12-02, load average 1-3; shares of the
+route's sampled CPU): a page of 5,000 points, its JSON 54 % (`track_page_json`; the column split and join 42 %),
+the packed read 20 %, the audited check and entry 19 %, psycopg's pipeline and transaction set-up about 10 % a
+transaction; a day as columns, the store's packed read 35 % (parse_packed 11 %) and the line that writes the
+response body the rest, although orjson writes those nine arrays in 9 ms alone (not explained yet). Inside
+PostgreSQL the packed query (string_agg of each fix's record) is itself about 1.5x the plain query's execution
+time (a day, 4 units, quiet: 58 against 40 ms p50); one array_send(array_agg) per column or one string_agg per
+column were no cheaper, and a binary COPY is read one Python round per row (115 ms). Since then a page and a day
+as columns are read in the transaction that checks the caller and records the read (3 round trips in one
+transaction, not 5 in two). Before/after, back to back (--units 10 --days 2, other processes 0.28 and 0.09 of
+the 2 cores, load average 1.9-3.7): p50 through HTTP columns 85.9 -> 77.8 ms, page 14.7 -> 13.3 ms, empty read
+5.5 -> 5.0 ms; p99 columns 136 -> 105 ms, page 33.4 -> 18.7 ms; ratio_to_db columns 2.0 -> 2.61 (the query's own
+p99 68 -> 40 ms in those runs), page 12.9 -> 12.5, downsample 0.57 -> 1.59. The 24-hour track is under 150 ms
+(store p99 81 ms, HTTP 105 ms); the 2x is not met for columns or the page: a page's fixed cost (an empty read
+p50 5 ms) alone is past twice its query's 1.5-2.6 ms p99, and its JSON is the larger part of the rest.
+
 The rows are made in PostgreSQL itself (INSERT … SELECT over generate_series, a day per statement), with the
 columns the tracker writes, raw NMEA included, so the pages read are as wide as in production.
 """

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import orjson
@@ -32,9 +32,18 @@ from dashboards.schemas import (
 )
 from patroli.models import TrackQuery
 from patroli.storage import read_repo
-from patroli.storage.columns import NO_SATELLITES, TrackColumns, fix_arrays, from_us, page_arrays
+from patroli.storage.columns import (
+    NO_SATELLITES,
+    TrackColumns,
+    fix_arrays,
+    from_us,
+    page_arrays,
+    track_columns_in,
+)
+from patroli.storage.tx import Tx
 
 router = APIRouter(prefix="/api/v1")
+T = TypeVar("T")
 
 DEFAULT_TRACK = timedelta(minutes=30)  # what a click on a unit shows
 DEFAULT_EXPORT = timedelta(hours=24)
@@ -73,21 +82,46 @@ def _readable_unit(ctx: Ctx, user: User, unit_id: str) -> None:
         raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
 
 
-def _audited_unit_read(ctx: Ctx, user: User, unit_id: str, details: dict[str, Any]) -> None:
-    """`_readable_unit` and `ctx.audit_read` in one transaction, not three (the token's, the unit's, the entry's),
-    with the token checked again in it: the caller came from Auth's cache (AuditedReader), and a token revoked
-    since, anywhere, gets 401 here, before any data and without an entry, as a refused read is not recorded."""
+def _check_unit_read(ctx: Ctx, tx: Tx, user: User, unit_id: str) -> None:
+    """`_readable_unit` in the transaction that records the read, with the token checked again: the caller came
+    from Auth's cache (AuditedReader), and a token revoked since, anywhere, gets 401 here, before any data is read
+    and without an entry, as a refused read is not recorded."""
     scope = station_scope(user, ctx.stations)
+    live, known, polres = read_repo.history_read_check(tx, user.token_hash, unit_id, datetime.now(UTC))
+    if not live:
+        ctx.auth.forget(digest=user.token_hash)
+        raise token_refused()
+    if not known:
+        raise HTTPException(404, f"no unit {unit_id!r}")
+    if scope is not None and polres not in scope:
+        raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+
+
+def _audited_unit_check(ctx: Ctx, user: User, unit_id: str, details: dict[str, Any]) -> None:
+    """`_check_unit_read` and `ctx.audit_read` in one transaction (for a read done by the store after it)."""
     with ctx.store.transaction() as tx:
-        live, known, polres = read_repo.history_read_check(tx, user.token_hash, unit_id, datetime.now(UTC))
-        if not live:
-            ctx.auth.forget(digest=user.token_hash)
-            raise token_refused()
-        if not known:
-            raise HTTPException(404, f"no unit {unit_id!r}")
-        if scope is not None and polres not in scope:
-            raise HTTPException(403, f"unit {unit_id!r} is not one of your station's units")
+        _check_unit_read(ctx, tx, user, unit_id)
         record_read(tx, user, "history_read", unit_id=unit_id, details=details)
+
+
+def _audited_unit_read(
+    ctx: Ctx, user: User, unit_id: str, details: dict[str, Any], read: Callable[[Tx], T]
+) -> T:
+    """`_audited_unit_check` with `read` in its transaction when history is read on the primary (no replica in
+    use): one connection and 3 round trips for the checks, the rows, the entry and the commit, not two
+    transactions and 5. The rows are read after the checks and before the audit chain's lock is taken (it is
+    not held while they are read), and leave this process only after the entry committed (the caller builds the
+    response from the answer). With a replica in use, `read` runs there after the commit."""
+    history = ctx.history_store()
+    with ctx.store.transaction() as tx:
+        _check_unit_read(ctx, tx, user, unit_id)
+        if history is ctx.store:
+            answer = read(tx)
+        record_read(tx, user, "history_read", unit_id=unit_id, details=details)
+    if history is not ctx.store:
+        with history.transaction() as replica_tx:
+            answer = read(replica_tx)
+    return answer
 
 
 def _cap_span(t0: datetime, t1: datetime, max_s: float) -> None:
@@ -195,18 +229,20 @@ def track(
         "bucket_s": bucket_s,
         "page_from": cursor.isoformat(),
     }
-    _audited_unit_read(ctx, user, unit_id, details if format == "points" else {**details, "format": format})
     if format == "columns":
-        return _track_columns(ctx, unit_id, t0, t1, cursor, bucket_s, limit or COLUMNS_LIMIT)
+        return _track_columns(ctx, user, unit_id, (t0, t1, cursor), bucket_s, limit or COLUMNS_LIMIT, details)
     limit = limit or POINTS_LIMIT
     if bucket_s:  # the store's own downsampling: time_bucket on TimescaleDB; a few rows
+        _audited_unit_check(ctx, user, unit_id, details)
         fixes = ctx.history_store().track(
             TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
         )
         arrays = fix_arrays(fixes)
     else:  # full resolution without the raw NMEA, packed by PostgreSQL: no Python object per value
-        with ctx.history_store().transaction() as tx:
-            arrays = page_arrays(tx, unit_id, cursor, t1, limit=limit + 1)
+        page_limit = limit + 1
+        arrays = _audited_unit_read(
+            ctx, user, unit_id, details, lambda tx: page_arrays(tx, unit_id, cursor, t1, limit=page_limit)
+        )
     more = len(arrays["fix_time_us"]) > limit
     arrays = {name: a[:limit] for name, a in arrays.items()}
     next_after = from_us(int(arrays["fix_time_us"][-1])) if more else None
@@ -264,15 +300,26 @@ def _points_json(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def _track_columns(
-    ctx: Ctx, unit_id: str, t0: datetime, t1: datetime, cursor: datetime, bucket_s: int | None, limit: int
+    ctx: Ctx,
+    user: User,
+    unit_id: str,
+    span: tuple[datetime, datetime, datetime],
+    bucket_s: int | None,
+    limit: int,
+    details: dict[str, Any],
 ) -> Response:
+    t0, t1, cursor = span
+    details = {**details, "format": "columns"}
     if bucket_s:  # a few points a day: the store's downsampled rows, turned into columns
+        _audited_unit_check(ctx, user, unit_id, details)
         fixes = ctx.history_store().track(
             TrackQuery(unit_id, cursor, t1, limit=limit + 1, bucket_seconds=bucket_s)
         )
         cols = TrackColumns.from_rows(unit_id, fixes)
     else:
-        cols = ctx.history_store().track_columns(unit_id, cursor, t1, limit=limit + 1)
+        cols = _audited_unit_read(
+            ctx, user, unit_id, details, lambda tx: track_columns_in(tx, unit_id, cursor, t1, limit=limit + 1)
+        )
     more = len(cols) > limit
     cols = cols[:limit]
     sats: np.ndarray | list[int | None] = cols.satellites

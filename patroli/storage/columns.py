@@ -217,6 +217,19 @@ def parse_packed(unit_id: str, count: int, data: bytes | bytearray | memoryview 
     return TrackColumns(unit_id, t, *(rec[name].astype(dtype) for name, dtype in list(_DTYPES.items())[1:]))
 
 
+def track_columns_in(tx: Tx, unit_id: str, start: datetime, end: datetime, *, limit: int) -> TrackColumns:
+    """A unit's fixes in [start, end), oldest first, at most `limit`, as TrackColumns, in the caller's transaction
+    (the track route's, which also checks the caller and records the read): packed by PostgreSQL
+    (TRACK_PACKED_SELECT); SQLite's rows, whose times are integer µs already, as they are."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("naive datetime: times must be timezone-aware UTC")
+    params = {"unit": unit_id, "u": unit_id, "start": start, "end": end, "limit": limit}
+    if tx.dialect == "postgresql":
+        ((count, packed),) = tx.rows(TRACK_PACKED_SELECT, params)
+        return parse_packed(unit_id, count, packed)
+    return TrackColumns.from_tuples(unit_id, tx.rows(TRACK_ROWS_SQL, params))
+
+
 # ---------------------------------------------------------------------------------------------- a page's arrays
 # A page of points is what `read_repo.track_rows` reads, value for value: the four `real` columns as the float64
 # the driver would give (PostgreSQL's float32 widened exactly; SQLite's doubles as stored).

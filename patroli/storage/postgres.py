@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from patroli import audit_chain, migrations
 from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, Unit, UnitKind
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
-from patroli.storage.columns import TRACK_PACKED_SELECT, TrackColumns, parse_packed
+from patroli.storage.columns import TrackColumns, track_columns_in
 from patroli.storage.reports_repo import position_cells_upsert
 
 log = logging.getLogger(__name__)
@@ -347,13 +347,8 @@ class PostgresStore:
     def track_columns(
         self, unit_id: str, start: datetime, end: datetime, *, limit: int = 100_000
     ) -> TrackColumns:
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("naive datetime: times must be timezone-aware UTC")
         with self.transaction() as tx:
-            ((count, packed),) = tx.rows(
-                TRACK_PACKED_SELECT, {"unit": unit_id, "start": start, "end": end, "limit": limit}
-            )
-        return parse_packed(unit_id, count, packed)
+            return track_columns_in(tx, unit_id, start, end, limit=limit)
 
     def _has_timescaledb(self) -> bool:
         """Asked once per store: whether time_bucket exists does not change while it is open."""

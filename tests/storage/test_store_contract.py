@@ -16,6 +16,7 @@ from patroli.storage.columns import (
     TrackColumns,
     from_us,
     parse_packed,
+    track_columns_in,
 )
 
 T0 = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)
@@ -195,6 +196,37 @@ def test_track_columns_equal_the_row_read_nulls_included(store: Store) -> None:
         cols.fix_time_us[1]
         == int((T0 - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10**6 + 1_125_000
     )
+
+
+def test_track_columns_in_a_callers_transaction_are_the_row_read(store: Store) -> None:
+    """What the track route reads in the transaction that also checks the caller and records the read
+    (`track_columns_in`): the plain query's rows, value for value, at every start and limit, and the store's own
+    `track_columns`."""
+    fixes = [
+        fix(
+            "P1",
+            s * 1.5 + 0.25,
+            lat=-6.2 - s * 3e-5,
+            speed_mps=None if s % 4 == 0 else s * 0.3,
+            hdop=None if s % 5 == 0 else 1.1,
+            satellites=None if s % 6 == 0 else s % 17,
+            valid=s % 7 != 0,
+        )
+        for s in range(400)
+    ]
+    store.write_batch([*fixes, fix("P2", 3)])
+    end = T0 + timedelta(hours=1)
+    with store.transaction() as tx:
+        for start, limit in ((T0, 1000), (T0, 400), (T0 + timedelta(seconds=30), 57), (T0, 1)):
+            cols = track_columns_in(tx, "P1", start, end, limit=limit)
+            rows = read_repo.track_rows(tx, "P1", start, end, limit=limit)
+            assert len(rows) == min(limit, 400 - (0 if start == T0 else 20))
+            _same_as_rows(cols, rows)
+        assert len(track_columns_in(tx, "NOBODY", T0, end, limit=10)) == 0
+        with pytest.raises(ValueError, match="timezone-aware"):
+            track_columns_in(tx, "P1", T0.replace(tzinfo=None), end, limit=10)
+        whole = track_columns_in(tx, "P1", T0, end, limit=1000)
+    _same_as_rows(store.track_columns("P1", T0, end), list(whole.rows()))
 
 
 def test_track_columns_respect_the_range_limit_and_order(store: Store) -> None:
