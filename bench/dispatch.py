@@ -94,12 +94,13 @@ class CountingPublisher:
             str, float
         ] = {}  # incident id → perf_counter when its first offer was published
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        info = self.client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if topic.endswith("/dispatch"):
             self.offers += 1
             self.infos.append(info)
             self.offered_at.setdefault(DispatchOffer.decode(payload).incident_id, time.perf_counter())
+        return info
 
     def wait_all(self) -> None:
         for info in self.infos:
