@@ -417,6 +417,18 @@ class UnitState:
     kind: str
 
 
+_UNIT_STATUS = {str(s): s for s in UnitStatus}
+
+
+def unit_status_slice(tx: Tx, after: str, limit: int) -> list[tuple[str, UnitStatus]]:
+    """The statuses of the next `limit` units by id after `after` (a periodic re-read in slices)."""
+    rows = tx.rows(
+        "SELECT unit_id, status FROM units WHERE unit_id > :after ORDER BY unit_id LIMIT :limit",
+        {"after": after, "limit": limit},
+    )
+    return [(r[0], _UNIT_STATUS[r[1]]) for r in rows]
+
+
 def unit_states(tx: Tx) -> dict[str, UnitState]:
     rows = tx.rows("SELECT unit_id, status, status_since, incident_id, polres_code, kind FROM units")
     return {r[0]: UnitState(r[0], UnitStatus(r[1]), tx.time(r[2]), r[3], r[4], r[5]) for r in rows}
