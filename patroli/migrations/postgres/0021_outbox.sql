@@ -16,6 +16,7 @@ CREATE TABLE outbox (
 -- is what tells a row in flight from an orphan).
 CREATE INDEX outbox_created ON outbox (created_at);
 
--- Every process that changes an incident or a unit writes its announcements; each deletes the rows it published.
-GRANT SELECT, INSERT, DELETE ON outbox TO patroli_dispatch, patroli_web;
+-- Every process that changes an incident or a unit writes its announcements; each deletes the rows it published
+-- (UPDATE: a relay holds its rows with SELECT … FOR UPDATE while it publishes them).
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox TO patroli_dispatch, patroli_web;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO patroli_dispatch, patroli_web;
