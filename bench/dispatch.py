@@ -26,12 +26,19 @@ points (within ~3 km), as do the incidents.
   intake_offer_apart_p50_ms / _p99_ms: the web's intake call to the offer heard on the radio's topic.
 Targets (issue #10): jurisdiction under 50 µs, nearest under 2 ms, intake → offer under 300 ms, tick under 50 ms.
 
-Measured 2 Dec 2026 (2 shared cores, load average 11-13; `--incidents 300 --queries 2000 --seconds 20`, 100,000
-units, 10,300 open incidents): nearest p99 31.7 ms (brute force 136.6 ms, ratio 4.3), jurisdiction p99 84.5 µs;
-the tick p50 8.8 s, p99 12.2 s: at national scale each escalation and each offer timeout is a transaction of its
-own, and an intake or an incident event waits behind the tick (intake → offer in one process p50 18.8 ms, p99
-10.6 s; apart, web to `patroli dispatch`, p50 15.1 s, p99 19.6 s). The tick's batching (issue #10, part 3) is
-what the targets need next.
+Measured 2 Dec 2026, 17:17 UTC (2 cores, load average 2.2-3.3 from other engineers' runs; `--incidents 300
+--queries 2000 --seconds 20`, 100,000 units, 10,300 open incidents with running timers, 10 contacts/s): the tick
+p50 54.8 ms, p99 192 ms (target 50 ms: not met; before the batching, on a quiet machine, p50 151 ms, p99 550 ms;
+with the batching alone, same command, p50 134 ms, p99 416 ms); intake → offer in one process p50 5.9 ms, p99 73.0 ms; apart,
+web to `patroli dispatch`, p50 47.7 ms, p99 156.9 ms (target 300 ms); 191.7 incidents/s one per transaction
+against 877 bare commits/s (ratio_to_bare_commit 0.22), 492/s in bursts of 100 against 4,328 bare rows/s (0.11);
+nearest p99 1.39 ms (brute force 7.66 ms, ratio 5.5), jurisdiction p99 23.4 µs. What got the tick there: a
+tick's escalations in one transaction and its offer timeouts (with their next offers) in another, one search
+budget per tick; the 30 s re-read of every unit's status in slices of 2,000 a tick (all 100,000 at once was a
+0.7 s tick); the outbox's relay waiting on a burst's last PUBACK, not on each; and the broker sending PUBACKs
+without Nagle's delay (`set_tcp_nodelay true`: a burst of 16 QoS 1 messages acknowledged in 0.6 ms, not 44 ms).
+What is left of the tick is round trips: each timed-out offer is about eight compare-and-sets, each waiting for
+its answer (39 ms of a 76 ms tick in a profile); one statement per kind for the whole batch is the next step.
 """
 
 from __future__ import annotations
@@ -94,12 +101,13 @@ class CountingPublisher:
             str, float
         ] = {}  # incident id → perf_counter when its first offer was published
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        info = self.client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if topic.endswith("/dispatch"):
             self.offers += 1
             self.infos.append(info)
             self.offered_at.setdefault(DispatchOffer.decode(payload).incident_id, time.perf_counter())
+        return info
 
     def wait_all(self) -> None:
         for info in self.infos:

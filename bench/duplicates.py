@@ -39,7 +39,7 @@ TYPES = ("accident", "disaster", "riot", "other")
 class Unheard:
     """The search publishes nothing; the dispatcher needs somewhere to publish to."""
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
         raise AssertionError(f"the duplicate search published on {topic}")
 
 

@@ -51,6 +51,7 @@ from dashboards.login_guard import LoginGuard
 from dashboards.officer_fixes import BrowserFixes
 from dashboards.schemas import Health
 from dispatch.boundaries import BoundaryWatch
+from dispatch.common import Delivery
 from dispatch.service import Dispatcher, DispatchError, Publisher, build_dispatcher
 from dispatch.stations import StationDirectory
 from patroli import actors, topics
@@ -76,8 +77,8 @@ class _LocalPublisher:
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        self.hub.feed(topic, payload)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
+        self.hub.feed(topic, payload)  # delivered: nothing to wait for
 
 
 class _DeferredPublisher:
@@ -86,9 +87,10 @@ class _DeferredPublisher:
     def __init__(self) -> None:
         self.target: Publisher | None = None
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        if self.target is not None:
-            self.target.publish(topic, payload, qos)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> Delivery | None:
+        if self.target is None:
+            raise RuntimeError("no bus yet")  # the outbox keeps the message: published by the next sweep
+        return self.target.publish(topic, payload, qos, retain)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -131,10 +131,12 @@ class WebBus:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        info = self.client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Hand a message to paho; its delivery, for the dispatch outbox to wait on (dispatch.announcer)."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("publish not sent: broker unreachable", extra={"topic": topic, "rc": info.rc})
+        return info
 
     def publish_confirmed(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout_s: float = 5.0

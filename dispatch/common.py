@@ -2,7 +2,8 @@
 
 dispatch.service puts the parts together: dispatch.lifecycle (an incident's transitions, in every process that
 takes contacts), dispatch.matching (units for incidents, in the dispatch process), dispatch.radio_inbox (what the
-radios say), dispatch.announcer (the bus after each commit) and dispatch.figures (response times in SQL).
+radios say), dispatch.announcer (the outbox, and the bus after each commit) and dispatch.figures (response
+times in SQL).
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class Delivery(Protocol):
+    """A message handed to the bus client (paho's MQTTMessageInfo): whether the broker acknowledged it."""
+
+    def wait_for_publish(self, timeout: float | None = None) -> None: ...
+
+    def is_published(self) -> bool: ...
+
+
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, qos: int) -> None: ...
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> Delivery | None:
+        """Hand a message to the bus; its delivery to wait on (None: delivered already, no broker between)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

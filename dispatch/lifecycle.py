@@ -6,9 +6,10 @@ Nothing here picks a unit: an incident that needs one is stored waiting for it (
 event on the bus (QoS 1) is what the dispatch process offers it on (dispatch.matching). The dispatch process,
 taking contacts itself from `incidents/new`, offers in the contact's own transaction (`on_insert`).
 
-Every change is one store transaction holding the change and its audit-chain entry; the event goes out after
-the commit. Each transition is a compare-and-set in the store (patroli.storage.dispatch_repo), so two
-processes changing one incident at once cannot both win.
+Every change is one store transaction holding the change, its audit-chain entry and its event (the outbox,
+dispatch.announcer), which goes out after the commit; a tick's escalations share one transaction. Each
+transition is a compare-and-set in the store (patroli.storage.dispatch_repo), so two processes changing one
+incident at once cannot both win.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 
 from dispatch import metrics
 from dispatch.announcer import Announcer
-from dispatch.common import Abort, Clock, DispatchConfig, DispatchError
+from dispatch.common import Clock, DispatchConfig, DispatchError
 from dispatch.figures import arrival_target
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.places import Places
@@ -156,10 +157,12 @@ class IncidentLifecycle:
                     caller = history(intake.caller, total, false)
                     repo.insert_incident(tx, inc)
                     self._audit_received(tx, inc, routing, caller, actor, now)
+                    # Encoded as the transaction ends: an incident offered by `on_insert` is received offered.
+                    self.announcer.incident(tx, inc, "received")
                     if on_insert is not None:
                         on_insert(tx, inc, now)
                     results.append(IntakeResult(inc, caller, routing.routed_by))
-            for r in results:  # after the commit: what the bus says is already true in the store
+            for r in results:
                 if r.routed_by == "duplicate":
                     log.info("contact already stored", extra={"incident_id": r.incident.incident_id})
                     continue
@@ -172,7 +175,6 @@ class IncidentLifecycle:
                         "flagged_caller": r.caller.flagged,
                     },
                 )
-                self.announcer.incident(r.incident, "received")
                 metrics.CONTACTS.labels(r.incident.channel, r.incident.category).inc()
             return results
 
@@ -312,8 +314,9 @@ class IncidentLifecycle:
                         "queued_at": inc.station_code,
                     },
                 )
-            updated = self.get(incident_id)
-            self.announcer.incident(updated, "located")
+                updated = repo.get_incident(tx, incident_id)
+                assert updated is not None
+                self.announcer.incident(tx, updated, "located")
             return updated
 
     @retry_transient
@@ -350,11 +353,12 @@ class IncidentLifecycle:
                         "seconds": round((now - inc.received_at).total_seconds(), 3),
                     },
                 )
-            updated = self.get(incident_id)
+                updated = repo.get_incident(tx, incident_id)
+                assert updated is not None
+                self.announcer.incident(tx, updated, "acknowledged")
             seconds = (now - inc.received_at).total_seconds()
             metrics.ACKS.labels(tier_name(inc.level), str(seconds <= metrics.ACK_TARGET_S).lower()).inc()
             metrics.ACK_SECONDS.labels(tier_name(inc.level)).observe(seconds)
-            self.announcer.incident(updated, "acknowledged")
             return updated
 
     def note(self, incident_id: str, text: str, actor: str) -> None:
@@ -413,53 +417,63 @@ class IncidentLifecycle:
                 )
                 if inc.officer_unit_id:
                     freed += self._release_responders(tx, inc, now)
-            updated = self.get(incident_id)
-            self.announcer.incident(updated, "closed")
-            for unit_id in freed:
-                self.announcer.unit(unit_id, UnitStatus.AVAILABLE, now)
+                updated = repo.get_incident(tx, incident_id)
+                assert updated is not None
+                self.announcer.incident(tx, updated, "closed")
+                for unit_id in freed:
+                    self.announcer.unit(tx, unit_id, UnitStatus.AVAILABLE, now)
             return updated
 
     # ------------------------------------------------------------------------------------------ the ladder
-    def escalate(self, inc: Incident, now: datetime) -> None:
-        """Its station's deadline passed unacknowledged: the incident climbs to the next tier (once, across
-        dispatchers: a compare-and-set on the level it was at)."""
+    def escalate(self, due: list[Incident], now: datetime) -> None:
+        """Their stations' deadlines passed unacknowledged: the incidents climb to their next tier, all in one
+        transaction (one commit for a tick's escalations, not one each). Each fires once across dispatchers and
+        restarts: a compare-and-set on the level it was at; one another dispatcher fired first is left out."""
+        fired: list[tuple[Incident, Station]] = []
+        with self.store.transaction() as tx:
+            for inc in due:
+                to = self._escalate_in_tx(tx, inc, now)
+                if to is not None:
+                    fired.append((inc, to))
+        for inc, to in fired:
+            metrics.ESCALATIONS.labels(tier_name(LEVEL_OF[to.level])).inc()
+            log.warning(
+                "incident escalated: station did not acknowledge in time",
+                extra={"incident_id": inc.incident_id, "from": inc.station_code, "to": to.code},
+            )
+
+    def _escalate_in_tx(self, tx: Tx, inc: Incident, now: datetime) -> Station | None:
+        """One incident up its ladder within the caller's transaction; the station it went to, or None."""
         ladder = self.ladder(inc)
         nxt = inc.level + 1
         if nxt not in ladder:
-            return
+            return None
         seconds = self.config.ack_deadline_s[nxt]
         deadline = now + timedelta(seconds=seconds) if seconds is not None else None
-        try:
-            with self.store.transaction() as tx:
-                if not repo.update_incident(
-                    tx,
-                    inc.incident_id,
-                    {"level": inc.level, "acked_at": None, "closed_at": None},
-                    {"level": nxt, "station_code": ladder[nxt].code, "station_deadline": deadline},
-                ):  # another dispatcher fired it first
-                    raise Abort
-                repo.append_audit(
-                    tx,
-                    now,
-                    self.actor,
-                    "escalated",
-                    incident_id=inc.incident_id,
-                    details={
-                        "from": inc.station_code,
-                        "to": ladder[nxt].code,
-                        "level": tier_name(nxt),
-                        "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
-                        "deadline": deadline.isoformat() if deadline else None,
-                    },
-                )
-        except Abort:
-            return
-        metrics.ESCALATIONS.labels(tier_name(nxt)).inc()
-        log.warning(
-            "incident escalated: station did not acknowledge in time",
-            extra={"incident_id": inc.incident_id, "from": inc.station_code, "to": ladder[nxt].code},
+        updated = repo.update_incident_returning(
+            tx,
+            inc.incident_id,
+            {"level": inc.level, "acked_at": None, "closed_at": None},
+            {"level": nxt, "station_code": ladder[nxt].code, "station_deadline": deadline},
         )
-        self.announcer.incident(self.get(inc.incident_id), "escalated")
+        if updated is None:  # another dispatcher fired it first
+            return None
+        repo.append_audit(
+            tx,
+            now,
+            self.actor,
+            "escalated",
+            incident_id=inc.incident_id,
+            details={
+                "from": inc.station_code,
+                "to": ladder[nxt].code,
+                "level": tier_name(nxt),
+                "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
+                "deadline": deadline.isoformat() if deadline else None,
+            },
+        )
+        self.announcer.incident(tx, updated, "escalated")
+        return ladder[nxt]
 
     # ------------------------------------------------------------------------------------------ queries
     def get(self, incident_id: str) -> Incident:

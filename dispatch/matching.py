@@ -8,8 +8,8 @@ it. Each unit is taken available → offered by compare-and-set in the store, so
 unit twice. The status cache changes only after the commit of the transaction that changed the store (an
 offer rolled back, `intake_many` retried after a transient error, leaves the cache as the store is).
 
-The index and the cache are rebuilt from the store on start and re-read every STATUS_REFRESH_S; unit events on
-the bus (heard by every dispatcher) keep them current between.
+The index and the cache are rebuilt from the store on start and re-read every STATUS_REFRESH_S (a slice of the
+units a tick); unit events on the bus (heard by every dispatcher) keep them current between.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from dispatch import metrics
@@ -38,6 +39,9 @@ log = logging.getLogger("patroli.dispatch")
 # Every dispatcher re-reads all unit statuses this often. The unit events on the bus (topics.UNIT_EVENTS, QoS 1,
 # heard by every dispatcher and dashboard) keep the caches current between; this catches one that was missed.
 STATUS_REFRESH_S = 30.0
+# That re-read goes in slices of this many units, one a tick (`refresh_when_due`): all 100,000 statuses read at
+# once took 0.7 s, the slowest tick of a national run; a slice costs a few ms.
+STATUS_SLICE = 2000
 
 TravelTime = Callable[[Candidate, float, float], float]  # candidate, incident lat, lon → seconds
 
@@ -72,6 +76,7 @@ class UnitMatcher:
         self.in_sos: set[str] = set()  # units whose SOS is raised: never offered anything
         self._next_status_refresh = 0.0
         self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
+        self._refresh_after: str | None = None  # the re-read under way: the last unit id read; None between
         self._pool_version = 0  # bumped when a unit may have become a candidate
         # Waiting incident → (pool version, when it was searched): what the tick's retries go by.
         self._searched: dict[str, tuple[int, datetime]] = {}
@@ -92,9 +97,21 @@ class UnitMatcher:
         self._pool_version += 1
 
     def refresh_when_due(self) -> None:
-        if time.monotonic() >= self._next_full_refresh:
+        """The tick's share of the periodic re-read: the next STATUS_SLICE units by id, while one is under way;
+        a new one every STATUS_REFRESH_S (the SOS signals read with its first slice)."""
+        if self._refresh_after is None:
+            if time.monotonic() < self._next_full_refresh:
+                return
             self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
-            self.refresh_statuses()
+            self._refresh_after = ""
+        with self.store.transaction() as tx:
+            if self._refresh_after == "":
+                self.in_sos = safety_repo.raised_units(tx)
+            rows = repo.unit_status_slice(tx, self._refresh_after, STATUS_SLICE)
+        for unit_id, status in rows:
+            if self.status.get(unit_id) is not status:
+                self.cache_status(unit_id, status)
+        self._refresh_after = rows[-1][0] if len(rows) == STATUS_SLICE else None
 
     def cache_status(self, unit_id: str, status: UnitStatus) -> None:
         """After the commit that set it."""
@@ -156,16 +173,17 @@ class UnitMatcher:
                 if inc is None or inc.state is not IncidentState.AWAITING_UNIT:
                     return False
                 offer = self.offer_in_tx(tx, inc, now, tried=repo.tried_units(tx, incident_id))
+                if offer is None:
+                    return False
+                self.announce_offer(tx, inc, offer)
         except DispatchError:  # another dispatcher moved the incident on first; nothing to do here
             return False
-        if offer is None:
-            return False
-        self.announce_offer(inc, offer)
         return True
 
     def offer_in_tx(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> DispatchOffer | None:
         """Within the caller's transaction: offer a stored, waiting incident to the nearest free unit. The
-        caller announces the offer after the commit (`announce_offer`), which is when the cache learns it."""
+        caller announces the offer in the same transaction (`announce_offer`); the cache learns it at the
+        commit."""
         unit = self.claim_unit(tx, inc, now, tried)
         if unit is None:
             return None
@@ -182,7 +200,7 @@ class UnitMatcher:
 
     def claim_unit(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> Candidate | None:
         """The nearest available, fresh unit not yet asked, taken available → offered by compare-and-set. The
-        cache is not touched: the transaction may still roll back (`announce_offer` sets it after the commit)."""
+        cache is not touched: the transaction may still roll back (`announce_offer` sets it at the commit)."""
         if inc.lat is None or inc.lon is None:
             return None
         lat, lon = inc.lat, inc.lon
@@ -247,55 +265,93 @@ class UnitMatcher:
             offered_at=now,
         )
 
-    def announce_offer(self, inc: Incident, offer: DispatchOffer, unit_id: str | None = None) -> None:
-        """After the commit of the offer: the unit is offered in the cache, and the radio and the bus hear it."""
+    def announce_offer(self, tx: Tx, inc: Incident, offer: DispatchOffer, unit_id: str | None = None) -> None:
+        """In the offer's transaction: the radio and the bus hear it (the outbox), and once it has committed the
+        unit is offered in the cache."""
         unit_id = unit_id or inc.unit_id
         assert unit_id is not None
-        self.status[unit_id] = UnitStatus.OFFERED
-        self.announcer.offer(inc, offer, unit_id)
+        self.announcer.offer(tx, inc, offer, unit_id)
+        tx.after_commit(lambda: self.status.__setitem__(unit_id, UnitStatus.OFFERED))
 
     def release_offer(self, inc: Incident, unit_id: str, answer: str, now: datetime) -> bool:
         """A decline or a timeout: the unit is free again, the incident waits for the next one."""
         try:
             with self.store.transaction() as tx:
-                if not repo.answer_offer(tx, inc.incident_id, unit_id, answer, now):
-                    raise Abort  # already answered (an accept won the race)
-                repo.update_incident(
-                    tx,
-                    inc.incident_id,
-                    {"state": IncidentState.OFFERED, "unit_id": unit_id},
-                    {"state": IncidentState.AWAITING_UNIT, "unit_id": None, "offer_deadline": None},
-                )
-                # Not freed if it went offline meanwhile: it comes back through `online`.
-                freed = repo.set_unit_status(
-                    tx, unit_id, UnitStatus.AVAILABLE, now, expect=[UnitStatus.OFFERED]
-                )
-                repo.append_audit(
-                    tx,
-                    now,
-                    actors.unit(unit_id) if answer == "decline" else self.actor,
-                    "declined" if answer == "decline" else "timed_out",
-                    incident_id=inc.incident_id,
-                    unit_id=unit_id,
-                )
-                after = repo.get_incident(tx, inc.incident_id)
+                freed, _after = self.release_in_tx(tx, inc, unit_id, answer, now)
         except Abort:
             return False
-        (metrics.DECLINES if answer == "decline" else metrics.TIMEOUTS).inc()
-        if freed is not None:
-            self.cache_status(unit_id, UnitStatus.AVAILABLE)
-            self.announcer.unit(unit_id, UnitStatus.AVAILABLE, now)
-        assert after is not None
-        self.announcer.incident(after, "declined" if answer == "decline" else "timed_out")
+        self._released(unit_id, answer, freed)
         return True
 
-    def offer_timed_out(self, inc: Incident, now: datetime) -> None:
-        if inc.unit_id and self.release_offer(inc, inc.unit_id, "timeout", now):
+    def release_in_tx(
+        self, tx: Tx, inc: Incident, unit_id: str, answer: str, now: datetime
+    ) -> tuple[bool, Incident]:
+        """Within the caller's transaction: the offer answered (raises Abort when it was answered already: an
+        accept won the race), the incident back to waiting, the unit freed; whether the unit was freed, and the
+        incident as it is now."""
+        if not repo.answer_offer(tx, inc.incident_id, unit_id, answer, now):
+            raise Abort
+        after = repo.update_incident_returning(
+            tx,
+            inc.incident_id,
+            {"state": IncidentState.OFFERED, "unit_id": unit_id},
+            {"state": IncidentState.AWAITING_UNIT, "unit_id": None, "offer_deadline": None},
+        )
+        # Not freed if it went offline meanwhile: it comes back through `online`.
+        freed = repo.set_unit_status(tx, unit_id, UnitStatus.AVAILABLE, now, expect=[UnitStatus.OFFERED])
+        repo.append_audit(
+            tx,
+            now,
+            actors.unit(unit_id) if answer == "decline" else self.actor,
+            "declined" if answer == "decline" else "timed_out",
+            incident_id=inc.incident_id,
+            unit_id=unit_id,
+        )
+        if freed is not None:
+            self.announcer.unit(tx, unit_id, UnitStatus.AVAILABLE, now)
+        if after is None:  # moved on meanwhile (closed): its event says how it is now
+            after = repo.get_incident(tx, inc.incident_id)
+        assert after is not None
+        self.announcer.incident(tx, after, "declined" if answer == "decline" else "timed_out")
+        return freed is not None, after
+
+    def _released(self, unit_id: str, answer: str, freed: bool) -> None:
+        """After the commit of a release."""
+        (metrics.DECLINES if answer == "decline" else metrics.TIMEOUTS).inc()
+        if freed:
+            self.cache_status(unit_id, UnitStatus.AVAILABLE)
+
+    def offers_timed_out(self, due: list[Incident], now: datetime, search_until: float) -> None:
+        """A tick's unanswered offers, in one transaction: each released (a compare-and-set on the open offer,
+        so one an accept or another dispatcher answered first is left out) and offered to the next unit while
+        the tick's search budget lasts (`search_until`, perf_counter); the rest wait for the tick's retries
+        (`retry_waiting`)."""
+        released: list[tuple[str, bool, Incident]] = []
+        with self.store.transaction() as tx:
+            for inc in due:
+                if inc.unit_id is None:
+                    continue
+                try:
+                    freed, after = self.release_in_tx(tx, inc, inc.unit_id, "timeout", now)
+                except Abort:
+                    continue
+                released.append((inc.unit_id, freed, after))
+            for _unit, _freed, waiting in released:
+                if time.perf_counter() > search_until:
+                    break
+                if waiting.state is not IncidentState.AWAITING_UNIT:
+                    continue
+                self.searched(waiting.incident_id, now)
+                offered = replace(waiting)  # the timed_out event says it waits, as it did then
+                offer = self.offer_in_tx(tx, offered, now, tried=repo.tried_units(tx, offered.incident_id))
+                if offer is not None:
+                    self.announce_offer(tx, offered, offer)
+        for unit_id, freed, inc in released:
+            self._released(unit_id, "timeout", freed)
             log.warning(
                 "offer not answered in time; asking the next unit",
-                extra={"incident_id": inc.incident_id, "unit_id": inc.unit_id},
+                extra={"incident_id": inc.incident_id, "unit_id": unit_id},
             )
-            self.offer_next(inc.incident_id)
 
     # ------------------------------------------------------------------------------------------ a person's choice
     def suggestions(self, inc: Incident, k: int = 5) -> list[tuple[Candidate, float]]:
@@ -368,21 +424,26 @@ class UnitMatcher:
                 inc.state, inc.unit_id, inc.offer_deadline = IncidentState.OFFERED, unit_id, deadline
                 distance = distance_km(inc.lat, inc.lon, pos.lat, pos.lon)
                 offer = self.record_offer(tx, inc, Candidate(unit_id, distance, pos), now, actor)
+                if (
+                    previous is not None and freed is not None
+                ):  # other dispatchers hear it, may offer the unit
+                    self.announcer.unit(tx, previous, UnitStatus.AVAILABLE, now)
+                self.announce_offer(tx, inc, offer)
             if previous is not None:
                 self.cache_status(previous, UnitStatus.AVAILABLE)
-        if previous is not None and freed is not None:  # other dispatchers hear it and may offer the unit
-            self.announcer.unit(previous, UnitStatus.AVAILABLE, now)
-        self.announce_offer(inc, offer)
 
     # ------------------------------------------------------------------------------------------ retries
-    def retry_waiting(self, waiting: list[Incident], now: datetime, top_up: Callable[[str], bool]) -> None:
+    def retry_waiting(
+        self, waiting: list[Incident], now: datetime, top_up: Callable[[str], bool], search_until: float
+    ) -> None:
         """The tick's searches for incidents waiting for a unit: those not searched since a unit may have become
-        free or for waiting_retry_s, longest unsearched first, within tick_search_budget_s (the rest go next
-        tick, so that a tick, and the escalations of the next one, never waits for every search). An officer
-        emergency asks several units at once (`top_up`, dispatch.safety)."""
+        free or for waiting_retry_s, longest unsearched first, while what is left of the tick's search budget
+        lasts (`search_until`, perf_counter; at least one search a tick), the rest next tick, so that a tick,
+        and the escalations of the next one, never waits for every search. An officer emergency asks several
+        units at once (`top_up`, dispatch.safety)."""
         searched, self._searched = self._searched, {}
         never = (-1, datetime.min.replace(tzinfo=UTC))
-        started, searches = time.perf_counter(), 0
+        searches = 0
         for inc in sorted(waiting, key=lambda i: searched.get(i.incident_id, never)[1]):
             last = searched.get(inc.incident_id)
             due = (
@@ -390,7 +451,7 @@ class UnitMatcher:
                 or last[0] != self._pool_version
                 or ((now - last[1]).total_seconds() >= self.config.waiting_retry_s)
             )
-            over_budget = searches > 0 and time.perf_counter() - started > self.config.tick_search_budget_s
+            over_budget = searches > 0 and time.perf_counter() > search_until
             if not due or over_budget:
                 if last is not None:
                     self._searched[inc.incident_id] = last

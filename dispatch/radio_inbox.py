@@ -8,7 +8,7 @@
 
 Each answer is one transaction of compare-and-sets (incident and unit) with its audit entry; a stale answer
 (the offer timed out, the incident moved on) changes nothing and is logged. The matcher's cache learns the
-unit's status after the commit; the bus hears it then.
+unit's status after the commit; the bus hears it then (the change's outbox rows, dispatch.announcer).
 """
 
 from __future__ import annotations
@@ -158,6 +158,11 @@ class RadioInbox:
                         unit_id=unit_id,
                         details={"radio_time": ans.at.isoformat()},
                     )
+                    if unit_after is not unit_before:
+                        self.announcer.unit(tx, unit_id, unit_after, now)
+                    updated = repo.get_incident(tx, inc.incident_id)
+                    assert updated is not None
+                    self.announcer.incident(tx, updated, action)
             except Abort:
                 log.warning(
                     "answer refused: not valid in the incident's current state",
@@ -170,9 +175,6 @@ class RadioInbox:
                 )
                 return
             self.matcher.cache_status(unit_id, unit_after)
-            if unit_after is not unit_before:
-                self.announcer.unit(unit_id, unit_after, now)
-            self.announcer.incident(self.lifecycle.get(inc.incident_id), action)
 
     @retry_transient
     def on_status(self, unit_id: str, report: UnitStatusReport) -> None:
@@ -235,6 +237,7 @@ class RadioInbox:
                         incident_id=job.incident_id if job else None,
                         details=details,
                     )
+                    self.announcer.unit(tx, unit_id, to, now)
             if prev is None:
                 if unit_id in self.matcher.status:  # an unregistered radio's status is not ours to track
                     log.info(
@@ -247,7 +250,6 @@ class RadioInbox:
                     )
                 return
             self.matcher.cache_status(unit_id, to)
-            self.announcer.unit(unit_id, to, now)
 
     @staticmethod
     def _open_job(tx: Tx, unit_id: str) -> tuple[Incident, UnitStatus] | None:

@@ -17,8 +17,9 @@ Messages are consumed the way the tracker consumes fleet/+/nmea:
   the store refuses it, its contacts are taken one at a time, and the one the store refuses alone is set aside
   with its reason and raw bytes. While the store is down nothing is acknowledged: the worker waits for it.
 - **Incidents stored elsewhere are offered here.** The web, the channel gateways and the alerts CLI store an
-  incident and publish its event (QoS 1); the dispatcher that hears it offers it at once (and its tick retries
-  every incident still waiting, should an event be lost).
+  incident and publish its event (QoS 1) from the outbox (dispatch.announcer); the dispatcher that hears it
+  offers it at once (and its tick retries every incident still waiting). Each tick publishes the outbox rows
+  a process left behind (killed between its commit and its publish).
 - **N dispatchers split the work.** Contacts, incident events and the radios' answers, statuses and hellos
   come through MQTT 5 shared subscriptions (`$share/<PATROLI_DISPATCH_SHARED_GROUP>/…`): each message goes to one dispatcher.
   Positions and unit events go to every dispatcher: each keeps its own unit index and status cache.
@@ -113,8 +114,8 @@ class MqttPublisher:
     def __init__(self, client: mqtt.Client) -> None:
         self.client = client
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        self.client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
 
 
 class DispatchRunner:
@@ -142,7 +143,11 @@ class DispatchRunner:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         if isinstance(client, BufferedClient):
-            client.pause_reading = lambda: self._inbox.qsize() >= settings.dispatch_inbox_max
+            # Reading goes on while the outbox's relay waits for PUBACKs: they come on this socket.
+            relay = dispatcher.announcer.relay
+            client.pause_reading = lambda: (
+                self._inbox.qsize() >= settings.dispatch_inbox_max and not relay.waiting
+            )
 
     @staticmethod
     def client_for(settings: Settings, client_id: str | None = None) -> tuple[mqtt.Client, dict[str, object]]:
@@ -155,7 +160,7 @@ class DispatchRunner:
 
     def start(self) -> None:
         self.dispatcher.load()
-        self._worker.start()
+        self._worker.start()  # its first tick sweeps the outbox: rows a dead predecessor left
         self.client.connect_async(**self._connect_args)  # type: ignore[arg-type]
         self.client.loop_start()
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from dispatch import metrics
 from dispatch.unit_index import Candidate
-from patroli import actors, topics
+from patroli import actors
 from patroli.incidents import (
     LEVEL_OF,
     RADIO_CHANNEL,
@@ -109,18 +109,18 @@ class OfficerSafety:
                 opened = self._open_emergency(tx, unit_id, now, SOS_PRIORITY, "sos", {})
                 if opened is None:
                     raise _Lost
+                self._tell_others(tx, unit_id, now)
+                self._announce(tx, opened, "sos_raised")
         except _Lost:
             metrics.SOS_SIGNALS.labels("already_raised").inc()
             return
         self.d._in_sos.add(unit_id)
-        self._tell_others(unit_id, now)
         metrics.SOS_SIGNALS.labels("opened").inc()
         metrics.SOS_RAISED.labels("sos").inc()
         log.warning(
             "officer emergency raised",
             extra={"unit_id": unit_id, "incident_id": opened.incident.incident_id, "source": "sos"},
         )
-        self._announce(opened, "sos_raised")
 
     def _clear(self, unit_id: str) -> None:
         now = self.d.clock.now()
@@ -136,13 +136,14 @@ class OfficerSafety:
             inc = repo.get_incident(tx, incident_id)
             if inc is not None and inc.closed_at is None:
                 freed = self._close_in_tx(tx, inc, now, actors.unit(unit_id), "the unit reported safe")
+            self._tell_others(tx, unit_id, now)
+            self._announce_close(tx, incident_id, freed, now)
         self.d._in_sos.discard(unit_id)
-        self._tell_others(unit_id, now)
         metrics.SOS_SIGNALS.labels("cleared").inc()
         log.info(
             "officer emergency cleared by the unit", extra={"unit_id": unit_id, "incident_id": incident_id}
         )
-        self._after_close(incident_id, freed, now)
+        self._freed(freed)
 
     def _open_emergency(
         self,
@@ -251,10 +252,7 @@ class OfficerSafety:
             opened = self._top_up(incident_id, self.d.clock.now())
         except _Lost:  # another dispatcher moved it on first
             return False
-        if opened is None:
-            return False
-        self._announce(opened, None)
-        return True
+        return opened is not None
 
     def _top_up(self, incident_id: str, now: datetime) -> _Opened | None:
         with self.d.store.transaction() as tx:
@@ -277,7 +275,9 @@ class OfficerSafety:
                 ):
                     raise _Lost
                 inc.state = IncidentState.OFFERED
-            return _Opened(inc, [(c.unit_id, self._record(tx, inc, c, now)) for c in claimed])
+            opened = _Opened(inc, [(c.unit_id, self._record(tx, inc, c, now)) for c in claimed])
+            self._announce(tx, opened, None)
+            return opened
 
     # ------------------------------------------------------------------------------------------ responders
     @staticmethod
@@ -302,6 +302,11 @@ class OfficerSafety:
         try:
             with self.d.store.transaction() as tx:
                 action = self._responder_step(tx, inc, unit_id, ans, now)
+                if ans.answer != "en_route":
+                    self.d._announce_unit(tx, unit_id, status_after, now)
+                current = repo.get_incident(tx, inc.incident_id)
+                assert current is not None
+                self.d._event(tx, current, action)
         except _Lost:
             log.warning(
                 "answer refused: not valid for this officer emergency now",
@@ -309,9 +314,6 @@ class OfficerSafety:
             )
             return
         self.d._cache_status(unit_id, status_after)
-        if ans.answer != "en_route":
-            self.d._announce_unit(unit_id, status_after, now)
-        self.d._event(self.d.get(inc.incident_id), action)
 
     def _responder_step(self, tx: Tx, inc: Incident, unit_id: str, ans: UnitAnswer, now: datetime) -> str:
         current = repo.get_incident(tx, inc.incident_id)
@@ -411,12 +413,13 @@ class OfficerSafety:
                     incident_id=incident_id,
                     unit_id=unit_id,
                 )
+                if freed is not None:
+                    self.d._announce_unit(tx, unit_id, UnitStatus.AVAILABLE, now)
         except _Lost:
             return False
         (metrics.DECLINES if answer == "decline" else metrics.TIMEOUTS).inc()
         if freed is not None:
             self.d._cache_status(unit_id, UnitStatus.AVAILABLE)
-            self.d._announce_unit(unit_id, UnitStatus.AVAILABLE, now)
         return True
 
     def _close_in_tx(self, tx: Tx, inc: Incident, now: datetime, actor: str, note: str) -> list[str]:
@@ -462,11 +465,18 @@ class OfficerSafety:
                     freed.append(r.unit_id)
         return freed
 
-    def _after_close(self, incident_id: str, freed: list[str], now: datetime) -> None:
+    def _announce_close(self, tx: Tx, incident_id: str, freed: list[str], now: datetime) -> None:
+        """In the close's transaction: the freed units' events, then the incident's."""
+        for unit_id in freed:
+            self.d._announce_unit(tx, unit_id, UnitStatus.AVAILABLE, now)
+        closed = repo.get_incident(tx, incident_id)
+        assert closed is not None
+        self.d._event(tx, closed, "closed")
+
+    def _freed(self, freed: list[str]) -> None:
+        """After the commit of a close."""
         for unit_id in freed:
             self.d._cache_status(unit_id, UnitStatus.AVAILABLE)
-            self.d._announce_unit(unit_id, UnitStatus.AVAILABLE, now)
-        self.d._event(self.d.get(incident_id), "closed")
 
     # ------------------------------------------------------------------------------------------ check-in
     def limit_s(self, incident_type: str) -> float:
@@ -509,10 +519,14 @@ class OfficerSafety:
                     alert = (
                         repo.get_incident(tx, check.alert_incident_id) if check.alert_incident_id else None
                     )
-                    if alert is not None and alert.closed_at is None:
+                    closing = alert is not None and alert.closed_at is None
+                    if alert is not None and closing:
                         freed = self._close_in_tx(
                             tx, alert, now, actors.unit(unit_id), "the unit checked in late"
                         )
+                    self.d._event(tx, inc, "checked_in")
+                    if alert is not None and closing:
+                        self._announce_close(tx, alert.incident_id, freed, now)
             except _Lost:
                 log.warning(
                     "check-in refused: no check-in asked of this unit for this incident",
@@ -520,9 +534,7 @@ class OfficerSafety:
                 )
                 return
             metrics.CHECK_INS.labels("answered").inc()
-            self.d._event(self.d.get(check.incident_id), "checked_in")
-            if alert is not None and alert.closed_at is None:
-                self._after_close(alert.incident_id, freed, now)
+            self._freed(freed)
 
     def tick(self, now: datetime) -> None:
         """Emergency offers run out; check-ins due are asked; check-ins missed open an emergency."""
@@ -552,13 +564,15 @@ class OfficerSafety:
                 unit_id=check.unit_id,
                 details={"due_at": check.due_at.isoformat(), "answer_within_s": answer_s},
             )
-        request = CheckInRequest(
-            kind="check_in", incident_id=check.incident_id, asked_at=now, answer_within_s=answer_s
-        )
-        self.d.publisher.publish(topics.dispatch(check.unit_id), request.encode(), 1)
+            request = CheckInRequest(
+                kind="check_in", incident_id=check.incident_id, asked_at=now, answer_within_s=answer_s
+            )
+            self.d.announcer.check_in(tx, check.unit_id, request)
+            inc = repo.get_incident(tx, check.incident_id)
+            assert inc is not None
+            self.d._event(tx, inc, "check_in_requested")
         metrics.CHECK_INS.labels("asked").inc()
         log.info("check-in asked", extra={"unit_id": check.unit_id, "incident_id": check.incident_id})
-        self.d._event(self.d.get(check.incident_id), "check_in_requested")
 
     def _missed(self, check: safety_repo.SafetyCheck, now: datetime) -> None:
         alert_id = emergency_id(now)
@@ -585,6 +599,7 @@ class OfficerSafety:
                     unit_id=check.unit_id,
                     details={"alert_incident": opened.incident.incident_id},
                 )
+                self._announce(tx, opened, "check_in_missed")
         except _Lost:
             return
         metrics.CHECK_INS.labels("missed").inc()
@@ -599,19 +614,19 @@ class OfficerSafety:
                 "level": tier_name(opened.incident.level),
             },
         )
-        self._announce(opened, "check_in_missed")
 
     # ------------------------------------------------------------------------------------------ the bus
-    def _tell_others(self, unit_id: str, now: datetime) -> None:
+    def _tell_others(self, tx: Tx, unit_id: str, now: datetime) -> None:
         """A unit event (its status unchanged): every dispatcher and web process re-reads the unit, its SOS
         signal with it, and keeps a unit in danger out of its offers (`Dispatcher.on_unit_event`)."""
         status = self.d._status.get(unit_id)
         if status is not None:
-            self.d._announce_unit(unit_id, status, now)
+            self.d._announce_unit(tx, unit_id, status, now)
 
-    def _announce(self, opened: _Opened, action: str | None) -> None:
-        """After the commit: the incident event (the dashboards' alarm), then each unit's offer."""
+    def _announce(self, tx: Tx, opened: _Opened, action: str | None) -> None:
+        """In the transaction that opened or topped it up: the incident event (the dashboards' alarm), then each
+        unit's offer."""
         if action is not None:
-            self.d._event(opened.incident, action)
+            self.d._event(tx, opened.incident, action)
         for unit_id, offer in opened.offers:
-            self.d._announce_offer(opened.incident, offer, unit_id)
+            self.d._announce_offer(tx, opened.incident, offer, unit_id)

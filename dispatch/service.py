@@ -6,7 +6,8 @@ somebody answers. This module puts its parts together; each has one job:
 - dispatch.matching: units for incidents (index, status cache, offers, timeouts, retries), in the dispatch
   process;
 - dispatch.radio_inbox: what the radios say (answers, statuses, hellos; SOS and check-ins in dispatch.safety);
-- dispatch.announcer: the bus after each commit; dispatch.figures: response times in SQL.
+- dispatch.announcer: the outbox, written with each change and published after its commit;
+  dispatch.figures: response times in SQL.
 
 Two ladders run side by side for an incident:
 - the station ladder: queued at the Polsek with jurisdiction (at the Polres where no kecamatan polygons are
@@ -31,7 +32,7 @@ import time
 from datetime import datetime
 
 from dispatch import metrics
-from dispatch.announcer import Announcer
+from dispatch.announcer import Announcer, OutboxRelay
 from dispatch.common import Clock, DispatchConfig, DispatchError, Publisher, SystemClock
 from dispatch.figures import arrival_target, response_times
 from dispatch.jurisdiction import Jurisdiction
@@ -92,7 +93,7 @@ class Dispatcher:
         self.actor = actor
         self.matching = matching
         self._lock = threading.RLock()  # the bus thread, the timer and API threads share the caches
-        self.announcer = Announcer(publisher)
+        self.announcer = Announcer(OutboxRelay(store, publisher))
         self.safety = OfficerSafety(self)
         self.lifecycle = IncidentLifecycle(
             store,
@@ -173,10 +174,11 @@ class Dispatcher:
         offered in the same transaction, so it is written once in its final state and the offer goes out after
         the commit."""
         started = time.perf_counter()
-        offers: list[tuple[Incident, DispatchOffer]] = []
+        offers = 0
         claimed: set[str] = set()  # units taken in this transaction: not asked twice in one burst
 
         def insert(tx: Tx, inc: Incident, now: datetime) -> None:
+            nonlocal offers
             if on_insert is not None:
                 on_insert(tx, inc, now)
             if self.matching and inc.state is IncidentState.AWAITING_UNIT:
@@ -185,12 +187,12 @@ class Dispatcher:
                 if offer is not None:
                     assert inc.unit_id is not None
                     claimed.add(inc.unit_id)
-                    offers.append((inc, offer))
+                    self.matcher.announce_offer(tx, inc, offer)
+                    offers += 1
 
         with self._lock:
             results = self.lifecycle.intake_many(intakes, actor, insert)
-            for inc, offer in offers:
-                self.matcher.announce_offer(inc, offer)
+            for _ in range(offers):  # published with the commit (the outbox's relay)
                 metrics.INTAKE_TO_OFFER_SECONDS.observe(time.perf_counter() - started)
         return results
 
@@ -275,22 +277,24 @@ class Dispatcher:
     # ------------------------------------------------------------------------------------------ timers
     @retry_transient
     def tick(self) -> None:
-        """Fire what is due: station escalations, unanswered offers, safety timers; retry incidents waiting for a
-        unit."""
+        """Fire what is due: station escalations (one transaction), unanswered offers (one), safety timers; retry
+        incidents waiting for a unit; publish the outbox rows left behind by a process that died."""
         with self._lock:
             now = self.clock.now()
+            search_until = time.perf_counter() + self.config.tick_search_budget_s  # one budget a tick
             self.matcher.refresh_when_due()
             with self.store.transaction() as tx:
                 due_escalations = repo.due_escalations(tx, now)
                 due_offers = repo.due_offers(tx, now)
-            for inc in due_escalations:
-                self.lifecycle.escalate(inc, now)
-            for inc in due_offers:
-                self.matcher.offer_timed_out(inc, now)
+            if due_escalations:
+                self.lifecycle.escalate(due_escalations, now)
+            if due_offers:
+                self.matcher.offers_timed_out(due_offers, now, search_until)
             self.safety.tick(now)
             with self.store.transaction() as tx:
                 waiting = repo.awaiting_unit(tx)
-            self.matcher.retry_waiting(waiting, now, self.safety.top_up)
+            self.matcher.retry_waiting(waiting, now, self.safety.top_up, search_until)
+            self.announcer.relay.sweep()
 
     # ------------------------------------------------------------------------------------------ dispatch.safety
     # What OfficerSafety uses of the dispatcher it belongs to.
@@ -316,14 +320,16 @@ class Dispatcher:
     def _cache_status(self, unit_id: str, status: UnitStatus) -> None:
         self.matcher.cache_status(unit_id, status)
 
-    def _announce_unit(self, unit_id: str, status: UnitStatus, now: datetime) -> None:
-        self.announcer.unit(unit_id, status, now)
+    def _announce_unit(self, tx: Tx, unit_id: str, status: UnitStatus, now: datetime) -> None:
+        self.announcer.unit(tx, unit_id, status, now)
 
-    def _announce_offer(self, inc: Incident, offer: DispatchOffer, unit_id: str | None = None) -> None:
-        self.matcher.announce_offer(inc, offer, unit_id)
+    def _announce_offer(
+        self, tx: Tx, inc: Incident, offer: DispatchOffer, unit_id: str | None = None
+    ) -> None:
+        self.matcher.announce_offer(tx, inc, offer, unit_id)
 
-    def _event(self, inc: Incident, action: str) -> None:
-        self.announcer.incident(inc, action)
+    def _event(self, tx: Tx, inc: Incident, action: str) -> None:
+        self.announcer.incident(tx, inc, action)
 
 
 def build_dispatcher(

@@ -155,6 +155,7 @@ def _start_mosquitto_on(binary: str, workdir: Path, port: int, extra_config: str
         "max_queued_messages 1000000\n"
         "max_queued_bytes 0\n"
         "persistent_client_expiration 1d\n"
+        "set_tcp_nodelay true\n"  # PUBACKs at once, as shipped (the dispatch outbox waits for them)
         "log_dest stderr\n"
         "log_type error\nlog_type warning\nlog_type notice\n"
         # Run as whoever started us (root in CI): no privilege drop, so the temp files stay readable.

@@ -16,7 +16,7 @@ writing transaction appends to the chain anyway, so this serialises little that 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from patroli.incidents import (
     IncidentState,
     UnitStatus,
 )
-from patroli.storage.tx import Tx
+from patroli.storage.tx import Tx, in_list
 
 INCIDENT_COLUMNS = (
     "incident_id",
@@ -184,6 +184,23 @@ def _check_state_change(expected: Any, to: Any) -> None:
 def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
     """Compare-and-set: apply `changes` only if every `expect` column still holds its value (None: IS NULL; a
     tuple: any of those). A change of state is checked against the incident lifecycle first."""
+    sql, params = _update_sql(tx, incident_id, expect, changes)
+    return tx.run(sql, params) == 1
+
+
+def update_incident_returning(
+    tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]
+) -> Incident | None:
+    """`update_incident`, answering with the incident as changed (None when the compare-and-set lost): one
+    round trip where a change and the event that announces it need both."""
+    sql, params = _update_sql(tx, incident_id, expect, changes)
+    rows = tx.rows(f"{sql} RETURNING {', '.join(INCIDENT_COLUMNS)}", params)
+    return incident_from_row(tx, rows[0]) if rows else None
+
+
+def _update_sql(
+    tx: Tx, incident_id: str, expect: Mapping[str, Any], changes: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
     for col in (*expect, *changes):
         if col not in INCIDENT_COLUMNS:
             raise ValueError(f"unknown incident column {col!r}")
@@ -208,7 +225,7 @@ def update_incident(tx: Tx, incident_id: str, expect: Mapping[str, Any], changes
     for col, value in changes.items():
         sets.append(f"{col} = :s_{col}")
         params[f"s_{col}"] = str(value) if isinstance(value, IncidentState) else value
-    return tx.run(f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params) == 1
+    return f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params
 
 
 def due_escalations(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
@@ -235,6 +252,74 @@ def awaiting_unit(tx: Tx, limit: int = 100) -> list[Incident]:
         {"limit": limit},
     )
     return [incident_from_row(tx, r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- outbox
+OUTBOX_INSERT_MAX = 1000  # rows per INSERT (SQLite's bound parameters stay far below its limit)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    message: OutboxMessage
+
+
+def add_outbox(tx: Tx, messages: Sequence[OutboxMessage], at: datetime) -> list[int]:
+    """The messages a transaction announces, as outbox rows visible at its commit; their ids, in order."""
+    ids: list[int] = []
+    for start in range(0, len(messages), OUTBOX_INSERT_MAX):
+        params: dict[str, Any] = {"at": at}
+        values = []
+        for i, m in enumerate(messages[start : start + OUTBOX_INSERT_MAX]):
+            params |= {f"t{i}": m.topic, f"p{i}": m.payload, f"q{i}": m.qos, f"r{i}": m.retain}
+            values.append(f"(:t{i}, :p{i}, :q{i}, :r{i}, :at)")
+        rows = tx.rows(
+            f"INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES {', '.join(values)} "
+            "RETURNING id",
+            params,
+        )
+        ids += sorted(int(r[0]) for r in rows)
+    return ids
+
+
+def take_outbox(
+    tx: Tx, *, ids: Sequence[int] = (), older_than: datetime | None = None, limit: int = 500
+) -> list[OutboxRow]:
+    """Outbox rows to publish, in id order, held until the transaction ends: the given ids, or the rows
+    written before `older_than`. On PostgreSQL a row another transaction holds is skipped (`SKIP LOCKED`), so
+    two relays never publish one row at once; SQLite's writers are serialised by BEGIN IMMEDIATE already."""
+    params: dict[str, Any] = {"limit": limit}
+    if older_than is None:
+        if not ids:
+            return []
+        where = f"id IN ({in_list('id', ids, params)})"
+    else:
+        where, params["before"] = "created_at < :before", older_than
+    lock = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
+    rows = tx.rows(
+        f"SELECT id, topic, payload, qos, retain FROM outbox WHERE {where} ORDER BY id LIMIT :limit{lock}",
+        params,
+    )
+    return [OutboxRow(int(r[0]), OutboxMessage(r[1], bytes(r[2]), int(r[3]), bool(r[4]))) for r in rows]
+
+
+def delete_outbox(tx: Tx, ids: Sequence[int]) -> None:
+    """Rows the broker acknowledged. Not worth an fsync on PostgreSQL: a delete lost in a crash only means the
+    row is published again, and delivery is at least once anyway."""
+    if not ids:
+        return
+    params: dict[str, Any] = {}
+    if tx.dialect == "postgresql":
+        tx.send("SET LOCAL synchronous_commit = off")
+    tx.send(f"DELETE FROM outbox WHERE id IN ({in_list('id', ids, params)})", params)
 
 
 # ---------------------------------------------------------------------------------------------- offers
@@ -330,6 +415,18 @@ class UnitState:
     incident_id: str | None
     polres_code: str | None
     kind: str
+
+
+_UNIT_STATUS = {str(s): s for s in UnitStatus}
+
+
+def unit_status_slice(tx: Tx, after: str, limit: int) -> list[tuple[str, UnitStatus]]:
+    """The statuses of the next `limit` units by id after `after` (a periodic re-read in slices)."""
+    rows = tx.rows(
+        "SELECT unit_id, status FROM units WHERE unit_id > :after ORDER BY unit_id LIMIT :limit",
+        {"after": after, "limit": limit},
+    )
+    return [(r[0], _UNIT_STATUS[r[1]]) for r in rows]
 
 
 def unit_states(tx: Tx) -> dict[str, UnitState]:

@@ -21,6 +21,7 @@ from patroli.models import Fix, Refusal, RefusalReason, StoreInfo, TrackQuery, U
 from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TrackColumns, track_columns_in
 from patroli.storage.reports_repo import position_cells_upsert
+from patroli.storage.tx import CommitHooks
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,13 @@ def _pyformat(sql: str) -> str:
     return _NAMED.sub(r"%(\1)s", sql)
 
 
-class _PgTx:
+class _PgTx(CommitHooks):
     """A transaction in pipeline mode: statements are sent without waiting, until one needs its answer."""
 
     dialect = "postgresql"
 
     def __init__(self, conn: psycopg.Connection, pipeline: psycopg.Pipeline) -> None:
+        super().__init__()
         self._conn = conn
         self._pipeline = pipeline
         self.audit_head: tuple[int, str] | None = None
@@ -242,8 +244,10 @@ class PostgresStore:
         with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
             tx = _PgTx(conn, pipeline)
             yield tx
+            tx.run_before()
         if tx.audit_head is not None:  # committed: the new head goes to the anchor outside the database
             audit_chain.export_head(*tx.audit_head)
+        tx.run_after()
 
     # --- positions ---
     def write_batch(

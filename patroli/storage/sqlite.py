@@ -28,6 +28,7 @@ from patroli.storage.base import POSITION_COLUMNS, UnitExistsError
 from patroli.storage.columns import TrackColumns, from_us, to_us  # times are stored as µs since 1970
 from patroli.storage.reports_repo import position_cells_upsert
 from patroli.storage.retry import is_transient
+from patroli.storage.tx import CommitHooks
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,11 @@ def _param(value: Any) -> Any:
 _CELL_UPSERT = position_cells_upsert("sqlite", "(SELECT ? AS unit_id, ? AS fix_time, ? AS h3_r9)")
 
 
-class _SqliteTx:
+class _SqliteTx(CommitHooks):
     dialect = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
         self._conn = conn
         self.audit_head: tuple[int, str] | None = None
 
@@ -206,12 +208,14 @@ class SqliteStore:
         tx = _SqliteTx(conn)
         try:
             yield tx
+            tx.run_before()
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         if tx.audit_head is not None:  # committed: the new head goes to the anchor outside the database
             audit_chain.export_head(*tx.audit_head)
+        tx.run_after()
 
     # --- positions ---
     def write_batch(

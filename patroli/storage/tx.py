@@ -6,7 +6,7 @@ partial indexes, CAS updates); they differ only in parameter style and in how ti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -37,6 +37,38 @@ class Tx(Protocol):
     def lock_audit(self) -> None:
         """Serialise audit-chain appends until the transaction ends."""
         ...
+
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` in this transaction just before it commits (an error in it rolls the whole back)."""
+        ...
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once this transaction has committed, outside it; never when it rolls back."""
+        ...
+
+
+class CommitHooks:
+    """What a backend's transaction runs around its commit: the hooks of `Tx.before_commit` and
+    `Tx.after_commit`, in the order they were added (the dispatch outbox: its rows written as the transaction
+    ends, published once it has committed)."""
+
+    def __init__(self) -> None:
+        self.before: list[Callable[[], None]] = []
+        self.after: list[Callable[[], None]] = []
+
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        self.before.append(hook)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        self.after.append(hook)
+
+    def run_before(self) -> None:
+        while self.before:  # a hook may add another
+            self.before.pop(0)()
+
+    def run_after(self) -> None:
+        for hook in self.after:
+            hook()
 
 
 def in_list(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:

@@ -46,8 +46,8 @@ class Publisher:
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        self.client.publish(topic, payload, qos=qos).wait_for_publish(5)
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     def close(self) -> None:
         self.client.loop_stop()

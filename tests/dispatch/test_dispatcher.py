@@ -505,3 +505,28 @@ def test_audit_verify_command_detects_a_tampered_row(make_dispatcher, dstore, pg
         timeout=60,
     )
     assert bad.returncode == 1 and "edited" in bad.stdout
+
+
+def test_the_periodic_status_re_read_goes_a_slice_a_tick_and_reaches_every_unit(
+    make_dispatcher, dstore, monkeypatch
+) -> None:
+    import dispatch.matching
+
+    d = make_dispatcher()
+    units = [f"SL-{i}" for i in range(5)]
+    for u in units:
+        place(d, dstore, u, MONAS[0], MONAS[1])
+    with dstore.transaction() as tx:  # changed behind the dispatcher's back: no unit event
+        tx.run("UPDATE units SET status = 'busy' WHERE unit_id >= 'SL-'")
+    monkeypatch.setattr(dispatch.matching, "STATUS_SLICE", 2)
+    m = d.matcher
+    m._next_full_refresh = 0.0  # a re-read is due
+    seen = []
+    for _ in range(3):
+        m.refresh_when_due()
+        seen.append([m.status[u] for u in units].count(UnitStatus.BUSY))
+    assert seen == [2, 4, 5]  # two units a tick, in id order, until all are read
+    with dstore.transaction() as tx:
+        tx.run("UPDATE units SET status = 'available' WHERE unit_id = 'SL-0'")
+    m.refresh_when_due()  # the round is over and the next is not due yet
+    assert m.status["SL-0"] is UnitStatus.BUSY

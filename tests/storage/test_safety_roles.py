@@ -20,7 +20,7 @@ MONAS = (-6.175392, 106.827153)
 
 
 class _Quiet:
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
         """The bus is not under test here."""
 
 
