@@ -18,6 +18,17 @@ changes every 500 ms: frame p95 16.8 ms, drawn p50 355 ms, p99 646 ms (received 
 each live frame (150 ms) it drew them by p99 239-296 ms, but every one of those repaints of the whole map costs
 SwiftShader's GPU process tens of milliseconds and frame p95 was 50-117 ms.
 
+Zoomed out, the clustered source (rebuilt one at a time, the next only once the worker's 'sourcedata' says the
+last is applied, and at least map.js's CLUSTERS_MIN_MS apart): each rebuild re-indexes all 10,000 points and
+costs a few late frames, so the gap trades drawn for frame time. Measured 2026-12-02, load average 1.2-2.6 with
+the benchmark's own processes: 1,000 ms drawn p50 633 ms, p99 1,167 ms, frame p95 16.8 ms; 500 ms drawn p99
+677 ms, frame p95 66.7 ms; 700 ms drawn p50 488 ms, p99 870 ms, frame p95 59.2 ms (others 0.24 of a core); 800 ms
+(with the tiles' buffer 32 px in place of 128) twice: drawn p50 518 / 530 ms, p99 951 / 963 ms, received p99
+162 / 229 ms, frame p95 16.8 / 36.7 ms, p99 50.1 / 117 ms (others 0.05 / 0.11 of a core); both targets met, with
+under 50 ms of margin on drawn p99. One 700 ms run with the buffer while others used 0.74 of a core: frame p95
+114 ms. Not tried: cheaper clustering options (clusterRadius, the source's maxzoom, which would change the look),
+sending only the moves that change a pixel (a rebuild re-indexes every point whatever the diff's size).
+
 Every server is real and local (Mosquitto, PostgreSQL+TimescaleDB); the web app runs as its own process; the
 positions are published on `fleet/<unit>/position` by a separate process, as the tracker would, with the fix time
 set to the publish time. Chromium renders WebGL through SwiftShader here, on the same two cores.

@@ -2,7 +2,7 @@
 // Earth (world-atlas, bundled); province, regency and kecamatan outlines from the app, simplified for the zoom;
 // a PMTiles basemap (PATROLI_WEB_BASEMAP_PMTILES, read with range requests) or a site's tile server where one is
 // configured; stations by tier; the H3 grid on demand. Units (no DOM element per unit): zoomed out, a clustered
-// GeoJSON source rebuilt at most every second; from CLUSTERS_UNTIL on, our own WebGL layer (units_layer.js)
+// GeoJSON source rebuilt at most every CLUSTERS_MIN_MS; from CLUSTERS_UNTIL on, our own WebGL layer (units_layer.js)
 // updated from the store with each live frame: shape and colour by status, an arrow for the heading, greyed
 // when stale. Incidents are few, so each is a focusable marker with its tier and seconds left. No text layer is
 // used: labels would need glyph files from a server.
@@ -42,7 +42,11 @@ export const STATUS_SHAPES = {
 const STATUS_OUTLINE = { available: 0.5, offered: 2.5, dispatched: 2.5, on_scene: 3.5, busy: 1.5, off_duty: 0, offline: 0, unknown: 0 };
 const SHAPES_FROM_ZOOM = 13;
 const CLUSTERS_UNTIL = 12;
-const CLUSTERS_MIN_MS = 1000;
+// The clustered source's rebuilds: at least CLUSTERS_MIN_MS apart and one at a time (the next waits for the
+// worker's 'sourcedata'). Each rebuild re-indexes all 10,000 points and costs a few late frames, so the gap trades
+// publish → drawn for frame time (bench.console, zoom 11: 1,000 ms drawn p99 1,167 ms; 800 ms 951-963 ms, frame
+// p95 16.8-36.7 ms; 700 ms 870 ms but frame p95 59 ms; 500 ms 677 ms, frame p95 66.7 ms).
+const CLUSTERS_MIN_MS = 800;
 export const STALE_FILL = "#69707b";
 export const ARROW_FILL = "#f2f5f8";
 export const SELECTED_RING = "#ffd84d";
@@ -145,11 +149,12 @@ function style(config) {
   }
   const empty = { type: "FeatureCollection", features: [] };
   for (const name of ["h3", "province", "regency", "district", "stations", "track"]) sources[name] = { type: "geojson", data: empty };
-  // The units clustered for the zoomed-out view, rebuilt at most every second (there a move is a pixel or less,
+  // The units clustered for the zoomed-out view, rebuilt at most every CLUSTERS_MIN_MS (a move is a pixel or less,
   // and clustering 10,000 points on each live frame starved the page), only while in view; from CLUSTERS_UNTIL
   // on the units layer draws them. Each unit's feature is keyed by its id (promoteId), so a rebuild sends
-  // MapLibre only the units that changed.
-  sources["unit-clusters"] = { type: "geojson", data: empty, promoteId: "id", cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
+  // MapLibre only the units that changed. A tile's buffer of 32 px (the default 128) still holds the largest
+  // circle (25 px and its 1.5 px stroke) and repeats fewer points per tile (not measured apart from the gap).
+  sources["unit-clusters"] = { type: "geojson", data: empty, promoteId: "id", cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36, buffer: 32 };
   layers.push(
     { id: "h3", type: "line", source: "h3", layout: { visibility: "none" }, paint: { "line-color": "#26384d", "line-width": 1 } },
     { id: "district", type: "line", source: "district", minzoom: 9, paint: { "line-color": "#3b4d63", "line-width": 0.7 } },
@@ -393,7 +398,7 @@ function buildLayer(shown) {
   if (!changed.length && !removed.length) drawnProbe.ready.push(drawnProbe.layer.splice(0)); // drawn as they are
 }
 
-// A rebuild sends only the difference (GeoJSONSource.updateData): about the units that moved in a second
+// A rebuild sends only the difference (GeoJSONSource.updateData): about the units that moved since the last rebuild
 // instead of all 10,000 serialised to the worker each time.
 function buildClusters(t) {
   clustersDirty = false;
