@@ -23,11 +23,12 @@ last is applied, and at least map.js's CLUSTERS_MIN_MS apart): each rebuild re-i
 costs a few late frames, so the gap trades drawn for frame time. Measured 2026-12-02, load average 1.2-2.6 with
 the benchmark's own processes: 1,000 ms drawn p50 633 ms, p99 1,167 ms, frame p95 16.8 ms; 500 ms drawn p99
 677 ms, frame p95 66.7 ms; 700 ms drawn p50 488 ms, p99 870 ms, frame p95 59.2 ms (others 0.24 of a core); 800 ms
-(with the tiles' buffer 32 px in place of 128) twice: drawn p50 518 / 530 ms, p99 951 / 963 ms, received p99
-162 / 229 ms, frame p95 16.8 / 36.7 ms, p99 50.1 / 117 ms (others 0.05 / 0.11 of a core); both targets met, with
-under 50 ms of margin on drawn p99. One 700 ms run with the buffer while others used 0.74 of a core: frame p95
-114 ms. Not tried: cheaper clustering options (clusterRadius, the source's maxzoom, which would change the look),
-sending only the moves that change a pixel (a rebuild re-indexes every point whatever the diff's size).
+twice: drawn p50 522 / 522 ms, p99 946 / 950 ms, received p99 178 / 163 ms, frame p95 16.8 / 16.8 ms, p99 83.3 /
+66.7 ms (others 0.57 / 0.05 of a core): both targets met, with about 50 ms of margin on drawn p99. Three more
+800 ms runs with the tiles' buffer at 32 px in place of 128 measured the same (drawn p99 951-963 ms, frame p95
+16.8-36.7 ms), so the default stays. Not tried: cheaper clustering options (clusterRadius, the source's maxzoom,
+which would change the look), sending only the moves that change a pixel (a rebuild re-indexes every point
+whatever the diff's size).
 
 Every server is real and local (Mosquitto, PostgreSQL+TimescaleDB); the web app runs as its own process; the
 positions are published on `fleet/<unit>/position` by a separate process, as the tracker would, with the fix time

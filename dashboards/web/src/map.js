@@ -44,7 +44,7 @@ const SHAPES_FROM_ZOOM = 13;
 const CLUSTERS_UNTIL = 12;
 // The clustered source's rebuilds: at least CLUSTERS_MIN_MS apart and one at a time (the next waits for the
 // worker's 'sourcedata'). Each rebuild re-indexes all 10,000 points and costs a few late frames, so the gap trades
-// publish → drawn for frame time (bench.console, zoom 11: 1,000 ms drawn p99 1,167 ms; 800 ms 951-963 ms, frame
+// publish → drawn for frame time (bench.console, zoom 11: 1,000 ms drawn p99 1,167 ms; 800 ms 946-963 ms, frame
 // p95 16.8-36.7 ms; 700 ms 870 ms but frame p95 59 ms; 500 ms 677 ms, frame p95 66.7 ms).
 const CLUSTERS_MIN_MS = 800;
 export const STALE_FILL = "#69707b";
@@ -152,9 +152,8 @@ function style(config) {
   // The units clustered for the zoomed-out view, rebuilt at most every CLUSTERS_MIN_MS (a move is a pixel or less,
   // and clustering 10,000 points on each live frame starved the page), only while in view; from CLUSTERS_UNTIL
   // on the units layer draws them. Each unit's feature is keyed by its id (promoteId), so a rebuild sends
-  // MapLibre only the units that changed. A tile's buffer of 32 px (the default 128) still holds the largest
-  // circle (25 px and its 1.5 px stroke) and repeats fewer points per tile (not measured apart from the gap).
-  sources["unit-clusters"] = { type: "geojson", data: empty, promoteId: "id", cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36, buffer: 32 };
+  // MapLibre only the units that changed.
+  sources["unit-clusters"] = { type: "geojson", data: empty, promoteId: "id", cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
   layers.push(
     { id: "h3", type: "line", source: "h3", layout: { visibility: "none" }, paint: { "line-color": "#26384d", "line-width": 1 } },
     { id: "district", type: "line", source: "district", minzoom: 9, paint: { "line-color": "#3b4d63", "line-width": 0.7 } },
