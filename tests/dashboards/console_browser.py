@@ -79,13 +79,14 @@ def wait_live(page: playwright.Page) -> None:
     page.wait_for_selector("#conn[data-state=live]", timeout=60_000)
 
 
-UNITS_NEAR = """([lat, lon]) => { const m = window.patroli.map(); const p = m.project([lon, lat]);
-   return m.queryRenderedFeatures([[p.x - 4, p.y - 4], [p.x + 4, p.y + 4]], {layers: ['units']})
-           .map(f => f.properties.id); }"""
+# The units layer's hit test over the positions it last drew (the one a click uses).
+UNITS_NEAR = (
+    """([lat, lon]) => { const id = window.patroli.unitAt(lat, lon, 4); return id == null ? [] : [id]; }"""
+)
 
 
 def rendered_units(page: playwright.Page, lat: float, lon: float) -> list[str]:
-    """Ids of the unit symbols drawn within a few pixels of a point."""
+    """The id of the unit drawn nearest a point, within a few pixels (none: an empty list)."""
     return page.evaluate(UNITS_NEAR, [lat, lon])  # type: ignore[no-any-return]
 
 

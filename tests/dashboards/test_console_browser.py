@@ -86,6 +86,49 @@ def test_map_draws_land_outlines_and_a_unit_moving_after_a_fix_over_mqtt(
     no_missing_strings(page)
 
 
+def pixel_beside(page: playwright.Page, lat: float, lon: float, dx: float, dy: float) -> list[int]:
+    """The colour drawn dx, dy CSS pixels from a place (y down)."""
+    return page.evaluate(  # type: ignore[no-any-return]
+        """([lat, lon, dx, dy]) => { const m = window.patroli.map(); const p = m.project([lon, lat]);
+           const at = m.unproject([p.x + dx, p.y + dy]); return window.patroli.pixelAt(at.lat, at.lng); }""",
+        [lat, lon, dx, dy],
+    )
+
+
+def test_the_units_layer_draws_status_staleness_heading_and_the_selection(
+    server: LiveServer, browser: playwright.Browser, guard: Guard
+) -> None:
+    """The units' own WebGL layer (issue 11) draws what MapLibre's layers drew: a dot from zoom 12, a shape from
+    13 with an arrow ahead for the heading, grey and without an arrow when stale, a ring round the selected one."""
+    fresh = (LAND_POINT[0], LAND_POINT[1])
+    stale = (LAND_POINT[0], LAND_POINT[1] + 0.01)
+    place_unit(server.store, "LYR-F", *fresh, course=0.0)
+    place_unit(server.store, "LYR-S", *stale, course=0.0, age_s=3600)
+    page = new_page(browser, guard)
+    login(page, server, "dispatcher")
+    colours = page.evaluate("() => window.patroli.colours")
+    available, grey = hex_rgb(colours["status"]["available"]), hex_rgb(colours["stale"])
+
+    jump(page, fresh[0], fresh[1] + 0.005, 12.5)  # dots
+    wait_drawn(page, "LYR-F", *fresh)
+    wait_drawn(page, "LYR-S", *stale)
+    assert pixel(page, *fresh)[:3] == available
+    assert pixel(page, *stale)[:3] == grey
+
+    jump(page, fresh[0], fresh[1] + 0.005, 15)  # shapes and arrows
+    wait_drawn(page, "LYR-S", *stale)
+    assert pixel(page, *fresh)[:3] == available
+    assert pixel(page, *stale)[:3] == grey
+    assert pixel_beside(page, *fresh, 0, -13)[:3] == hex_rgb(colours["arrow"])  # north, ahead of the shape
+    assert pixel_beside(page, *stale, 0, -13)[:3] == hex_rgb(colours["land"])  # stale: no heading
+    assert pixel_beside(page, *fresh, 14.5, 0)[:3] == hex_rgb(colours["land"])
+
+    page.mouse.click(*page.evaluate(f"() => window.patroli.project({fresh[0]}, {fresh[1]})"))
+    page.wait_for_function("() => window.patroli.store.get().selectedUnit === 'LYR-F'")
+    assert pixel_beside(page, *fresh, 14.5, 0)[:3] == hex_rgb(colours["selected"])
+    shot(page, "units-layer")
+
+
 @pytest.fixture
 def patient_dispatch(mosquitto: Mosquitto, web_store: Store) -> Iterator[DispatchRunner]:
     """The dispatch process beside the web, whose offers do not run out (and pass to the next unit) while a page

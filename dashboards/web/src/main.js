@@ -7,7 +7,7 @@ import { App, Login } from "./ui/App.js";
 import { store } from "./store.js";
 import { api, setUnauthorizedHandler } from "./api.js";
 import { connect, disconnect, dropConnection, onFrame, receivedDelays } from "./live.js";
-import { createMap, fitToUnits, project, pixelAt, drawnDelays, mapInstance, STATUS_COLOURS, LAND, SEA } from "./map.js";
+import { createMap, fitToUnits, project, pixelAt, unitAt, drawnDelays, mapInstance, STATUS_COLOURS, STALE_FILL, ARROW_FILL, SELECTED_RING, LAND, SEA } from "./map.js";
 import { missing, setLanguage, language } from "./i18n.js";
 
 const ui = document.getElementById("ui");
@@ -56,7 +56,7 @@ setUnauthorizedHandler(showLogin);
 document.documentElement.lang = language();
 
 // For people debugging, the tests and the benchmark.
-window.patroli = { store, project, pixelAt, drawnDelays, receivedDelays, missing, setLanguage, dropConnection, colours: { status: STATUS_COLOURS, land: LAND, sea: SEA }, map: mapInstance };
+window.patroli = { store, project, pixelAt, unitAt, drawnDelays, receivedDelays, missing, setLanguage, dropConnection, colours: { status: STATUS_COLOURS, stale: STALE_FILL, arrow: ARROW_FILL, selected: SELECTED_RING, land: LAND, sea: SEA }, map: mapInstance };
 
 const token = store.get().token;
 if (token) api("/api/v1/auth/me").then((user) => start(token, user), showLogin);

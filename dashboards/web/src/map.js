@@ -1,10 +1,11 @@
 // The map, in its own module: MapLibre GL JS drawing offline layers only. Land and coastline from Natural
 // Earth (world-atlas, bundled); province, regency and kecamatan outlines from the app, simplified for the zoom;
 // a PMTiles basemap (PATROLI_WEB_BASEMAP_PMTILES, read with range requests) or a site's tile server where one is
-// configured; stations by tier; the H3 grid on demand. Units are one clustered GeoJSON source refreshed at most
-// once per animation frame from the store (no DOM element per unit): shape and colour by status, an arrow for
-// the heading, greyed when stale. Incidents are few, so each is a focusable marker with its tier and seconds
-// left. No text layer is used: labels would need glyph files from a server.
+// configured; stations by tier; the H3 grid on demand. Units (no DOM element per unit): zoomed out, a clustered
+// GeoJSON source rebuilt at most every CLUSTERS_MIN_MS; from CLUSTERS_UNTIL on, our own WebGL layer (units_layer.js)
+// updated from the store with each live frame: shape and colour by status, an arrow for the heading, greyed
+// when stale. Incidents are few, so each is a focusable marker with its tier and seconds left. No text layer is
+// used: labels would need glyph files from a server.
 import maplibregl from "maplibre-gl";
 import { Protocol } from "pmtiles";
 import { feature } from "topojson-client";
@@ -14,6 +15,7 @@ import { api } from "./api.js";
 import { onFrame, setArea } from "./live.js";
 import { t, te, num } from "./i18n.js";
 import { tierOf } from "./tiers.js";
+import { UnitsLayer } from "./units_layer.js";
 
 export const STATUS_COLOURS = {
   available: "#3fd07a",
@@ -40,19 +42,30 @@ export const STATUS_SHAPES = {
 const STATUS_OUTLINE = { available: 0.5, offered: 2.5, dispatched: 2.5, on_scene: 3.5, busy: 1.5, off_duty: 0, offline: 0, unknown: 0 };
 const SHAPES_FROM_ZOOM = 13;
 const CLUSTERS_UNTIL = 12;
-const CLUSTERS_MIN_MS = 1000;
-const STALE_FILL = "#69707b";
+// The clustered source's rebuilds: at least CLUSTERS_MIN_MS apart and one at a time (the next waits for the
+// worker's 'sourcedata'). Each rebuild re-indexes all 10,000 points and costs a few late frames, so the gap trades
+// publish → drawn for frame time (bench.console, zoom 11: 1,000 ms drawn p99 1,167 ms; 800 ms 946-963 ms, frame
+// p95 16.8-36.7 ms; 700 ms 870 ms but frame p95 59 ms; 500 ms 677 ms, frame p95 66.7 ms).
+const CLUSTERS_MIN_MS = 800;
+export const STALE_FILL = "#69707b";
+export const ARROW_FILL = "#f2f5f8";
+export const SELECTED_RING = "#ffd84d";
+const EDGE = "#0b0f14";
 export const SEA = "#0c1621";
 export const LAND = "#1f2b36";
 const TIER_STATION = { mabes: ["#e0d19b", 7], polda: ["#9bb8e0", 5.5], polres: ["#5b7fb0", 4], polsek: ["#4f9b94", 3] };
 
 let map = null;
+let unitsLayer = null;
 const markers = new Map();
-let unitsDirty = true;
-let unitsBusy = null; // the source whose new data the worker is indexing
-let shownSource = null;
+let layerDirty = true; // the units layer needs all units compared with what it holds (a snapshot, staleness)
+const layerTouched = new Set(); // ids of the units a live frame changed since the layer was last given them
+let clustersDirty = true; // … or the clustered source
+let clustersBusy = false; // the worker is indexing the clustered source's new data
 let track = null;
-const drawnProbe = { pending: [], samples: [] }; // fix times waiting to be drawn, and publish → drawn delays
+// Fix times waiting to be drawn, given to the layer or the clustered source, made ready for the next frame (in
+// batches), and publish → drawn delays.
+const drawnProbe = { pending: [], layer: [], clusters: [], ready: [], samples: [] };
 
 function shapeImage(shape, fill, size = 24) {
   const c = document.createElement("canvas");
@@ -61,7 +74,7 @@ function shapeImage(shape, fill, size = 24) {
   const m = size / 2;
   const r = size * 0.36;
   g.lineWidth = 2;
-  g.strokeStyle = "#0b0f14";
+  g.strokeStyle = EDGE;
   g.fillStyle = fill;
   g.beginPath();
   if (shape === "circle" || shape === "ring") g.arc(m, m, r, 0, 2 * Math.PI);
@@ -95,8 +108,8 @@ function arrowImage() {
   const c = document.createElement("canvas");
   c.width = c.height = size;
   const g = c.getContext("2d");
-  g.fillStyle = "#f2f5f8";
-  g.strokeStyle = "#0b0f14";
+  g.fillStyle = ARROW_FILL;
+  g.strokeStyle = EDGE;
   g.lineWidth = 1.5;
   g.beginPath(); // pointing up (north) ahead of the unit's marker, which sits at the centre
   g.moveTo(20, 1);
@@ -136,12 +149,11 @@ function style(config) {
   }
   const empty = { type: "FeatureCollection", features: [] };
   for (const name of ["h3", "province", "regency", "district", "stations", "track"]) sources[name] = { type: "geojson", data: empty };
-  // Two sources of the same units: clustered for the zoomed-out view (rebuilt at most every second: there a
-  // move is a pixel or less, and clustering 10,000 points on each live frame starved the page), plain from
-  // CLUSTERS_UNTIL on, rebuilt with every frame. Only the one in view is rebuilt.
-  // Each unit's feature is keyed by its id (promoteId), so a rebuild sends MapLibre only the units that changed.
+  // The units clustered for the zoomed-out view, rebuilt at most every CLUSTERS_MIN_MS (a move is a pixel or less,
+  // and clustering 10,000 points on each live frame starved the page), only while in view; from CLUSTERS_UNTIL
+  // on the units layer draws them. Each unit's feature is keyed by its id (promoteId), so a rebuild sends
+  // MapLibre only the units that changed.
   sources["unit-clusters"] = { type: "geojson", data: empty, promoteId: "id", cluster: true, clusterMaxZoom: CLUSTERS_UNTIL - 1, clusterRadius: 36 };
-  sources.units = { type: "geojson", data: empty, promoteId: "id" };
   layers.push(
     { id: "h3", type: "line", source: "h3", layout: { visibility: "none" }, paint: { "line-color": "#26384d", "line-width": 1 } },
     { id: "district", type: "line", source: "district", minzoom: 9, paint: { "line-color": "#3b4d63", "line-width": 0.7 } },
@@ -175,52 +187,19 @@ function style(config) {
       },
     },
     {
-      id: "unit-heading",
-      type: "symbol",
-      source: "units",
-      minzoom: SHAPES_FROM_ZOOM, // arrows where they can be told apart
-      filter: ["all", [">=", ["get", "c"], 0], ["==", ["get", "st"], 0]],
-      layout: {
-        "icon-image": "arrow",
-        "icon-rotate": ["get", "c"],
-        "icon-rotation-alignment": "map",
-        "icon-allow-overlap": true,
-        "icon-ignore-placement": true,
-      },
-    },
-    ...["unit-clusters", "units"].map((source) => ({
       // Zoomed out, thousands of units: a dot each is what software WebGL can redraw at the live feed's pace
       // (bench.console); the status is its colour and its outline width (none, thin, thick).
-      id: source === "units" ? "unit-dots" : "cluster-dots",
+      id: "cluster-dots",
       type: "circle",
-      source,
-      ...(source === "units" ? { minzoom: CLUSTERS_UNTIL, maxzoom: SHAPES_FROM_ZOOM } : { maxzoom: CLUSTERS_UNTIL }),
+      source: "unit-clusters",
+      maxzoom: CLUSTERS_UNTIL,
       filter: ["!", ["has", "point_count"]],
       paint: {
         "circle-radius": 4.5,
         "circle-color": ["case", ["==", ["get", "st"], 1], STALE_FILL, ["match", ["get", "s"], ...Object.entries(STATUS_COLOURS).flat(), "#999"]],
-        "circle-stroke-color": "#0b0f14",
+        "circle-stroke-color": EDGE,
         "circle-stroke-width": ["match", ["get", "s"], ...Object.entries(STATUS_OUTLINE).flat(), 1],
       },
-    })),
-    {
-      id: "units",
-      type: "symbol",
-      source: "units",
-      minzoom: SHAPES_FROM_ZOOM,
-      layout: {
-        "icon-image": ["concat", "unit-", ["get", "s"], ["case", ["==", ["get", "st"], 1], "-stale", ""]],
-        "icon-size": ["interpolate", ["linear"], ["zoom"], SHAPES_FROM_ZOOM, 0.8, 15, 1],
-        "icon-allow-overlap": true,
-        "icon-ignore-placement": true,
-      },
-    },
-    {
-      id: "unit-selected",
-      type: "circle",
-      source: "units",
-      filter: ["==", ["get", "id"], ""],
-      paint: { "circle-radius": 13, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#ffd84d", "circle-stroke-width": 3 },
     },
   );
   return { version: 8, sources, layers };
@@ -244,39 +223,58 @@ export function createMap(container, config) {
   });
   map.touchZoomRotate.disableRotation();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+  unitsLayer = new UnitsLayer({
+    id: "units",
+    statuses: Object.keys(STATUS_SHAPES),
+    fills: STATUS_COLOURS,
+    outlines: STATUS_OUTLINE,
+    staleFill: STALE_FILL,
+    edge: EDGE,
+    ring: SELECTED_RING,
+    shapeImage: (status, stale) => shapeImage(STATUS_SHAPES[status], stale ? STALE_FILL : STATUS_COLOURS[status]),
+    arrowImage,
+    minZoom: CLUSTERS_UNTIL,
+    shapesFromZoom: SHAPES_FROM_ZOOM,
+    onDrawn: () => {
+      // This frame draws the positions the layer was given.
+      drawnProbe.ready.push(drawnProbe.layer.splice(0));
+    },
+  });
   map.on("load", () => {
-    for (const [status, shape] of Object.entries(STATUS_SHAPES)) {
-      map.addImage(`unit-${status}`, shapeImage(shape, STATUS_COLOURS[status]));
-      map.addImage(`unit-${status}-stale`, shapeImage(shape, STALE_FILL));
-    }
-    map.addImage("arrow", arrowImage());
+    map.addLayer(unitsLayer);
     setStations(store.get().stations);
     refreshOutlines();
-    unitsDirty = true;
+    layerDirty = clustersDirty = true;
   });
   map.on("moveend", () => {
     refreshOutlines();
     setArea(paddedBounds(0.5));
   });
   map.on("click", onClick);
-  for (const id of ["units", "unit-dots", "cluster-dots", "clusters", "stations"]) {
+  for (const id of ["cluster-dots", "clusters", "stations"]) {
     map.on("mouseenter", id, () => (map.getCanvas().style.cursor = "pointer"));
     map.on("mouseleave", id, () => (map.getCanvas().style.cursor = ""));
   }
+  let overUnit = false;
+  map.on("mousemove", (e) => {
+    const over = unitsLayer.hit(e.point, 8) != null;
+    if (over !== overUnit) map.getCanvas().style.cursor = over ? "pointer" : "";
+    overUnit = over;
+  });
   map.on("render", probeDrawn);
   map.on("sourcedata", (e) => {
-    // The worker has the new unit positions: the next frame shows them.
-    if (e.sourceId !== unitsBusy || !map.isSourceLoaded(e.sourceId)) return;
-    drawnProbe.ready = drawnProbe.inFlight;
-    unitsBusy = null;
+    // The worker has the new clustered positions: the next frame shows them.
+    if (e.sourceId !== "unit-clusters" || !clustersBusy || !map.isSourceLoaded(e.sourceId)) return;
+    drawnProbe.ready.push(drawnProbe.clusters.splice(0));
+    clustersBusy = false;
     map.triggerRepaint();
   });
-  map.on("zoomend", () => {
-    const now = unitSource();
-    if (now !== shownSource) unitsDirty = true; // the other source comes into view: bring it up to date
-  });
   onFrame((msg, changed) => {
-    unitsDirty = true;
+    clustersDirty = true;
+    if (msg.type === "delta") {
+      for (const p of changed) layerTouched.add(p.u);
+      for (const u of msg.units) layerTouched.add(u.unit_id);
+    } else layerDirty = true;
     if (msg.type === "delta") for (const p of changed) drawnProbe.pending.push(p.t);
     if (track && msg.type === "delta") {
       for (const p of changed) if (p.u === track.unit) track.coords.push([p.lon, p.lat]);
@@ -286,7 +284,7 @@ export function createMap(container, config) {
   store.subscribe(() => syncIncidents());
   requestAnimationFrame(tick);
   setInterval(() => {
-    if (stalenessChanged()) unitsDirty = true; // staleness moves with time, positions or not
+    if (stalenessChanged()) layerDirty = clustersDirty = true; // staleness moves with time, positions or not
     syncIncidents();
   }, 1000);
   return map;
@@ -300,89 +298,135 @@ function paddedBounds(pad) {
   return [c(b.getWest() - w * pad, 180), c(b.getSouth() - h * pad, 85), c(b.getEast() + w * pad, 180), c(b.getNorth() + h * pad, 85)];
 }
 
-// Whether a unit went stale (or fresh) since the source was last built: a rebuild otherwise changes nothing.
+// Whether the number of stale units changed since the last look: the units are otherwise drawn as they are.
 let staleCount = -1;
 function stalenessChanged() {
   const now = serverNow();
   const staleMs = store.get().staleS * 1000;
   let n = 0;
   for (const u of store.get().units.values()) if (u.lat != null && (!u.fix_time || now - Date.parse(u.fix_time) > staleMs)) n++;
-  return n !== staleCount;
+  const changed = n !== staleCount;
+  staleCount = n;
+  return changed;
 }
 
-// The units source is rebuilt at most every UNITS_MIN_MS (live frames come every 150 ms): MapLibre's worker
-// re-indexes the whole source on each setData.
-const UNITS_MIN_MS = 200;
-let unitsBuiltAt = 0;
+// The units layer is given the changes at most every LAYER_MIN_MS: each change repaints the whole map, and
+// with software WebGL (bench.console) a repaint of the map costs the GPU process tens of milliseconds, so
+// repainting with every live frame (every 150 ms) made one frame in ten late.
+const LAYER_MIN_MS = 500;
+let layerBuiltAt = 0;
+let clustersBuiltAt = 0;
 
-function unitSource() {
-  return map.getZoom() < CLUSTERS_UNTIL ? "unit-clusters" : "units";
-}
-
+// The units layer takes the changes (a write into its array, drawn by the next frame) at most every LAYER_MIN_MS;
+// the clustered source, which MapLibre's worker re-indexes on each update, only while in view and at most
+// every CLUSTERS_MIN_MS.
 function tick(t) {
-  if (unitsDirty && !unitsBusy && map && map.isStyleLoaded()) {
-    const name = unitSource();
-    if (t - unitsBuiltAt >= (name === "units" ? UNITS_MIN_MS : CLUSTERS_MIN_MS)) buildUnits(name, t);
+  if (map && map.isStyleLoaded()) {
+    const clustered = map.getZoom() < CLUSTERS_UNTIL;
+    if ((layerDirty || layerTouched.size) && t - layerBuiltAt >= LAYER_MIN_MS) {
+      layerBuiltAt = t;
+      buildLayer(!clustered);
+    }
+    if (clustered && clustersDirty && !clustersBusy && t - clustersBuiltAt >= CLUSTERS_MIN_MS) buildClusters(t);
   }
   requestAnimationFrame(tick);
 }
 
-// What each units source holds: unit id → the point and properties last sent to it. A rebuild sends only the
-// difference (GeoJSONSource.updateData): with 2,000 moves a second among 10,000 units, about 400 units a
-// rebuild instead of all 10,000 serialised to the worker each time.
-const sent = { units: new Map(), "unit-clusters": new Map() };
+// What each consumer holds: unit id → the point and properties last given to it.
+const sent = { layer: new Map(), clusters: new Map() };
 
-function sameAsSent(before, u, s, st, c) {
-  return before.lon === u.lon && before.lat === u.lat && before.s === s && before.st === st && before.c === c;
+function sameAsSent(before, u) {
+  return before.lon === u.lon && before.lat === u.lat && before.s === u.s && before.st === u.st && before.c === u.c;
 }
 
-function buildUnits(name, t) {
-  unitsDirty = false;
-  unitsBuiltAt = t;
-  shownSource = name;
+// A placed unit as the map shows it: id, place, status (one with a shape), stale (0 or 1), course (° or -1).
+function asDrawn(u, now, staleMs) {
+  return {
+    id: u.unit_id,
+    lon: u.lon,
+    lat: u.lat,
+    s: STATUS_SHAPES[u.status] ? u.status : "unknown",
+    st: !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0,
+    c: u.course_deg ?? -1,
+  };
+}
+
+// The changes for one consumer since it was last given them: the units added or changed, and the ids gone;
+// among `ids` only, or among all units.
+function diffSince(held, ids = null) {
   const now = serverNow();
   const staleMs = store.get().staleS * 1000;
-  const held = sent[name];
-  const add = [];
-  const update = [];
-  const seen = new Set();
-  let stales = 0;
-  for (const u of store.get().units.values()) {
-    if (u.lat == null) continue;
-    const id = u.unit_id;
-    seen.add(id);
-    const st = !u.fix_time || now - Date.parse(u.fix_time) > staleMs ? 1 : 0;
-    stales += st;
-    const s = STATUS_SHAPES[u.status] ? u.status : "unknown";
-    const c = u.course_deg ?? -1;
-    const before = held.get(id);
-    if (before && sameAsSent(before, u, s, st, c)) continue;
-    held.set(id, { lon: u.lon, lat: u.lat, s, st, c });
-    const geometry = { type: "Point", coordinates: [u.lon, u.lat] };
-    if (!before) add.push({ type: "Feature", geometry, properties: { id, s, st, c } });
-    else update.push({ id, newGeometry: geometry, addOrUpdateProperties: [{ key: "s", value: s }, { key: "st", value: st }, { key: "c", value: c }] });
+  const units = store.get().units;
+  const changed = [];
+  const removed = [];
+  const compare = (u) => {
+    const v = asDrawn(u, now, staleMs);
+    const before = held.get(v.id);
+    if (before && sameAsSent(before, v)) return;
+    changed.push([v, !before]);
+    held.set(v.id, v);
+  };
+  if (ids) {
+    for (const id of ids) {
+      const u = units.get(id);
+      if (u && u.lat != null) compare(u);
+      else if (held.delete(id)) removed.push(id);
+    }
+    return { changed, removed };
   }
-  const remove = [];
-  for (const id of held.keys()) if (!seen.has(id)) remove.push(id);
-  for (const id of remove) held.delete(id);
-  staleCount = stales;
-  drawnProbe.inFlight = drawnProbe.pending;
+  const seen = new Set();
+  for (const u of units.values()) {
+    if (u.lat == null) continue;
+    seen.add(u.unit_id);
+    compare(u);
+  }
+  for (const id of held.keys()) if (!seen.has(id)) removed.push(id);
+  for (const id of removed) held.delete(id);
+  return { changed, removed };
+}
+
+// A live frame's units only; all of them after a snapshot or when staleness changed.
+function buildLayer(shown) {
+  const { changed, removed } = diffSince(sent.layer, layerDirty ? null : layerTouched);
+  layerDirty = false;
+  layerTouched.clear();
+  for (const [u] of changed) unitsLayer.set(u.id, u.lon, u.lat, u.s, u.st === 1, u.c < 0 ? null : u.c);
+  for (const id of removed) unitsLayer.remove(id);
+  if (!shown) return;
+  for (const t0 of drawnProbe.pending.splice(0)) drawnProbe.layer.push(t0);
+  if (!changed.length && !removed.length) drawnProbe.ready.push(drawnProbe.layer.splice(0)); // drawn as they are
+}
+
+// A rebuild sends only the difference (GeoJSONSource.updateData): about the units that moved since the last rebuild
+// instead of all 10,000 serialised to the worker each time.
+function buildClusters(t) {
+  clustersDirty = false;
+  clustersBuiltAt = t;
+  const { changed, removed } = diffSince(sent.clusters);
+  drawnProbe.clusters = drawnProbe.pending;
   drawnProbe.pending = [];
-  if (!add.length && !update.length && !remove.length) {
-    drawnProbe.ready = drawnProbe.inFlight; // nothing moved: what is drawn is already current
+  if (!changed.length && !removed.length) {
+    drawnProbe.ready.push(drawnProbe.clusters.splice(0)); // nothing moved: what is drawn is already current
     return;
   }
-  unitsBusy = name;
-  map.getSource(name).updateData({ add, update, remove });
+  const add = [];
+  const update = [];
+  for (const [u, isNew] of changed) {
+    const geometry = { type: "Point", coordinates: [u.lon, u.lat] };
+    if (isNew) add.push({ type: "Feature", geometry, properties: { id: u.id, s: u.s, st: u.st, c: u.c } });
+    else update.push({ id: u.id, newGeometry: geometry, addOrUpdateProperties: [{ key: "s", value: u.s }, { key: "st", value: u.st }, { key: "c", value: u.c }] });
+  }
+  clustersBusy = true;
+  map.getSource("unit-clusters").updateData({ add, update, remove: removed });
 }
 
 function probeDrawn() {
-  // The frame after the worker handed the new unit positions back is the one that shows them.
-  if (!drawnProbe.ready) return;
+  // Called after each frame: the positions made ready for it are drawn.
+  if (!drawnProbe.ready.length) return;
   const now = Date.now();
-  for (const t0 of drawnProbe.ready) drawnProbe.samples.push(now - Date.parse(t0));
+  for (const batch of drawnProbe.ready) for (const t0 of batch) drawnProbe.samples.push(now - Date.parse(t0));
   if (drawnProbe.samples.length > 200000) drawnProbe.samples.splice(0, 100000);
-  drawnProbe.ready = null;
+  drawnProbe.ready = [];
 }
 
 export function drawnDelays() {
@@ -451,12 +495,17 @@ function onClick(e) {
     picking({ lat: +e.lngLat.lat.toFixed(6), lon: +e.lngLat.lng.toFixed(6) });
     return;
   }
+  const unitId = unitsLayer.hit(e.point, 8);
+  if (unitId) {
+    selectUnit(unitId);
+    return;
+  }
   const box = [
     [e.point.x - 8, e.point.y - 8],
     [e.point.x + 8, e.point.y + 8],
   ];
-  const hits = map.queryRenderedFeatures(box, { layers: ["units", "unit-dots", "cluster-dots", "clusters"] });
-  const unit = hits.find((f) => f.layer.id !== "clusters");
+  const hits = map.queryRenderedFeatures(box, { layers: ["cluster-dots", "clusters"] });
+  const unit = hits.find((f) => f.layer.id === "cluster-dots");
   if (unit) {
     selectUnit(unit.properties.id);
     return;
@@ -472,7 +521,7 @@ function onClick(e) {
 
 export async function selectUnit(unitId) {
   store.set({ selectedUnit: unitId });
-  map.setFilter("unit-selected", ["==", ["get", "id"], unitId || ""]);
+  unitsLayer.select(unitId);
   track = null;
   setTrack();
   if (!unitId) return;
@@ -561,6 +610,11 @@ export function pixelAt(lat, lon) {
     });
     map.triggerRepaint();
   });
+}
+
+// The id of the unit drawn within `radius` pixels of a place (zoomed in past the clusters), or null: for the tests.
+export function unitAt(lat, lon, radius) {
+  return unitsLayer.hit(map.project([lon, lat]), radius);
 }
 
 export function mapInstance() {
