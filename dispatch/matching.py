@@ -77,6 +77,9 @@ class UnitMatcher:
         self._next_status_refresh = 0.0
         self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
         self._refresh_after: str | None = None  # the re-read under way: the last unit id read; None between
+        # The units cached when the re-read began that no slice has read yet: those left at its end are no
+        # longer in the store and leave the cache (as the full re-read's new dict left them out).
+        self._refresh_unread: set[str] = set()
         self._pool_version = 0  # bumped when a unit may have become a candidate
         # Waiting incident → (pool version, when it was searched): what the tick's retries go by.
         self._searched: dict[str, tuple[int, datetime]] = {}
@@ -104,18 +107,27 @@ class UnitMatcher:
                 return
             self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
             self._refresh_after = ""
+            self._refresh_unread = set(self.status)
         with self.store.transaction() as tx:
             if self._refresh_after == "":
                 self.in_sos = safety_repo.raised_units(tx)
             rows = repo.unit_status_slice(tx, self._refresh_after, STATUS_SLICE)
         for unit_id, status in rows:
+            self._refresh_unread.discard(unit_id)
             if self.status.get(unit_id) is not status:
                 self.cache_status(unit_id, status)
-        self._refresh_after = rows[-1][0] if len(rows) == STATUS_SLICE else None
+        if len(rows) == STATUS_SLICE:
+            self._refresh_after = rows[-1][0]
+            return
+        self._refresh_after = None
+        for unit_id in self._refresh_unread:  # deleted from the store since they were cached
+            self.status.pop(unit_id, None)
+        self._refresh_unread = set()
 
     def cache_status(self, unit_id: str, status: UnitStatus) -> None:
         """After the commit that set it."""
         self.status[unit_id] = status
+        self._refresh_unread.discard(unit_id)  # in the store: just read from it or written to it
         if status is UnitStatus.AVAILABLE:
             self._pool_version += 1
 
