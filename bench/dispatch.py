@@ -37,8 +37,15 @@ tick's escalations in one transaction and its offer timeouts (with their next of
 budget per tick; the 30 s re-read of every unit's status in slices of 2,000 a tick (all 100,000 at once was a
 0.7 s tick); the outbox's relay waiting on a burst's last PUBACK, not on each; and the broker sending PUBACKs
 without Nagle's delay (`set_tcp_nodelay true`: a burst of 16 QoS 1 messages acknowledged in 0.6 ms, not 44 ms).
-What is left of the tick is round trips: each timed-out offer is about eight compare-and-sets, each waiting for
-its answer (39 ms of a 76 ms tick in a profile); one statement per kind for the whole batch is the next step.
+Then each timed-out offer was about seven statements waiting for their answers (39 ms of a 76 ms tick in a
+profile). Measured 2 Dec 2026, 18:13-18:16 UTC, same command, back to back on a machine otherwise nearly idle
+(load average 1.6 → 1.0; other processes 0.06-0.09 of 2 cores): with a tick's offer timeouts released in three
+statements for the batch and its escalations fired in one (`dispatch_repo.release_offers`, `.escalate`), the tick
+p50 45.1 ms against 64.5 ms before (ratio 0.70), p99 124 ms against 139 ms (0.89); intake → offer p99 52.7 ms
+against 74.6 ms (0.71); apart p99 105 ms against 106 ms. The p99 is the slowest one or two of 62-66 ticks and
+noisy: an earlier pair at load average 1.9-4.0 gave 209 ms after, 183 ms before. What is left of the slow ticks
+is not the releases: the re-offers (two waited statements each, a claim and the incident moved to offered) under a
+50 ms search budget (`tick_search_budget_s`), and the dispatcher's lock held by intake bursts meanwhile.
 """
 
 from __future__ import annotations

@@ -427,53 +427,51 @@ class IncidentLifecycle:
     # ------------------------------------------------------------------------------------------ the ladder
     def escalate(self, due: list[Incident], now: datetime) -> None:
         """Their stations' deadlines passed unacknowledged: the incidents climb to their next tier, all in one
-        transaction (one commit for a tick's escalations, not one each). Each fires once across dispatchers and
-        restarts: a compare-and-set on the level it was at; one another dispatcher fired first is left out."""
-        fired: list[tuple[Incident, Station]] = []
+        transaction and one UPDATE (`repo.escalate`: one round trip for a tick's escalations, not one each).
+        Each fires once across dispatchers and restarts: a compare-and-set on the level it was at; one another
+        dispatcher fired first is left out."""
+        steps: dict[str, tuple[Incident, Station, repo.Escalation]] = {}
+        for inc in due:
+            ladder = self.ladder(inc)
+            nxt = inc.level + 1
+            if nxt not in ladder:
+                continue
+            seconds = self.config.ack_deadline_s[nxt]
+            deadline = now + timedelta(seconds=seconds) if seconds is not None else None
+            step = repo.Escalation(inc.incident_id, inc.level, nxt, ladder[nxt].code, deadline)
+            steps[inc.incident_id] = (inc, ladder[nxt], step)
         with self.store.transaction() as tx:
-            for inc in due:
-                to = self._escalate_in_tx(tx, inc, now)
-                if to is not None:
-                    fired.append((inc, to))
-        for inc, to in fired:
+            won = repo.escalate(tx, [step for _inc, _to, step in steps.values()])
+            fired = [(inc, to, step) for inc, to, step in steps.values() if inc.incident_id in won]
+            repo.append_audits(
+                tx,
+                now,
+                [
+                    repo.AuditRecord(
+                        self.actor,
+                        "escalated",
+                        incident_id=inc.incident_id,
+                        details={
+                            "from": inc.station_code,
+                            "to": to.code,
+                            "level": tier_name(step.to_level),
+                            "deadline_was": inc.station_deadline.isoformat()
+                            if inc.station_deadline
+                            else None,
+                            "deadline": step.station_deadline.isoformat() if step.station_deadline else None,
+                        },
+                    )
+                    for inc, to, step in fired
+                ],
+            )
+            for inc, _to, _step in fired:
+                self.announcer.incident(tx, won[inc.incident_id], "escalated")
+        for inc, to, _step in fired:
             metrics.ESCALATIONS.labels(tier_name(LEVEL_OF[to.level])).inc()
             log.warning(
                 "incident escalated: station did not acknowledge in time",
                 extra={"incident_id": inc.incident_id, "from": inc.station_code, "to": to.code},
             )
-
-    def _escalate_in_tx(self, tx: Tx, inc: Incident, now: datetime) -> Station | None:
-        """One incident up its ladder within the caller's transaction; the station it went to, or None."""
-        ladder = self.ladder(inc)
-        nxt = inc.level + 1
-        if nxt not in ladder:
-            return None
-        seconds = self.config.ack_deadline_s[nxt]
-        deadline = now + timedelta(seconds=seconds) if seconds is not None else None
-        updated = repo.update_incident_returning(
-            tx,
-            inc.incident_id,
-            {"level": inc.level, "acked_at": None, "closed_at": None},
-            {"level": nxt, "station_code": ladder[nxt].code, "station_deadline": deadline},
-        )
-        if updated is None:  # another dispatcher fired it first
-            return None
-        repo.append_audit(
-            tx,
-            now,
-            self.actor,
-            "escalated",
-            incident_id=inc.incident_id,
-            details={
-                "from": inc.station_code,
-                "to": ladder[nxt].code,
-                "level": tier_name(nxt),
-                "deadline_was": inc.station_deadline.isoformat() if inc.station_deadline else None,
-                "deadline": deadline.isoformat() if deadline else None,
-            },
-        )
-        self.announcer.incident(tx, updated, "escalated")
-        return ladder[nxt]
 
     # ------------------------------------------------------------------------------------------ queries
     def get(self, incident_id: str) -> Incident:

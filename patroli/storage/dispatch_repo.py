@@ -133,6 +133,15 @@ def get_incident(tx: Tx, incident_id: str) -> Incident | None:
     return incident_from_row(tx, rows[0]) if rows else None
 
 
+def incidents_by_id(tx: Tx, incident_ids: Sequence[str]) -> list[Incident]:
+    """`get_incident` of several in one query (in no particular order; the ids not stored left out)."""
+    if not incident_ids:
+        return []
+    params: dict[str, Any] = {}
+    rows = tx.rows(f"{INCIDENT_SELECT} WHERE incident_id IN ({in_list('i', incident_ids, params)})", params)
+    return [incident_from_row(tx, r) for r in rows]
+
+
 def list_incidents(
     tx: Tx,
     *,
@@ -226,6 +235,37 @@ def _update_sql(
         sets.append(f"{col} = :s_{col}")
         params[f"s_{col}"] = str(value) if isinstance(value, IncidentState) else value
     return f"UPDATE incidents SET {', '.join(sets)} WHERE {' AND '.join(conditions)}", params
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """An incident up one tier of its ladder, from the level it was read at."""
+
+    incident_id: str
+    level: int  # the level it is at now: the compare-and-set
+    to_level: int
+    station_code: str
+    station_deadline: datetime | None
+
+
+def escalate(tx: Tx, steps: Sequence[Escalation]) -> dict[str, Incident]:
+    """A tick's escalations in one UPDATE, each row a compare-and-set on the level it was read at (and still
+    unacknowledged and open), so of two dispatchers firing the same escalation exactly one sees it come back;
+    incident id → the incident as escalated, for those that won."""
+    _hold_chain(tx)
+    if not steps:
+        return {}
+    params: dict[str, Any] = {}
+    rows = [(e.incident_id, e.level, e.to_level, e.station_code, e.station_deadline) for e in steps]
+    values = _values(("text", "integer", "integer", "text", "timestamptz"), rows, params)
+    found = tx.rows(
+        f"UPDATE incidents SET level = v.column3, station_code = v.column4, station_deadline = v.column5 "
+        f"FROM {values} WHERE incidents.incident_id = v.column1 AND incidents.level = v.column2 "
+        "AND incidents.acked_at IS NULL AND incidents.closed_at IS NULL "
+        f"RETURNING {', '.join('incidents.' + c for c in INCIDENT_COLUMNS)}",
+        params,
+    )
+    return {inc.incident_id: inc for inc in (incident_from_row(tx, r) for r in found)}
 
 
 def due_escalations(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
@@ -354,6 +394,86 @@ def tried_units(tx: Tx, incident_id: str) -> set[str]:
         r[0]
         for r in tx.rows("SELECT unit_id FROM incident_offers WHERE incident_id = :i", {"i": incident_id})
     }
+
+
+def tried_units_of(tx: Tx, incident_ids: Sequence[str]) -> dict[str, set[str]]:
+    """`tried_units` of several incidents in one query: incident id → the units it was offered to."""
+    tried: dict[str, set[str]] = {i: set() for i in incident_ids}
+    if not tried:
+        return tried
+    params: dict[str, Any] = {}
+    rows = tx.rows(
+        f"SELECT incident_id, unit_id FROM incident_offers WHERE incident_id IN ({in_list('i', list(tried), params)})",
+        params,
+    )
+    for incident_id, unit_id in rows:
+        tried[incident_id].add(unit_id)
+    return tried
+
+
+def _values(types: Sequence[str], rows: Sequence[Sequence[Any]], params: dict[str, Any]) -> str:
+    """A VALUES list named v (its columns `column1`, `column2`, … in both backends), its values added to params.
+    Each value is cast to its column's type: PostgreSQL gives an untyped VALUES list no type to compare with."""
+    tuples = []
+    for r, row in enumerate(rows):
+        names = [f"v{r}_{c}" for c in range(len(types))]
+        params.update(zip(names, row, strict=True))
+        tuples.append(f"({', '.join(f'CAST(:{n} AS {t})' for n, t in zip(names, types, strict=True))})")
+    return f"(VALUES {', '.join(tuples)}) AS v"
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What `release_offers` did: the open offers it answered (incident id → unit, in the order asked), the
+    incidents it returned to waiting (as they are now), and the units it freed."""
+
+    offers: dict[str, str]
+    waiting: dict[str, Incident]
+    freed: set[str]
+
+
+def release_offers(tx: Tx, offers: Sequence[tuple[str, str]], answer: str, now: datetime) -> Released:
+    """Release a batch of open offers (incident id, unit) in three statements, each a compare-and-set of all its
+    rows at once: the offers still open answered; of their incidents, those still offered to that unit back to
+    waiting; of their units, those still offered freed. Only the rows that won come back, so of two
+    dispatchers releasing the same offers each row is released by exactly one (as `answer_offer`,
+    `update_incident` and `set_unit_status` one row at a time)."""
+    _hold_chain(tx)
+    if not offers:
+        return Released({}, {}, set())
+    _check_state_change(IncidentState.OFFERED, IncidentState.AWAITING_UNIT)
+    params: dict[str, Any] = {"answer": answer, "now": now}
+    won = {
+        r[0]: r[1]
+        for r in tx.rows(
+            f"UPDATE incident_offers SET answer = :answer, answered_at = :now FROM {_values(('text', 'text'), offers, params)} "
+            "WHERE incident_offers.incident_id = v.column1 AND incident_offers.unit_id = v.column2 "
+            "AND incident_offers.answer IS NULL RETURNING incident_offers.incident_id, incident_offers.unit_id",
+            params,
+        )
+    }
+    answered = {i: u for i, u in offers if won.get(i) == u}  # in the order asked
+    if not answered:
+        return Released({}, {}, set())
+    params = {"now": now}
+    pairs = list(answered.items())
+    rows = tx.rows(
+        f"UPDATE incidents SET state = 'awaiting_unit', unit_id = NULL, offer_deadline = NULL "
+        f"FROM {_values(('text', 'text'), pairs, params)} WHERE incidents.incident_id = v.column1 "
+        "AND incidents.state = 'offered' AND incidents.unit_id = v.column2 "
+        f"RETURNING {', '.join('incidents.' + c for c in INCIDENT_COLUMNS)}",
+        params,
+    )
+    waiting = {inc.incident_id: inc for inc in (incident_from_row(tx, r) for r in rows)}
+    params = {"now": now}
+    units = [(u,) for u in dict.fromkeys(answered.values())]
+    rows = tx.rows(
+        f"UPDATE units SET status = 'available', status_since = :now, incident_id = NULL "
+        f"FROM {_values(('text',), units, params)} WHERE units.unit_id = v.column1 AND units.status = 'offered' "
+        "RETURNING units.unit_id",
+        params,
+    )
+    return Released(answered, waiting, {r[0] for r in rows})
 
 
 # ---------------------------------------------------------------------------------------------- units
@@ -674,6 +794,50 @@ def append_audit(
     )
     tx.audit_head = (seq, digest)
     return AuditEntry(seq, at, actor, action, incident_id, unit_id, text, prev, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An entry to append with `append_audits`."""
+
+    actor: str
+    action: str
+    incident_id: str | None = None
+    unit_id: str | None = None
+    details: Mapping[str, Any] | None = None
+
+
+AUDIT_INSERT_MAX = 1000  # rows per INSERT (9 parameters a row: far below SQLite's limit)
+
+
+def append_audits(tx: Tx, at: datetime, records: Sequence[AuditRecord]) -> None:
+    """`append_audit` for several entries in one INSERT: their hashes chained in order, as one by one."""
+    head = _hold_chain(tx)
+    for start in range(0, len(records), AUDIT_INSERT_MAX):
+        params: dict[str, Any] = {"at": at}
+        values = []
+        for i, rec in enumerate(records[start : start + AUDIT_INSERT_MAX]):
+            seq, prev = head[0] + 1, head[1]
+            text = json.dumps(dict(rec.details or {}), sort_keys=True, separators=(",", ":"), default=str)
+            digest = _chain_hash(prev, seq, at, rec.actor, rec.action, rec.incident_id, rec.unit_id, text)
+            params |= {
+                f"s{i}": seq,
+                f"a{i}": rec.actor,
+                f"n{i}": rec.action,
+                f"i{i}": rec.incident_id,
+                f"u{i}": rec.unit_id,
+                f"d{i}": text,
+                f"p{i}": prev,
+                f"h{i}": digest,
+            }
+            values.append(f"(:s{i}, :at, :a{i}, :n{i}, :i{i}, :u{i}, :d{i}, :p{i}, :h{i})")
+            head = (seq, digest)
+        tx.send(
+            "INSERT INTO audit_log (seq, at, actor, action, incident_id, unit_id, details, prev_hash, hash) "
+            f"VALUES {', '.join(values)}",
+            params,
+        )
+        tx.audit_head = head
 
 
 def audit_from_row(tx: Tx, r: tuple[Any, ...]) -> AuditEntry:

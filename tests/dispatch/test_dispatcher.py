@@ -530,3 +530,25 @@ def test_the_periodic_status_re_read_goes_a_slice_a_tick_and_reaches_every_unit(
         tx.run("UPDATE units SET status = 'available' WHERE unit_id = 'SL-0'")
     m.refresh_when_due()  # the round is over and the next is not due yet
     assert m.status["SL-0"] is UnitStatus.BUSY
+
+
+def test_the_sliced_status_re_read_drops_the_units_the_store_no_longer_has(
+    make_dispatcher, dstore, monkeypatch
+) -> None:
+    import dispatch.matching
+
+    d = make_dispatcher()
+    units = [f"GONE-{i}" for i in range(5)]
+    for u in units:
+        place(d, dstore, u, MONAS[0], MONAS[1])
+    with dstore.transaction() as tx:  # deleted behind the dispatcher's back: first, middle and last by id
+        tx.run("DELETE FROM units WHERE unit_id IN ('GONE-0', 'GONE-2', 'GONE-4')")
+    monkeypatch.setattr(dispatch.matching, "STATUS_SLICE", 2)
+    m = d.matcher
+    m._next_full_refresh = 0.0  # a re-read is due
+    m.refresh_when_due()
+    m.cache_status("LATE-0", UnitStatus.AVAILABLE)  # cached during the round (registered since it began)
+    while m._refresh_after is not None:
+        m.refresh_when_due()
+    assert sorted(u for u in m.status if u.startswith(("GONE-", "LATE-"))) == ["GONE-1", "GONE-3", "LATE-0"]
+    assert m.status["GONE-1"] is UnitStatus.AVAILABLE
