@@ -56,8 +56,8 @@ class Bus:
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     def close(self) -> None:
+        self.client.disconnect()  # first: the network thread then ends at once, not at its next 1 s select
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 def pending(store: Store) -> list[tuple[str, bytes]]:
