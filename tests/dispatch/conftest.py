@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from broker_clients import BrokerPublisher, Listener
 
 from dispatch.jurisdiction import Jurisdiction
 from dispatch.service import DispatchConfig, Dispatcher
@@ -30,45 +30,6 @@ class FakeClock:
         self.t += timedelta(seconds=seconds)
 
 
-class BrokerPublisher:
-    """Publishes through the real broker (what the radios would receive)."""
-
-    def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
-        )
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-class Listener:
-    """Records what reaches the radios' dispatch topics."""
-
-    def __init__(self, port: int, topic: str = "fleet/+/dispatch") -> None:
-        self.heard: list[tuple[str, bytes]] = []
-        ready = threading.Event()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"lis-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = lambda _c, _u, m: self.heard.append((m.topic, m.payload))
-        self.client.on_subscribe = lambda *a: ready.set()
-        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert ready.wait(10)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 @pytest.fixture(scope="session")
 def stations() -> StationDirectory:
     return StationDirectory.load()
@@ -82,6 +43,16 @@ def jurisdiction(stations: StationDirectory) -> Jurisdiction:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on each backend in turn."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path}/p.db"
+    s = open_store(url)
+    s.migrate()
+    yield s
+    s.close()
 
 
 @pytest.fixture

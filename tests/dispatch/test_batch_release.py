@@ -7,8 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from test_dispatcher import KM, MONAS, audit_actions, intake, place
@@ -17,17 +16,8 @@ from dispatch.jurisdiction import Jurisdiction
 from dispatch.service import DispatchConfig, Dispatcher, Publisher
 from dispatch.stations import StationDirectory
 from patroli.incidents import IncidentState, UnitStatus
-from patroli.storage import Store, open_store
+from patroli.storage import Store
 from patroli.storage import dispatch_repo as repo
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path}/p.db"
-    s = open_store(url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -49,6 +39,26 @@ def pair(
     return ds
 
 
+def together(dispatchers: list[Dispatcher], work: Callable[[Dispatcher], object]) -> None:
+    """`work` in every dispatcher at once (threads released by one barrier); an error in any fails the test."""
+    start = threading.Barrier(len(dispatchers))
+    errors: list[BaseException] = []
+
+    def run(d: Dispatcher) -> None:
+        start.wait()
+        try:
+            work(d)
+        except BaseException as exc:  # reported by the test's thread, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in dispatchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
 def offered(store: Store) -> dict[str, str]:
     with store.transaction() as tx:
         return {i.incident_id: i.unit_id for i in repo.list_incidents(tx) if i.state is IncidentState.OFFERED}  # type: ignore[misc]
@@ -67,22 +77,9 @@ def test_two_dispatchers_releasing_the_same_due_offers_release_each_once(pair, a
     with any_store.transaction() as tx:
         due = repo.due_offers(tx, now)
     assert {i.incident_id for i in due} == set(first)
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def release(d: Dispatcher) -> None:
-        start.wait()
-        try:
-            d.matcher.offers_timed_out(due, now, float("inf"))  # both hold the same due rows
-        except BaseException as exc:  # reported by the test's thread, asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=release, args=(d,)) for d in pair]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    together(
+        pair, lambda d: d.matcher.offers_timed_out(due, now, float("inf"))
+    )  # both hold the same due rows
     for incident_id in first:
         actions = audit_actions(any_store, incident_id)
         assert actions.count("timed_out") == 1 and actions.count("offered") == 2
@@ -156,23 +153,8 @@ def test_two_dispatchers_firing_the_same_due_escalations_fire_each_once(pair, an
     with any_store.transaction() as tx:
         due = repo.due_escalations(tx, now)
     assert len(due) == 3
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def fire(d: Dispatcher) -> None:
-        start.wait()
-        try:
-            d.lifecycle.escalate(due, now)  # both hold the same due rows
-        except BaseException as exc:  # reported by the test's thread, asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=fire, args=(d,)) for d in pair]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    together(pair, lambda d: d.lifecycle.escalate(due, now))  # both hold the same due rows
     pair[0].lifecycle.escalate(due, now)  # read before the others fired: nothing left to fire
-    assert errors == []
     with any_store.transaction() as tx:
         assert repo.verify_audit(tx) == []
         for inc in due:

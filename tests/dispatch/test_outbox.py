@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from broker_clients import BrokerPublisher, Listener
 from test_dispatcher import MONAS, audit_actions, intake, offers, place
 from tracker_helpers import wait_until
 
@@ -36,42 +36,18 @@ REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
-class Bus:
-    """A paho client on a real broker: publishes (the dispatcher's bus) and records what it hears."""
-
-    def __init__(self, port: int, topic: str | None = None) -> None:
-        self.heard: list[tuple[str, bytes]] = []
-        ready = threading.Event()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"obx-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = lambda _c, _u, m: self.heard.append((m.topic, m.payload))
-        self.client.on_subscribe = lambda *a: ready.set()
-        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1) if topic else ready.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert ready.wait(10)
-
-    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain)
-
-    def close(self) -> None:
-        self.client.disconnect()  # first: the network thread then ends at once, not at its next 1 s select
-        self.client.loop_stop()
-
-
 def pending(store: Store) -> list[tuple[str, bytes]]:
     with store.transaction() as tx:
         return [(r[0], bytes(r[1])) for r in tx.rows("SELECT topic, payload FROM outbox ORDER BY id")]
 
 
-def events(listener: Bus) -> list[IncidentEvent]:
+def events(listener: Listener) -> list[IncidentEvent]:
     return [IncidentEvent.decode(p) for t, p in list(listener.heard) if t == topics.INCIDENT_EVENTS]
 
 
 @pytest.fixture
-def events_listener(mosquitto: Mosquitto) -> Iterator[Bus]:
-    lis = Bus(mosquitto.port, topics.INCIDENT_EVENTS)
+def events_listener(mosquitto: Mosquitto) -> Iterator[Listener]:
+    lis = Listener(mosquitto.port, topics.INCIDENT_EVENTS)
     yield lis
     lis.close()
 
@@ -185,8 +161,8 @@ def test_a_row_is_deleted_only_once_the_broker_acknowledged_it(
     tmp_path: Path, dstore: Store, stations, jurisdiction
 ) -> None:
     broker = start_mosquitto(tmp_path)
-    lis = Bus(broker.port, topics.INCIDENT_EVENTS)
-    pub = Bus(broker.port)
+    lis = Listener(broker.port, topics.INCIDENT_EVENTS)
+    pub = BrokerPublisher(broker.port)
     try:
         w = web(dstore, stations, jurisdiction, pub)
         w.announcer.relay.ack_timeout_s = 0.3
@@ -210,7 +186,7 @@ def test_a_row_is_deleted_only_once_the_broker_acknowledged_it(
 class _Gated:
     """A publisher that holds its first message until told: a relay caught between taking rows and publishing."""
 
-    def __init__(self, inner: Bus) -> None:
+    def __init__(self, inner: Publisher) -> None:
         self.inner = inner
         self.entered, self.go = threading.Event(), threading.Event()
         self.calls = 0
@@ -224,7 +200,7 @@ class _Gated:
 
 def test_two_relays_never_publish_one_row(dstore: Store, mosquitto: Mosquitto, publishers) -> None:
     base = f"test/outbox/{uuid.uuid4().hex[:8]}"
-    lis = Bus(mosquitto.port, f"{base}/#")
+    lis = Listener(mosquitto.port, f"{base}/#")
     try:
         with dstore.transaction() as tx:
             repo.add_outbox(tx, [OutboxMessage(f"{base}/{i}", b"%d" % i, 1) for i in range(3)], T0)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,20 +21,12 @@ from dispatch.stations import StationDirectory
 from patroli.incidents import Disposition, IncidentState, UnitStatus
 from patroli.messages import CheckInRequest, DispatchOffer, UnitAnswer, decode_dispatch
 from patroli.models import Unit
-from patroli.storage import Store, open_store, safety_repo
+from patroli.storage import Store, safety_repo
 from patroli.storage import dispatch_repo as repo
 
 if TYPE_CHECKING:  # the types of the dispatch tests' fixtures (conftest.py)
-    from conftest import FakeClock, Listener
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path}/p.db"
-    s = open_store(url)
-    s.migrate()
-    yield s
-    s.close()
+    from broker_clients import Listener
+    from conftest import FakeClock
 
 
 @pytest.fixture
