@@ -69,6 +69,7 @@ import psycopg
 
 from bench.common import write_results
 from dispatch.jurisdiction import Jurisdiction
+from dispatch.runner import settle_heap
 from dispatch.service import Dispatcher
 from dispatch.stations import StationDirectory
 from dispatch.unit_index import UnitIndex
@@ -455,6 +456,7 @@ def main() -> None:
 
             fresh()
             dispatcher.load()
+            settle_heap()  # as DispatchRunner.start does
             figures |= throughput_figures(store, dispatcher, publisher, intakes[: args.incidents])
             backlog = intakes[args.incidents : args.incidents + args.open]
             fresh()

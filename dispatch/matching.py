@@ -210,21 +210,25 @@ class UnitMatcher:
         inc.state, inc.unit_id, inc.offer_deadline = IncidentState.OFFERED, unit.unit_id, deadline
         return self.record_offer(tx, inc, unit, now)
 
-    def claim_unit(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> Candidate | None:
-        """The nearest available, fresh unit not yet asked, taken available → offered by compare-and-set. The
-        cache is not touched: the transaction may still roll back (`announce_offer` sets it at the commit)."""
+    def candidates(self, inc: Incident, now: datetime, tried: set[str]) -> list[Candidate]:
+        """The incident's candidates by the cache, quickest first: available, fresh, not yet asked."""
         if inc.lat is None or inc.lon is None:
-            return None
+            return []
         lat, lon = inc.lat, inc.lon
-        candidates = self.index.nearest(
+        found = self.index.nearest(
             lat,
             lon,
             k=self.config.candidates,
             max_km=self.config.search_max_km,
             accept=lambda u, p: self.is_candidate(u, p, now, tried),
         )
-        candidates.sort(key=lambda c: self.travel_time(c, lat, lon))
-        for c in candidates:
+        found.sort(key=lambda c: self.travel_time(c, lat, lon))
+        return found
+
+    def claim_unit(self, tx: Tx, inc: Incident, now: datetime, tried: set[str]) -> Candidate | None:
+        """The nearest available, fresh unit not yet asked, taken available → offered by compare-and-set. The
+        cache is not touched: the transaction may still roll back (`announce_offer` sets it at the commit)."""
+        for c in self.candidates(inc, now, tried):
             if repo.set_unit_status(
                 tx,
                 c.unit_id,
@@ -252,17 +256,25 @@ class UnitMatcher:
         """The offer and its audit entry: by the dispatcher's service, or by the person who chose the unit. The
         deadline is the incident's, or the offer's own where several units are asked at once."""
         deadline = deadline or inc.offer_deadline
-        assert deadline is not None and inc.lat is not None and inc.lon is not None
+        assert deadline is not None
         repo.record_offer(tx, inc.incident_id, unit.unit_id, now, deadline)
-        repo.append_audit(
-            tx,
-            now,
+        repo.append_audits(tx, now, [self.offer_audit(inc, unit, deadline, actor)])
+        return self.offer_message(inc, now)
+
+    def offer_audit(
+        self, inc: Incident, unit: Candidate, deadline: datetime, actor: str | None = None
+    ) -> repo.AuditRecord:
+        return repo.AuditRecord(
             actor or self.actor,
             "offered",
             incident_id=inc.incident_id,
             unit_id=unit.unit_id,
             details={"distance_km": round(unit.distance_km, 3), "deadline": deadline.isoformat()},
         )
+
+    def offer_message(self, inc: Incident, now: datetime) -> DispatchOffer:
+        """What the radio is sent (counted as an offer made)."""
+        assert inc.lat is not None and inc.lon is not None
         metrics.OFFERS.inc()
         return DispatchOffer(
             incident_id=inc.incident_id,
@@ -357,20 +369,53 @@ class UnitMatcher:
                     self.announcer.unit(tx, unit_id, UnitStatus.AVAILABLE, now)
                 self.announcer.incident(tx, after[incident_id], "timed_out")
             tried = repo.tried_units_of(tx, list(done.waiting))
-            for waiting in (done.waiting[i] for i in done.offers if i in done.waiting):  # oldest due first
-                if time.perf_counter() > search_until:
-                    break
-                self.searched(waiting.incident_id, now)
-                offered = replace(waiting)  # the timed_out event says it waits, as it did then
-                offer = self.offer_in_tx(tx, offered, now, tried=tried[offered.incident_id])
-                if offer is not None:
-                    self.announce_offer(tx, offered, offer)
+            # Copies: the timed_out events say they wait, as they did then. Oldest due first.
+            waiting = [replace(done.waiting[i]) for i in done.offers if i in done.waiting]
+            self.offer_batch_in_tx(tx, waiting, now, tried, search_until)
         for incident_id, unit_id in done.offers.items():
             self._released(unit_id, "timeout", unit_id in done.freed)
             log.warning(
                 "offer not answered in time; asking the next unit",
                 extra={"incident_id": incident_id, "unit_id": unit_id},
             )
+
+    def offer_batch_in_tx(
+        self,
+        tx: Tx,
+        waiting: list[Incident],
+        now: datetime,
+        tried: dict[str, set[str]],
+        search_until: float,
+    ) -> None:
+        """Within the caller's transaction, which holds the incidents (`repo.release_offers` returned them):
+        each offered to its quickest candidate while the search budget lasts (`search_until`, perf_counter),
+        no unit picked twice, in three statements for the batch (`repo.offer_batch`) and one for its audit
+        entries. An incident whose unit another dispatcher took meanwhile is offered on its own
+        (`offer_in_tx`, the next candidates). One at a time a re-offer was two waited statements and three
+        sent: a national tick's timeouts and their re-offers went from 26 ms p50 to see bench.dispatch."""
+        picks: list[tuple[Incident, Candidate]] = []
+        picked: set[str] = set()
+        for inc in waiting:
+            if time.perf_counter() > search_until:
+                break
+            self.searched(inc.incident_id, now)
+            best = next(iter(self.candidates(inc, now, tried[inc.incident_id] | picked)), None)
+            if best is not None:
+                picked.add(best.unit_id)
+                picks.append((inc, best))
+        deadline = now + timedelta(seconds=self.config.offer_deadline_s)
+        lost = repo.offer_batch(tx, [(inc.incident_id, c.unit_id) for inc, c in picks], now, deadline)
+        won = [(inc, c) for inc, c in picks if inc.incident_id not in lost]
+        repo.append_audits(tx, now, [self.offer_audit(inc, c, deadline) for inc, c in won])
+        for inc, c in won:
+            inc.state, inc.unit_id, inc.offer_deadline = IncidentState.OFFERED, c.unit_id, deadline
+            self.announce_offer(tx, inc, self.offer_message(inc, now))
+        for inc, c in picks:
+            if inc.incident_id in lost:
+                self.status.pop(c.unit_id, None)  # taken meanwhile: unknown until re-read
+                offer = self.offer_in_tx(tx, inc, now, tried=tried[inc.incident_id] | picked)
+                if offer is not None:
+                    self.announce_offer(tx, inc, offer)
 
     # ------------------------------------------------------------------------------------------ a person's choice
     def suggestions(self, inc: Incident, k: int = 5) -> list[tuple[Candidate, float]]:

@@ -27,6 +27,7 @@ Messages are consumed the way the tracker consumes fleet/+/nmea:
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -70,6 +71,15 @@ SHARED_TOPICS = (
 )
 BATCH_MAX = 500  # messages taken from the inbox at once; a tick that is due runs between batches
 STORE_WAIT_MAX_S = 5.0  # longest wait between attempts while the store is down
+
+
+def settle_heap() -> None:
+    """Once the caches are built: leave what the process holds from then on (the kecamatan fill and polygons,
+    the stations, the unit index as loaded: some 450,000 objects at national scale) out of the garbage
+    collector's full passes, which walk every object. One full pass stopped the national tick for 96 ms (of
+    a p99 108 ms in bench.dispatch); after `gc.freeze()` the 20 s run had none, and the objects made later
+    (positions, incidents) are collected as before."""
+    gc.freeze()
 
 
 class TickSchedule:
@@ -160,6 +170,7 @@ class DispatchRunner:
 
     def start(self) -> None:
         self.dispatcher.load()
+        settle_heap()
         self._worker.start()  # its first tick sweeps the outbox: rows a dead predecessor left
         self.client.connect_async(**self._connect_args)  # type: ignore[arg-type]
         self.client.loop_start()

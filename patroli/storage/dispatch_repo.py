@@ -368,11 +368,21 @@ def record_offer(tx: Tx, incident_id: str, unit_id: str, now: datetime, deadline
     timed out earlier) gets a new, open offer in place of its answered one: the row is the offer now standing,
     the audit chain keeps every earlier offer and its answer. Automatic offers never ask a unit twice."""
     _hold_chain(tx)
+    _insert_offers(tx, [(incident_id, unit_id)], now, deadline)
+
+
+def _insert_offers(tx: Tx, offers: Sequence[tuple[str, str]], now: datetime, deadline: datetime) -> None:
+    """Open offers (incident id, unit) made now, in one INSERT; a unit asked again gets its offer reopened."""
+    params: dict[str, Any] = {"now": now, "deadline": deadline}
+    rows = []
+    for k, (incident_id, unit_id) in enumerate(offers):
+        params |= {f"i{k}": incident_id, f"u{k}": unit_id}
+        rows.append(f"(:i{k}, :u{k}, :now, :deadline)")
     tx.send(
-        "INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES (:i, :u, :now, :deadline)"
+        f"INSERT INTO incident_offers (incident_id, unit_id, offered_at, deadline) VALUES {', '.join(rows)}"
         " ON CONFLICT (incident_id, unit_id) DO UPDATE SET offered_at = excluded.offered_at,"
         " deadline = excluded.deadline, answer = NULL, answered_at = NULL",
-        {"i": incident_id, "u": unit_id, "now": now, "deadline": deadline},
+        params,
     )
 
 
@@ -476,7 +486,52 @@ def release_offers(tx: Tx, offers: Sequence[tuple[str, str]], answer: str, now: 
     return Released(answered, waiting, {r[0] for r in rows})
 
 
+def offer_batch(tx: Tx, offers: Sequence[tuple[str, str]], now: datetime, deadline: datetime) -> set[str]:
+    """Offer a batch of waiting incidents, each to its own unit (incident id, unit), in three statements: of the
+    units, those still available taken available → offered (a compare-and-set of all at once: a unit another
+    dispatcher took meanwhile is left out); their incidents awaiting_unit → offered to them; their offers
+    recorded. The incidents whose unit was taken; the rest are for the caller to offer again.
+
+    The caller holds the incidents (it read them under this transaction's row locks, as `release_offers`
+    returns them), so an incident whose unit was taken is still waiting, and one whose unit was won cannot
+    have moved on: a lost incident compare-and-set raises ValueError, a bug rather than a race."""
+    _hold_chain(tx)
+    if not offers:
+        return set()
+    _check_unit_change(UnitStatus.AVAILABLE, to=UnitStatus.OFFERED)
+    _check_state_change(IncidentState.AWAITING_UNIT, IncidentState.OFFERED)
+    params: dict[str, Any] = {"now": now}
+    taken = {
+        r[0]
+        for r in tx.rows(
+            f"UPDATE units SET status = 'offered', status_since = :now, incident_id = v.column2 "
+            f"FROM {_values(('text', 'text'), [(u, i) for i, u in offers], params)} "
+            "WHERE units.unit_id = v.column1 AND units.status = 'available' RETURNING units.unit_id",
+            params,
+        )
+    }
+    won = [(i, u) for i, u in offers if u in taken]
+    if won:
+        params = {"deadline": deadline}
+        moved = tx.rows(
+            f"UPDATE incidents SET state = 'offered', unit_id = v.column2, offer_deadline = :deadline "
+            f"FROM {_values(('text', 'text'), won, params)} WHERE incidents.incident_id = v.column1 "
+            "AND incidents.state = 'awaiting_unit' RETURNING incidents.incident_id",
+            params,
+        )
+        if len(moved) != len(won):
+            raise ValueError("an incident held by this transaction moved on while being offered")
+        _insert_offers(tx, won, now, deadline)
+    return {i for i, u in offers if u not in taken}
+
+
 # ---------------------------------------------------------------------------------------------- units
+def _check_unit_change(*expected: UnitStatus, to: UnitStatus) -> None:
+    illegal = [str(s) for s in expected if to not in UNIT_TRANSITIONS[s]]
+    if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
+        raise ValueError(f"not a legal unit status change: {', '.join(illegal)} → {to}")
+
+
 def set_unit_status(
     tx: Tx,
     unit_id: str,
@@ -491,9 +546,7 @@ def set_unit_status(
 
     The unit's incident becomes `incident_id`, or stays what it was with `keep_incident`."""
     expected = [UnitStatus(s) for s in expect]
-    illegal = [str(s) for s in expected if to not in UNIT_TRANSITIONS[s]]
-    if illegal:  # a caller's mistake, not a radio's: the table is the one place the rules live
-        raise ValueError(f"not a legal unit status change: {', '.join(illegal)} → {to}")
+    _check_unit_change(*expected, to=to)
     _hold_chain(tx)
     params: dict[str, Any] = {"u": unit_id, "to": str(to), "now": now, "incident": incident_id}
     placeholders = []

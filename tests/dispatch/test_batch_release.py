@@ -93,6 +93,35 @@ def test_two_dispatchers_releasing_the_same_due_offers_release_each_once(pair, a
     assert tried == {i: {first[i], second[i]} for i in first}
 
 
+def test_a_batch_reoffer_leaves_out_a_unit_taken_meanwhile(pair, any_store, clock) -> None:  # type: ignore[no-untyped-def]
+    """The re-offers of a tick's timeouts go as one batch (`dispatch_repo.offer_batch`): a unit its cache still
+    holds available but the store has busy (taken by another dispatcher, unheard) is left out, its incident
+    offered to the next candidate or left waiting, and the stale status leaves the cache."""
+    first = offered(any_store)
+    d = pair[1]
+    with any_store.transaction() as tx:
+        tx.run("UPDATE units SET status = 'busy' WHERE unit_id = 'U3'")
+    assert d.matcher.status["U3"] is UnitStatus.AVAILABLE  # stale: nobody told this dispatcher
+    clock.advance(31)
+    now = clock.now()
+    with any_store.transaction() as tx:
+        due = repo.due_offers(tx, now)
+    d.matcher.offers_timed_out(due, now, float("inf"))
+    second = offered(any_store)
+    # U0–U2 were offered in this dispatcher's cache until the commit, U3 is taken: two incidents get U4 and U5.
+    assert sorted(second.values()) == ["U4", "U5"]
+    (left,) = set(first) - set(second)
+    with any_store.transaction() as tx:
+        inc = repo.get_incident(tx, left)
+        assert repo.verify_audit(tx) == []
+        assert repo.tried_units(tx, left) == {first[left]}  # U3's claim lost: never an offer of it
+    assert inc is not None and inc.state is IncidentState.AWAITING_UNIT and inc.unit_id is None
+    assert statuses(any_store)["U3"] is UnitStatus.BUSY and "U3" not in d.matcher.status
+    for incident_id, unit_id in second.items():
+        assert audit_actions(any_store, incident_id).count("offered") == 2
+        assert unit_id != first[incident_id]
+
+
 def test_a_batch_releases_only_the_rows_whose_compare_and_set_wins(pair, any_store, clock) -> None:  # type: ignore[no-untyped-def]
     by_unit = {u: i for i, u in offered(any_store).items()}
     clock.advance(31)
