@@ -99,19 +99,19 @@ class UnitMatcher:
             self.in_sos = safety_repo.raised_units(tx)
         self._pool_version += 1
 
-    def refresh_when_due(self) -> None:
-        """The tick's share of the periodic re-read: the next STATUS_SLICE units by id, while one is under way;
-        a new one every STATUS_REFRESH_S (the SOS signals read with its first slice)."""
+    def refresh_when_due(self, tx: Tx) -> None:
+        """The tick's share of the periodic re-read, in the tick's reading transaction: the next STATUS_SLICE
+        units by id, while one is under way; a new one every STATUS_REFRESH_S (the SOS signals read with its
+        first slice)."""
         if self._refresh_after is None:
             if time.monotonic() < self._next_full_refresh:
                 return
             self._next_full_refresh = time.monotonic() + STATUS_REFRESH_S
             self._refresh_after = ""
             self._refresh_unread = set(self.status)
-        with self.store.transaction() as tx:
-            if self._refresh_after == "":
-                self.in_sos = safety_repo.raised_units(tx)
-            rows = repo.unit_status_slice(tx, self._refresh_after, STATUS_SLICE)
+        if self._refresh_after == "":
+            self.in_sos = safety_repo.raised_units(tx)
+        rows = repo.unit_status_slice(tx, self._refresh_after, STATUS_SLICE)
         for unit_id, status in rows:
             self._refresh_unread.discard(unit_id)
             if self.status.get(unit_id) is not status:

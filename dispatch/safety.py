@@ -81,6 +81,15 @@ class _Lost(Exception):
     """Roll back: another dispatcher (or an earlier delivery) made this change first."""
 
 
+@dataclass(frozen=True, slots=True)
+class SafetyDue:
+    """What a tick fires: emergency offers run out (incident, unit), check-ins to ask, check-ins missed."""
+
+    offers: list[tuple[str, str]]
+    checks: list[safety_repo.SafetyCheck]
+    overdue: list[safety_repo.SafetyCheck]
+
+
 @dataclass(slots=True)
 class _Opened:
     incident: Incident
@@ -536,18 +545,23 @@ class OfficerSafety:
             metrics.CHECK_INS.labels("answered").inc()
             self._freed(freed)
 
-    def tick(self, now: datetime) -> None:
+    @staticmethod
+    def due(tx: Tx, now: datetime) -> SafetyDue:
+        """What the tick fires, read in its reading transaction."""
+        return SafetyDue(
+            safety_repo.due_emergency_offers(tx, now),
+            safety_repo.due_checks(tx, now),
+            safety_repo.overdue_checks(tx, now),
+        )
+
+    def tick(self, due: SafetyDue, now: datetime) -> None:
         """Emergency offers run out; check-ins due are asked; check-ins missed open an emergency."""
-        with self.d.store.transaction() as tx:
-            due_offers = safety_repo.due_emergency_offers(tx, now)
-            due = safety_repo.due_checks(tx, now)
-            overdue = safety_repo.overdue_checks(tx, now)
-        for incident_id, unit_id in due_offers:
+        for incident_id, unit_id in due.offers:
             if self._release(incident_id, unit_id, "timeout", now):
                 self.top_up(incident_id)
-        for check in due:
+        for check in due.checks:
             self._ask(check, now)
-        for check in overdue:
+        for check in due.overdue:
             self._missed(check, now)
 
     def _ask(self, check: safety_repo.SafetyCheck, now: datetime) -> None:

@@ -282,17 +282,19 @@ class Dispatcher:
         with self._lock:
             now = self.clock.now()
             search_until = time.perf_counter() + self.config.tick_search_budget_s  # one budget a tick
-            self.matcher.refresh_when_due()
-            with self.store.transaction() as tx:
+            with (
+                self.store.transaction() as tx
+            ):  # what is due, read once: four transactions were 4-6 ms a tick
+                self.matcher.refresh_when_due(tx)
                 due_escalations = repo.due_escalations(tx, now)
                 due_offers = repo.due_offers(tx, now)
+                safety_due = self.safety.due(tx, now)
+                waiting = repo.awaiting_unit(tx)  # those this tick's timeouts return wait for the next
             if due_escalations:
                 self.lifecycle.escalate(due_escalations, now)
             if due_offers:
                 self.matcher.offers_timed_out(due_offers, now, search_until)
-            self.safety.tick(now)
-            with self.store.transaction() as tx:
-                waiting = repo.awaiting_unit(tx)
+            self.safety.tick(safety_due, now)
             self.matcher.retry_waiting(waiting, now, self.safety.top_up, search_until)
             self.announcer.relay.sweep()
 

@@ -523,12 +523,12 @@ def test_the_periodic_status_re_read_goes_a_slice_a_tick_and_reaches_every_unit(
     m._next_full_refresh = 0.0  # a re-read is due
     seen = []
     for _ in range(3):
-        m.refresh_when_due()
+        d.tick()
         seen.append([m.status[u] for u in units].count(UnitStatus.BUSY))
     assert seen == [2, 4, 5]  # two units a tick, in id order, until all are read
     with dstore.transaction() as tx:
         tx.run("UPDATE units SET status = 'available' WHERE unit_id = 'SL-0'")
-    m.refresh_when_due()  # the round is over and the next is not due yet
+    d.tick()  # the round is over and the next is not due yet
     assert m.status["SL-0"] is UnitStatus.BUSY
 
 
@@ -546,9 +546,9 @@ def test_the_sliced_status_re_read_drops_the_units_the_store_no_longer_has(
     monkeypatch.setattr(dispatch.matching, "STATUS_SLICE", 2)
     m = d.matcher
     m._next_full_refresh = 0.0  # a re-read is due
-    m.refresh_when_due()
+    d.tick()
     m.cache_status("LATE-0", UnitStatus.AVAILABLE)  # cached during the round (registered since it began)
     while m._refresh_after is not None:
-        m.refresh_when_due()
+        d.tick()
     assert sorted(u for u in m.status if u.startswith(("GONE-", "LATE-"))) == ["GONE-1", "GONE-3", "LATE-0"]
     assert m.status["GONE-1"] is UnitStatus.AVAILABLE
