@@ -50,7 +50,8 @@ class DispatchConfig:
     # available, a silent unit reported), and otherwise at most this often: a search that finds nobody walks
     # every ring out to search_max_km, and doing that each tick for every waiting incident delays escalations.
     waiting_retry_s: float = 5.0
-    # Searches per tick stop after this much time, the rest go next tick: well under the tick's 50 ms target.
+    # A tick's searches (and their offers) stop after this much time, the rest go next tick: well under the
+    # tick's 50 ms target, which its reads, escalations and timeouts share.
     tick_search_budget_s: float = 0.02
     # Officers' safety (dispatch.safety): units offered an officer emergency at once; a unit on scene is asked
     # to check in after check_in_s (or its incident type's own limit) and answers within check_in_answer_s.

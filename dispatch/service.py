@@ -281,7 +281,6 @@ class Dispatcher:
         incidents waiting for a unit; publish the outbox rows left behind by a process that died."""
         with self._lock:
             now = self.clock.now()
-            search_until = time.perf_counter() + self.config.tick_search_budget_s  # one budget a tick
             with (
                 self.store.transaction() as tx
             ):  # what is due, read once: four transactions were 4-6 ms a tick
@@ -292,6 +291,7 @@ class Dispatcher:
                 waiting = repo.awaiting_unit(tx)  # those this tick's timeouts return wait for the next
             if due_escalations:
                 self.lifecycle.escalate(due_escalations, now)
+            search_until = time.perf_counter() + self.config.tick_search_budget_s  # one budget a tick
             if due_offers:
                 self.matcher.offers_timed_out(due_offers, now, search_until)
             self.safety.tick(safety_due, now)

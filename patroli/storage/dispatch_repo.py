@@ -270,7 +270,7 @@ def escalate(tx: Tx, steps: Sequence[Escalation]) -> dict[str, Incident]:
 
 def due_escalations(tx: Tx, now: datetime, limit: int = 100) -> list[Incident]:
     rows = tx.rows(
-        f"{INCIDENT_SELECT} WHERE station_deadline IS NOT NULL AND station_deadline <= :now AND acked_at IS NULL "
+        f"{INCIDENT_SELECT} WHERE station_deadline <= :now AND acked_at IS NULL "
         "AND closed_at IS NULL ORDER BY station_deadline LIMIT :limit",
         {"now": now, "limit": limit},
     )
