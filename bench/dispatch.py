@@ -26,26 +26,30 @@ points (within ~3 km), as do the incidents.
   intake_offer_apart_p50_ms / _p99_ms: the web's intake call to the offer heard on the radio's topic.
 Targets (issue #10): jurisdiction under 50 µs, nearest under 2 ms, intake → offer under 300 ms, tick under 50 ms.
 
-Measured 2 Dec 2026, 17:17 UTC (2 cores, load average 2.2-3.3 from other engineers' runs; `--incidents 300
---queries 2000 --seconds 20`, 100,000 units, 10,300 open incidents with running timers, 10 contacts/s): the tick
-p50 54.8 ms, p99 192 ms (target 50 ms: not met; before the batching, on a quiet machine, p50 151 ms, p99 550 ms;
-with the batching alone, same command, p50 134 ms, p99 416 ms); intake → offer in one process p50 5.9 ms, p99 73.0 ms; apart,
-web to `patroli dispatch`, p50 47.7 ms, p99 156.9 ms (target 300 ms); 191.7 incidents/s one per transaction
-against 877 bare commits/s (ratio_to_bare_commit 0.22), 492/s in bursts of 100 against 4,328 bare rows/s (0.11);
-nearest p99 1.39 ms (brute force 7.66 ms, ratio 5.5), jurisdiction p99 23.4 µs. What got the tick there: a
-tick's escalations in one transaction and its offer timeouts (with their next offers) in another, one search
-budget per tick; the 30 s re-read of every unit's status in slices of 2,000 a tick (all 100,000 at once was a
-0.7 s tick); the outbox's relay waiting on a burst's last PUBACK, not on each; and the broker sending PUBACKs
-without Nagle's delay (`set_tcp_nodelay true`: a burst of 16 QoS 1 messages acknowledged in 0.6 ms, not 44 ms).
-Then each timed-out offer was about seven statements waiting for their answers (39 ms of a 76 ms tick in a
-profile). Measured 2 Dec 2026, 18:13-18:16 UTC, same command, back to back on a machine otherwise nearly idle
-(load average 1.6 → 1.0; other processes 0.06-0.09 of 2 cores): with a tick's offer timeouts released in three
-statements for the batch and its escalations fired in one (`dispatch_repo.release_offers`, `.escalate`), the tick
-p50 45.1 ms against 64.5 ms before (ratio 0.70), p99 124 ms against 139 ms (0.89); intake → offer p99 52.7 ms
-against 74.6 ms (0.71); apart p99 105 ms against 106 ms. The p99 is the slowest one or two of 62-66 ticks and
-noisy: an earlier pair at load average 1.9-4.0 gave 209 ms after, 183 ms before. What is left of the slow ticks
-is not the releases: the re-offers (two waited statements each, a claim and the incident moved to offered) under a
-50 ms search budget (`tick_search_budget_s`), and the dispatcher's lock held by intake bursts meanwhile.
+Measured 2 Dec 2026, 21:50 UTC (2 cores, other processes 0.10 of 2 cores, load average 1.1 -> 0.7; `--incidents 300
+--queries 2000 --seconds 20`: 100,000 units, 10,300 open incidents with running timers, 10 contacts/s): the tick
+p50 26.5 ms, p99 46.1 ms (target 50 ms); intake -> offer in one process p50 5.8 ms, p99 28.9 ms; apart, web to
+`patroli dispatch`, p50 10.3 ms, p99 72.0 ms (target 300 ms); 233 incidents/s one per transaction against 1,305
+bare commits/s (ratio_to_bare_commit 0.18), 625/s in bursts of 100; nearest p99 0.41 ms (brute force 2.54 ms,
+ratio 6.2, 0 of 2,000 answers different), jurisdiction p99 20.6 us.
+
+How the tick got there from p50 151 ms, p99 550 ms (each escalation and each timed-out offer its own fsync'd
+transaction), each step measured with this command: escalations in one transaction, offer timeouts in
+another, and the 30 s re-read of every unit's status in slices of 2,000 a tick (all 100,000 at once was a 0.7 s
+tick); the outbox's relay waiting on a burst's last PUBACK, the broker sending PUBACKs without Nagle's delay
+(`set_tcp_nodelay true`: 16 QoS 1 messages acknowledged in 0.6 ms, not 44 ms); a batch of timed-out offers
+released in three compare-and-set statements (p50 64.5 -> 45.1 ms, back to back). Then, on the quiet machine
+(18:43, p50 41.2 ms, p99 108.6 ms), a per-phase timer round each part of the tick showed: one full pass of
+Python's garbage collector over the 450,000 objects the caches hold stopped one tick for 96 ms (so the runner
+calls `gc.freeze()` once its caches are built, `dispatch.runner.settle_heap`); with the re-offers after the
+timeouts as one batch (`dispatch_repo.offer_batch`) and a 20 ms search budget, p50 33.1 ms, p99 60.9 ms; with
+what is due read in one transaction, not four, p99 45.9 ms; with batch statements over typed arrays (constant
+text: psycopg converts and prepares them once), p50 30.9 ms; with indexes holding only the rows the tick reads
+(migration 0022: the due reads from 7.3 to 1.5 ms a tick), p50 26.5 ms. The backlog here is written in seconds
+and every row of it updated at once, so it is vacuumed before the timers run, as autovacuum keeps a running
+centre's tables. What is left of a tick: the escalations and the timeouts, each a transaction with its fsync and
+its outbox publish (about 2 ms waiting for the broker's PUBACK); the slowest ticks are the first, with the
+offers that fell due during the set-up (30-40 at once).
 """
 
 from __future__ import annotations
