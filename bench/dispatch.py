@@ -31,7 +31,9 @@ Measured 2 Dec 2026, 21:50 UTC (2 cores, other processes 0.10 of 2 cores, load a
 p50 26.5 ms, p99 46.1 ms (target 50 ms); intake -> offer in one process p50 5.8 ms, p99 28.9 ms; apart, web to
 `patroli dispatch`, p50 10.3 ms, p99 72.0 ms (target 300 ms); 233 incidents/s one per transaction against 1,305
 bare commits/s (ratio_to_bare_commit 0.18), 625/s in bursts of 100; nearest p99 0.41 ms (brute force 2.54 ms,
-ratio 6.2, 0 of 2,000 answers different), jurisdiction p99 20.6 us.
+ratio 6.2, 0 of 2,000 answers different), jurisdiction p99 20.6 us. With the defaults (13,000 open incidents, 30 s,
+106 ticks; 21:53 UTC, other processes 0.06 of 2 cores): the tick p50 28.5 ms, p99 44.4 ms; intake -> offer p99
+34.6 ms, apart 99.0 ms; nearest p99 0.42 ms; jurisdiction p99 17.7 us.
 
 How the tick got there from p50 151 ms, p99 550 ms (each escalation and each timed-out offer its own fsync'd
 transaction), each step measured with this command: escalations in one transaction, offer timeouts in
